@@ -1,0 +1,1 @@
+"""Streamlit pages: control room, crew tablet, emergency centre."""

@@ -1,0 +1,67 @@
+"""The one settings object, read from ``GOLDENTIME_*`` environment variables.
+
+Built in each entry point (``goldentime.cli``) and passed down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository checkout (or, when installed elsewhere, the working directory).
+_HERE = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """``../shared/data`` beside the checkout when it exists, else ``./data``."""
+    shared = _HERE.parent / "shared" / "data"
+    return shared if shared.is_dir() else Path("data").resolve()
+
+
+class Settings(BaseSettings):
+    """Every setting a GoldenTime process reads. Environment prefix ``GOLDENTIME_``."""
+
+    model_config = SettingsConfigDict(env_prefix="GOLDENTIME_", extra="ignore")
+
+    mqtt_url: str | None = Field(
+        default=None,
+        description="Broker URL, mqtt://[user:pass@]host:port or mqtts://...; unset = embedded broker.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset = SQLite file var/goldentime.sqlite3.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the data sets live.")
+    var_dir: Path = Field(default=Path("var"), description="Local state: SQLite file, caches, logs.")
+
+    recorder_batch_size: int = Field(default=500, ge=1, le=100_000)
+    recorder_flush_interval_s: float = Field(default=0.2, gt=0, le=60)
+    recorder_client_id: str = Field(default="goldentime-recorder", min_length=1, max_length=64)
+
+    mqtt_protocol: Literal["3.1.1", "5"] | None = Field(
+        default=None,
+        description="MQTT protocol version; unset = 3.1.1 for the embedded broker, 5 for a broker URL.",
+    )
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    mqtt_max_inflight: int = Field(default=1000, ge=1, le=65535)
+
+    @field_validator("mqtt_url", "database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    def protocol_for(self, url: str | None) -> str:
+        """The MQTT protocol to speak to ``url`` (``None`` = the embedded broker)."""
+        if self.mqtt_protocol:
+            return self.mqtt_protocol
+        return "5" if url else "3.1.1"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'goldentime.sqlite3').resolve()}"

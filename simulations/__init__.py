@@ -1,0 +1,1 @@
+"""Scenarios, the discrete-event engine, policies, KPIs and the live driver."""

@@ -1,0 +1,353 @@
+"""The one wrapper over paho-mqtt. Paho's types and errors never leave this module.
+
+- connects in the background with retry and exponential back-off, and keeps reconnecting;
+- re-subscribes every filter after each reconnect;
+- publishes with the QoS and retain flag of the contract (:mod:`telemetry.topics`);
+- sets a retained Last Will (``offline`` status) for units;
+- delivers messages as :class:`Message` values; a callback that raises is logged and the
+  loop goes on;
+- optional manual acknowledgement, so a consumer acknowledges a QoS 1 message only once
+  it is safely stored;
+- safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from telemetry import schemas, topics
+
+log = logging.getLogger(__name__)
+
+
+class TelemetryError(Exception):
+    """Base of every error this package raises about the bus."""
+
+
+class BrokerUrlError(TelemetryError, ValueError):
+    """A broker URL that cannot be used."""
+
+
+class ConnectError(TelemetryError):
+    """The broker could not be reached in time."""
+
+
+class PublishError(TelemetryError):
+    """A message could not be handed to the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` (TLS)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise BrokerUrlError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
+        tls = parts.scheme in ("mqtts", "ssl")
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError:
+            raise BrokerUrlError(f"broker URL {url!r} has an invalid port") from None
+        if not parts.hostname:
+            raise BrokerUrlError(f"broker URL {url!r} has no host")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A received message. ``mid`` identifies it for :meth:`MqttClient.ack`."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retained: bool
+    mid: int
+
+
+class Delivery:
+    """Handle of one published message."""
+
+    __slots__ = ("_info",)
+
+    def __init__(self, info: paho.MQTTMessageInfo) -> None:
+        self._info = info
+
+    def wait(self, timeout_s: float = 10.0) -> bool:
+        """Block until the broker acknowledged it (QoS 1) or it was written (QoS 0); False
+        on timeout. A QoS 1 message queued while disconnected counts once it is sent."""
+        # paho's own wait_for_publish() gives up at once on a message queued while
+        # disconnected, although paho sends it after reconnecting; so wait on its flag.
+        info = self._info
+        deadline = time.monotonic() + timeout_s
+        with info._condition:
+            while not info._published:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                info._condition.wait(remaining)
+        return True
+
+
+MessageHandler = Callable[[Message], None]
+
+
+def unit_will(unit_id: str) -> tuple[str, bytes]:
+    """The Last Will of a unit: its retained status becomes ``offline``."""
+    payload = schemas.Status.new(status=schemas.UnitStatus.OFFLINE)
+    return topics.build(topics.Kind.STATUS, unit_id), schemas.encode(payload)
+
+
+class MqttClient:
+    """A connection to the broker; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        on_message: MessageHandler | None = None,
+        clean_session: bool = True,
+        keepalive_s: int = 30,
+        max_inflight: int = 1000,
+        manual_ack: bool = False,
+        will: tuple[str, bytes] | None = None,
+        reconnect_min_s: int = 1,
+        reconnect_max_s: int = 30,
+        protocol: str = "3.1.1",
+        session_expiry_s: int = 7 * 24 * 3600,
+    ) -> None:
+        self.address = BrokerAddress.parse(url)
+        self.client_id = client_id
+        #: Called on paho's thread for every message; may be replaced before start().
+        self.on_message = on_message
+        self._keepalive_s = keepalive_s
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, int] = {}
+        #: Set once connected *and* every subscription is acknowledged by the broker.
+        self._connected = threading.Event()
+        self._ready_mid: int | None = None
+        self._suback_waiters: dict[int, threading.Event] = {}
+        self._started = False
+        self._stopping = False
+        self.reconnects = 0
+
+        if protocol not in ("3.1.1", "5"):
+            raise BrokerUrlError(f"MQTT protocol {protocol!r} must be '3.1.1' or '5'")
+        self._connect_options: dict[str, object] = {}
+        if protocol == "5":
+            # MQTT 5 lets a consumer that acknowledges late (after a SQL commit) say how many
+            # unacknowledged messages it can hold (Receive Maximum); under 3.1.1 the broker
+            # decides (Mosquitto: max_inflight_messages, 20 by default).
+            client = paho.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=paho.MQTTv5,
+                manual_ack=manual_ack,
+            )
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.ReceiveMaximum = min(max_inflight, 65535)
+            if not clean_session:
+                properties.SessionExpiryInterval = session_expiry_s
+            self._connect_options = {"clean_start": clean_session, "properties": properties}
+        else:
+            client = paho.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                clean_session=clean_session,
+                protocol=paho.MQTTv311,
+                manual_ack=manual_ack,
+            )
+        client.max_inflight_messages_set(max_inflight)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        if will:
+            client.will_set(will[0], will[1], qos=1, retain=True)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_subscribe = self._handle_subscribe
+        client.on_message = self._handle_message
+        self._client = client
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> MqttClient:
+        """Connect in the background and wait until connected (or raise :class:`ConnectError`).
+
+        The background loop keeps retrying after a failed first attempt and after every
+        later disconnection, with back-off."""
+        if not self._started:
+            self._client.connect_async(
+                self.address.host,
+                self.address.port,
+                self._keepalive_s,
+                **self._connect_options,  # type: ignore[arg-type]
+            )
+            self._client.loop_start()
+            self._started = True
+        if not self._connected.wait(timeout_s):
+            self.stop()
+            raise ConnectError(f"could not connect to {self.address} within {timeout_s:g} s")
+        return self
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no Last Will) and stop the background loop."""
+        if self._started:
+            self._stopping = True
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._started = False
+            self._stopping = False
+        self._connected.clear()
+
+    def __enter__(self) -> MqttClient:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    # --- subscribing and receiving ---------------------------------------------------
+
+    def subscribe(self, topic_filter: str, qos: int = 1, timeout_s: float = 10.0) -> None:
+        """Subscribe now and again after every reconnect. When connected, wait until the
+        broker acknowledged it, so nothing published afterwards is missed. Not for use
+        inside a message handler."""
+        with self._lock:
+            self._subscriptions[topic_filter] = qos
+            if not self.connected:
+                return  # subscribed on connect; start() waits for it
+            waiter = threading.Event()
+            _, mid = self._client.subscribe(topic_filter, qos)
+            if mid is None:
+                return  # the connection just dropped: subscribed again on reconnect
+            self._suback_waiters[mid] = waiter
+        if not waiter.wait(timeout_s):
+            raise ConnectError(f"{self.address} did not acknowledge the subscription to {topic_filter}")
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a message received with ``manual_ack=True``."""
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    # --- publishing ------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> Delivery:
+        """Hand a message to the broker. QoS 1 messages published while disconnected are
+        queued and sent after reconnecting; QoS 0 messages are dropped then."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise PublishError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        return Delivery(info)
+
+    def send(self, topic: topics.Topic, payload: schemas.Payload) -> Delivery:
+        """Publish a payload on a contract topic with the contract's QoS and retain flag."""
+        route = topic.route
+        if not isinstance(payload, schemas.MODELS[topic.kind]):
+            raise PublishError(f"a {type(payload).__name__} cannot be published on {topic}")
+        return self.publish(str(topic), schemas.encode(payload), qos=route.qos, retain=route.retained)
+
+    def clear_retained(self, topic: str) -> Delivery:
+        """Remove a retained message (an empty retained payload)."""
+        return self.publish(topic, b"", qos=1, retain=True)
+
+    # --- paho callbacks (run on paho's loop thread) ----------------------------------
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.warning("broker %s refused connection of %s: %s", self.address, self.client_id, reason_code)
+            return
+        with self._lock:
+            filters = list(self._subscriptions.items())
+            if filters:
+                _, self._ready_mid = client.subscribe(filters)
+        if not filters:
+            self._connected.set()
+        log.info("%s connected to %s (session present: %s)", self.client_id, self.address, flags.session_present)
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker %s refused a subscription of %s: %s", self.address, self.client_id, ", ".join(refused))
+        with self._lock:
+            waiter = self._suback_waiters.pop(mid, None)
+            ready = mid == self._ready_mid
+        if waiter is not None:
+            waiter.set()
+        if ready:
+            self._connected.set()
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if self._connected.is_set() and not self._stopping:
+            self.reconnects += 1
+            log.warning("%s lost connection to %s: %s", self.client_id, self.address, reason_code)
+        self._connected.clear()
+
+    def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        message = Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), msg.mid)
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(message)
+        except Exception:
+            log.exception("handler of %s failed on a message on %s; message acknowledged", self.client_id, msg.topic)
+            self.ack(message)

@@ -1,0 +1,148 @@
+"""The SQL side of the recorder: tables, migrations and batched, idempotent writes.
+
+SQLite by default, PostgreSQL by URL. The schema is created and upgraded by Alembic
+(``telemetry/migrations``); :func:`migrate` runs it to the newest revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "telemetry_messages",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("msg_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    # Unique per topic, not globally: a client cannot suppress another unit's message by
+    # reusing its id, and a redelivered message (same topic, same id) is stored once.
+    sa.UniqueConstraint("topic", "msg_id", name="uq_telemetry_messages_topic_msg_id"),
+    sa.Index("ix_telemetry_messages_kind_key_ts", "kind", "key", "ts"),
+)
+
+rejected = sa.Table(
+    "telemetry_rejected",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("topic", sa.String(1024), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("payload_excerpt", sa.Text(), nullable=False),
+    sa.Column("payload_bytes", sa.Integer(), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    topic: str
+    msg_id: str
+    kind: str
+    key: str
+    ts: datetime
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedMessage:
+    received_at: datetime
+    source: str
+    topic: str
+    reason: str
+    payload_excerpt: str
+    payload_bytes: int
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs; create the folder of a SQLite file."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> Engine:
+    engine = sa.create_engine(normalise_url(url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _insert(engine: Engine, table: sa.Table) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+class TelemetryStore:
+    """Batched writes of accepted and rejected messages."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert_messages = _insert(engine, messages).on_conflict_do_nothing(index_elements=["topic", "msg_id"])
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> TelemetryStore:
+        engine = make_engine(url)
+        if upgrade:
+            migrate(engine)
+        return cls(engine)
+
+    def write(self, accepted: Sequence[StoredMessage], refused: Sequence[RejectedMessage]) -> None:
+        """Write one batch in one transaction. Messages already stored are skipped."""
+        with self.engine.begin() as connection:
+            if accepted:
+                connection.execute(self._insert_messages, [asdict(m) for m in accepted])
+            if refused:
+                connection.execute(rejected.insert(), [asdict(r) for r in refused])
+
+    def count(self, *, kind: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(messages)
+        if kind is not None:
+            query = query.where(messages.c.kind == kind)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def count_rejected(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(rejected)).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,213 @@
+"""The MQTT client wrapper, through the embedded broker (and a real one when configured)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from telemetry import schemas, topics
+from telemetry.broker import EmbeddedBroker, free_port
+from telemetry.client import BrokerAddress, BrokerUrlError, ConnectError, Message, MqttClient, PublishError, unit_will
+from tests.conftest import BrokerUnderTest
+from tests.helpers import unique, wait_until
+
+
+class Inbox:
+    """Collects messages a client receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, message: Message) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def on(self, topic: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+
+@pytest.fixture
+def clients(broker: BrokerUnderTest) -> Iterator[list[MqttClient]]:
+    """Clients made by a test; stopped afterwards."""
+    made: list[MqttClient] = []
+    yield made
+    for client in made:
+        client.stop()
+
+
+def connect(broker: BrokerUnderTest, made: list[MqttClient], inbox: Inbox | None = None, **kw: object) -> MqttClient:
+    client = MqttClient(broker.url, unique("test"), on_message=inbox, protocol=broker.protocol, **kw)  # type: ignore[arg-type]
+    made.append(client)
+    return client.start(timeout_s=10)
+
+
+# --- pure ---------------------------------------------------------------------------------
+
+
+def test_broker_url_parsing() -> None:
+    assert BrokerAddress.parse("mqtt://127.0.0.1:1884") == BrokerAddress("127.0.0.1", 1884)
+    assert BrokerAddress.parse("mqtt://broker") == BrokerAddress("broker", 1883)
+    secure = BrokerAddress.parse("mqtts://unit%2F1:p%40ss@broker.example")
+    assert (secure.port, secure.tls, secure.username, secure.password) == (8883, True, "unit/1", "p@ss")
+    for bad in ("http://broker", "mqtt://", "mqtt://host:99999", "broker:1883"):
+        with pytest.raises(BrokerUrlError):
+            BrokerAddress.parse(bad)
+
+
+def test_unknown_protocol_is_refused() -> None:
+    with pytest.raises(BrokerUrlError, match="protocol"):
+        MqttClient("mqtt://127.0.0.1:1", "x", protocol="3.1")
+
+
+def test_connect_error_names_the_broker() -> None:
+    port = free_port()
+    client = MqttClient(f"mqtt://127.0.0.1:{port}", unique("nobody"))
+    with pytest.raises(ConnectError, match=str(port)):
+        client.start(timeout_s=0.5)
+    assert not client.connected
+
+
+# --- through a broker -------------------------------------------------------------------
+
+
+def test_send_uses_the_contract_and_retained_status_reaches_late_subscribers(
+    broker: BrokerUnderTest, clients: list[MqttClient]
+) -> None:
+    unit = unique("u")
+    status_topic = topics.Topic(topics.Kind.STATUS, unit)
+    publisher = connect(broker, clients)
+    assert publisher.send(status_topic, schemas.Status.new(status=schemas.UnitStatus.AVAILABLE)).wait(5)
+
+    inbox = Inbox()
+    subscriber = connect(broker, clients, inbox)
+    subscriber.subscribe(f"ems/units/{unit}/#", qos=1)
+    assert wait_until(lambda: len(inbox.on(str(status_topic))) == 1)
+    retained = inbox.on(str(status_topic))[0]
+    assert retained.retained
+    decoded = schemas.decode(topics.Kind.STATUS, retained.payload)
+    assert isinstance(decoded, schemas.Status) and decoded.status is schemas.UnitStatus.AVAILABLE
+
+    vitals_topic = topics.Topic(topics.Kind.VITALS, unit)
+    publisher.send(vitals_topic, schemas.Vitals.new(patient_id="P-0001", hr_bpm=72)).wait(5)
+    assert wait_until(lambda: len(inbox.on(str(vitals_topic))) == 1)
+    live = inbox.on(str(vitals_topic))[0]
+    assert (live.qos, live.retained) == (1, False)
+    publisher.clear_retained(str(status_topic)).wait(5)
+
+
+def test_send_refuses_a_payload_of_the_wrong_kind(broker: BrokerUnderTest, clients: list[MqttClient]) -> None:
+    publisher = connect(broker, clients)
+    with pytest.raises(PublishError, match="Position"):
+        publisher.send(topics.Topic(topics.Kind.VITALS, "u1"), schemas.Position.new(lat=37.5, lon=127.0))
+
+
+def test_a_failing_handler_does_not_stop_the_loop(broker: BrokerUnderTest, clients: list[MqttClient]) -> None:
+    topic = f"ems/incidents/{unique('inc')}"
+    seen: list[bytes] = []
+
+    def handler(message: Message) -> None:
+        seen.append(message.payload)
+        if message.payload == b"boom":
+            raise RuntimeError("handler bug")
+
+    subscriber = MqttClient(broker.url, unique("sub"), on_message=handler, protocol=broker.protocol)
+    clients.append(subscriber)
+    subscriber.subscribe(topic, qos=1)
+    subscriber.start()
+    publisher = connect(broker, clients)
+    publisher.publish(topic, b"boom", qos=1).wait(5)
+    publisher.publish(topic, b"after", qos=1).wait(5)
+    assert wait_until(lambda: seen == [b"boom", b"after"])
+
+
+def test_publishing_from_many_threads_loses_nothing(broker: BrokerUnderTest, clients: list[MqttClient]) -> None:
+    topic_filter = f"ems/incidents/{unique('burst')}-+"
+    inbox = Inbox()
+    subscriber = connect(broker, clients, inbox)
+    subscriber.subscribe("ems/incidents/+", qos=1)
+    publisher = connect(broker, clients)
+    prefix = topic_filter.split("/")[-1][:-2]
+
+    def run(thread: int) -> None:
+        for i in range(200):
+            publisher.publish(f"ems/incidents/{prefix}-{thread}", f"{thread}:{i}".encode(), qos=1)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    def mine() -> list[bytes]:
+        return [m.payload for m in inbox.messages if m.topic.startswith(f"ems/incidents/{prefix}-")]
+
+    assert wait_until(lambda: len(mine()) >= 1600, timeout_s=20)
+    assert sorted(mine()) == sorted(f"{t}:{i}".encode() for t in range(8) for i in range(200))
+
+
+def test_last_will_marks_a_dropped_unit_offline(broker: BrokerUnderTest, clients: list[MqttClient]) -> None:
+    unit = unique("u")
+    status_topic = topics.build(topics.Kind.STATUS, unit)
+    inbox = Inbox()
+    watcher = connect(broker, clients, inbox)
+    watcher.subscribe(status_topic, qos=1)
+    tablet = connect(broker, clients, will=unit_will(unit), reconnect_min_s=5, reconnect_max_s=5)
+    tablet.send(topics.parse(status_topic), schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING)).wait(5)
+    assert wait_until(lambda: len(inbox.on(status_topic)) == 1)
+
+    sock = tablet._client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)  # the network drops, no DISCONNECT is sent
+
+    def offline() -> bool:
+        last = inbox.on(status_topic)[-1]
+        return last.payload != b"" and schemas.decode(topics.Kind.STATUS, last.payload).status == "offline"  # type: ignore[attr-defined]
+
+    assert wait_until(offline, timeout_s=10)
+    watcher.clear_retained(status_topic).wait(5)
+
+
+def test_reconnects_and_resubscribes_after_the_broker_restarts() -> None:
+    port = free_port()
+    inbox = Inbox()
+    topic = "ems/incidents/restart-1"
+    with EmbeddedBroker(port=port) as first:
+        subscriber = MqttClient(first.url, unique("sub"), on_message=inbox, reconnect_min_s=1, reconnect_max_s=1)
+        subscriber.subscribe(topic, qos=1)
+        subscriber.start()
+    assert wait_until(lambda: not subscriber.connected, timeout_s=5)
+    try:
+        with EmbeddedBroker(port=port) as second:
+            assert subscriber.wait_connected(15), "did not reconnect"
+            publisher = MqttClient(second.url, unique("pub")).start()
+            assert wait_until(lambda: publisher.publish(topic, b"again", qos=1).wait(1) and bool(inbox.on(topic)), 15)
+            publisher.stop()
+        assert subscriber.reconnects >= 1
+    finally:
+        subscriber.stop()
+
+
+def test_qos1_published_while_disconnected_is_sent_after_reconnect() -> None:
+    port = free_port()
+    inbox = Inbox()
+    topic = "ems/incidents/queued-1"
+    with EmbeddedBroker(port=port) as first:
+        # It retries every 3 s, so the subscriber below is there before it comes back.
+        publisher = MqttClient(first.url, unique("pub"), reconnect_min_s=3, reconnect_max_s=3).start()
+    assert wait_until(lambda: not publisher.connected, timeout_s=5)
+    delivery = publisher.publish(topic, b"kept", qos=1)
+    try:
+        with EmbeddedBroker(port=port) as second:
+            subscriber = MqttClient(second.url, unique("sub"), on_message=inbox)
+            subscriber.subscribe(topic, qos=1)
+            subscriber.start()
+            assert delivery.wait(15)
+            assert wait_until(lambda: [m.payload for m in inbox.on(topic)] == [b"kept"])
+            subscriber.stop()
+    finally:
+        publisher.stop()
