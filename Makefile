@@ -25,7 +25,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/goldentime bench
+	$(BIN)/goldentime bench $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -165,6 +165,23 @@ def measure(url: str, broker_name: str, protocol: str, database_url: str, *, qui
     return Result(broker_name, _db_name(database_url), tuple(trials), quantiles[49], quantiles[98], len(latencies))
 
 
+def broker_version(url: str, protocol: str) -> str | None:
+    """What the broker says it is (``$SYS/broker/version``, published by Mosquitto), if anything."""
+    versions: list[bytes] = []
+    client = MqttClient(
+        url, f"bench-probe-{uuid.uuid4().hex[:8]}", protocol=protocol, on_message=lambda m: versions.append(m.payload)
+    )
+    client.subscribe("$SYS/broker/version", qos=0)
+    try:
+        client.start()
+        deadline = time.monotonic() + 2
+        while not versions and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.stop()
+    return versions[0].decode("utf-8", errors="replace") if versions else None
+
+
 def _db_name(url: str) -> str:
     return sa.make_url(url).get_backend_name()
 
@@ -208,7 +225,9 @@ def main(settings: Settings, *, quick: bool, output: Path, mqtt_urls: list[str],
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as embedded:
         brokers = [(embedded.url, "embedded (amqtt)", "3.1.1")]
-        brokers += [(url, f"external {url}", settings.mqtt_protocol or "5") for url in mqtt_urls]
+        for url in mqtt_urls:
+            protocol: str = settings.mqtt_protocol or "5"
+            brokers.append((url, f"{broker_version(url, protocol) or 'broker'} at {url}", protocol))
         databases = [f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", *database_urls]
         for url, name, protocol in brokers:
             for database_url in databases:
