@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -33,15 +33,18 @@ def _wait_for_stop(
 ) -> None:
     """Block until Ctrl-C / SIGTERM (or ``seconds``), calling ``tick`` every ``every_s``."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     deadline = None if seconds is None else time.monotonic() + seconds
-    while True:
-        timeout = every_s if deadline is None else min(every_s, deadline - time.monotonic())
-        if stop.wait(max(timeout, 0.0)) or (deadline is not None and time.monotonic() >= deadline):
-            return
-        if tick is not None:
-            tick()
+    try:
+        while True:
+            timeout = every_s if deadline is None else min(every_s, deadline - time.monotonic())
+            if stop.wait(max(timeout, 0.0)) or (deadline is not None and time.monotonic() >= deadline):
+                return
+            if tick is not None:
+                tick()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -111,24 +114,126 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatch import scenario as scenarios
     from goldentime import datasets
 
     data_dir = args.data_dir or settings.data_dir
     report = datasets.check(data_dir)
     print(datasets.render(report))
+    print("\nScenarios:")
+    default = scenarios.default_scenario(data_dir)
+    for name in scenarios.SCENARIOS:
+        try:
+            loaded = scenarios.load_scenario(name, data_dir)
+        except scenarios.ScenarioError as exc:
+            print(f"  {name:<14} cannot load: {exc}")
+            continue
+        state = (
+            "complete, exact road ETAs"
+            if loaded.has_road_graph
+            else (f"approximate ETAs: road graph {loaded.road_graph.relative_to(data_dir)} is missing")
+        )
+        marker = " (default)" if name == default else ""
+        print(f"  {name:<14} {len(loaded.centres)} centres, {loaded.fleet_size} ambulances: {state}{marker}")
     return 0 if report.ok_for_default else 1
+
+
+def cmd_data_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    out = args.out if args.out.is_absolute() else settings.data_dir / args.out
+    if out.exists() and not args.force:
+        print(f"goldentime: error: {out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    import osmnx
+
+    print(f"downloading the drive network of {args.place!r} from OpenStreetMap (needs internet)...", flush=True)
+    try:
+        graph = osmnx.graph_from_place(args.place, network_type="drive")
+    except Exception as exc:  # osmnx raises many kinds: no network, place not found, ...
+        print(f"goldentime: error: could not build the graph of {args.place!r}: {exc}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    osmnx.save_graphml(graph, out)
+    size = f"{graph.number_of_nodes():,} nodes, {graph.number_of_edges():,} edges"
+    print(f"wrote {out}: {size} (© OpenStreetMap contributors, ODbL 1.0)")
+    return 0
+
+
+def _scenario_name(settings: Settings, requested: str | None) -> str:
+    from dispatch.scenario import default_scenario
+
+    return requested or settings.scenario or default_scenario(settings.data_dir)
+
+
+def cmd_eta(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from dispatch.roads import SnapError
+    from dispatch.scenario import ScenarioError, load_scenario, prepare
+
+    name = _scenario_name(settings, args.scenario)
+    try:
+        prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
+        etas = prepared.index.etas(args.lat, args.lon)
+    except (ScenarioError, SnapError) as exc:
+        print(f"goldentime: error: {exc}", file=sys.stderr)
+        return 2
+    scenario = prepared.scenario
+    rows: list[dict[str, Any]] = [
+        {
+            "hpid": hpid,
+            "name": scenario.centre(hpid).name,
+            "level": scenario.centre(hpid).level,
+            "eta_s": round(seconds, 1),
+            "distance_m": round(meters),
+            "eta_mode": etas.mode,
+        }
+        for hpid, seconds, meters in etas.ranked()
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"scenario": name, "lat": args.lat, "lon": args.lon, "eta_mode": etas.mode, "centres": rows},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    how = (
+        "exact, on the road graph"
+        if prepared.exact
+        else ("APPROXIMATE: no road graph, great-circle distance x detour factor")
+    )
+    print(f"ETA from ({args.lat}, {args.lon}) to every centre of {name} ({how}):")
+    approx = "~" if etas.mode == "approximate" else ""
+    for rank, row in enumerate(rows, 1):
+        seconds = float(row["eta_s"])
+        eta = "unreachable" if seconds == float("inf") else f"{approx}{int(seconds // 60)}:{int(seconds % 60):02d} min"
+        where = f"{row['name']} ({row['hpid']}, level {row['level']})"
+        print(f"{rank:>3}. {eta:>12}  {float(row['distance_m']) / 1000:6.1f} km  {where}")
+    for item in prepared.off_graph:
+        print(f"  (left out: {item.kind} {item.name}, {item.distance_m:,.0f} m from the road graph)")
+    return 0
+
+
+BENCHMARKS = ("roads", "recorder")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from goldentime.bench import recorder as bench_recorder
+    from goldentime.bench import roads as bench_roads
 
-    return bench_recorder.main(
-        settings,
-        quick=args.quick,
-        output=args.output,
-        mqtt_urls=args.mqtt_url or [],
-        database_urls=args.database_url or [],
-    )
+    chosen = args.only or list(BENCHMARKS)
+    if "roads" in chosen:
+        bench_roads.main(quick=args.quick, output=args.output, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
+    if "recorder" in chosen:
+        bench_recorder.main(
+            settings,
+            quick=args.quick,
+            output=args.output,
+            mqtt_urls=args.mqtt_url or [],
+            database_urls=args.database_url or [],
+        )
+    return 0
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -142,6 +247,24 @@ def _positive(value: str) -> float:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be greater than 0")
     return number
+
+
+def _coordinate(value: str, limit: float, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a {what}") from None
+    if not -limit <= number <= limit:
+        raise argparse.ArgumentTypeError(f"{what} {value} is outside -{limit:g}..{limit:g}")
+    return number
+
+
+def _latitude(value: str) -> float:
+    return _coordinate(value, 90, "latitude")
+
+
+def _longitude(value: str) -> float:
+    return _coordinate(value, 180, "longitude")
 
 
 def _port(value: str) -> int:
@@ -202,14 +325,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir", type=Path, help="data directory (default: GOLDENTIME_DATA_DIR)")
     c.set_defaults(func=cmd_data_check)
 
+    c = data_sub.add_parser(
+        "fetch",
+        help="build a road graph from OpenStreetMap with osmnx (needs internet)",
+        description="Download the drive network of a place from OpenStreetMap with osmnx and save it as GraphML "
+        'in the data directory, e.g. --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml.',
+    )
+    c.add_argument("--place", required=True, help='a place name OpenStreetMap knows, e.g. "Gwangju, South Korea"')
+    c.add_argument("--out", type=Path, required=True, help="GraphML path, relative to the data directory")
+    c.add_argument("--force", action="store_true", help="replace an existing file")
+    c.set_defaults(func=cmd_data_fetch)
+
+    p = sub.add_parser(
+        "eta",
+        help="ETA from a point to every emergency centre of a scenario",
+        description="Print the ETA from LAT LON to every emergency centre of the scenario, fastest first, with the "
+        "road distance and whether it is exact (road graph) or approximate.",
+    )
+    p.add_argument("lat", type=_latitude, help="latitude (WGS84)")
+    p.add_argument("lon", type=_longitude, help="longitude (WGS84)")
+    p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO, else the first complete one)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_eta)
+
     p = sub.add_parser(
         "bench",
         help="measure performance and write docs/performance.md",
-        description="Measure recorder throughput and publish-to-stored latency through the embedded broker "
-        "and every --mqtt-url given, into SQLite and every --database-url given, and write the figures to "
-        "docs/performance.md.",
+        description="Measure ETA queries, road-index build time and memory (seoul-central and a synthetic "
+        "200,000-node grid), and recorder throughput and latency through the embedded broker and every --mqtt-url "
+        "given, into SQLite and every --database-url given; write the figures to docs/performance.md.",
     )
-    p.add_argument("--quick", action="store_true", help="fewer messages, for a smoke run")
+    p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    p.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
     p.add_argument("--mqtt-url", action="append", help="also measure through this broker (repeatable)")
     p.add_argument("--database-url", action="append", help="also measure with this database (repeatable)")
     p.add_argument("--output", type=Path, default=Path("docs/performance.md"), help="where to write the report")
@@ -231,7 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "GOLDENTIME_" + "_".join(str(p) for p in first["loc"]).upper()
         print(f"goldentime: error: {name}: {first['msg']}", file=sys.stderr)
         return 2
-    result: int = args.func(settings, args)
+    try:
+        result: int = args.func(settings, args)
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
     return result
 
 

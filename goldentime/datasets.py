@@ -94,7 +94,8 @@ CATALOGUE: tuple[DataSet, ...] = (
         (DataFile("roads/gwangju_drive.graphml", encoding=None),),
         "osmnx drive graph of Gwangju: exact road ETAs of gwangju, which runs approximate-ETA without it",
         "ODbL 1.0", (OSM,), False,
-        "goldentime data fetch --place gwangju (needs internet; builds it with osmnx)",
+        'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml '
+        "(needs internet; builds it from OpenStreetMap with osmnx)",
     ),
     DataSet(
         "hospitals/seoul-central",

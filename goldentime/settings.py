@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="Where the data sets live.")
     var_dir: Path = Field(default=Path("var"), description="Local state: SQLite file, caches, logs.")
 
+    scenario: str | None = Field(default=None, description="Scenario name; unset = the first whose data is complete.")
+
     recorder_batch_size: int = Field(default=500, ge=1, le=100_000)
     recorder_flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     recorder_client_id: str = Field(default="goldentime-recorder", min_length=1, max_length=64)
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
         if self.mqtt_protocol:
             return self.mqtt_protocol
         return "5" if url else "3.1.1"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Prepared road graphs and travel-time indexes."""
+        return self.var_dir / "cache"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under ``var_dir``."""

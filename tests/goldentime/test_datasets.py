@@ -173,10 +173,16 @@ def test_real_gwangju_road_graph_missing_with_fetch_hint(real: DataReport) -> No
     gwangju = real["roads/gwangju"]
     assert not gwangju.present
     assert gwangju.missing_paths == ["roads/gwangju_drive.graphml"]
-    assert "goldentime data fetch --place gwangju" in gwangju.dataset.how_to_get
+    assert (
+        'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml'
+        in gwangju.dataset.how_to_get
+    )
     text = render(real)
     missing = text.split("\nMissing:\n", 1)[1]
-    assert "roads/gwangju" in missing and "goldentime data fetch --place gwangju" in missing
+    assert (
+        "roads/gwangju" in missing
+        and 'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml' in missing
+    )
 
 
 def test_render_real(real: DataReport) -> None:

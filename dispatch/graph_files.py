@@ -1,0 +1,238 @@
+"""Reading road graphs: osmnx GraphML in, :class:`~dispatch.roads.RoadNetwork` out, cached.
+
+:func:`load_network` reads any osmnx GraphML, keeps the largest strongly connected
+component, prices every edge with a :class:`~dispatch.speeds.SpeedProfile` and keeps the
+fastest edge between each pair of nodes with its shape. The prepared arrays are saved under
+the cache directory, keyed by the SHA-256 of the GraphML file and the speed profile, so the
+second start skips osmnx entirely. :func:`load_index` does the same for a travel-time index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from dispatch.roads import RoadNetwork, Target, TravelTimeIndex, build_index
+from dispatch.speeds import SpeedProfile
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def network_from_graph(graph: Any, *, speeds: SpeedProfile, name: str = "graph") -> RoadNetwork:
+    """A RoadNetwork from an osmnx/networkx MultiDiGraph with lat/lon nodes (``x``, ``y``)
+    and edge ``length`` in metres. Keeps the largest strongly connected component."""
+    import networkx as nx
+
+    if graph.number_of_nodes() == 0:
+        raise ValueError(f"{name} has no nodes")
+    component = max(nx.strongly_connected_components(graph), key=len)
+    osm_ids = np.array(sorted(component), dtype=np.int64)
+    position = {int(node): i for i, node in enumerate(osm_ids)}
+    lat = np.array([float(graph.nodes[n].get("y", np.nan)) for n in osm_ids.tolist()])
+    lon = np.array([float(graph.nodes[n].get("x", np.nan)) for n in osm_ids.tolist()])
+
+    best: dict[tuple[int, int], tuple[float, float, list[tuple[float, float]]]] = {}
+    for u, v, data in graph.edges(data=True):
+        if u == v or u not in position or v not in position:
+            continue
+        length = float(data.get("length", np.nan))
+        seconds = length / (speeds.speed_kmh(data.get("highway"), data.get("maxspeed")) / 3.6)
+        if not (np.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"{name}: edge {u} -> {v} has no positive finite travel time (length {length!r} m)")
+        key = (position[u], position[v])
+        if key not in best or seconds < best[key][0]:
+            best[key] = (seconds, length, _interior_points(data.get("geometry")))
+    return network_from_edges(osm_ids, lat, lon, best, name=name)
+
+
+def _interior_points(geometry: Any) -> list[tuple[float, float]]:
+    if geometry is None:
+        return []
+    coords = list(geometry.coords)
+    return [(float(y), float(x)) for x, y in coords[1:-1]]
+
+
+def network_from_edges(
+    osm_ids: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    edges: dict[tuple[int, int], tuple[float, float, list[tuple[float, float]]]],
+    *,
+    name: str,
+) -> RoadNetwork:
+    """Build the CSR arrays from ``{(u, v): (seconds, metres, interior points)}``."""
+    keys = sorted(edges)
+    n = len(osm_ids)
+    rows = np.array([u for u, _ in keys], dtype=np.int64)
+    cols = np.array([v for _, v in keys], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+    seconds = np.array([edges[k][0] for k in keys], dtype=np.float64)
+    meters = np.array([edges[k][1] for k in keys], dtype=np.float64)
+    bad = ~(np.isfinite(seconds) & (seconds > 0))
+    if bad.any():
+        u, v = keys[int(np.flatnonzero(bad)[0])]
+        raise ValueError(
+            f"{name}: {int(bad.sum())} edges without a positive finite travel time, "
+            f"first {osm_ids[u]} -> {osm_ids[v]} (length {meters[bad][0]!r} m)"
+        )
+    counts = np.array([len(edges[k][2]) for k in keys], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    coords = np.array([p for k in keys for p in edges[k][2]], dtype=np.float64).reshape(-1, 2)
+    return RoadNetwork(
+        osm_ids=osm_ids,
+        lat=lat,
+        lon=lon,
+        time_s=csr_matrix((seconds, cols, indptr), shape=(n, n)),
+        length_m=csr_matrix((meters, cols, indptr), shape=(n, n)),
+        geometry_offsets=offsets,
+        geometry_coords=coords,
+        name=name,
+    )
+
+
+def _network_arrays(network: RoadNetwork) -> dict[str, np.ndarray]:
+    return {
+        "version": np.array([CACHE_VERSION]),
+        "osm_ids": network.osm_ids,
+        "lat": network.lat,
+        "lon": network.lon,
+        "indptr": network.time_s.indptr,
+        "indices": network.time_s.indices,
+        "seconds": network.time_s.data,
+        "meters": network.length_m.data,
+        "geometry_offsets": network.geometry_offsets,
+        "geometry_coords": network.geometry_coords,
+    }
+
+
+def _network_from_arrays(arrays: Any, name: str) -> RoadNetwork:
+    n = len(arrays["osm_ids"])
+    shape = (n, n)
+    return RoadNetwork(
+        osm_ids=arrays["osm_ids"],
+        lat=arrays["lat"],
+        lon=arrays["lon"],
+        time_s=csr_matrix((arrays["seconds"], arrays["indices"], arrays["indptr"]), shape=shape),
+        length_m=csr_matrix((arrays["meters"], arrays["indices"], arrays["indptr"]), shape=shape),
+        geometry_offsets=arrays["geometry_offsets"],
+        geometry_coords=arrays["geometry_coords"],
+        name=name,
+    )
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npz")
+    np.savez(partial, **arrays)  # type: ignore[arg-type]
+    partial.replace(path)  # atomic: a crash never leaves half a cache file behind
+
+
+_NETWORK_ARRAYS = (
+    "osm_ids",
+    "lat",
+    "lon",
+    "indptr",
+    "indices",
+    "seconds",
+    "meters",
+    "geometry_offsets",
+    "geometry_coords",
+)
+_INDEX_ARRAYS = ("target_nodes", "to_target_s", "to_target_m", "next_hop")
+
+
+def _load(path: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The arrays ``names`` of a cache file, read in full and the file closed; None when the
+    file is from another cache version or unreadable (truncated, corrupted, arrays missing)."""
+    try:
+        # Our own handle: np.load leaks the one it opens when the zip directory is unreadable.
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            if int(archive["version"][0]) != CACHE_VERSION:
+                return None
+            return {name: archive[name] for name in names}
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
+        log.warning("ignoring unreadable cache file %s", path)
+        return None
+
+
+def network_cache_key(graph_path: Path, speeds: SpeedProfile) -> str:
+    return f"{file_sha256(graph_path)[:16]}-{speeds.key()}"
+
+
+def load_network(
+    graph_path: Path, *, speeds: SpeedProfile, cache_dir: Path | None, key: str | None = None
+) -> RoadNetwork:
+    """The prepared network of an osmnx GraphML file, from the cache when it is there
+    (``key``: its :func:`network_cache_key`, when the caller has it already)."""
+    if not graph_path.is_file():
+        raise FileNotFoundError(f"road graph {graph_path} does not exist")
+    name = graph_path.name
+    key = key or network_cache_key(graph_path, speeds)
+    cache = cache_dir / f"network-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        arrays = _load(cache, _NETWORK_ARRAYS)
+        if arrays is not None:
+            return _network_from_arrays(arrays, name)
+    import osmnx
+
+    network = network_from_graph(osmnx.load_graphml(graph_path), speeds=speeds, name=name)
+    if cache is not None:
+        _save(cache, _network_arrays(network))
+    return network
+
+
+def load_index(
+    network: RoadNetwork,
+    targets: Sequence[Target],
+    *,
+    network_key: str,
+    cache_dir: Path | None,
+    access_kmh: float = 20.0,
+    max_snap_m: float = 500.0,
+) -> TravelTimeIndex:
+    """The travel-time index of ``targets`` on ``network``, from the cache when it is there."""
+    target_key = hashlib.sha256(repr([(t.id, t.lat, t.lon) for t in targets]).encode() + repr(max_snap_m).encode())
+    cache = cache_dir / f"index-{network_key}-{target_key.hexdigest()[:12]}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        arrays = _load(cache, _INDEX_ARRAYS)
+        if arrays is not None:
+            return TravelTimeIndex(
+                network,
+                tuple(targets),
+                arrays["target_nodes"],
+                arrays["to_target_s"],
+                arrays["to_target_m"],
+                arrays["next_hop"],
+                access_kmh=access_kmh,
+                max_snap_m=max_snap_m,
+            )
+    index = build_index(network, targets, access_kmh=access_kmh, max_snap_m=max_snap_m)
+    if cache is not None:
+        _save(
+            cache,
+            {
+                "version": np.array([CACHE_VERSION]),
+                "target_nodes": index.target_nodes,
+                "to_target_s": index.to_target_s,
+                "to_target_m": index.to_target_m,
+                "next_hop": index.next_hop,
+            },
+        )
+    return index
