@@ -305,6 +305,11 @@ class TravelTimeIndex:
             np.ascontiguousarray(self.to_target_m.T),
         )
 
+    def warm_up(self) -> TravelTimeIndex:
+        """Build the lazy lookup tables now, so the first real query does not pay for them."""
+        _ = self.network._grid, self._by_node, self._access_s_per_m
+        return self
+
     def etas(self, lat: float, lon: float) -> Etas:
         """ETA from a GPS point to every target: access leg plus time on the graph."""
         node, access_m = self.network.snap_point(lat, lon, max_distance_m=self.max_snap_m)

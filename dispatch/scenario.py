@@ -233,7 +233,7 @@ def prepare(scenario: Scenario, *, cache_dir: Path | None) -> Prepared:
         access_kmh=scenario.access_kmh,
         max_snap_m=scenario.max_snap_m,
     )
-    return Prepared(usable, index, network, away)
+    return Prepared(usable, index.warm_up(), network, away)
 
 
 def default_scenario(data_dir: Path) -> str:
