@@ -215,7 +215,62 @@ def cmd_eta(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("roads", "recorder")
+def cmd_severity_train(settings: Settings, args: argparse.Namespace) -> int:
+    from dispatch.severity.artifacts import KTAS_FILE, save, train_from_file
+
+    data_file = settings.data_dir / KTAS_FILE
+    if not data_file.is_file():
+        print(f"goldentime: error: {data_file} is missing (goldentime data check)", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    model = train_from_file(data_file)
+    path = save(model, settings.model_dir, data_file)
+    meta = model.metadata
+    print(
+        f"trained in {time.perf_counter() - started:.1f} s: C = {meta['C']:g}, operating threshold p_critical >= "
+        f"{meta['threshold']:.3f} (critical recall >= {meta['target_recall']:.2f} out of fold); saved {path}"
+    )
+    return 0
+
+
+def cmd_severity_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from goldentime.severity_report import write_report
+
+    write_report(settings.data_dir, args.output, repeats=args.repeats, progress=lambda m: print(m, flush=True))
+    print(f"wrote {args.output} and {args.output.with_name('severity_calibration.png')}")
+    return 0
+
+
+def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
+    import csv
+
+    from dispatch.severity.artifacts import load_or_train
+    from dispatch.severity.features import from_ktas_row, read_ktas
+
+    try:
+        rows = read_ktas(args.input)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"goldentime: error: cannot read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"goldentime: error: {args.input} has no data rows", file=sys.stderr)
+        return 2
+    if "Chief_complain" not in rows[0]:
+        print(f"goldentime: error: {args.input} is not in the KTAS data set's format (no Chief_complain column)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    model = load_or_train(settings.data_dir, settings.model_dir)
+    levels, p_critical, p_emergency = model.predict([from_ktas_row(r) for r in rows])
+    with args.output.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ktas", "p_critical", "p_emergency"])
+        for row in zip(levels.tolist(), p_critical.tolist(), p_emergency.tolist(), strict=True):
+            writer.writerow([row[0], f"{row[1]:.4f}", f"{row[2]:.4f}"])
+    print(f"scored {len(rows)} rows -> {args.output} (ktas <= 2 is the model's critical call)")
+    return 0
+
+
+BENCHMARKS = ("roads", "recorder", "severity")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -225,6 +280,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     chosen = args.only or list(BENCHMARKS)
     if "roads" in chosen:
         bench_roads.main(quick=args.quick, output=args.output, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
+    if "severity" in chosen:
+        from goldentime.bench import severity as bench_severity
+
+        bench_severity.main(quick=args.quick, output=args.output, data_dir=settings.data_dir)
     if "recorder" in chosen:
         bench_recorder.main(
             settings,
@@ -347,6 +406,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO, else the first complete one)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_eta)
+
+    p = sub.add_parser("severity", help="the severity model: train, evaluate, score a CSV")
+    sev = p.add_subparsers(dest="severity_command", required=True, metavar="ACTION", parser_class=_Parser)
+    c = sev.add_parser(
+        "train",
+        help="train the severity model from the KTAS data and save it under var/models",
+        description="Train the severity model on the KTAS development data of the data directory (fixed seeds) and "
+        "save it with its metadata under GOLDENTIME_VAR_DIR/models. Other commands train it on first use anyway.",
+    )
+    c.set_defaults(func=cmd_severity_train)
+    c = sev.add_parser(
+        "evaluate",
+        help="nested cross-validation beside NEWS2 and the nurse -> docs/severity_report.md",
+        description="Run nested, repeated stratified cross-validation and write the report with a calibration plot.",
+    )
+    c.add_argument("--repeats", type=int, default=5, choices=range(1, 51), metavar="N", help="CV repeats (default 5)")
+    c.add_argument("--output", type=Path, default=Path("docs/severity_report.md"), help="report path")
+    c.set_defaults(func=cmd_severity_evaluate)
+    c = sev.add_parser(
+        "score",
+        help="score a CSV in the KTAS data set's format",
+        description="Score every row of a CSV in the KTAS data set's format (cp1254, ';'; label columns optional) "
+        "and write ktas, p_critical, p_emergency per row, same order. ktas is what the crew would see: the "
+        "operating threshold is applied, so ktas <= 2 is the model's critical call.",
+    )
+    c.add_argument("--input", type=Path, required=True, help="CSV in the KTAS format")
+    c.add_argument("--output", type=Path, required=True, help="where to write the scores (UTF-8 CSV)")
+    c.set_defaults(func=cmd_severity_score)
 
     p = sub.add_parser(
         "bench",

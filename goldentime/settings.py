@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         return "5" if url else "3.1.1"
 
     @property
+    def model_dir(self) -> Path:
+        """Trained models (the severity model), built locally from the data directory."""
+        return self.var_dir / "models"
+
+    @property
     def cache_dir(self) -> Path:
         """Prepared road graphs and travel-time indexes."""
         return self.var_dir / "cache"

@@ -1,0 +1,263 @@
+"""The severity model: multinomial logistic regression on vital signs, KTAS modifiers and
+character n-grams of the chief complaint; calibrated critical and emergency probabilities; an
+operating threshold for critical patients; and a per-patient explanation.
+
+A linear model on purpose: it scores one patient in well under a millisecond, its
+contributions explain themselves, and on 1,014 patients it matched gradient boosting in
+cross-validation (see docs/model_card.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from dispatch.severity.features import (
+    MEASURED,
+    NUMERIC,
+    FeatureMatrix,
+    Presentation,
+    feature_matrix,
+    from_vitals,
+)
+from telemetry.schemas import Vitals
+
+LEVELS = (1, 2, 3, 4, 5)
+
+
+class SeverityModel:
+    """scikit-learn style estimator: ``fit(presentations, levels)``, ``predict_proba``.
+
+    Numeric inputs are imputed with the training median plus a "not measured" indicator,
+    standardised, and joined with one-hot KTAS modifiers and TF-IDF character n-grams of
+    the complaint."""
+
+    def __init__(self, C: float = 3.0, ngram_range: tuple[int, int] = (2, 4), min_df: int = 2) -> None:  # noqa: N803
+        self.C = C
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"C": self.C, "ngram_range": self.ngram_range, "min_df": self.min_df}
+
+    # --- fitting ---------------------------------------------------------------------
+
+    def fit(self, presentations: Sequence[Presentation], levels: np.ndarray) -> SeverityModel:
+        if sorted(set(int(v) for v in levels)) != list(LEVELS):
+            raise ValueError("training needs patients of every KTAS level 1-5")
+        features = feature_matrix(presentations)
+        medians = np.nanmedian(np.where(np.isnan(features.numeric).all(axis=0), 0.0, features.numeric), axis=0)
+        self.medians_ = np.nan_to_num(medians)
+        self.measured_ = np.array([NUMERIC.index(name) for name in MEASURED])
+        dense = self._dense_raw(features)
+        self.mean_ = dense.mean(axis=0)
+        scale = dense.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.vectorizer_ = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=self.ngram_range, min_df=self.min_df, sublinear_tf=True
+        ).fit(features.complaints)
+        design = sparse.hstack([(dense - self.mean_) / self.scale_, self.vectorizer_.transform(features.complaints)])
+        self.lr_ = LogisticRegression(C=self.C, max_iter=5000).fit(design.tocsr(), levels)
+        self.n_dense_ = dense.shape[1]
+        self.dense_coef_ = self.lr_.coef_[:, : self.n_dense_]
+        self.text_coef_ = sparse.csr_matrix(self.lr_.coef_[:, self.n_dense_ :])
+        self.intercept_ = self.lr_.intercept_
+        return self
+
+    def _dense_raw(self, features: FeatureMatrix) -> np.ndarray:
+        numeric = features.numeric
+        missing = np.isnan(numeric[:, self.measured_]).astype(np.float64)
+        imputed = np.where(np.isnan(numeric), self.medians_, numeric)
+        return np.asarray(np.hstack([imputed, missing, features.one_hot]))
+
+    # --- predicting ------------------------------------------------------------------
+
+    def _standardised(self, features: FeatureMatrix) -> np.ndarray:
+        return np.asarray((self._dense_raw(features) - self.mean_) / self.scale_)
+
+    def logits(self, presentations: Sequence[Presentation]) -> np.ndarray:
+        features = feature_matrix(presentations)
+        text = self.vectorizer_.transform(features.complaints)
+        return np.asarray(
+            self._standardised(features) @ self.dense_coef_.T + (text @ self.text_coef_.T).toarray() + self.intercept_
+        )
+
+    def predict_proba(self, presentations: Sequence[Presentation]) -> np.ndarray:
+        z = self.logits(presentations)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Platt:
+    """Sigmoid recalibration of a probability: p' = 1 / (1 + exp(-(a·logit(p) + b)))."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(cls, probabilities: np.ndarray, outcomes: np.ndarray) -> Platt:
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(probabilities)[:, None], outcomes.astype(int))
+        return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]))
+
+    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+        return np.asarray(1.0 / (1.0 + np.exp(-(self.a * _logit(probabilities) + self.b))))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+@dataclass(frozen=True)
+class Severity:
+    """How sick the patient is: the KTAS level the crew sees (operating threshold applied),
+    calibrated probabilities of critical (KTAS 1-2) and emergency (KTAS 1-3), and why."""
+
+    ktas: int
+    p_critical: float
+    p_emergency: float
+    reasons: tuple[str, ...]
+    critical: bool  # p_critical at or above the operating threshold, or a crew flag
+
+
+@dataclass(frozen=True)
+class TrainedSeverity:
+    """A fitted model with its calibration and operating threshold: what ``assess`` uses."""
+
+    model: SeverityModel
+    critical_calibration: Platt
+    emergency_calibration: Platt
+    threshold: float  # on calibrated p_critical, chosen for critical recall >= target
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def probabilities(self, presentations: Sequence[Presentation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Class probabilities (n, 5), calibrated p_critical and p_emergency."""
+        proba = self.model.predict_proba(presentations)
+        p_critical = self.critical_calibration(proba[:, :2].sum(axis=1))
+        p_emergency = np.maximum(self.emergency_calibration(proba[:, :3].sum(axis=1)), p_critical)
+        return proba, p_critical, p_emergency
+
+    def levels(self, proba: np.ndarray, p_critical: np.ndarray) -> np.ndarray:
+        """The level the crew sees: critical (1 or 2, whichever is likelier) when p_critical
+        reaches the threshold, else the likeliest of 3-5."""
+        critical = p_critical >= self.threshold
+        high = np.where(proba[:, 0] >= proba[:, 1], 1, 2)
+        low = 3 + np.argmax(proba[:, 2:], axis=1)
+        return np.where(critical, high, low)
+
+    def predict(self, presentations: Sequence[Presentation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(levels, p_critical, p_emergency) for several presentations."""
+        proba, p_critical, p_emergency = self.probabilities(presentations)
+        return self.levels(proba, p_critical), p_critical, p_emergency
+
+    def assess_presentation(self, presentation: Presentation, flags: Sequence[str] = ()) -> Severity:
+        proba, p_crit, p_emer = self.probabilities([presentation])
+        ktas = int(self.levels(proba, p_crit)[0])
+        p_critical, p_emergency = float(p_crit[0]), float(p_emer[0])
+        reasons = list(explain(self.model, presentation))
+        floor = min((_FLAG_FLOOR[f] for f in flags), default=5)
+        ktas = min(ktas, floor)
+        if floor <= 2:
+            p_critical = max(p_critical, self.threshold)
+            p_emergency = max(p_emergency, p_critical)
+            reasons.insert(0, "crew: " + ", ".join(_FLAG_WORDS[f] for f in flags if _FLAG_FLOOR[f] <= 2))
+        return Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2)
+
+    def assess(self, vitals: Vitals) -> Severity:
+        """Severity of a live ``ems.vitals/1`` payload."""
+        flags = [name for name, on in vitals.flags.model_dump().items() if on and name in _FLAG_FLOOR]
+        return self.assess_presentation(from_vitals(vitals), flags)
+
+
+#: Crew flags are hard rules on top of the model: the most urgent level they allow.
+_FLAG_FLOOR = {"cardiac_arrest": 1, "stemi": 2, "fast_positive": 2, "major_trauma": 2, "burns": 2}
+_FLAG_WORDS = {
+    "cardiac_arrest": "cardiac arrest",
+    "stemi": "STEMI",
+    "fast_positive": "FAST+ stroke",
+    "major_trauma": "major trauma",
+    "burns": "burns",
+}
+
+
+def assess(vitals: Vitals, model: TrainedSeverity) -> Severity:
+    """``assess(vitals) -> Severity(ktas, p_critical, p_emergency, reasons)`` with a trained model."""
+    return model.assess(vitals)
+
+
+# --- explanations -------------------------------------------------------------------------------
+
+#: What each input is compared with: an unremarkable adult's value. An input "pushed the level
+#: up" when putting this reference in its place makes the patient look less urgent.
+_REFERENCE: dict[str, dict[str, Any]] = {
+    "SpO2": {"spo2_pct": 98.0},
+    "blood pressure": {"sbp_mmhg": 125.0, "dbp_mmhg": 80.0},
+    "heart rate": {"hr_bpm": 80.0},
+    "breathing": {"rr_per_min": 16.0},
+    "temperature": {"temp_c": 36.8},
+    "consciousness": {"avpu": "A"},
+    "pain": {"pain": False, "pain_nrs": 0.0},
+    "age": {"age_years": 45.0},
+    "injury": {"injury": False},
+    "complaint": {"complaint": ""},
+}
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "not measured" if value is None else f"{value:g}{unit}"
+
+
+def _describe(group: str, p: Presentation) -> str:
+    if group == "blood pressure":
+        return "BP not measurable" if p.sbp_mmhg is None else f"BP {p.sbp_mmhg:g}/{_fmt(p.dbp_mmhg)}"
+    if group == "consciousness":
+        return {"A": "alert", "V": "responds to voice", "P": "responds to pain", "U": "unresponsive"}.get(
+            p.avpu or "", "consciousness not assessed"
+        )
+    if group == "pain":
+        return "no pain" if not p.pain_nrs else f"pain {p.pain_nrs:g}/10"
+    if group == "complaint":
+        return f"'{p.complaint[:30]}'"
+    if group == "injury":
+        return "injury"
+    labels = {"SpO2": ("SpO2", p.spo2_pct, " %"), "heart rate": ("HR", p.hr_bpm, ""),
+              "breathing": ("RR", p.rr_per_min, ""), "temperature": ("temp", p.temp_c, " °C"),
+              "age": ("age", p.age_years, "")}  # fmt: skip
+    name, value, unit = labels[group]
+    return f"{name} {_fmt(value, unit)}"
+
+
+def urgency(proba: np.ndarray) -> np.ndarray:
+    """An ordinal urgency score per row: the mean of logit P(KTAS <= k) over k = 1..4. Unlike
+    a probability it does not saturate, so it still moves for a patient who is clearly critical."""
+    cumulative = np.clip(np.cumsum(proba, axis=1)[:, :4], 1e-9, 1 - 1e-9)
+    return np.asarray(np.log(cumulative / (1 - cumulative)).mean(axis=1))
+
+
+def explain(model: SeverityModel, presentation: Presentation, top: int = 3) -> tuple[str, ...]:
+    """The inputs that made this patient more urgent (▲) or less urgent (▼) than an unremarkable
+    adult, largest first, a few words each: ("▲ SpO2 86 %", "▲ 'mental change'", "▼ age 24").
+
+    Each measured input is replaced in turn by its reference value (``_REFERENCE``), everything
+    derived from it recomputed, and the change of :func:`urgency` measured; changes below 0.3
+    are not mentioned. Unmeasured inputs are not explained, except a blood pressure that could
+    not be measured, which is itself a warning sign."""
+    changed = {
+        group: replace(presentation, **values)
+        for group, values in _REFERENCE.items()
+        if any(getattr(presentation, k) != v for k, v in values.items())
+        and all(getattr(presentation, k) is not None for k in values if group != "blood pressure")
+        and not (group == "complaint" and not presentation.complaint)
+    }
+    score = urgency(model.predict_proba([presentation, *changed.values()]))
+    effects = {group: float(score[0] - s) for group, s in zip(changed, score[1:], strict=True)}
+    ranked = sorted((item for item in effects.items() if abs(item[1]) >= 0.3), key=lambda item: -abs(item[1]))
+    return tuple(f"{'▲' if effect > 0 else '▼'} {_describe(group, presentation)}" for group, effect in ranked[:top])

@@ -1,0 +1,90 @@
+"""Severity benchmark: latency of one live ``assess`` call beside batch scoring per row."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dispatch.severity.artifacts import KTAS_FILE, train_from_file
+from dispatch.severity.features import from_ktas_row, read_ktas
+from goldentime.bench import report
+from telemetry.schemas import Avpu, CrewFlags, Sex, Vitals
+
+
+def _vitals(rows: list[dict[str, str]]) -> list[Vitals]:
+    """Live payloads made from the KTAS rows that arrived by 119 ambulance."""
+    payloads = []
+    for row in rows:
+        p = from_ktas_row(row)
+        if not p.ambulance:
+            continue
+        payloads.append(
+            Vitals.new(
+                patient_id="P-bench",
+                age_years=None if p.age_years is None else int(p.age_years),
+                sex=None if p.female is None else (Sex.FEMALE if p.female else Sex.MALE),
+                hr_bpm=None if p.hr_bpm is None else int(p.hr_bpm),
+                sbp_mmhg=None if p.sbp_mmhg is None else int(p.sbp_mmhg),
+                dbp_mmhg=None if p.dbp_mmhg is None else int(min(p.dbp_mmhg, p.sbp_mmhg or 300)),
+                rr_per_min=None if p.rr_per_min is None else int(p.rr_per_min),
+                spo2_pct=None if p.spo2_pct is None else int(p.spo2_pct),
+                temp_c=p.temp_c,
+                avpu=None if p.avpu is None else Avpu(p.avpu),
+                pain_nrs=None if p.pain_nrs is None else int(p.pain_nrs),
+                injury=p.injury,
+                chief_complaint=p.complaint or None,
+                flags=CrewFlags(),
+            )
+        )
+    return payloads
+
+
+def main(*, quick: bool, output: Path, data_dir: Path) -> int:
+    print("severity benchmark: assess latency", flush=True)
+    data_file = data_dir / KTAS_FILE
+    rows = read_ktas(data_file)
+    started = time.perf_counter()
+    model = train_from_file(data_file)
+    train_s = time.perf_counter() - started
+    payloads = _vitals(rows)
+    calls = 2_000 if quick else 20_000
+    for vitals in payloads[:50]:  # warm-up
+        model.assess(vitals)
+    times = np.empty(calls)
+    for i in range(calls):
+        vitals = payloads[i % len(payloads)]
+        t0 = time.perf_counter()
+        model.assess(vitals)
+        times[i] = time.perf_counter() - t0
+    presentations = [from_ktas_row(r) for r in rows]
+    batch = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        model.predict(presentations)
+        batch.append((time.perf_counter() - t0) / len(presentations))
+    us = times * 1e6
+    p99 = float(np.percentile(us, 99))
+    lines = [
+        "## Severity model: one `assess` call",
+        "",
+        f"Reproduce with `goldentime bench --only severity{' --quick' if quick else ''}`. {calls:,} calls of "
+        f"`TrainedSeverity.assess(vitals)` on live `ems.vitals/1` payloads made from the {len(payloads)} KTAS "
+        "rows that arrived by 119 ambulance, round-robin: features, the model, calibration, the operating "
+        "threshold and the explanation (which scores the patient again with each input replaced). Beside it, "
+        f"batch scoring of all {len(rows):,} rows in one `predict` call (level and probabilities, no explanation), "
+        "per row, best of 5.",
+        "",
+        "| figure | value | goal |",
+        "|---|---:|---|",
+        f"| `assess` p50 | {np.percentile(us, 50):,.0f} µs | |",
+        f"| `assess` p99 | {p99:,.0f} µs | < 2,000 µs: {'met' if p99 < 2000 else '**not met**'} |",
+        f"| `assess` max | {us.max():,.0f} µs | |",
+        f"| batch scoring, per row | {min(batch) * 1e6:,.0f} µs | |",
+        f"| training (C chosen by 5-fold CV over 3 values, calibration, threshold, final fit) | {train_s:.1f} s | "
+        f"< 60 s: {'met' if train_s < 60 else '**not met**'} |",
+    ]
+    report.write_section(output, "severity", "\n".join(lines))
+    print(f"  assess p50 {np.percentile(us, 50):,.0f} µs, p99 {p99:,.0f} µs; wrote {output}", flush=True)
+    return 0

@@ -1,0 +1,198 @@
+"""``goldentime severity evaluate``: nested cross-validation of the severity model beside NEWS2
+and the triage nurse, written to ``docs/severity_report.md`` with a calibration plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+from dispatch.severity.artifacts import KTAS_FILE, fingerprint
+from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
+from dispatch.severity.mimic import load_triage
+from dispatch.severity.training import METRICS, Evaluation, evaluate, train
+from goldentime.bench.report import machine
+
+LABELS = {
+    "accuracy": "5-level accuracy",
+    "macro_f1": "macro-F1",
+    "qwk": "quadratic weighted kappa",
+    "auroc_critical": "AUROC critical (KTAS 1-2)",
+    "auprc_critical": "AUPRC critical",
+    "auroc_emergency": "AUROC emergency (KTAS 1-3)",
+    "auprc_emergency": "AUPRC emergency",
+    "critical_recall": "critical recall at the operating point",
+    "critical_specificity": "critical specificity at the operating point",
+    "under_triage": "under-triage rate (less urgent than the expert)",
+    "brier_critical": "Brier score, p_critical",
+}
+GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "accuracy": ("≥ 0.75", lambda v: v >= 0.75),
+    "macro_f1": ("≥ 0.70", lambda v: v >= 0.70),
+    "auroc_critical": ("≥ 0.92", lambda v: v >= 0.92),
+    "critical_recall": ("≥ 0.95", lambda v: v >= 0.95),
+    "critical_specificity": ("≥ 0.70", lambda v: v >= 0.70),
+}
+
+
+def _cell(evaluation: Evaluation, method: str, metric: str) -> str:
+    mean, low, high = evaluation.summary(method, metric)
+    return "n/a" if np.isnan(mean) else f"{mean:.3f} [{low:.3f}–{high:.3f}]"
+
+
+def _metrics_table(evaluation: Evaluation) -> list[str]:
+    lines = [
+        "| metric | GoldenTime model | NEWS2 | triage nurse (KTAS_RN) | goal |",
+        "|---|---|---|---|---|",
+    ]
+    for metric in METRICS:
+        goal = ""
+        if metric in GOALS:
+            text, met = GOALS[metric]
+            goal = f"{text}: {'met' if met(evaluation.summary('model', metric)[0]) else '**not met**'}"
+        cells = " | ".join(_cell(evaluation, m, metric) for m in ("model", "news2", "nurse"))
+        lines.append(f"| {LABELS[metric]} | {cells} | {goal} |")
+    return lines
+
+
+def _subgroups(presentations: list[Presentation], levels: np.ndarray, evaluation: Evaluation) -> list[str]:
+    """Model results by sex and age band on the pooled out-of-fold predictions of the first repeat."""
+    critical = levels <= 2
+    call = evaluation.oof_p_critical >= np.array(evaluation.thresholds[: evaluation.folds]).mean()
+    ages = np.array([p.age_years if p.age_years is not None else np.nan for p in presentations])
+    groups = {
+        "female": np.array([p.female is True for p in presentations]),
+        "male": np.array([p.female is False for p in presentations]),
+        "age < 40": ages < 40,
+        "age 40-64": (ages >= 40) & (ages < 65),
+        "age 65-79": (ages >= 65) & (ages < 80),
+        "age ≥ 80": ages >= 80,
+    }
+    lines = [
+        "| subgroup | patients | critical | 5-level accuracy | AUROC critical | critical recall "
+        "| critical specificity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, mask in groups.items():
+        n, n_crit = int(mask.sum()), int((critical & mask).sum())
+        accuracy = float((evaluation.oof_levels[mask] == levels[mask]).mean())
+        both = n_crit and n_crit < n
+        auroc = f"{roc_auc_score(critical[mask], evaluation.oof_p_critical[mask]):.3f}" if both else "n/a"
+        recall = f"{call[mask & critical].mean():.3f}" if n_crit else "n/a"
+        spec = f"{(~call[mask & ~critical]).mean():.3f}" if n - n_crit else "n/a"
+        lines.append(f"| {name} | {n} | {n_crit} | {accuracy:.3f} | {auroc} | {recall} | {spec} |")
+    return lines
+
+
+def _confusion(levels: np.ndarray, predicted: np.ndarray) -> list[str]:
+    matrix = confusion_matrix(levels, predicted, labels=[1, 2, 3, 4, 5])
+    lines = ["| expert \\ model | 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
+    lines += [f"| **{k + 1}** | " + " | ".join(str(v) for v in row) + " |" for k, row in enumerate(matrix)]
+    return lines
+
+
+def _calibration_plot(levels: np.ndarray, evaluation: Evaluation, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    for name, probability, outcome in (
+        ("p_critical (KTAS 1-2)", evaluation.oof_p_critical, levels <= 2),
+        ("p_emergency (KTAS 1-3)", evaluation.oof_p_emergency, levels <= 3),
+    ):
+        bins = np.clip((probability * 10).astype(int), 0, 9)
+        xs = [probability[bins == b].mean() for b in range(10) if (bins == b).sum() >= 5]
+        ys = [outcome[bins == b].mean() for b in range(10) if (bins == b).sum() >= 5]
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel("predicted probability (out of fold)")
+    ax.set_ylabel("observed share")
+    ax.set_title("Calibration, nested CV (first repeat)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _mimic(data_dir: Path, presentations: list[Presentation], levels: np.ndarray) -> str:
+    try:
+        mimic, esi = load_triage(data_dir)
+    except FileNotFoundError:
+        return "MIMIC-IV-ED demo not in the data directory: out-of-distribution check skipped."
+    model = train(presentations, levels)
+    _, p_critical, _ = model.probabilities(mimic)
+    auroc = roc_auc_score(esi <= 2, p_critical)
+    return (
+        f"Out-of-distribution check, **tiny and only indicative**: the model trained on all KTAS development rows "
+        f"scores the MIMIC-IV-ED demo triage table ({len(esi)} stays with an acuity; US patients, ESI not KTAS, "
+        f"age unknown, {int((esi <= 2).sum())} of them ESI 1-2). AUROC of p_critical for ESI 1-2: **{auroc:.3f}**."
+    )
+
+
+def write_report(
+    data_dir: Path,
+    output: Path,
+    *,
+    repeats: int,
+    folds: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
+    data_file = data_dir / KTAS_FILE
+    rows = read_ktas(data_file)
+    presentations = [from_ktas_row(r) for r in rows]
+    levels, nurse = ktas_labels(rows), ktas_labels(rows, "KTAS_RN")
+    evaluation = evaluate(presentations, levels, nurse, folds=folds, repeats=repeats, progress=progress)
+    plot = output.with_name("severity_calibration.png")
+    _calibration_plot(levels, evaluation, plot)
+    stamp = fingerprint(data_file)
+    thresholds = np.array(evaluation.thresholds)
+    chosen = {c: evaluation.chosen_c.count(c) for c in sorted(set(evaluation.chosen_c))}
+    lines = [
+        "# Severity model: evaluation report",
+        "",
+        f"Written by `goldentime severity evaluate --repeats {repeats}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({machine()}); data `{KTAS_FILE}` "
+        f"(SHA-256 `{stamp['data_sha256'][:16]}…`, {len(levels)} patients, KTAS 1-5 = "
+        f"{' / '.join(str(int((levels == k).sum())) for k in range(1, 6))}); scikit-learn {stamp['scikit_learn']}.",
+        "",
+        f"**Method.** Nested cross-validation: {repeats} × stratified {folds}-fold outer splits (fixed seeds). In "
+        "each outer training part the whole training procedure runs again — choice of C by inner 3-fold "
+        "cross-validation, Platt calibration and the operating threshold on inner out-of-fold predictions — so "
+        "nothing of a test fold is seen before it is scored. NEWS2 (computed from the same rows) and the triage "
+        "nurse's KTAS (`KTAS_RN`, a column never given to the model) are scored on the same test folds. Each cell: "
+        f"mean over the {folds * repeats} test folds [2.5–97.5 % of the fold values]. 5-level metrics use the "
+        "model's likeliest level; recall, specificity and under-triage use the levels the crew sees (operating "
+        "threshold applied). NEWS2 has no KTAS level; its critical call is NEWS2 ≥ 5.",
+        "",
+        *_metrics_table(evaluation),
+        "",
+        f"Operating threshold on p_critical (chosen in each training part for critical recall ≥ 0.95 on inner "
+        f"out-of-fold predictions): median {np.median(thresholds):.3f}, range {thresholds.min():.3f}–"
+        f"{thresholds.max():.3f}. C chosen: {', '.join(f'{c:g} ({n}×)' for c, n in chosen.items())}.",
+        "",
+        "## Confusion matrix (first repeat, every patient once, model's likeliest level)",
+        "",
+        *_confusion(levels, evaluation.oof_levels),
+        "",
+        "## Calibration",
+        "",
+        f"![calibration plot]({plot.name})",
+        "",
+        "## Subgroups (first repeat, pooled out-of-fold)",
+        "",
+        *_subgroups(presentations, levels, evaluation),
+        "",
+        "## Out of distribution",
+        "",
+        _mimic(data_dir, presentations, levels),
+        "",
+    ]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines), encoding="utf-8")
+    return evaluation
