@@ -33,7 +33,8 @@ def _wait_for_stop(
 ) -> None:
     """Block until Ctrl-C / SIGTERM (or ``seconds``), calling ``tick`` every ``every_s``."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM) if in_main}
     deadline = None if seconds is None else time.monotonic() + seconds
     try:
         while True:
@@ -270,7 +271,118 @@ def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("roads", "recorder", "severity")
+def _capacity_service(settings: Settings) -> Any:
+    from hospital_capacity.service import CapacityService, seed_rows
+    from hospital_capacity.store import CapacityStore
+
+    service = CapacityService(CapacityStore.open(settings.resolved_database_url()))
+    service.seed(seed_rows(settings.data_dir))
+    return service
+
+
+def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> None:
+    """Run an ASGI app with uvicorn until Ctrl-C (or ``seconds``)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        _wait_for_stop(seconds=seconds)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
+    from hospital_capacity.api import create_app
+    from hospital_capacity.publisher import CapacityPublisher
+    from telemetry.client import MqttClient
+
+    service = _capacity_service(settings)
+    with _broker_url(settings) as url:
+        protocol = settings.protocol_for(settings.mqtt_url)
+        publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
+        publisher.start()
+        app = create_app(service, mqtt_connected=lambda: publisher.connected)
+        print(
+            f"capacity API on http://{args.host}:{args.port} (OpenAPI at /docs), {service.store.count()} centres, "
+            f"publishing to {url}",
+            flush=True,
+        )
+        try:
+            serve(app, args.host, args.port, seconds=args.seconds)
+        finally:
+            publisher.stop()
+    return 0
+
+
+def cmd_hospitals_token(settings: Settings, args: argparse.Namespace) -> int:
+    from hospital_capacity.service import UnknownHospital
+
+    if (args.hpid is None) == (not args.control):
+        print("goldentime: error: give either an HPID or --control", file=sys.stderr)
+        return 2
+    service = _capacity_service(settings)
+    label = args.label or (f"centre {args.hpid}" if args.hpid else "control room")
+    try:
+        token = service.create_token(args.hpid, label, valid_days=args.days)
+    except UnknownHospital as exc:
+        print(f"goldentime: error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"(token for {label}; shown once, only its hash is stored)", file=sys.stderr)
+    return 0
+
+
+def _import_egen(settings: Settings, xml: bytes) -> int:
+    from hospital_capacity.egen import EgenError
+    from hospital_capacity.service import Caller, Forbidden
+    from hospital_capacity.state import UpdateRejected
+
+    service = _capacity_service(settings)
+    try:
+        result = service.import_egen(xml, caller=Caller(label="goldentime hospitals import-egen", hpid=None))
+    except (EgenError, UpdateRejected, Forbidden) as exc:
+        print(f"goldentime: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.operation}: updated {len(result.updated)} centres; unknown hpids: {result.unknown_hpids or 'none'}")
+    return 0
+
+
+def cmd_hospitals_import(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        xml = args.file.read_bytes()
+    except OSError as exc:
+        print(f"goldentime: error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    return _import_egen(settings, xml)
+
+
+def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
+    import urllib.request
+
+    from hospital_capacity.egen import build_url
+
+    operations = ("getEmrrmRltmUsefulSckbdInfoInqire", "getSrsillDissAceptncPosblInfoInqire")
+
+    def poll() -> None:
+        for operation in operations:
+            url = build_url(operation, service_key=args.service_key, stage1=args.stage1, stage2=args.stage2,
+                            page=1, rows=1000)  # fmt: skip
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    _import_egen(settings, response.read())
+            except OSError as exc:
+                print(f"goldentime: error: {operation}: {exc}", file=sys.stderr)
+
+    poll()
+    if args.every:
+        _wait_for_stop(poll, every_s=args.every)
+    return 0
+
+
+BENCHMARKS = ("roads", "severity", "capacity", "recorder")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -284,6 +396,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from goldentime.bench import severity as bench_severity
 
         bench_severity.main(quick=args.quick, output=args.output, data_dir=settings.data_dir)
+    if "capacity" in chosen:
+        from goldentime.bench import capacity as bench_capacity
+
+        bench_capacity.main(quick=args.quick, output=args.output, mqtt_urls=args.mqtt_url or [])
     if "recorder" in chosen:
         bench_recorder.main(
             settings,
@@ -434,6 +550,52 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input", type=Path, required=True, help="CSV in the KTAS format")
     c.add_argument("--output", type=Path, required=True, help="where to write the scores (UTF-8 CSV)")
     c.set_defaults(func=cmd_severity_score)
+
+    p = sub.add_parser(
+        "capacity-api",
+        help="the emergency-centre capacity API (FastAPI), default port 8300",
+        description="Serve the capacity API: centres post beds, capabilities and diversion; every accepted update "
+        "is published to ems/hospitals/{hpid}/capacity (retained). Seeds the E-Gen institution list on first start. "
+        "Without GOLDENTIME_MQTT_URL it starts an embedded broker.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8300, help="port (default 8300)")
+    seconds_option(p)
+    p.set_defaults(func=cmd_capacity_api)
+
+    p = sub.add_parser("hospitals", help="emergency centres: API tokens, E-Gen import")
+    hos = p.add_subparsers(dest="hospitals_command", required=True, metavar="ACTION", parser_class=_Parser)
+    c = hos.add_parser("token", help="API tokens")
+    tok = c.add_subparsers(dest="token_command", required=True, metavar="ACTION", parser_class=_Parser)
+    c = tok.add_parser(
+        "create",
+        help="create a token for one centre (HPID) or the control room (--control)",
+        description="Print a new API token. A centre's token updates only that centre; the control room's token "
+        "updates any. Only a hash is stored: the token is shown once.",
+    )
+    c.add_argument("hpid", nargs="?", help="the centre's hpid, e.g. A1500002")
+    c.add_argument("--control", action="store_true", help="a control-room token (may update every centre)")
+    c.add_argument("--label", help="who holds it (kept with every update it makes)")
+    c.add_argument("--days", type=_positive, help="valid for this many days (default: until revoked)")
+    c.set_defaults(func=cmd_hospitals_token)
+    c = hos.add_parser(
+        "import-egen",
+        help="import an E-Gen XML response (real-time beds or severe-illness acceptance)",
+        description="Update every known centre named in an E-Gen getEmrrmRltmUsefulSckbdInfoInqire or "
+        "getSrsillDissAceptncPosblInfoInqire XML response; a bad file changes nothing.",
+    )
+    c.add_argument("file", type=Path, help="the XML file")
+    c.set_defaults(func=cmd_hospitals_import)
+    c = hos.add_parser(
+        "poll-egen",
+        help="poll the live E-Gen API (needs internet and a data.go.kr service key)",
+        description="Fetch both E-Gen operations and import them; with --every, keep polling until Ctrl-C.",
+    )
+    c.add_argument("--service-key", required=True, help="data.go.kr service key")
+    c.add_argument("--stage1", default="광주광역시", help="시도 (default 광주광역시)")
+    c.add_argument("--stage2", help="시군구 (default: all)")
+    c.add_argument("--every", type=_positive, help="seconds between polls (default: poll once)")
+    c.set_defaults(func=cmd_hospitals_poll)
 
     p = sub.add_parser(
         "bench",

@@ -1,0 +1,203 @@
+"""What the capacity API does, without HTTP: seed centres, accept updates, check tokens.
+
+The FastAPI app (:mod:`hospital_capacity.api`) and the ``goldentime hospitals`` commands are
+thin adapters over this class.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hospital_capacity import egen
+from hospital_capacity.schemas import HospitalCreate, HospitalPublic, ImportResult, StatusUpdate, UpdatePublic
+from hospital_capacity.state import UpdateRejected, apply, empty_state, to_public
+from hospital_capacity.store import CapacityStore
+
+#: The national E-Gen list (529, the 24 Gwangju rows among them, field for field); the Gwangju
+#: list alone when the national one is missing.
+SEED_FILES = (
+    Path("hospitals") / "korea_emergency_institutions.csv",
+    Path("hospitals") / "gwangju_emergency_centers.csv",
+)
+TOKEN_PREFIX = "gt_"
+
+
+class UnknownHospital(LookupError):
+    def __init__(self, hpid: str) -> None:
+        super().__init__(f"no emergency centre with hpid {hpid!r}")
+        self.hpid = hpid
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+class Unauthorized(PermissionError):
+    pass
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who holds a token: one centre (``hpid``) or the control room (``hpid`` None)."""
+
+    label: str
+    hpid: str | None
+
+    @property
+    def control_room(self) -> bool:
+        return self.hpid is None
+
+    def may_update(self, hpid: str) -> bool:
+        return self.control_room or self.hpid == hpid
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def seed_rows(data_dir: Path) -> list[HospitalCreate]:
+    """Centres of the E-Gen institution list in the data directory."""
+    for relative in SEED_FILES:
+        path = data_dir / relative
+        if path.is_file():
+            with path.open(encoding="utf-8", newline="") as handle:
+                return [
+                    HospitalCreate(
+                        hpid=row["hpid"],
+                        name=row["dutyName"],
+                        level=int(row["level"]),
+                        lat=float(row["wgs84Lat"]),
+                        lon=float(row["wgs84Lon"]),
+                        trauma_centre=row.get("regional_trauma_center") == "Y",
+                        region=row.get("sido") or None,
+                    )
+                    for row in csv.DictReader(handle)
+                ]
+    raise FileNotFoundError(f"no E-Gen institution list in {data_dir} (looked for {', '.join(map(str, SEED_FILES))})")
+
+
+class CapacityService:
+    def __init__(self, store: CapacityStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.clock = clock
+        #: Set after every accepted update, so the publisher wakes up at once.
+        self.changed = threading.Event()
+
+    # --- centres ---------------------------------------------------------------------------
+
+    def seed(self, hospitals: Sequence[HospitalCreate]) -> int:
+        rows = [{**h.model_dump(), "state": empty_state(), "version": 0, "published_version": 0} for h in hospitals]
+        return self.store.add_hospitals(rows)
+
+    def _public(self, row: dict[str, object]) -> HospitalPublic:
+        state = row["state"]
+        assert isinstance(state, dict)
+        return HospitalPublic(
+            hpid=str(row["hpid"]),
+            name=str(row["name"]),
+            level=int(str(row["level"])),
+            lat=float(str(row["lat"])),
+            lon=float(str(row["lon"])),
+            trauma_centre=bool(row["trauma_centre"]),
+            region=None if row["region"] is None else str(row["region"]),
+            status=to_public(state, self.clock()),
+        )
+
+    def hospitals(self) -> list[HospitalPublic]:
+        return [self._public(row) for row in self.store.all_hospitals()]
+
+    def hospital(self, hpid: str) -> HospitalPublic:
+        row = self.store.hospital(hpid)
+        if row is None:
+            raise UnknownHospital(hpid)
+        return self._public(row)
+
+    # --- updates ---------------------------------------------------------------------------
+
+    def update(self, hpid: str, update: StatusUpdate, *, caller: Caller, source: str = "api") -> HospitalPublic:
+        """Apply and store an update. Raises UnknownHospital, Forbidden or UpdateRejected;
+        on any of them nothing is stored."""
+        if not caller.may_update(hpid):
+            raise Forbidden(f"the token of {caller.hpid} may update only {caller.hpid}, not {hpid}")
+        now = self.clock()
+        for _ in range(10):  # optimistic concurrency: retry when another update came first
+            row = self.store.hospital(hpid)
+            if row is None:
+                raise UnknownHospital(hpid)
+            state = apply(row["state"], update, at=update.observed_at or now, by=caller.label)
+            body = update.model_dump(mode="json", exclude_unset=True)
+            if self.store.save_update(
+                hpid,
+                expected_version=int(row["version"]),
+                state=state,
+                body=body,
+                received_at=now,
+                by=caller.label,
+                source=source,
+            ):
+                self.changed.set()
+                return self.hospital(hpid)
+        raise UpdateRejected(f"{hpid} is being updated by others too fast; try again")
+
+    def history(self, hpid: str, since: datetime | None, limit: int = 1000) -> list[UpdatePublic]:
+        if self.store.hospital(hpid) is None:
+            raise UnknownHospital(hpid)
+        return [
+            UpdatePublic(
+                id=int(r["id"]),
+                hpid=r["hpid"],
+                received_at=r["received_at"],
+                updated_by=r["updated_by"],
+                source=r["source"],
+                update=StatusUpdate.model_validate(r["body"]),
+            )
+            for r in self.store.history(hpid, since, limit)
+        ]
+
+    def import_egen(self, xml: bytes, *, caller: Caller) -> ImportResult:
+        """Apply every item of an E-Gen response. The file is checked whole before anything is
+        stored (a bad file changes nothing); centres we do not know are listed, not created."""
+        operation, items = egen.parse(xml)
+        known = [item for item in items if self.store.hospital(item.hpid) is not None]
+        for item in known:
+            if not caller.may_update(item.hpid):
+                raise Forbidden(f"the token of {caller.hpid} may not update {item.hpid}")
+            row = self.store.hospital(item.hpid)
+            assert row is not None
+            apply(row["state"], item.update, at=item.update.observed_at or self.clock(), by=caller.label)
+        for item in known:
+            self.update(item.hpid, item.update, caller=caller, source="egen")
+        unknown = sorted({item.hpid for item in items} - {item.hpid for item in known})
+        return ImportResult(updated=[item.hpid for item in known], unknown_hpids=unknown, operation=operation)
+
+    # --- tokens ----------------------------------------------------------------------------
+
+    def create_token(self, hpid: str | None, label: str, *, valid_days: float | None = None) -> str:
+        """A new API token (shown once; only its SHA-256 is stored)."""
+        if hpid is not None and self.store.hospital(hpid) is None:
+            raise UnknownHospital(hpid)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        expires = None if valid_days is None else now + timedelta(days=valid_days)
+        self.store.add_token(token_digest(token), hpid, label, now, expires)
+        return token
+
+    def caller(self, token: str | None) -> Caller:
+        """Who holds ``token``; Unauthorized when it is missing, malformed, unknown or expired."""
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            raise Unauthorized("a bearer token issued by `goldentime hospitals token create` is required")
+        digest = token_digest(token)
+        row = self.store.token(digest)
+        if row is None or not hmac.compare_digest(row["token_sha256"], digest):
+            raise Unauthorized("unknown token")
+        if row["expires_at"] is not None and row["expires_at"] <= self.clock():
+            raise Unauthorized("token expired")
+        return Caller(label=str(row["label"]), hpid=row["hpid"])

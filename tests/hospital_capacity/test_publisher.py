@@ -1,0 +1,115 @@
+"""Capacity publishing through a real broker: retained state on start, every update, broker outages."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hospital_capacity.publisher import CapacityPublisher
+from hospital_capacity.schemas import HospitalCreate, StatusUpdate
+from hospital_capacity.service import Caller, CapacityService
+from hospital_capacity.store import CapacityStore
+from telemetry import schemas, topics
+from telemetry.broker import EmbeddedBroker, free_port
+from telemetry.client import Message, MqttClient
+from tests.conftest import BrokerUnderTest
+from tests.helpers import wait_until
+
+CONTROL = Caller(label="control room", hpid=None)
+
+
+def centres(n: int) -> list[HospitalCreate]:
+    """Centres with hpids no other run has used (a real broker keeps retained messages)."""
+    prefix = "T" + uuid.uuid4().hex[:8].upper()
+    return [HospitalCreate(hpid=f"{prefix}{i}", name=f"Test {i}", level=2, lat=35.15, lon=126.85) for i in range(n)]
+
+
+class Watcher:
+    def __init__(self, url: str, protocol: str) -> None:
+        self.latest: dict[str, schemas.Capacity] = {}
+        self.count = 0
+        self._lock = threading.Lock()
+        self.client = MqttClient(url, f"watch-{uuid.uuid4().hex[:8]}", on_message=self._on, protocol=protocol)
+        self.client.subscribe(topics.subscription(topics.Kind.CAPACITY), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if not message.payload:
+            return
+        payload = schemas.decode(topics.Kind.CAPACITY, message.payload)
+        assert isinstance(payload, schemas.Capacity)
+        with self._lock:
+            self.latest[topics.parse(message.topic).key] = payload
+            self.count += 1
+
+    def clear(self, hpids: list[str]) -> None:
+        for hpid in hpids:
+            self.client.clear_retained(topics.build(topics.Kind.CAPACITY, hpid)).wait(5)
+        self.client.stop()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[CapacityService]:
+    store = CapacityStore.open(f"sqlite:///{tmp_path / 'capacity.sqlite3'}")
+    yield CapacityService(store)
+    store.close()
+
+
+def test_every_centre_on_start_then_every_update(broker: BrokerUnderTest, service: CapacityService) -> None:
+    seeded = centres(5)
+    service.seed(seeded)
+    hpids = [h.hpid for h in seeded]
+    watcher = Watcher(broker.url, broker.protocol)
+    publisher = CapacityPublisher(
+        service, lambda: MqttClient(broker.url, f"cap-{uuid.uuid4().hex[:8]}", protocol=broker.protocol)
+    ).start()
+    late: Watcher | None = None
+    try:
+        assert wait_until(lambda: set(hpids) <= set(watcher.latest), timeout_s=15), "every centre on start"
+        assert wait_until(lambda: service.store.unpublished() == [], timeout_s=5)
+        late = Watcher(broker.url, broker.protocol)  # starts after publishing: gets the retained state
+        assert wait_until(lambda: set(hpids) <= set(late.latest), timeout_s=10), "retained state for latecomers"
+        update = StatusUpdate.model_validate({"beds": {"er_general": {"available": 4, "total": 20}}})
+        service.update(hpids[2], update, caller=CONTROL)
+
+        def updated() -> bool:
+            beds = watcher.latest[hpids[2]].beds
+            return schemas.BedType.ER_GENERAL in beds and beds[schemas.BedType.ER_GENERAL].available == 4
+
+        assert wait_until(updated, timeout_s=10)
+        assert watcher.latest[hpids[2]].updated_by == "control room"
+        assert service.store.unpublished() == []
+    finally:
+        publisher.stop()
+        if late is not None:
+            late.client.stop()
+        watcher.clear(hpids)
+
+
+def test_updates_during_a_broker_outage_go_out_when_it_returns(service: CapacityService) -> None:
+    seeded = centres(2)
+    service.seed(seeded)
+    hpid = seeded[0].hpid
+    port = free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    publisher = CapacityPublisher(service, lambda: MqttClient(url, "cap-outage"), retry_s=0.5)
+    with EmbeddedBroker(port=port):
+        publisher.start()
+        assert wait_until(lambda: service.store.unpublished() == [], timeout_s=10)
+    update = StatusUpdate.model_validate({"ems_traffic": {"status": "closed", "reason": "power failure"}})
+    service.update(hpid, update, caller=CONTROL)  # the broker is down: stored, not lost
+    assert [row["hpid"] for row in service.store.unpublished()] == [hpid]
+    try:
+        with EmbeddedBroker(port=port) as returned:
+            assert wait_until(lambda: service.store.unpublished() == [], timeout_s=20), "published on return"
+            watcher = Watcher(returned.url, "3.1.1")
+            assert wait_until(lambda: hpid in watcher.latest, timeout_s=10)
+            assert watcher.latest[hpid].ems_traffic.status is schemas.TrafficStatus.CLOSED
+            assert watcher.latest[hpid].ems_traffic.reason == "power failure"
+            watcher.client.stop()
+    finally:
+        publisher.stop()
