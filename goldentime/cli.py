@@ -317,6 +317,39 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def start_dispatcher(settings: Settings, url: str, *, client_id: str = "goldentime-dispatcher") -> Any:
+    """Prepare the scenario and the severity model, and start the dispatcher worker on ``url``."""
+    from dispatch.scenario import load_scenario, prepare
+    from dispatch.service import Dispatcher
+    from dispatch.severity.artifacts import load_or_train
+    from telemetry.client import MqttClient
+
+    name = _scenario_name(settings, None)
+    prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
+    severity = load_or_train(settings.data_dir, settings.model_dir)
+    client = MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url))
+    dispatcher = Dispatcher(client, prepared, severity).start()
+    mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
+    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {url}", flush=True)
+    return dispatcher
+
+
+def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    with _broker_url(settings) as url:
+        dispatcher = start_dispatcher(settings, url)
+
+        def report() -> None:
+            s = dispatcher.stats
+            print(f"dispatcher: {s.messages} messages, {s.plans} plans, {s.advice} advice, {s.rejected} rejected, "
+                  f"last plan {s.last_plan_ms:.1f} ms", flush=True)  # fmt: skip
+
+        try:
+            _wait_for_stop(report, seconds=args.seconds)
+        finally:
+            dispatcher.stop()
+    return 0
+
+
 def cmd_hospitals_token(settings: Settings, args: argparse.Namespace) -> int:
     from hospital_capacity.service import UnknownHospital
 
@@ -550,6 +583,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input", type=Path, required=True, help="CSV in the KTAS format")
     c.add_argument("--output", type=Path, required=True, help="where to write the scores (UTF-8 CSV)")
     c.set_defaults(func=cmd_severity_score)
+
+    p = sub.add_parser(
+        "dispatcher",
+        help="the dispatcher worker: advice for every patient, units for incidents",
+        description="Subscribe to units, capacity and incidents; publish retained advice to ems/units/{unit}/advice, "
+        "pre-notification to ems/hospitals/{hpid}/inbound and unit recommendations to "
+        "ems/incidents/{id}/assignment. Scenario: GOLDENTIME_SCENARIO (default: the first complete one). Without "
+        "GOLDENTIME_MQTT_URL it starts an embedded broker.",
+    )
+    seconds_option(p)
+    p.set_defaults(func=cmd_dispatcher)
 
     p = sub.add_parser(
         "capacity-api",

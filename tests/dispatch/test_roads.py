@@ -351,8 +351,8 @@ def test_seoul_network_is_the_largest_scc(seoul: Seoul) -> None:
 
 def test_seoul_targets(seoul: Seoul) -> None:
     index = seoul.index
-    assert seoul.centres == 6  # seoul-central without Severance (off the graph)
-    assert len(index.targets) == 10
+    assert seoul.centres == 5  # seoul-central without Severance (off the graph) and the dental-only ER
+    assert len(index.targets) == 9
     # the random node targets sit exactly on their nodes
     for t in range(seoul.centres, len(index.targets)):
         osm = int(index.target_ids[t].removeprefix("node-"))

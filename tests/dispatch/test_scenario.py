@@ -49,7 +49,7 @@ def network(seoul: Scenario, cache_dir: Path) -> RoadNetwork:
 
 def test_seoul_central_loads(seoul: Scenario) -> None:
     assert seoul.name == "seoul-central"
-    assert len(seoul.centres) == 7
+    assert len(seoul.centres) == 6  # 7 listed, the dental-only ER excluded
     assert len(seoul.stations) == 14
     assert seoul.fleet_size == 14  # one ambulance per safety centre
     assert seoul.has_road_graph
@@ -61,7 +61,7 @@ def test_seoul_central_loads(seoul: Scenario) -> None:
     assert snuh.name == "서울대학교병원" and snuh.level == 1 and snuh.trauma_centre
     assert snuh.lat == pytest.approx(37.5797, abs=1e-3) and snuh.lon == pytest.approx(126.9990, abs=1e-3)
     assert not seoul.centre("A1100006").trauma_centre
-    assert len({c.hpid for c in seoul.centres}) == 7
+    assert len({c.hpid for c in seoul.centres}) == 6
     assert all(1 <= c.level <= 4 for c in seoul.centres)
     with pytest.raises(KeyError, match="not a centre"):
         seoul.centre("A0000000")
@@ -134,7 +134,7 @@ def test_on_graph_removes_exactly_the_off_graph_places(seoul: Scenario, network:
     # everything else is kept as it was
     for name in ("name", "title", "data_dir", "road_graph", "speeds", "max_snap_m", "access_kmh", "notes"):
         assert getattr(usable, name) == getattr(seoul, name), name
-    assert seoul.centres and len(seoul.centres) == 7  # the original is untouched
+    assert seoul.centres and len(seoul.centres) == 6  # the original is untouched
 
 
 def test_a_larger_snap_limit_keeps_more(seoul: Scenario, network: RoadNetwork) -> None:
@@ -176,7 +176,7 @@ def test_prepare_seoul_is_exact(seoul: Scenario, cache_dir: Path) -> None:
     assert prepared.index.mode == "road"
     assert {o.name for o in prepared.off_graph} >= {SEVERANCE, "홍은119안전센터", "돈암119안전센터"}
     assert SEVERANCE not in {c.name for c in prepared.scenario.centres}
-    assert len(prepared.index.targets) == 6
+    assert len(prepared.index.targets) == 5
     station = prepared.scenario.stations[0]
     etas = prepared.index.etas(station.lat, station.lon)
     assert etas.mode == "road" and np.all(np.isfinite(etas.seconds))

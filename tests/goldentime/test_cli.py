@@ -51,7 +51,7 @@ def test_eta_on_real_roads_lists_every_centre_fastest_first(capsys: pytest.Captu
     assert code == 0
     assert "exact, on the road graph" in out
     ranked = [line for line in out.splitlines() if line.strip()[:2].rstrip(".").isdigit()]
-    assert len(ranked) == 6  # 세브란스 is off the graph and reported as left out
+    assert len(ranked) == 5  # 세브란스 is off the graph (reported as left out); the dental ER is excluded
     assert "left out: centre 연세대학교의과대학세브란스병원" in out
 
     code, out, _ = run(capsys, "eta", "37.5704", "126.9921", "--json")
@@ -79,7 +79,7 @@ def test_eta_without_a_road_graph_says_approximate(capsys: pytest.CaptureFixture
 def test_data_check_reports_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "data", "check")
     assert code == 0
-    assert "seoul-central  7 centres" in out and "complete, exact road ETAs (default)" in out
+    assert "seoul-central  6 centres" in out and "complete, exact road ETAs (default)" in out
     assert "gwangju" in out and "approximate ETAs: road graph roads/gwangju_drive.graphml is missing" in out
 
 

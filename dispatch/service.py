@@ -1,0 +1,357 @@
+"""The dispatcher worker: the decision core on the MQTT bus (``goldentime dispatcher``).
+
+It subscribes to unit positions, vitals, status and decisions, centre capacity and incidents;
+keeps the state; re-plans every active patient jointly after each batch of events that
+matters; and publishes retained advice to ``ems/units/{unit}/advice``, pre-notification to
+``ems/hospitals/{hpid}/inbound`` and unit recommendations to ``ems/incidents/{id}/assignment``.
+A malformed message goes to ``ems/rejected/dispatcher`` and the loop goes on. On start it
+rebuilds its state from the retained messages (unit status, advice, capacity), so no patient
+loses their advice across a restart.
+
+This is the only module of ``dispatch`` that touches the bus (through ``telemetry.client``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dispatch.roads import SnapError
+from dispatch.router import Choice, Need, PatientCase, RouterConfig, centre_view, plan
+from dispatch.scenario import Prepared, approximate_index
+from dispatch.severity.model import TrainedSeverity
+from dispatch.units import Incident, Unit, assign_units, response_times
+from telemetry import schemas, topics
+from telemetry.client import Message, MqttClient
+
+log = logging.getLogger(__name__)
+
+SOURCE = "dispatcher"
+_ACTIVE = {schemas.UnitStatus.DISPATCHED, schemas.UnitStatus.ON_SCENE, schemas.UnitStatus.TRANSPORTING}
+_FLAG_NEEDS = {
+    "cardiac_arrest": Need.CARDIAC_ARREST,
+    "fast_positive": Need.STROKE,
+    "stemi": Need.STEMI,
+    "major_trauma": Need.MAJOR_TRAUMA,
+    "burns": Need.BURNS,
+    "pregnancy": Need.OBSTETRIC,
+    "paediatric": Need.PAEDIATRIC,
+}
+#: Advice is published again when its ETA moved by this much (or the destination changed).
+ETA_REPUBLISH_S = 60.0
+
+
+@dataclass
+class UnitState:
+    unit_id: str
+    lat: float | None = None
+    lon: float | None = None
+    status: schemas.UnitStatus | None = None
+    patient_id: str | None = None
+    severity: schemas.Severity | None = None
+    needs: frozenset[Need] = frozenset()
+    critical: bool = False
+    destination: str | None = None
+    declined: set[str] = field(default_factory=set)
+    advice_version: int = 0
+    advised_eta_s: float | None = None
+    eta_mode: schemas.EtaMode = schemas.EtaMode.ROAD
+    etas: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_patient(self) -> bool:
+        return self.patient_id is not None and self.severity is not None
+
+
+@dataclass
+class DispatcherStats:
+    messages: int = 0
+    rejected: int = 0
+    plans: int = 0
+    advice: int = 0
+    last_plan_ms: float = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        client: MqttClient,
+        prepared: Prepared,
+        severity: TrainedSeverity,
+        *,
+        config: RouterConfig | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.prepared = prepared
+        self.severity = severity
+        self.config = config or RouterConfig()
+        self.clock = clock
+        self.units: dict[str, UnitState] = {}
+        self.capacity: dict[str, schemas.Capacity] = {}
+        self.incidents: dict[str, Incident] = {}
+        self.inbound_published: dict[str, tuple[tuple[str, int], ...]] = {}
+        self.assigned: dict[str, str] = {}
+        self.stats = DispatcherStats()
+        self._queue: queue.Queue[Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._approximate = approximate_index(prepared.scenario)
+        self._response = response_times(prepared)
+        self._centres = {c.hpid: c for c in prepared.scenario.centres}
+        client.on_message = self._queue.put
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> Dispatcher:
+        for kind in (
+            topics.Kind.POSITION,
+            topics.Kind.VITALS,
+            topics.Kind.STATUS,
+            topics.Kind.DECISION,
+            topics.Kind.ADVICE,  # retained: our own advice, to rebuild state after a restart
+            topics.Kind.CAPACITY,
+            topics.Kind.INCIDENT,
+        ):
+            self.client.subscribe(topics.subscription(kind), qos=topics.CONTRACT[kind].qos)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+        self._thread.start()
+        self.client.start(timeout_s)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        self.client.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._queue.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while True:  # everything already waiting is planned together
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.handle_batch(batch)
+            except Exception:  # the loop never dies; the error is logged with its traceback
+                log.exception("dispatcher failed on a batch of %d messages", len(batch))
+
+    # --- events ------------------------------------------------------------------------------
+
+    def handle_batch(self, batch: list[Message]) -> None:
+        replan = incidents_changed = False
+        for message in batch:
+            self.stats.messages += 1
+            if not message.payload:
+                continue  # a cleared retained message
+            try:
+                topic = topics.parse(message.topic)
+                payload = schemas.decode(topic.kind, message.payload)
+            except (topics.TopicError, schemas.PayloadError) as exc:
+                self._reject(message, str(exc))
+                continue
+            matters, incident_event = self._apply(topic, payload)
+            replan |= matters
+            incidents_changed |= incident_event
+        if replan:
+            self.replan()
+        if incidents_changed or replan:
+            self.assign_incidents()
+
+    def _reject(self, message: Message, reason: str) -> None:
+        self.stats.rejected += 1
+        if message.topic.startswith(f"{topics.ROOT}/rejected/"):
+            return
+        report = schemas.Rejected.new(
+            topic=message.topic[:1024],
+            reason=reason[:2000],
+            payload_excerpt=schemas.excerpt(message.payload),
+            payload_bytes=len(message.payload),
+        )
+        self.client.send(topics.Topic(topics.Kind.REJECTED, SOURCE), report)
+
+    def _unit(self, unit_id: str) -> UnitState:
+        return self.units.setdefault(unit_id, UnitState(unit_id))
+
+    def _apply(self, topic: topics.Topic, payload: schemas.Payload) -> tuple[bool, bool]:
+        """Update the state; returns (destinations must be re-planned, incidents must be re-assigned)."""
+        if isinstance(payload, schemas.Position):
+            unit = self._unit(topic.key)
+            first = unit.lat is None
+            unit.lat, unit.lon = payload.lat, payload.lon
+            return unit.has_patient and first, unit.status is schemas.UnitStatus.AVAILABLE and first
+        if isinstance(payload, schemas.Vitals):
+            unit = self._unit(topic.key)
+            result = self.severity.assess(payload)
+            if unit.patient_id != payload.patient_id:
+                unit.destination, unit.declined, unit.advised_eta_s = None, set(), None
+            unit.patient_id = payload.patient_id
+            unit.severity = schemas.Severity(
+                ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency
+            )
+            unit.critical = result.critical
+            unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(payload.flags, flag))
+            return True, False
+        if isinstance(payload, schemas.Status):
+            unit = self._unit(topic.key)
+            unit.status = payload.status
+            if payload.status in (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE) and unit.has_patient:
+                self._close_trip(unit)
+            if payload.incident_id:
+                self.assigned[payload.incident_id] = topic.key
+            return True, True
+        if isinstance(payload, schemas.Decision):
+            unit = self._unit(topic.key)
+            declined = payload.decision is schemas.DecisionKind.DECLINE
+            if declined and unit.destination is not None and payload.advice_version == unit.advice_version:
+                unit.declined.add(unit.destination)
+                return True, False
+            return False, False
+        if isinstance(payload, schemas.Advice):
+            unit = self._unit(topic.key)
+            if unit.advice_version == 0:  # rebuilding after a restart: take over our own last advice
+                unit.advice_version = payload.advice_version
+                unit.patient_id = payload.patient_id
+                unit.destination = payload.destination.hpid
+                unit.severity = payload.severity
+                unit.critical = payload.severity is not None and payload.severity.ktas <= 2
+                unit.eta_mode = payload.eta_mode
+                return True, False
+            return False, False
+        if isinstance(payload, schemas.Capacity):
+            self.capacity[topic.key] = payload
+            return True, False
+        if isinstance(payload, schemas.Incident):
+            self.incidents[topic.key] = Incident(
+                topic.key, payload.lat, payload.lon, payload.priority, payload.category
+            )
+            return False, True
+        return False, False
+
+    def _close_trip(self, unit: UnitState) -> None:
+        """The patient arrived: the trip is over, the advice is withdrawn."""
+        unit.patient_id = unit.severity = unit.destination = unit.advised_eta_s = None
+        unit.declined = set()
+        self.client.clear_retained(topics.build(topics.Kind.ADVICE, unit.unit_id))
+
+    # --- planning ------------------------------------------------------------------------------
+
+    def _etas(self, unit: UnitState) -> dict[str, float]:
+        assert unit.lat is not None and unit.lon is not None
+        try:
+            etas = self.prepared.index.etas(unit.lat, unit.lon)
+            unit.eta_mode = schemas.EtaMode(etas.mode)
+        except SnapError:  # off the road graph: approximate, and say so
+            etas = self._approximate.etas(unit.lat, unit.lon)
+            unit.eta_mode = schemas.EtaMode.APPROXIMATE
+        return dict(zip(etas.target_ids, etas.seconds.tolist(), strict=True))
+
+    def replan(self) -> None:
+        started = time.perf_counter()
+        now = self.clock()
+        routed = [u for u in self.units.values() if u.has_patient and u.lat is not None and u.status not in
+                  (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE)]  # fmt: skip
+        cases = []
+        for unit in routed:
+            unit.etas = self._etas(unit)
+            assert unit.severity is not None
+            cases.append(
+                PatientCase(
+                    unit_id=unit.unit_id,
+                    ktas=unit.severity.ktas,
+                    needs=unit.needs,
+                    eta_s=unit.etas,
+                    current=unit.destination,
+                    declined=frozenset(unit.declined),
+                    critical=unit.critical,
+                )
+            )
+        views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
+        choices = plan(cases, views, config=self.config) if cases else []
+        self.stats.plans += 1
+        self.stats.last_plan_ms = (time.perf_counter() - started) * 1000
+        for choice in choices:
+            self._advise(self.units[choice.unit_id], choice)
+        self._publish_inbound()
+
+    def _advise(self, unit: UnitState, choice: Choice) -> None:
+        destination = choice.destination
+        moved = unit.advised_eta_s is None or abs(destination.eta_s - unit.advised_eta_s) >= ETA_REPUBLISH_S
+        if destination.hpid == unit.destination and not moved:
+            return
+        unit.destination = destination.hpid
+        unit.advice_version += 1
+        unit.advised_eta_s = destination.eta_s
+        assert unit.patient_id is not None
+
+        def option(o: object) -> schemas.Option:
+            from dispatch.router import Option
+
+            assert isinstance(o, Option)
+            eta = o.eta_s if math.isfinite(o.eta_s) else 86_400.0
+            return schemas.Option(hpid=o.hpid, name=o.name, eta_s=min(eta, 86_400.0), beds_on_arrival=o.beds_on_arrival,
+                                  reason=o.reason[:300])  # fmt: skip
+
+        advice = schemas.Advice.new(
+            advice_version=unit.advice_version,
+            patient_id=unit.patient_id,
+            destination=option(destination),
+            alternatives=tuple(option(a) for a in choice.alternatives),
+            severity=unit.severity,
+            eta_mode=unit.eta_mode,
+        )
+        self.client.send(topics.Topic(topics.Kind.ADVICE, unit.unit_id), advice)
+        self.stats.advice += 1
+
+    def _publish_inbound(self) -> None:
+        """Retained pre-notification per centre: only units really heading there, with live ETAs."""
+        heading: dict[str, list[UnitState]] = {hpid: [] for hpid in self._centres}
+        for unit in self.units.values():
+            if unit.has_patient and unit.destination in heading:
+                heading[unit.destination].append(unit)
+        for hpid, units in heading.items():
+            key = tuple(sorted((u.unit_id, int((u.etas.get(hpid, 0.0) or 0.0) // 60)) for u in units))
+            if self.inbound_published.get(hpid, ()) == key:
+                continue
+            self.inbound_published[hpid] = key
+            patients = tuple(
+                schemas.InboundPatient(
+                    unit_id=u.unit_id,
+                    patient_id=u.patient_id,
+                    advice_version=max(u.advice_version, 1),
+                    severity=u.severity,
+                    eta_s=min(u.etas.get(hpid, 0.0), 86_400.0),
+                    eta_mode=u.eta_mode,
+                )
+                for u in sorted(units, key=lambda u: u.etas.get(hpid, 0.0))
+            )
+            self.client.send(topics.Topic(topics.Kind.INBOUND, hpid), schemas.Inbound.new(patients=patients))
+
+    def assign_incidents(self) -> None:
+        """Recommend a unit for every waiting incident (jointly, by priority-weighted response time)."""
+        waiting = [i for i in self.incidents.values() if i.id not in self.assigned]
+        if not waiting:
+            return
+        units = [
+            Unit(u.unit_id, u.lat, u.lon, available=True)
+            for u in self.units.values()
+            if u.status is schemas.UnitStatus.AVAILABLE and u.lat is not None and u.lon is not None
+        ]
+        for choice in assign_units(waiting, units, self._response):
+            payload = schemas.Assignment.new(
+                unit_id=choice.unit_id, eta_s=min(choice.eta_s, 86_400.0), eta_mode=schemas.EtaMode(choice.eta_mode)
+            )
+            self.client.send(topics.Topic(topics.Kind.ASSIGNMENT, choice.incident_id), payload)

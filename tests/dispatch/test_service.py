@@ -1,0 +1,222 @@
+"""The dispatcher worker end to end, through a real broker: vitals and position in, advice out,
+decline, fallback, arrival, pre-notification, incidents, bad input, restart."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.service import Dispatcher
+from dispatch.severity.artifacts import train_from_file
+from dispatch.severity.model import TrainedSeverity
+from goldentime.settings import default_data_dir
+from telemetry import schemas, topics
+from telemetry.client import Message, MqttClient
+from tests.conftest import BrokerUnderTest
+from tests.helpers import unique, wait_until
+
+DATA = default_data_dir()
+JONGNO_3GA = (37.5704, 126.9921)  # a street corner in central Seoul
+SNUH = "A1100017"  # 서울대학교병원, regional centre
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return prepare(load_scenario("seoul-central", DATA), cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def severity() -> TrainedSeverity:
+    return train_from_file(DATA / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
+
+
+class Bus:
+    """A tablet-like client that publishes for units and records what the dispatcher sends."""
+
+    def __init__(self, broker: BrokerUnderTest) -> None:
+        self.messages: dict[str, list[bytes]] = {}
+        self.used: set[tuple[topics.Kind, str]] = set()
+        self._lock = threading.Lock()
+        self.client = MqttClient(broker.url, unique("bus"), on_message=self._on, protocol=broker.protocol)
+        for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT):
+            self.client.subscribe(topics.subscription(kind), qos=1)
+        self.client.subscribe("ems/rejected/dispatcher", qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        with self._lock:
+            self.messages.setdefault(message.topic, []).append(message.payload)
+
+    def last(self, topic: str) -> bytes | None:
+        with self._lock:
+            found = self.messages.get(topic)
+            return found[-1] if found else None
+
+    def advice(self, unit: str) -> schemas.Advice | None:
+        raw = self.last(topics.build(topics.Kind.ADVICE, unit))
+        if not raw:
+            return None
+        payload = schemas.decode(topics.Kind.ADVICE, raw)
+        assert isinstance(payload, schemas.Advice)
+        return payload
+
+    def send(self, kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
+        self.used.add((kind, key))
+        assert self.client.send(topics.Topic(kind, key), payload).wait(5)
+
+    def clean(self) -> None:
+        """Clear the retained messages of this test (a real broker keeps them across runs)."""
+        for kind, key in self.used:
+            related = {
+                topics.Kind.STATUS: (topics.Kind.STATUS, topics.Kind.ADVICE),
+                topics.Kind.INCIDENT: (topics.Kind.ASSIGNMENT,),
+                topics.Kind.CAPACITY: (topics.Kind.CAPACITY,),
+            }.get(kind, ())
+            for retained in related:
+                self.client.clear_retained(topics.build(retained, key)).wait(5)
+
+
+@pytest.fixture
+def bus(broker: BrokerUnderTest) -> Iterator[Bus]:
+    b = Bus(broker)
+    yield b
+    b.clean()
+    b.client.stop()
+
+
+@pytest.fixture
+def dispatcher(broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity) -> Iterator[Dispatcher]:
+    client = MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol)
+    d = Dispatcher(client, prepared, severity).start()
+    yield d
+    d.stop()
+
+
+def _stroke_patient(unit: str, bus: Bus) -> None:
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
+    bus.send(topics.Kind.POSITION, unit, schemas.Position.new(lat=JONGNO_3GA[0], lon=JONGNO_3GA[1]))
+    vitals = schemas.Vitals.new(
+        patient_id=f"P-{uuid.uuid4().hex[:8]}",
+        age_years=71,
+        sex="male",
+        hr_bpm=92,
+        sbp_mmhg=178,
+        dbp_mmhg=96,
+        rr_per_min=20,
+        spo2_pct=95,
+        avpu="A",
+        chief_complaint="right-sided weakness, slurred speech",
+        flags=schemas.CrewFlags(fast_positive=True),
+    )
+    bus.send(topics.Kind.VITALS, unit, vitals)
+
+
+def test_vitals_in_advice_out_decline_fallback_arrival(bus: Bus, dispatcher: Dispatcher) -> None:
+    unit = unique("u")
+    _stroke_patient(unit, bus)
+    assert wait_until(lambda: bus.advice(unit) is not None, timeout_s=10), "advice after vitals and position"
+    first = bus.advice(unit)
+    assert first is not None and first.severity is not None
+    assert first.severity.ktas <= 2  # FAST+ is a critical call
+    assert first.eta_mode is schemas.EtaMode.ROAD and first.destination.eta_s > 0
+    assert len(first.alternatives) >= 1 and first.destination.reason.startswith(first.destination.name)
+    hospital_levels = {c.hpid: c.level for c in dispatcher.prepared.scenario.centres}
+    assert hospital_levels[first.destination.hpid] <= 2  # a critical patient goes to a level 1-2 centre
+
+    inbound = topics.build(topics.Kind.INBOUND, first.destination.hpid)
+    assert wait_until(lambda: bus.last(inbound) is not None and unit.encode() in (bus.last(inbound) or b""))
+
+    decline = schemas.Decision.new(advice_version=first.advice_version, decision="decline", reason="family request")
+    bus.send(topics.Kind.DECISION, unit, decline)
+
+    def moved() -> bool:
+        advice = bus.advice(unit)
+        return advice is not None and advice.advice_version > first.advice_version
+
+    assert wait_until(moved, timeout_s=10), "a decline moves the patient at once"
+    second = bus.advice(unit)
+    assert second is not None and second.destination.hpid != first.destination.hpid
+    assert first.destination.hpid not in {a.hpid for a in second.alternatives}  # avoided for this patient
+    assert wait_until(lambda: unit.encode() not in (bus.last(inbound) or b"")), "no longer inbound to the declined"
+
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
+    advice_topic = topics.build(topics.Kind.ADVICE, unit)
+    assert wait_until(lambda: bus.last(advice_topic) == b"", timeout_s=10), "arrival closes the trip"
+
+
+def test_a_full_centre_is_avoided_and_a_closed_one_excluded(bus: Bus, dispatcher: Dispatcher) -> None:
+    now = datetime.now(UTC)
+    full = schemas.Capacity.new(
+        updated_at=now,
+        beds={schemas.BedType.ER_GENERAL: schemas.BedCount(available=0, total=30, overcrowded=True, updated_at=now)},
+    )
+    closed = schemas.Capacity.new(
+        updated_at=now,
+        ems_traffic=schemas.EmsTraffic(status=schemas.TrafficStatus.CLOSED, reason="CT down", updated_at=now),
+    )
+    centres = [c.hpid for c in dispatcher.prepared.scenario.centres]
+    try:
+        bus.send(topics.Kind.CAPACITY, SNUH, full)
+        other = next(h for h in centres if h != SNUH and h != "A1100052")
+        bus.send(topics.Kind.CAPACITY, other, closed)
+        assert wait_until(lambda: SNUH in dispatcher.capacity and other in dispatcher.capacity)
+        unit = unique("u")
+        _stroke_patient(unit, bus)
+        assert wait_until(lambda: bus.advice(unit) is not None, timeout_s=10)
+        advice = bus.advice(unit)
+        assert advice is not None
+        assert advice.destination.hpid not in (SNUH, other)
+    finally:
+        bus.used |= {(topics.Kind.CAPACITY, SNUH), (topics.Kind.CAPACITY, other)}
+
+
+def test_bad_input_is_rejected_and_the_loop_goes_on(bus: Bus, dispatcher: Dispatcher) -> None:
+    unit = unique("u")
+    bus.client.publish(topics.build(topics.Kind.VITALS, unit), b'{"schema": "ems.vitals/1", "hr_bpm": 999}', qos=1)
+    assert wait_until(lambda: bus.last("ems/rejected/dispatcher") is not None)
+    report = schemas.decode(topics.Kind.REJECTED, bus.last("ems/rejected/dispatcher") or b"")
+    assert isinstance(report, schemas.Rejected) and unit in report.topic
+    _stroke_patient(unit, bus)
+    assert wait_until(lambda: bus.advice(unit) is not None, timeout_s=10)
+
+
+def test_an_incident_gets_the_nearest_available_unit(bus: Bus, dispatcher: Dispatcher) -> None:
+    near, far = unique("near"), unique("far")
+    for unit, (lat, lon) in ((near, (37.5712, 126.9930)), (far, (37.5800, 126.9600))):
+        bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
+        bus.send(topics.Kind.POSITION, unit, schemas.Position.new(lat=lat, lon=lon))
+    incident = unique("inc")
+    bus.send(topics.Kind.INCIDENT, incident, schemas.Incident.new(lat=JONGNO_3GA[0], lon=JONGNO_3GA[1],
+                                                                   category="stroke", priority=1))  # fmt: skip
+    topic = topics.build(topics.Kind.ASSIGNMENT, incident)
+    assert wait_until(lambda: bus.last(topic) is not None, timeout_s=10)
+    assignment = schemas.decode(topics.Kind.ASSIGNMENT, bus.last(topic) or b"")
+    assert isinstance(assignment, schemas.Assignment) and assignment.unit_id == near
+
+
+def test_a_restarted_dispatcher_keeps_the_patients_advice(
+    broker: BrokerUnderTest, bus: Bus, prepared: Prepared, severity: TrainedSeverity
+) -> None:
+    first = Dispatcher(MqttClient(broker.url, unique("d1"), protocol=broker.protocol), prepared, severity).start()
+    unit = unique("u")
+    try:
+        _stroke_patient(unit, bus)
+        assert wait_until(lambda: bus.advice(unit) is not None, timeout_s=10)
+    finally:
+        first.stop()
+    before = bus.advice(unit)
+    assert before is not None
+    second = Dispatcher(MqttClient(broker.url, unique("d2"), protocol=broker.protocol), prepared, severity).start()
+    try:
+        assert wait_until(lambda: unit in second.units and second.units[unit].destination is not None, timeout_s=10)
+        state = second.units[unit]
+        assert state.destination == before.destination.hpid and state.advice_version >= before.advice_version
+        bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
+        assert wait_until(lambda: bus.last(topics.build(topics.Kind.ADVICE, unit)) == b"", timeout_s=10)
+    finally:
+        second.stop()
