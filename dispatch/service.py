@@ -63,6 +63,9 @@ class UnitState:
     advised_eta_s: float | None = None
     eta_mode: schemas.EtaMode = schemas.EtaMode.ROAD
     etas: dict[str, float] = field(default_factory=dict)
+    #: This worker handled the patient's latest vitals (with shared subscriptions, another
+    #: worker may own it: then it only counts towards its centre's inbound patients).
+    owned: bool = False
 
     @property
     def has_patient(self) -> bool:
@@ -72,6 +75,7 @@ class UnitState:
 @dataclass
 class DispatcherStats:
     messages: int = 0
+    vitals: int = 0
     rejected: int = 0
     plans: int = 0
     advice: int = 0
@@ -87,12 +91,14 @@ class Dispatcher:
         *,
         config: RouterConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        share_group: str | None = None,
     ) -> None:
         self.client = client
         self.prepared = prepared
         self.severity = severity
         self.config = config or RouterConfig()
         self.clock = clock
+        self.share_group = share_group
         self.units: dict[str, UnitState] = {}
         self.capacity: dict[str, schemas.Capacity] = {}
         self.incidents: dict[str, Incident] = {}
@@ -110,16 +116,14 @@ class Dispatcher:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self, timeout_s: float = 10.0) -> Dispatcher:
-        for kind in (
-            topics.Kind.POSITION,
-            topics.Kind.VITALS,
-            topics.Kind.STATUS,
-            topics.Kind.DECISION,
-            topics.Kind.ADVICE,  # retained: our own advice, to rebuild state after a restart
-            topics.Kind.CAPACITY,
-            topics.Kind.INCIDENT,
-        ):
+        # State every worker needs: where units are, what they do, what was advised (retained:
+        # rebuilds the state after a restart), what centres can take.
+        for kind in (topics.Kind.POSITION, topics.Kind.STATUS, topics.Kind.ADVICE, topics.Kind.CAPACITY):
             self.client.subscribe(topics.subscription(kind), qos=topics.CONTRACT[kind].qos)
+        # Work: with a share group, each message goes to one worker of the group only.
+        prefix = f"$share/{self.share_group}/" if self.share_group else ""
+        for kind in (topics.Kind.VITALS, topics.Kind.DECISION, topics.Kind.INCIDENT):
+            self.client.subscribe(prefix + topics.subscription(kind), qos=topics.CONTRACT[kind].qos)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self._thread.start()
@@ -199,6 +203,10 @@ class Dispatcher:
             if unit.patient_id != payload.patient_id:
                 unit.destination, unit.declined, unit.advised_eta_s = None, set(), None
             unit.patient_id = payload.patient_id
+            if not unit.owned:
+                unit.advised_eta_s = None  # advise again: the new version tells other workers who owns it now
+            unit.owned = True
+            self.stats.vitals += 1
             unit.severity = schemas.Severity(
                 ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency
             )
@@ -218,19 +226,25 @@ class Dispatcher:
             declined = payload.decision is schemas.DecisionKind.DECLINE
             if declined and unit.destination is not None and payload.advice_version == unit.advice_version:
                 unit.declined.add(unit.destination)
+                unit.owned = unit.has_patient
                 return True, False
             return False, False
         if isinstance(payload, schemas.Advice):
             unit = self._unit(topic.key)
-            if unit.advice_version == 0:  # rebuilding after a restart: take over our own last advice
-                unit.advice_version = payload.advice_version
-                unit.patient_id = payload.patient_id
-                unit.destination = payload.destination.hpid
-                unit.severity = payload.severity
-                unit.critical = payload.severity is not None and payload.severity.ktas <= 2
-                unit.eta_mode = payload.eta_mode
-                return True, False
-            return False, False
+            if payload.advice_version <= unit.advice_version:
+                return False, False  # our own advice coming back, or an older one
+            # Advice this worker did not publish: a restart (take the patient over when working
+            # alone) or another worker of the share group (its patient: count it, do not route it).
+            rebuilding = unit.advice_version == 0 and not self.share_group
+            unit.advice_version = payload.advice_version
+            unit.patient_id = payload.patient_id
+            unit.destination = payload.destination.hpid
+            unit.advised_eta_s = payload.destination.eta_s
+            unit.severity = payload.severity
+            unit.critical = payload.severity is not None and payload.severity.ktas <= 2
+            unit.eta_mode = payload.eta_mode
+            unit.owned = rebuilding
+            return True, False
         if isinstance(payload, schemas.Capacity):
             self.capacity[topic.key] = payload
             return True, False
@@ -242,10 +256,11 @@ class Dispatcher:
         return False, False
 
     def _close_trip(self, unit: UnitState) -> None:
-        """The patient arrived: the trip is over, the advice is withdrawn."""
+        """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""
+        if unit.owned:
+            self.client.clear_retained(topics.build(topics.Kind.ADVICE, unit.unit_id))
         unit.patient_id = unit.severity = unit.destination = unit.advised_eta_s = None
-        unit.declined = set()
-        self.client.clear_retained(topics.build(topics.Kind.ADVICE, unit.unit_id))
+        unit.declined, unit.owned, unit.etas = set(), False, {}
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -262,8 +277,12 @@ class Dispatcher:
     def replan(self) -> None:
         started = time.perf_counter()
         now = self.clock()
-        routed = [u for u in self.units.values() if u.has_patient and u.lat is not None and u.status not in
+        routed = [u for u in self.units.values() if u.owned and u.has_patient and u.lat is not None and u.status not in
                   (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE)]  # fmt: skip
+        elsewhere: dict[str, int] = {}  # patients other workers send to each centre
+        for unit in self.units.values():
+            if not unit.owned and unit.has_patient and unit.destination is not None:
+                elsewhere[unit.destination] = elsewhere.get(unit.destination, 0) + 1
         cases = []
         for unit in routed:
             unit.etas = self._etas(unit)
@@ -280,7 +299,7 @@ class Dispatcher:
                 )
             )
         views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
-        choices = plan(cases, views, config=self.config) if cases else []
+        choices = plan(cases, views, inbound_elsewhere=elsewhere, config=self.config) if cases else []
         self.stats.plans += 1
         self.stats.last_plan_ms = (time.perf_counter() - started) * 1000
         for choice in choices:
@@ -322,8 +341,12 @@ class Dispatcher:
         for unit in self.units.values():
             if unit.has_patient and unit.destination in heading:
                 heading[unit.destination].append(unit)
+
+        def eta(u: UnitState, hpid: str) -> float:
+            return min(u.etas.get(hpid, u.advised_eta_s or 0.0), 86_400.0)
+
         for hpid, units in heading.items():
-            key = tuple(sorted((u.unit_id, int((u.etas.get(hpid, 0.0) or 0.0) // 60)) for u in units))
+            key = tuple(sorted((u.unit_id, int(eta(u, hpid) // 60)) for u in units))
             if self.inbound_published.get(hpid, ()) == key:
                 continue
             self.inbound_published[hpid] = key
@@ -333,10 +356,10 @@ class Dispatcher:
                     patient_id=u.patient_id,
                     advice_version=max(u.advice_version, 1),
                     severity=u.severity,
-                    eta_s=min(u.etas.get(hpid, 0.0), 86_400.0),
+                    eta_s=eta(u, hpid),
                     eta_mode=u.eta_mode,
                 )
-                for u in sorted(units, key=lambda u: u.etas.get(hpid, 0.0))
+                for u in sorted(units, key=lambda u: eta(u, hpid))
             )
             self.client.send(topics.Topic(topics.Kind.INBOUND, hpid), schemas.Inbound.new(patients=patients))
 

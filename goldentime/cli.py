@@ -317,7 +317,9 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def start_dispatcher(settings: Settings, url: str, *, client_id: str = "goldentime-dispatcher") -> Any:
+def start_dispatcher(
+    settings: Settings, url: str, *, client_id: str = "goldentime-dispatcher", share_group: str | None = None
+) -> Any:
     """Prepare the scenario and the severity model, and start the dispatcher worker on ``url``."""
     from dispatch.scenario import load_scenario, prepare
     from dispatch.service import Dispatcher
@@ -328,7 +330,7 @@ def start_dispatcher(settings: Settings, url: str, *, client_id: str = "goldenti
     prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
     client = MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url))
-    dispatcher = Dispatcher(client, prepared, severity).start()
+    dispatcher = Dispatcher(client, prepared, severity, share_group=share_group).start()
     mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
     print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {url}", flush=True)
     return dispatcher
@@ -336,7 +338,8 @@ def start_dispatcher(settings: Settings, url: str, *, client_id: str = "goldenti
 
 def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
     with _broker_url(settings) as url:
-        dispatcher = start_dispatcher(settings, url)
+        client_id = f"goldentime-dispatcher-{args.worker}" if args.share_group else "goldentime-dispatcher"
+        dispatcher = start_dispatcher(settings, url, client_id=client_id, share_group=args.share_group)
 
         def report() -> None:
             s = dispatcher.stats
@@ -592,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ems/incidents/{id}/assignment. Scenario: GOLDENTIME_SCENARIO (default: the first complete one). Without "
         "GOLDENTIME_MQTT_URL it starts an embedded broker.",
     )
+    p.add_argument("--share-group", help="share the work with other workers of this MQTT shared-subscription group")
+    p.add_argument("--worker", default="1", help="this worker's name within the group (default 1)")
     seconds_option(p)
     p.set_defaults(func=cmd_dispatcher)
 

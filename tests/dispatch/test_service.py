@@ -17,7 +17,7 @@ from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
-from tests.conftest import BrokerUnderTest
+from tests.conftest import EXTERNAL_MQTT, BrokerUnderTest
 from tests.helpers import unique, wait_until
 
 DATA = default_data_dir()
@@ -220,3 +220,36 @@ def test_a_restarted_dispatcher_keeps_the_patients_advice(
         assert wait_until(lambda: bus.last(topics.build(topics.Kind.ADVICE, unit)) == b"", timeout_s=10)
     finally:
         second.stop()
+
+
+def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: TrainedSeverity) -> None:
+    """MQTT shared subscriptions need a real broker: this runs against GOLDENTIME_TEST_MQTT_URL (Mosquitto in CI)."""
+    assert EXTERNAL_MQTT is not None
+    broker = BrokerUnderTest("external", EXTERNAL_MQTT, "5")
+    group = unique("share")
+    workers = [
+        Dispatcher(MqttClient(broker.url, unique("w"), protocol="5"), prepared, severity, share_group=group).start()
+        for _ in range(2)
+    ]
+    bus = Bus(broker)
+    units = [unique("u") for _ in range(20)]
+    try:
+        for unit in units:
+            _stroke_patient(unit, bus)
+        assert wait_until(lambda: all(bus.advice(u) is not None for u in units), timeout_s=20)
+        assert sum(w.stats.vitals for w in workers) == len(units)  # each vitals message handled once
+        assert all(w.stats.vitals > 0 for w in workers)  # and both workers took a share
+        owners = {u: [w for w in workers if w.units.get(u) and w.units[u].owned] for u in units}
+        assert all(len(found) == 1 for found in owners.values()), "every patient has exactly one owner"
+        for unit in units:
+            bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
+        assert wait_until(lambda: all(bus.last(topics.build(topics.Kind.ADVICE, u)) == b"" for u in units), 20)
+    finally:
+        for worker in workers:
+            worker.stop()
+        bus.clean()
+        bus.client.stop()
+
+
+if EXTERNAL_MQTT:  # collected only where a real broker is configured (CI), never skipped
+    test_two_workers_share_the_load_each_message_once = _two_workers_share_the_load_each_message_once
