@@ -92,6 +92,7 @@ class Dispatcher:
         config: RouterConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         share_group: str | None = None,
+        last_vitals: Callable[[str], schemas.Vitals | None] | None = None,
     ) -> None:
         self.client = client
         self.prepared = prepared
@@ -99,6 +100,9 @@ class Dispatcher:
         self.config = config or RouterConfig()
         self.clock = clock
         self.share_group = share_group
+        #: The newest stored vitals of a unit (the recorder's store), to restore a patient's
+        #: needs and severity exactly after a restart; None: rebuild from retained advice alone.
+        self.last_vitals = last_vitals
         self.units: dict[str, UnitState] = {}
         self.capacity: dict[str, schemas.Capacity] = {}
         self.incidents: dict[str, Incident] = {}
@@ -179,13 +183,9 @@ class Dispatcher:
         self.stats.rejected += 1
         if message.topic.startswith(f"{topics.ROOT}/rejected/"):
             return
-        report = schemas.Rejected.new(
-            topic=message.topic[:1024],
-            reason=reason[:2000],
-            payload_excerpt=schemas.excerpt(message.payload),
-            payload_bytes=len(message.payload),
+        self.client.send(
+            topics.Topic(topics.Kind.REJECTED, SOURCE), schemas.Rejected.of(message.topic, message.payload, reason)
         )
-        self.client.send(topics.Topic(topics.Kind.REJECTED, SOURCE), report)
 
     def _unit(self, unit_id: str) -> UnitState:
         return self.units.setdefault(unit_id, UnitState(unit_id))
@@ -244,6 +244,8 @@ class Dispatcher:
             unit.critical = payload.severity is not None and payload.severity.ktas <= 2
             unit.eta_mode = payload.eta_mode
             unit.owned = rebuilding
+            if rebuilding and self.last_vitals is not None:
+                self._restore(unit, payload.patient_id)
             return True, False
         if isinstance(payload, schemas.Capacity):
             self.capacity[topic.key] = payload
@@ -254,6 +256,21 @@ class Dispatcher:
             )
             return False, True
         return False, False
+
+    def _restore(self, unit: UnitState, patient_id: str) -> None:
+        """Re-assess the patient's newest stored vitals (needs and crew flags are not in the advice)."""
+        assert self.last_vitals is not None
+        try:
+            vitals = self.last_vitals(unit.unit_id)
+        except Exception:  # the store is an aid to recovery, never a reason to stop
+            log.exception("could not read the stored vitals of %s", unit.unit_id)
+            return
+        if vitals is None or vitals.patient_id != patient_id:
+            return
+        result = self.severity.assess(vitals)
+        unit.severity = schemas.Severity(ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency)
+        unit.critical = result.critical
+        unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(vitals.flags, flag))
 
     def _close_trip(self, unit: UnitState) -> None:
         """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""

@@ -317,6 +317,20 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_vitals(settings: Settings) -> Any:
+    """The recorder's store as the dispatcher's memory: the newest vitals of a unit."""
+    from telemetry import schemas
+    from telemetry.store import TelemetryStore
+
+    store = TelemetryStore.open(settings.resolved_database_url())
+
+    def last_vitals(unit_id: str) -> schemas.Vitals | None:
+        payload = store.latest("vitals", unit_id)
+        return None if payload is None else schemas.Vitals.model_validate(payload)
+
+    return last_vitals
+
+
 def start_dispatcher(
     settings: Settings, url: str, *, client_id: str = "goldentime-dispatcher", share_group: str | None = None
 ) -> Any:
@@ -330,7 +344,9 @@ def start_dispatcher(
     prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
     client = MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url))
-    dispatcher = Dispatcher(client, prepared, severity, share_group=share_group).start()
+    dispatcher = Dispatcher(
+        client, prepared, severity, share_group=share_group, last_vitals=_stored_vitals(settings)
+    ).start()
     mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
     print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {url}", flush=True)
     return dispatcher
@@ -418,7 +434,7 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("roads", "severity", "capacity", "recorder")
+BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -432,6 +448,16 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from goldentime.bench import severity as bench_severity
 
         bench_severity.main(quick=args.quick, output=args.output, data_dir=settings.data_dir)
+    if "dispatch" in chosen:
+        from goldentime.bench import dispatch as bench_dispatch
+
+        bench_dispatch.main(
+            quick=args.quick,
+            output=args.output,
+            data_dir=settings.data_dir,
+            cache_dir=settings.cache_dir,
+            mqtt_urls=args.mqtt_url or [],
+        )
     if "capacity" in chosen:
         from goldentime.bench import capacity as bench_capacity
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from telemetry.store import make_engine
+from telemetry.store import migrate as run_migrations
 
 VERSION_TABLE = "capacity_alembic_version"
 metadata = sa.MetaData()
@@ -60,14 +61,7 @@ tokens = sa.Table(
 
 
 def migrate(engine: Engine) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    run_migrations(engine, Path(__file__).parent / "migrations")
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -135,12 +135,7 @@ class Recorder:
 
     def _refuse(self, message: Message, reason: str, received_at: datetime) -> RejectedMessage:
         log.warning("refused message on %s: %s", message.topic[:200], reason)
-        report = schemas.Rejected.new(
-            topic=message.topic[:1024],
-            reason=reason[:2000],
-            payload_excerpt=schemas.excerpt(message.payload),
-            payload_bytes=len(message.payload),
-        )
+        report = schemas.Rejected.of(message.topic, message.payload, reason)
         if not message.topic.startswith(f"{topics.ROOT}/rejected/"):
             self.client.publish(self._rejected_topic, schemas.encode(report), qos=1)
         return RejectedMessage(

@@ -401,6 +401,11 @@ class Rejected(Payload):
     payload_excerpt: Annotated[str, StringConstraints(max_length=2048)]
     payload_bytes: int = Field(ge=0)
 
+    @classmethod
+    def of(cls, topic: str, raw: bytes, reason: str) -> Rejected:
+        """The report of a refused message: where it came, why, and how it started."""
+        return cls.new(topic=topic[:1024], reason=reason[:2000], payload_excerpt=excerpt(raw), payload_bytes=len(raw))
+
 
 MODELS: dict[Kind, type[Payload]] = {
     Kind.POSITION: Position,

@@ -94,13 +94,14 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest Alembic revision."""
+def migrate(engine: Engine, migrations: Path = Path(__file__).parent / "migrations") -> None:
+    """Create or upgrade a schema to the newest Alembic revision of ``migrations`` (by default
+    the recorder's; the capacity store passes its own)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -139,6 +140,18 @@ class TelemetryStore:
             query = query.where(messages.c.kind == kind)
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
+
+    def latest(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The newest stored payload of ``kind`` for ``key`` (a unit, a centre...), or None."""
+        query = (
+            sa.select(messages.c.payload)
+            .where(messages.c.kind == kind, messages.c.key == key)
+            .order_by(messages.c.ts.desc(), messages.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            found = connection.execute(query).scalar_one_or_none()
+        return dict(found) if found is not None else None
 
     def count_rejected(self) -> int:
         with self.engine.connect() as connection:

@@ -6,6 +6,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 
 def unique(prefix: str) -> str:
     """An identifier no other test (or earlier run against a persistent broker) has used."""
@@ -20,3 +22,15 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, every_s: 
             return True
         time.sleep(every_s)
     return predicate()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``goldentime ARGV`` as a user would: (exit code, stdout, stderr)."""
+    from goldentime.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

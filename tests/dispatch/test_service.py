@@ -240,7 +240,7 @@ def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: 
         assert sum(w.stats.vitals for w in workers) == len(units)  # each vitals message handled once
         assert all(w.stats.vitals > 0 for w in workers)  # and both workers took a share
         owners = {u: [w for w in workers if w.units.get(u) and w.units[u].owned] for u in units}
-        assert all(len(found) == 1 for found in owners.values()), "every patient has exactly one owner"
+        assert all(len(found) == 1 for found in owners.values()), {u: len(f) for u, f in owners.items()}
         for unit in units:
             bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
         assert wait_until(lambda: all(bus.last(topics.build(topics.Kind.ADVICE, u)) == b"" for u in units), 20)
@@ -253,3 +253,37 @@ def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: 
 
 if EXTERNAL_MQTT:  # collected only where a real broker is configured (CI), never skipped
     test_two_workers_share_the_load_each_message_once = _two_workers_share_the_load_each_message_once
+
+
+def test_a_restart_restores_needs_from_the_recorders_store(
+    broker: BrokerUnderTest, bus: Bus, prepared: Prepared, severity: TrainedSeverity, sqlite_url: str
+) -> None:
+    from dispatch.router import Need
+    from telemetry.recorder import run_recorder
+
+    recorder = run_recorder(broker.url, sqlite_url, client_id=unique("rec"), batch_size=100, flush_interval_s=0.05,
+                            protocol=broker.protocol, session_expiry_s=60)  # fmt: skip
+    first = Dispatcher(MqttClient(broker.url, unique("d1"), protocol=broker.protocol), prepared, severity).start()
+    unit = unique("u")
+    try:
+        _stroke_patient(unit, bus)
+        assert wait_until(lambda: bus.advice(unit) is not None and recorder.store.latest("vitals", unit) is not None)
+    finally:
+        first.stop()
+
+    def last_vitals(unit_id: str) -> schemas.Vitals | None:
+        payload = recorder.store.latest("vitals", unit_id)
+        return None if payload is None else schemas.Vitals.model_validate(payload)
+
+    second = Dispatcher(
+        MqttClient(broker.url, unique("d2"), protocol=broker.protocol), prepared, severity, last_vitals=last_vitals
+    ).start()
+    try:
+        # the FAST+ flag (not part of the advice) came back from the store
+        assert wait_until(lambda: unit in second.units and Need.STROKE in second.units[unit].needs, timeout_s=10)
+        assert second.units[unit].destination is not None
+        bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
+    finally:
+        second.stop()
+        recorder.stop()
+        recorder.store.close()

@@ -12,6 +12,7 @@ import pytest
 from goldentime.cli import main
 from goldentime.settings import default_data_dir
 from telemetry.broker import free_port
+from tests.helpers import run_cli
 
 SAMPLE = default_data_dir() / "hospitals" / "nemc_samples" / "getEmrrmRltmUsefulSckbdInfoInqire_A1100015_20240926.xml"
 
@@ -24,13 +25,7 @@ def local_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_tokens(capsys: pytest.CaptureFixture[str]) -> None:

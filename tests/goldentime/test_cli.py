@@ -9,7 +9,7 @@ from typing import Any
 import networkx as nx
 import pytest
 
-from goldentime.cli import main
+from tests.helpers import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +22,7 @@ def local_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     return var
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_bad_arguments_get_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from dispatch.severity.artifacts import KTAS_FILE, META_FILE, MODEL_FILE, load
 from dispatch.severity.features import KTAS_ENCODING, from_ktas_row, read_ktas
-from goldentime.cli import main
 from goldentime.settings import default_data_dir
+from tests.helpers import run_cli
 
 DATA_DIR = default_data_dir()
 DATA_FILE = DATA_DIR / KTAS_FILE
@@ -32,13 +32,7 @@ def local_state(var_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return var_dir
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def sample_lines() -> list[bytes]:

@@ -111,6 +111,8 @@ def test_a_failing_handler_does_not_stop_the_loop(broker: BrokerUnderTest, clien
     seen: list[bytes] = []
 
     def handler(message: Message) -> None:
+        if message.topic != topic:  # amqtt sometimes hands a new subscriber unrelated retained messages
+            return
         seen.append(message.payload)
         if message.payload == b"boom":
             raise RuntimeError("handler bug")
@@ -122,7 +124,7 @@ def test_a_failing_handler_does_not_stop_the_loop(broker: BrokerUnderTest, clien
     publisher = connect(broker, clients)
     publisher.publish(topic, b"boom", qos=1).wait(5)
     publisher.publish(topic, b"after", qos=1).wait(5)
-    assert wait_until(lambda: seen == [b"boom", b"after"])
+    assert wait_until(lambda: seen == [b"boom", b"after"]), seen
 
 
 def test_publishing_from_many_threads_loses_nothing(broker: BrokerUnderTest, clients: list[MqttClient]) -> None:
