@@ -110,6 +110,8 @@ class Dispatcher:
         self.assigned: dict[str, str] = {}
         self.stats = DispatcherStats()
         self._queue: queue.Queue[Message] = queue.Queue()
+        self._dirty: set[str] = set()  # units whose patient needs a decision at the next plan
+        self._everyone = False  # capacity changed: re-plan every patient
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._approximate = approximate_index(prepared.scenario)
@@ -160,6 +162,7 @@ class Dispatcher:
     # --- events ------------------------------------------------------------------------------
 
     def handle_batch(self, batch: list[Message]) -> None:
+        """Apply a batch of messages, then decide once for every patient the batch concerns."""
         replan = incidents_changed = False
         for message in batch:
             self.stats.messages += 1
@@ -175,7 +178,9 @@ class Dispatcher:
             replan |= matters
             incidents_changed |= incident_event
         if replan:
-            self.replan()
+            self.replan(everyone=self._everyone)
+        elif batch:
+            self._publish_inbound()  # live ETAs of the units on their way
         if incidents_changed or replan:
             self.assign_incidents()
 
@@ -196,6 +201,10 @@ class Dispatcher:
             unit = self._unit(topic.key)
             first = unit.lat is None
             unit.lat, unit.lon = payload.lat, payload.lon
+            if unit.owned and unit.has_patient and not first:
+                unit.etas = self._etas(unit)  # keeps the inbound list's ETAs live
+            if unit.has_patient and first:
+                self._dirty.add(unit.unit_id)
             return unit.has_patient and first, unit.status is schemas.UnitStatus.AVAILABLE and first
         if isinstance(payload, schemas.Vitals):
             unit = self._unit(topic.key)
@@ -212,6 +221,7 @@ class Dispatcher:
             )
             unit.critical = result.critical
             unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(payload.flags, flag))
+            self._dirty.add(unit.unit_id)
             return True, False
         if isinstance(payload, schemas.Status):
             unit = self._unit(topic.key)
@@ -220,13 +230,16 @@ class Dispatcher:
                 self._close_trip(unit)
             if payload.incident_id:
                 self.assigned[payload.incident_id] = topic.key
-            return True, True
+            if unit.has_patient:
+                self._dirty.add(unit.unit_id)
+            return unit.has_patient, True
         if isinstance(payload, schemas.Decision):
             unit = self._unit(topic.key)
             declined = payload.decision is schemas.DecisionKind.DECLINE
             if declined and unit.destination is not None and payload.advice_version == unit.advice_version:
                 unit.declined.add(unit.destination)
                 unit.owned = unit.has_patient
+                self._dirty.add(unit.unit_id)
                 return True, False
             return False, False
         if isinstance(payload, schemas.Advice):
@@ -246,9 +259,12 @@ class Dispatcher:
             unit.owned = rebuilding
             if rebuilding and self.last_vitals is not None:
                 self._restore(unit, payload.patient_id)
+            if rebuilding:
+                self._dirty.add(unit.unit_id)
             return True, False
         if isinstance(payload, schemas.Capacity):
             self.capacity[topic.key] = payload
+            self._everyone = True  # a centre changed: every patient may be better off elsewhere
             return True, False
         if isinstance(payload, schemas.Incident):
             self.incidents[topic.key] = Incident(
@@ -291,14 +307,21 @@ class Dispatcher:
             unit.eta_mode = schemas.EtaMode.APPROXIMATE
         return dict(zip(etas.target_ids, etas.seconds.tolist(), strict=True))
 
-    def replan(self) -> None:
+    def replan(self, *, everyone: bool = True) -> None:
+        """Decide destinations jointly: for every patient (``everyone``, e.g. after a capacity
+        change) or for those whose situation changed; the others keep their destination and
+        count against its beds."""
         started = time.perf_counter()
         now = self.clock()
-        routed = [u for u in self.units.values() if u.owned and u.has_patient and u.lat is not None and u.status not in
-                  (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE)]  # fmt: skip
-        elsewhere: dict[str, int] = {}  # patients other workers send to each centre
+        closed = (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE)
+        candidates = self.units.values() if everyone else [self.units[u] for u in self._dirty if u in self.units]
+        routed = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in closed]
+        self._dirty.clear()
+        self._everyone = False
+        deciding = {u.unit_id for u in routed}
+        elsewhere: dict[str, int] = {}  # beds already taken by patients not being decided now
         for unit in self.units.values():
-            if not unit.owned and unit.has_patient and unit.destination is not None:
+            if unit.unit_id not in deciding and unit.has_patient and unit.destination is not None:
                 elsewhere[unit.destination] = elsewhere.get(unit.destination, 0) + 1
         cases = []
         for unit in routed:
