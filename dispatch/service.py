@@ -43,6 +43,8 @@ _FLAG_NEEDS = {
     "pregnancy": Need.OBSTETRIC,
     "paediatric": Need.PAEDIATRIC,
 }
+#: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
+INBOUND_MAX = 500
 #: Advice is published again when its ETA moved by this much (or the destination changed).
 ETA_REPUBLISH_S = 60.0
 
@@ -399,7 +401,8 @@ class Dispatcher:
                     eta_s=eta(u, hpid),
                     eta_mode=u.eta_mode,
                 )
-                for u in sorted(units, key=lambda u: eta(u, hpid))
+                # the soonest arrivals first; the message holds at most INBOUND_MAX of them
+                for u in sorted(units, key=lambda u: eta(u, hpid))[:INBOUND_MAX]
             )
             self.client.send(topics.Topic(topics.Kind.INBOUND, hpid), schemas.Inbound.new(patients=patients))
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -302,6 +303,10 @@ class MqttClient:
         if reason_code.is_failure:
             log.warning("broker %s refused connection of %s: %s", self.address, self.client_id, reason_code)
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # Small QoS 1 messages must not wait for Nagle's algorithm and delayed ACKs (~40 ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             filters = list(self._subscriptions.items())
             if filters:

@@ -42,7 +42,8 @@ VITALS_PERIOD_S = 10.0
 CONNECTIONS = 50  # the generator multiplexes its units over at most this many MQTT connections
 FLAG_SHARE = 0.15
 FLAGS = ("fast_positive", "stemi", "major_trauma", "pregnancy", "burns", "cardiac_arrest")
-NEEDS = (frozenset[Need](),) * 4 + tuple(frozenset({n}) for n in list(Need)[:5])  # none, arrest ... burns
+ONE_NEED = (Need.CARDIAC_ARREST, Need.STROKE, Need.STEMI, Need.MAJOR_TRAUMA, Need.BURNS)
+NEEDS = (frozenset[Need](),) * 4 + tuple(frozenset({n}) for n in ONE_NEED)  # 4 in 9 patients need nothing
 CONDITIONS = (schemas.Condition.STROKE_THROMBECTOMY, schemas.Condition.STEMI_PCI, schemas.Condition.MAJOR_BURNS)
 Point = tuple[float, float]
 
@@ -167,15 +168,24 @@ class Run:
     advice: int
     cpu_pct: float  # of one core, the dispatcher thread, during the measured window
     errors: int  # batches the dispatcher logged as failed, during the whole run
-    rss_mb: float
+    first_error: str
+    rss_mb: tuple[float, float]  # this process, before the dispatcher started and at the end
     lag_s: float
 
 
 class _Errors(logging.Handler):
-    count = 0
+    count, first = 0, ""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+        if not self.first and record.exc_info and record.exc_info[1]:
+            exc = record.exc_info[1]
+            text = " ".join(line.strip() for line in str(exc).splitlines()[:3]).split(" [type=")[0]
+            self.first = f"{type(exc).__name__}: {text[:200]}"
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def _thread_cpu_s(name: str) -> float:
@@ -216,6 +226,7 @@ def _latency(spec: FleetSpec, broker: str, prepared: Prepared, severity: Trained
     logging.getLogger("dispatch.service").addHandler(errors)
     client = MqttClient(spec.url, f"{spec.prefix}-dispatcher", protocol=spec.protocol)
     dispatcher = Dispatcher(client, prepared, severity)
+    rss_before = _rss_mb()
     dispatcher.capacity.update(capacity)  # the plan benchmark's synthetic reports, set directly (not on the bus)
     dispatcher.start(30)
     context = mp.get_context("spawn")
@@ -233,7 +244,7 @@ def _latency(spec: FleetSpec, broker: str, prepared: Prepared, severity: Trained
         if not receiver.poll(spec.grace_s + 120):
             raise RuntimeError("the load generator returned no results")
         result = receiver.recv()
-        rss_mb = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+        rss = (rss_before, _rss_mb())
     finally:
         process.join(30)
         if process.is_alive():
@@ -246,7 +257,7 @@ def _latency(spec: FleetSpec, broker: str, prepared: Prepared, severity: Trained
     return Run(broker, spec.units, result["measured"], float(np.percentile(latencies, 50)),
                float(np.percentile(latencies, 99)), result["measured"] - len(result["latencies_ms"]),
                messages / spec.duration_s, int(plans), int(advice), 100 * cpu_s / spec.duration_s, errors.count,
-               rss_mb, result["lag_s"])  # fmt: skip
+               errors.first, rss, result["lag_s"])  # fmt: skip
 
 
 def _verdict(met: bool) -> str:
@@ -287,7 +298,8 @@ def _markdown(plans: list[tuple[int, float, float]], runs: list[Run], spec: Flee
         f"each vitals publish to its patient's first advice. Measured: vitals sent in {spec.duration_s:g} s after a "
         f"{spec.warmup_s:g} s warm-up; unanswered: no advice {spec.grace_s:g} s after the last. Messages/s handled, "
         "plans, advice and the dispatcher thread's CPU (% of one core): in that window; errors: batches the "
-        "dispatcher logged as failed; RSS: this process at the end (the embedded broker runs in it).",
+        "dispatcher logged as failed; RSS: this process before the dispatcher started → at the end (the embedded "
+        "broker runs in it).",
         "",
         "| broker | units | vitals measured | p50 | p99 | unanswered | messages/s | plans | advice | dispatcher CPU "
         "| errors | RSS | goal |",
@@ -297,13 +309,18 @@ def _markdown(plans: list[tuple[int, float, float]], runs: list[Run], spec: Flee
         lines.append(
             f"| {r.broker} | {r.units:,} | {r.measured:,} | {r.p50_ms:,.1f} ms | {r.p99_ms:,.1f} ms | {r.unanswered:,} "
             f"| {r.messages_per_s:,.0f} | {r.plans:,} | {r.advice:,} | {r.cpu_pct:.0f}% | {r.errors:,} "
-            f"| {r.rss_mb:,.0f} MB | {goal(r)} |"
+            f"| {r.rss_mb[0]:,.0f} → {r.rss_mb[1]:,.0f} MB | {goal(r)} |"
         )
     lines += [
         "",
         "Broker, dispatcher and load generator share this 2-core machine, and other work may have been running on it "
         f"(load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the start).",
     ]
+    if failed := [r for r in runs if r.first_error]:
+        lines.append(
+            f"First error the dispatcher logged ({failed[0].broker}, {failed[0].units:,} units): "
+            f"`{failed[0].first_error}`."
+        )
     lines += [
         f"The load generator fell {r.lag_s:.1f} s behind ({r.broker}, {r.units:,} units)." for r in runs if r.lag_s > 1
     ]
