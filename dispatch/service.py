@@ -210,7 +210,8 @@ class Dispatcher:
             return unit.has_patient and first, unit.status is schemas.UnitStatus.AVAILABLE and first
         if isinstance(payload, schemas.Vitals):
             unit = self._unit(topic.key)
-            result = self.severity.assess(payload)
+            # the advice carries no severity reasons: skip the explanation (half of assess's cost)
+            result = self.severity.assess(payload, explain_inputs=False)
             if unit.patient_id != payload.patient_id:
                 unit.destination, unit.declined, unit.advised_eta_s = None, set(), None
             unit.patient_id = payload.patient_id
@@ -285,7 +286,7 @@ class Dispatcher:
             return
         if vitals is None or vitals.patient_id != patient_id:
             return
-        result = self.severity.assess(vitals)
+        result = self.severity.assess(vitals, explain_inputs=False)
         unit.severity = schemas.Severity(ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency)
         unit.critical = result.critical
         unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(vitals.flags, flag))

@@ -158,11 +158,13 @@ class TrainedSeverity:
         proba, p_critical, p_emergency = self.probabilities(presentations)
         return self.levels(proba, p_critical), p_critical, p_emergency
 
-    def assess_presentation(self, presentation: Presentation, flags: Sequence[str] = ()) -> Severity:
+    def assess_presentation(
+        self, presentation: Presentation, flags: Sequence[str] = (), *, explain_inputs: bool = True
+    ) -> Severity:
         proba, p_crit, p_emer = self.probabilities([presentation])
         ktas = int(self.levels(proba, p_crit)[0])
         p_critical, p_emergency = float(p_crit[0]), float(p_emer[0])
-        reasons = list(explain(self.model, presentation))
+        reasons = list(explain(self.model, presentation)) if explain_inputs else []
         floor = min((_FLAG_FLOOR[f] for f in flags), default=5)
         ktas = min(ktas, floor)
         if floor <= 2:
@@ -171,10 +173,10 @@ class TrainedSeverity:
             reasons.insert(0, "crew: " + ", ".join(_FLAG_WORDS[f] for f in flags if _FLAG_FLOOR[f] <= 2))
         return Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2)
 
-    def assess(self, vitals: Vitals) -> Severity:
+    def assess(self, vitals: Vitals, *, explain_inputs: bool = True) -> Severity:
         """Severity of a live ``ems.vitals/1`` payload."""
         flags = [name for name, on in vitals.flags.model_dump().items() if on and name in _FLAG_FLOOR]
-        return self.assess_presentation(from_vitals(vitals), flags)
+        return self.assess_presentation(from_vitals(vitals), flags, explain_inputs=explain_inputs)
 
 
 #: Crew flags are hard rules on top of the model: the most urgent level they allow.
