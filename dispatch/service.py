@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dispatch.roads import SnapError
-from dispatch.router import Choice, Need, PatientCase, RouterConfig, centre_view, plan
+from dispatch.router import Choice, Need, Option, PatientCase, RouterConfig, centre_view, plan
 from dispatch.scenario import Prepared, approximate_index
 from dispatch.severity.model import TrainedSeverity
 from dispatch.units import Incident, Unit, assign_units, response_times
@@ -359,10 +359,7 @@ class Dispatcher:
         unit.advised_eta_s = destination.eta_s
         assert unit.patient_id is not None
 
-        def option(o: object) -> schemas.Option:
-            from dispatch.router import Option
-
-            assert isinstance(o, Option)
+        def option(o: Option) -> schemas.Option:
             eta = o.eta_s if math.isfinite(o.eta_s) else 86_400.0
             return schemas.Option(hpid=o.hpid, name=o.name, eta_s=min(eta, 86_400.0), beds_on_arrival=o.beds_on_arrival,
                                   reason=o.reason[:300])  # fmt: skip

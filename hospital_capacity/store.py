@@ -8,7 +8,7 @@ recorder). An update and the state it produces are written in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,6 @@ def migrate(engine: Engine) -> None:
 
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes for timezone-aware columns: they were stored in UTC."""
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
