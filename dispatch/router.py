@@ -48,6 +48,17 @@ class Need(StrEnum):
     PSYCHIATRIC = "psychiatric"
 
 
+#: The need each crew flag of ``ems.vitals/1`` (``CrewFlags`` field) stands for.
+FLAG_NEEDS = {
+    "cardiac_arrest": Need.CARDIAC_ARREST,
+    "fast_positive": Need.STROKE,
+    "stemi": Need.STEMI,
+    "major_trauma": Need.MAJOR_TRAUMA,
+    "burns": Need.BURNS,
+    "pregnancy": Need.OBSTETRIC,
+    "paediatric": Need.PAEDIATRIC,
+}
+
 #: What each need asks of a centre: any one of these conditions / equipment, in order of preference.
 _REQUIRES: dict[Need, tuple[Condition | Equipment, ...]] = {
     Need.STROKE: (Condition.STROKE_THROMBECTOMY, Equipment.CT),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dispatch.roads import SnapError
-from dispatch.router import Choice, Need, Option, PatientCase, RouterConfig, centre_view, plan
+from dispatch.router import FLAG_NEEDS, Choice, Need, Option, PatientCase, RouterConfig, centre_view, plan
 from dispatch.scenario import Prepared, approximate_index
 from dispatch.severity.model import TrainedSeverity
 from dispatch.units import Incident, Unit, assign_units, response_times
@@ -34,17 +34,12 @@ log = logging.getLogger(__name__)
 
 SOURCE = "dispatcher"
 _ACTIVE = {schemas.UnitStatus.DISPATCHED, schemas.UnitStatus.ON_SCENE, schemas.UnitStatus.TRANSPORTING}
-_FLAG_NEEDS = {
-    "cardiac_arrest": Need.CARDIAC_ARREST,
-    "fast_positive": Need.STROKE,
-    "stemi": Need.STEMI,
-    "major_trauma": Need.MAJOR_TRAUMA,
-    "burns": Need.BURNS,
-    "pregnancy": Need.OBSTETRIC,
-    "paediatric": Need.PAEDIATRIC,
-}
+_UNIT_KINDS = {topics.Kind.POSITION, topics.Kind.VITALS, topics.Kind.STATUS, topics.Kind.DECISION, topics.Kind.ADVICE}
 #: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
 INBOUND_MAX = 500
+#: A centre's pre-notification list is sent at most this often (a list of hundreds of inbound
+#: patients must not be rebuilt for every vitals message of a national fleet).
+INBOUND_INTERVAL_S = 1.0
 #: Advice is published again when its ETA moved by this much (or the destination changed).
 ETA_REPUBLISH_S = 60.0
 
@@ -108,7 +103,13 @@ class Dispatcher:
         self.units: dict[str, UnitState] = {}
         self.capacity: dict[str, schemas.Capacity] = {}
         self.incidents: dict[str, Incident] = {}
-        self.inbound_published: dict[str, tuple[tuple[str, int], ...]] = {}
+        #: centre -> {unit heading there: (what its entry depends on, the entry)}
+        self._heading: dict[str, dict[str, tuple[tuple[object, ...], schemas.InboundPatient]]] = {
+            c.hpid: {} for c in prepared.scenario.centres
+        }
+        self._inbound_sent: dict[str, float] = {}  # centre -> when its list was last sent (monotonic)
+        self._tracked: dict[str, str] = {}  # unit -> the centre whose inbound list holds it
+        self._inbound_dirty: set[str] = set()  # centres whose inbound list may have changed
         self.assigned: dict[str, str] = {}
         self.stats = DispatcherStats()
         self._queue: queue.Queue[Message] = queue.Queue()
@@ -150,6 +151,8 @@ class Dispatcher:
             try:
                 batch = [self._queue.get(timeout=0.2)]
             except queue.Empty:
+                if self._inbound_dirty:
+                    self._publish_inbound()  # changes that waited for their turn
                 continue
             while True:  # everything already waiting is planned together
                 try:
@@ -177,6 +180,8 @@ class Dispatcher:
                 self._reject(message, str(exc))
                 continue
             matters, incident_event = self._apply(topic, payload)
+            if topic.kind in _UNIT_KINDS:
+                self._track(self.units[topic.key])
             replan |= matters
             incidents_changed |= incident_event
         if replan:
@@ -223,7 +228,7 @@ class Dispatcher:
                 ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency
             )
             unit.critical = result.critical
-            unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(payload.flags, flag))
+            unit.needs = frozenset(need for flag, need in FLAG_NEEDS.items() if getattr(payload.flags, flag))
             self._dirty.add(unit.unit_id)
             return True, False
         if isinstance(payload, schemas.Status):
@@ -289,7 +294,7 @@ class Dispatcher:
         result = self.severity.assess(vitals, explain_inputs=False)
         unit.severity = schemas.Severity(ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency)
         unit.critical = result.critical
-        unit.needs = frozenset(need for flag, need in _FLAG_NEEDS.items() if getattr(vitals.flags, flag))
+        unit.needs = frozenset(need for flag, need in FLAG_NEEDS.items() if getattr(vitals.flags, flag))
 
     def _close_trip(self, unit: UnitState) -> None:
         """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""
@@ -321,11 +326,11 @@ class Dispatcher:
         routed = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in closed]
         self._dirty.clear()
         self._everyone = False
-        deciding = {u.unit_id for u in routed}
-        elsewhere: dict[str, int] = {}  # beds already taken by patients not being decided now
-        for unit in self.units.values():
-            if unit.unit_id not in deciding and unit.has_patient and unit.destination is not None:
-                elsewhere[unit.destination] = elsewhere.get(unit.destination, 0) + 1
+        # beds already taken by patients not being decided now
+        elsewhere = {hpid: len(units) for hpid, units in self._heading.items() if units}
+        for unit in routed:
+            if unit.unit_id in self._tracked:
+                elsewhere[self._tracked[unit.unit_id]] -= 1
         cases = []
         for unit in routed:
             unit.etas = self._etas(unit)
@@ -347,6 +352,8 @@ class Dispatcher:
         self.stats.last_plan_ms = (time.perf_counter() - started) * 1000
         for choice in choices:
             self._advise(self.units[choice.unit_id], choice)
+        for unit in routed:
+            self._track(unit)  # new destinations and fresh ETAs
         self._publish_inbound()
 
     def _advise(self, unit: UnitState, choice: Choice) -> None:
@@ -375,33 +382,45 @@ class Dispatcher:
         self.client.send(topics.Topic(topics.Kind.ADVICE, unit.unit_id), advice)
         self.stats.advice += 1
 
-    def _publish_inbound(self) -> None:
-        """Retained pre-notification per centre: only units really heading there, with live ETAs."""
-        heading: dict[str, list[UnitState]] = {hpid: [] for hpid in self._centres}
-        for unit in self.units.values():
-            if unit.has_patient and unit.destination in heading:
-                heading[unit.destination].append(unit)
-
-        def eta(u: UnitState, hpid: str) -> float:
-            return min(u.etas.get(hpid, u.advised_eta_s or 0.0), 86_400.0)
-
-        for hpid, units in heading.items():
-            key = tuple(sorted((u.unit_id, int(eta(u, hpid) // 60)) for u in units))
-            if self.inbound_published.get(hpid, ()) == key:
-                continue
-            self.inbound_published[hpid] = key
-            patients = tuple(
-                schemas.InboundPatient(
-                    unit_id=u.unit_id,
-                    patient_id=u.patient_id,
-                    advice_version=max(u.advice_version, 1),
-                    severity=u.severity,
-                    eta_s=eta(u, hpid),
-                    eta_mode=u.eta_mode,
-                )
-                # the soonest arrivals first; the message holds at most INBOUND_MAX of them
-                for u in sorted(units, key=lambda u: eta(u, hpid))[:INBOUND_MAX]
+    def _track(self, unit: UnitState) -> None:
+        """Keep the centre -> inbound patients index current; a centre's list is marked for
+        sending again only when it really changed: a unit came or went, or its ETA (whole
+        minutes), severity, patient or advice changed."""
+        old = self._tracked.get(unit.unit_id)
+        new = unit.destination if unit.has_patient and unit.destination in self._heading else None
+        if old is not None and old != new:
+            del self._heading[old][unit.unit_id]
+            del self._tracked[unit.unit_id]
+            self._inbound_dirty.add(old)
+        if new is None:
+            return
+        eta = min(unit.etas.get(new, unit.advised_eta_s or 0.0), 86_400.0)
+        key = (int(eta // 60), unit.severity, unit.patient_id, unit.advice_version, unit.eta_mode)
+        held = self._heading[new].get(unit.unit_id)
+        if held is None or held[0] != key:
+            patient = schemas.InboundPatient(
+                unit_id=unit.unit_id,
+                patient_id=unit.patient_id,
+                advice_version=max(unit.advice_version, 1),
+                severity=unit.severity,
+                eta_s=eta,
+                eta_mode=unit.eta_mode,
             )
+            self._heading[new][unit.unit_id] = (key, patient)
+            self._tracked[unit.unit_id] = new
+            self._inbound_dirty.add(new)
+
+    def _publish_inbound(self) -> None:
+        """Retained pre-notification for each centre whose list changed, at most once per
+        ``INBOUND_INTERVAL_S`` (later changes wait for the next turn of the loop): only units
+        really heading there, the soonest arrivals first."""
+        now = time.monotonic()
+        due = {h for h in self._inbound_dirty if now - self._inbound_sent.get(h, -math.inf) >= INBOUND_INTERVAL_S}
+        self._inbound_dirty -= due
+        for hpid in sorted(due):
+            self._inbound_sent[hpid] = now
+            held = sorted((p for _, p in self._heading[hpid].values()), key=lambda p: (p.eta_s, p.unit_id))
+            patients = tuple(held[:INBOUND_MAX])  # the message holds at most INBOUND_MAX of them
             self.client.send(topics.Topic(topics.Kind.INBOUND, hpid), schemas.Inbound.new(patients=patients))
 
     def assign_incidents(self) -> None:

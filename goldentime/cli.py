@@ -441,6 +441,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from goldentime.bench import recorder as bench_recorder
     from goldentime.bench import roads as bench_roads
 
+    if args.mosquitto:
+        from goldentime.bench.mosquitto import private_mosquitto
+
+        with private_mosquitto() as url:
+            args.mqtt_url = [*(args.mqtt_url or []), url]
+            args.mosquitto = False
+            return cmd_bench(settings, args)
     chosen = args.only or list(BENCHMARKS)
     if "roads" in chosen:
         bench_roads.main(quick=args.quick, output=args.output, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
@@ -682,6 +689,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     p.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
     p.add_argument("--mqtt-url", action="append", help="also measure through this broker (repeatable)")
+    p.add_argument(
+        "--mosquitto",
+        action="store_true",
+        help="also measure through a private Mosquitto started with deploy/mosquitto/mosquitto.conf",
+    )
     p.add_argument("--database-url", action="append", help="also measure with this database (repeatable)")
     p.add_argument("--output", type=Path, default=Path("docs/performance.md"), help="where to write the report")
     p.set_defaults(func=cmd_bench)
