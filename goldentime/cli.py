@@ -679,6 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--every", type=_positive, help="seconds between polls (default: poll once)")
     c.set_defaults(func=cmd_hospitals_poll)
 
+    from goldentime import simulate
+
+    simulate.add_parser(sub, _positive)
+
     p = sub.add_parser(
         "bench",
         help="measure performance and write docs/performance.md",

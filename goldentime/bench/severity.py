@@ -10,35 +10,14 @@ import numpy as np
 from dispatch.severity.artifacts import KTAS_FILE, train_from_file
 from dispatch.severity.features import from_ktas_row, read_ktas
 from goldentime.bench import report
-from telemetry.schemas import Avpu, CrewFlags, Sex, Vitals
+from simulations.patients import vitals_from_presentation
+from telemetry.schemas import CrewFlags, Vitals
 
 
 def _vitals(rows: list[dict[str, str]]) -> list[Vitals]:
     """Live payloads made from the KTAS rows that arrived by 119 ambulance."""
-    payloads = []
-    for row in rows:
-        p = from_ktas_row(row)
-        if not p.ambulance:
-            continue
-        payloads.append(
-            Vitals.new(
-                patient_id="P-bench",
-                age_years=None if p.age_years is None else int(p.age_years),
-                sex=None if p.female is None else (Sex.FEMALE if p.female else Sex.MALE),
-                hr_bpm=None if p.hr_bpm is None else int(p.hr_bpm),
-                sbp_mmhg=None if p.sbp_mmhg is None else int(p.sbp_mmhg),
-                dbp_mmhg=None if p.dbp_mmhg is None else int(min(p.dbp_mmhg, p.sbp_mmhg or 300)),
-                rr_per_min=None if p.rr_per_min is None else int(p.rr_per_min),
-                spo2_pct=None if p.spo2_pct is None else int(p.spo2_pct),
-                temp_c=p.temp_c,
-                avpu=None if p.avpu is None else Avpu(p.avpu),
-                pain_nrs=None if p.pain_nrs is None else int(p.pain_nrs),
-                injury=p.injury,
-                chief_complaint=p.complaint or None,
-                flags=CrewFlags(),
-            )
-        )
-    return payloads
+    presentations = (from_ktas_row(row) for row in rows)
+    return [vitals_from_presentation(p, CrewFlags(), "P-bench") for p in presentations if p.ambulance]
 
 
 def main(*, quick: bool, output: Path, data_dir: Path) -> int:

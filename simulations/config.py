@@ -1,0 +1,132 @@
+"""What a simulated city needs beyond its map: ER beds, capabilities, demand and timings.
+
+Everything here is read from the ``[simulation]`` table of the scenario's TOML file
+(``dispatch/scenarios/{name}.toml``); what the table leaves out takes the documented defaults
+below. The data directory has no ER bed totals (hospitals/README.md: the HIRA facts were not
+exported) and no capability list, so both default by centre level and can be overridden per
+centre (by hpid):
+
+```toml
+[simulation]
+calls_per_day = 40
+walkin_occupancy = 0.85
+beds = { A1100010 = 45 }                        # ER beds of one centre
+capabilities = { A1100017 = ["stroke", "stemi"] }  # what one centre is designated for
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatch.router import Need
+from dispatch.scenario import Centre, ScenarioError
+
+#: ER beds by level when the scenario gives none (assumption: a 권역 centre's ER is about 30
+#: beds, a 지역응급의료센터 20, a 지역응급의료기관 12, a registered ER 6).
+BEDS_BY_LEVEL: Mapping[int, int] = {1: 30, 2: 20, 3: 12, 4: 6}
+#: What a centre of each level is designated to treat (assumption, after the designation
+#: criteria: regional and local centres run stroke and PCI teams; burns only at regional
+#: centres; local institutions and registered ERs stabilise and transfer). Major trauma is the
+#: regional trauma centre flag of the data; cardiac arrest is every open ER.
+CAPABILITIES_BY_LEVEL: Mapping[int, frozenset[Need]] = {
+    1: frozenset({Need.STROKE, Need.STEMI, Need.BURNS, Need.OBSTETRIC, Need.PAEDIATRIC, Need.PSYCHIATRIC}),
+    2: frozenset({Need.STROKE, Need.STEMI, Need.OBSTETRIC, Need.PAEDIATRIC}),
+    3: frozenset(),
+    4: frozenset(),
+}
+#: Probability that a designated team (stroke, PCI, burns, obstetrics) is staffed in a given
+#: 12-hour shift, by level (assumption: the "no specialist" re-transfers of the surveys).
+ON_DUTY_BY_LEVEL: Mapping[int, float] = {1: 0.95, 2: 0.8, 3: 0.0, 4: 0.0}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    calls_per_day: float = 40.0
+    #: Centres the simulation leaves out on purpose (e.g. off the road graph, at its edge),
+    #: each with its reason in the scenario file; any other centre off the graph is refused.
+    exclude: tuple[str, ...] = ()
+    #: Share of its ER beds each centre's walk-in patients alone keep busy on average.
+    walkin_occupancy: float = 0.85
+    beds: Mapping[str, int] = field(default_factory=dict)
+    capabilities: Mapping[str, frozenset[Need]] = field(default_factory=dict)
+    on_duty_by_level: Mapping[int, float] = field(default_factory=lambda: dict(ON_DUTY_BY_LEVEL))
+    shift_h: float = 12.0
+    #: How often a centre posts its beds and teams (E-Gen is updated by hand; assumption).
+    report_interval_min: float = 30.0
+    turnout_s: float = 60.0  # from the call to wheels rolling
+    on_scene_min: float = 15.0  # median time on scene
+    handover_min: float = 15.0  # at the hospital, after acceptance, before the unit is free again
+    refusal_min: float = 5.0  # lost at the door of a centre that refuses
+    #: A cardiac arrest is taken at any open ER, bed or no bed (resuscitation bay).
+    arrest_always_accepted: bool = True
+
+    def beds_of(self, centre: Centre) -> int:
+        return int(self.beds.get(centre.hpid, BEDS_BY_LEVEL.get(centre.level, 6)))
+
+    def designated(self, centre: Centre) -> frozenset[Need]:
+        base = self.capabilities.get(centre.hpid, CAPABILITIES_BY_LEVEL.get(centre.level, frozenset()))
+        extra = {Need.CARDIAC_ARREST} | ({Need.MAJOR_TRAUMA} if centre.trauma_centre else set())
+        return frozenset(base | extra)
+
+    def on_duty_share(self, centre: Centre) -> float:
+        return float(self.on_duty_by_level.get(centre.level, 0.0))
+
+
+def _need(value: Any, where: str) -> Need:
+    try:
+        return Need(value)
+    except ValueError:
+        raise ScenarioError(f"{where}: {value!r} is not a need ({', '.join(n.value for n in Need)})") from None
+
+
+def load_sim_config(scenario_file: Path) -> SimConfig:
+    """The ``[simulation]`` table of a scenario file, on top of the defaults."""
+    try:
+        spec = tomllib.loads(scenario_file.read_text(encoding="utf-8")).get("simulation", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{scenario_file}: {exc}") from None
+    where = f"{scenario_file} [simulation]"
+    known = set(SimConfig.__dataclass_fields__)
+    unknown = set(spec) - known
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")
+    values: dict[str, Any] = dict(spec)
+    try:
+        if "beds" in spec:
+            values["beds"] = {str(h): int(n) for h, n in spec["beds"].items()}
+        if "capabilities" in spec:
+            values["capabilities"] = {
+                str(h): frozenset(_need(v, f"{where} capabilities.{h}") for v in needs)
+                for h, needs in spec["capabilities"].items()
+            }
+        if "exclude" in spec:
+            values["exclude"] = tuple(str(h) for h in spec["exclude"])
+        if "on_duty_by_level" in spec:
+            values["on_duty_by_level"] = {int(k): float(v) for k, v in spec["on_duty_by_level"].items()}
+        config = SimConfig(**values)
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, ScenarioError):
+            raise
+        raise ScenarioError(f"{where}: {exc}") from None
+    _check(config, where)
+    return config
+
+
+def _check(config: SimConfig, where: str) -> None:
+    positive = ("calls_per_day", "shift_h", "report_interval_min", "on_scene_min", "handover_min")
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise ScenarioError(f"{where}: {name} must be > 0, got {getattr(config, name)!r}")
+    if not 0 <= config.walkin_occupancy < 1:
+        raise ScenarioError(f"{where}: walkin_occupancy must be in [0, 1), got {config.walkin_occupancy!r}")
+    for hpid, beds in config.beds.items():
+        if beds < 1:
+            raise ScenarioError(f"{where}: beds.{hpid} must be >= 1, got {beds}")
+    for level, share in config.on_duty_by_level.items():
+        if not 0 <= share <= 1:
+            raise ScenarioError(f"{where}: on_duty_by_level.{level} must be in [0, 1], got {share}")

@@ -1,0 +1,54 @@
+"""What one simulation run leaves behind: a row per call and a row per emergency centre.
+
+These are the only inputs of :mod:`simulations.kpis` and :mod:`simulations.report`; the engine
+fills them. Times are seconds of simulated time from the start of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One 119 call, from the call to the patient's acceptance at an emergency centre."""
+
+    call_id: int
+    t_call_s: float  # when the call came in
+    ktas: int  # the patient's true level (the expert KTAS of the data row), 1-5
+    needs: tuple[str, ...]  # dispatch.router.Need values the patient has, sorted ("stroke", ...)
+    response_s: float  # call -> ambulance on scene (includes waiting for a free ambulance)
+    transport_s: float  # leaving the scene -> accepted at a centre (every leg, re-transfers included)
+    definitive_s: float  # call -> accepted at a centre that can treat the patient (definitive care)
+    first_hpid: str  # the first centre the ambulance drove to
+    final_hpid: str  # the centre that accepted the patient
+    retransfers: int  # refusals before acceptance ("응급실 뺑뺑이")
+    full_arrivals: int  # arrivals at an ER with no free bed
+    incapable_arrivals: int  # arrivals at a centre that cannot treat this patient
+    forced: bool = False  # accepted only because every centre had refused
+
+
+@dataclass(frozen=True)
+class CentreRecord:
+    """One emergency centre over the run."""
+
+    hpid: str
+    name: str
+    level: int
+    beds: int  # ER beds
+    peak_occupancy: int  # most patients in the ER at once (walk-ins and ambulances)
+    mean_occupancy: float  # time-weighted
+    ambulance_arrivals: int  # arrivals of ambulances (accepted or refused)
+    refusals: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One policy, one seed."""
+
+    policy: str
+    seed: int
+    days: float
+    surge: float
+    calls: tuple[CallRecord, ...]
+    centres: tuple[CentreRecord, ...]

@@ -1,0 +1,433 @@
+"""The comparison report of simulation runs: ``report.md``, ``kpis.csv`` and a few PNG plots in one folder.
+
+The report is an artefact people diff and commit, so it carries no date and its plots no software stamp: the
+same runs give the same bytes. Figures use matplotlib's Agg backend (no display on servers and CI) and are
+drawn through the object API onto a :class:`~matplotlib.figure.Figure`; pyplot only creates and closes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, fontManager
+
+from simulations.kpis import (
+    CENTRE_PREFIX,
+    METRICS,
+    METRICS_NOTE,
+    Goal,
+    Interval,
+    definitive_minutes,
+    goals,
+    policies_of,
+    response_minutes,
+    summarise,
+    write_csv,
+)
+from simulations.records import RunResult
+
+DPI = 100
+MAX_CENTRES_PLOTTED = 30  # a national run has 500+ centres: the plot shows the busiest
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("retransfer_pct", "re-transfers\n(% of patients)"),
+    ("full_er_arrival_pct", "arrivals at a full ER\n(% of patients)"),
+    ("definitive_mean_min_ktas12", "call -> definitive care\nKTAS 1-2, mean (min)"),
+    ("transport_p50_min", "transport time\nmedian (min)"),
+    ("response_p90_min", "response time\n90th percentile (min)"),
+)
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+HANGUL_FAMILIES = (
+    "Noto Sans CJK KR",
+    "Noto Sans KR",
+    "NanumGothic",
+    "NanumBarunGothic",
+    "Malgun Gothic",
+    "Apple SD Gothic Neo",
+    "AppleGothic",
+    "UnDotum",
+    "Baekmuk Gulim",
+)
+_MISSING = Interval(math.nan, math.nan, math.nan, 0)  # a (policy, metric) the runs do not have
+_NOT_REGULAR = ("bold", "black", "heavy", "thin", "light", "medium", "italic", "oblique")
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One PNG of the report: its file name (relative link) and what it shows."""
+
+    file: str
+    caption: str
+
+
+def write_report(out_dir: Path, results: Sequence[RunResult], *, title: str, command: str, notes: str = "") -> Path:
+    """Write ``kpis.csv``, the plots and ``report.md`` into ``out_dir`` (created) and return the report's path."""
+    if not results:
+        raise ValueError("no simulation runs to report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(out_dir / "kpis.csv", results)
+    summary = summarise(results)
+    plots = write_plots(out_dir, results, summary)
+    lines = [
+        f"# {title}",
+        "",
+        "Reproduce with:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        *([notes.strip(), ""] if notes.strip() else []),
+        *_runs_section(results),
+        *_kpi_section(results, summary),
+        *_goals_section(goals(summary)),
+        *_plots_section(plots),
+        *_glossary_section(),
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+# --- Markdown ---------------------------------------------------------------------------------------------------
+
+
+def _cell_text(text: str) -> str:
+    """A policy or centre name inside a table cell: a ``|`` would split the cell."""
+    return text.replace("|", "\\|")
+
+
+def decimals(metric: str, values: Iterable[float]) -> int:
+    """Counts whole; otherwise about three significant digits of the largest value of a row (all a few seeds
+    support), one number of decimals per row so that policies line up and compare at a glance."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    if metric == "calls" or largest >= 100:
+        return 0
+    return 1 if largest >= 10 else 2
+
+
+def format_interval(metric: str, interval: Interval, places: int | None = None) -> str:
+    """``mean [low, high]``; the mean alone for one seed (no interval to show), ``—`` when there is no value.
+    ``places`` defaults to what the mean alone calls for."""
+    if interval.n == 0 or math.isnan(interval.mean):
+        return "—"
+    d = decimals(metric, [interval.mean]) if places is None else places
+    if interval.n == 1:
+        return f"{interval.mean:.{d}f}"
+    return f"{interval.mean:.{d}f} [{interval.low:.{d}f}, {interval.high:.{d}f}]"
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    """``1–5`` for a consecutive range, else the list: a 30-seed run stays one line."""
+    ordered = sorted(seeds)
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}–{ordered[-1]}"
+    return ", ".join(str(s) for s in ordered)
+
+
+def _distinct(values: Iterable[float]) -> str:
+    return ", ".join(f"{v:g}" for v in sorted(set(values)))
+
+
+def _runs_section(results: Sequence[RunResult]) -> list[str]:
+    lines = ["## Runs", ""]
+    for policy in policies_of(results):
+        seeds = [r.seed for r in results if r.policy == policy]
+        lines.append(f"- `{policy}`: {len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({_seed_text(seeds)})")
+    lines += [
+        "",
+        f"Simulated days per run: {_distinct(r.days for r in results)}; "
+        f"demand surge: ×{_distinct(r.surge for r in results)}. "
+        "Every policy meets the same calls, patients and walk-ins for a given seed.",
+        "",
+    ]
+    return lines
+
+
+def _centre_names(results: Iterable[RunResult]) -> dict[str, str]:
+    """hpid -> name as the runs give it (first seen wins)."""
+    names: dict[str, str] = {}
+    for result in results:
+        for centre in result.centres:
+            names.setdefault(centre.hpid, centre.name)
+    return names
+
+
+def _metric_label(metric: str, names: dict[str, str]) -> str:
+    hpid = metric.removeprefix(CENTRE_PREFIX)
+    if metric not in METRICS and hpid in names:
+        return f"`{metric}` ({_cell_text(names[hpid])})"
+    return f"`{metric}`"
+
+
+def _kpi_section(results: Sequence[RunResult], summary: dict[tuple[str, str], Interval]) -> list[str]:
+    policies = policies_of(results)
+    metrics = list(dict.fromkeys(metric for _, metric in summary))
+    counts = {p: sum(r.policy == p for r in results) for p in policies}
+    names = _centre_names(results)
+    header = " | ".join(f"{_cell_text(p)} ({counts[p]} seed{'s' if counts[p] != 1 else ''})" for p in policies)
+    lines = [
+        "## KPIs",
+        "",
+        "Each cell: mean over seeds [95 % confidence interval of the mean, Student's t]; one seed shows the mean "
+        "alone; — means there was nothing to compute it from. Units and definitions: see the glossary.",
+        "",
+        f"| metric | {header} |",
+        "|---|" + "---:|" * len(policies),
+    ]
+    for metric in metrics:
+        row = [summary.get((p, metric), _MISSING) for p in policies]
+        places = decimals(metric, [i.mean for i in row])
+        cells = " | ".join(format_interval(metric, interval, places) for interval in row)
+        lines.append(f"| {_metric_label(metric, names)} | {cells} |")
+    return [*lines, ""]
+
+
+def _change_text(change: float) -> str:
+    if math.isnan(change):
+        return "—"
+    if math.isinf(change):
+        return "+∞ %" if change > 0 else "-∞ %"
+    return f"{change:+.1f} %"
+
+
+def _value_text(value: float, places: int) -> str:
+    return "—" if math.isnan(value) else f"{value:.{places}f}"
+
+
+def _goals_section(results: Sequence[Goal], baseline: str = "nearest", candidate: str = "goldentime") -> list[str]:
+    lines = [f"## Goals: `{candidate}` against `{baseline}`", ""]
+    if not results:
+        return [*lines, f"Not judged: the goals need runs of both `{baseline}` and `{candidate}`.", ""]
+    lines += [
+        "Judged on the means over seeds (see the intervals above for how sure they are). A cut from a baseline "
+        "of 0 is met only if the candidate stays at 0.",
+        "",
+        f"| goal | metric | {baseline} | {candidate} | change | target | result |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for g in results:
+        result = "met" if g.met else "**not met**"
+        places = decimals(g.metric, [g.baseline, g.candidate])
+        lines.append(
+            f"| {g.name} | `{g.metric}` | {_value_text(g.baseline, places)} | "
+            f"{_value_text(g.candidate, places)} | {_change_text(g.change_pct)} | {g.target} | {result} |"
+        )
+    return [*lines, ""]
+
+
+def _plots_section(plots: Sequence[Plot]) -> list[str]:
+    lines = ["## Plots", ""]
+    for plot in plots:
+        lines += [f"### {plot.caption}", "", f"![{plot.caption}]({plot.file})", ""]
+    return lines
+
+
+def _glossary_section() -> list[str]:
+    lines = ["## Glossary", "", "| metric | meaning (unit) |", "|---|---|"]
+    lines += [f"| `{name}` | {text} |" for name, text in METRICS.items()]
+    return [*lines, "", METRICS_NOTE, ""]
+
+
+# --- plots ------------------------------------------------------------------------------------------------------
+
+
+def write_plots(out_dir: Path, results: Sequence[RunResult], summary: dict[tuple[str, str], Interval]) -> list[Plot]:
+    """Draw the four plots into ``out_dir``; returns them in report order."""
+    policies = policies_of(results)
+    response = {p: np.concatenate([response_minutes(r.calls) for r in results if r.policy == p]) for p in policies}
+    critical = {
+        p: np.concatenate([definitive_minutes(r.calls, (1, 2)) for r in results if r.policy == p]) for p in policies
+    }
+    plots = [
+        Plot("kpis_headline.png", "Headline KPIs per policy (mean over seeds, 95 % CI)"),
+        Plot("response_cdf.png", "Response time, call -> on scene (all seeds pooled)"),
+        Plot("definitive_cdf_ktas12.png", "Time to definitive care, KTAS 1-2 (all seeds pooled)"),
+        Plot("peak_occupancy.png", "Peak ER occupancy by centre (mean over seeds)"),
+    ]
+    _save(out_dir / plots[0].file, (2.6 * len(HEADLINE), 3.4), lambda fig: _draw_headline(fig, summary, policies))
+    _save(
+        out_dir / plots[1].file,
+        (6.4, 4.0),
+        lambda fig: _draw_cdf(fig, response, "response time (min)", "Response time", marker_min=8.0),
+    )
+    _save(
+        out_dir / plots[2].file,
+        (6.4, 4.0),
+        lambda fig: _draw_cdf(fig, critical, "call -> definitive care (min)", "Time to definitive care, KTAS 1-2"),
+    )
+    _write_occupancy(out_dir / plots[3].file, results, summary, policies)
+    return plots
+
+
+def _save(path: Path, size: tuple[float, float], draw: Callable[[Figure], None]) -> None:
+    """Create a figure, let ``draw`` fill it, save it without a software stamp, and always close it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=size, dpi=DPI, layout="constrained")
+    try:
+        draw(fig)
+        fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+
+
+def _colour(index: int) -> str:
+    return COLOURS[index % len(COLOURS)]
+
+
+def _draw_headline(fig: Figure, summary: dict[tuple[str, str], Interval], policies: Sequence[str]) -> None:
+    axes = fig.subplots(1, len(HEADLINE), squeeze=False)[0]
+    for ax, (metric, label) in zip(axes, HEADLINE, strict=True):
+        for i, policy in enumerate(policies):
+            interval = summary.get((policy, metric))
+            if interval is None or math.isnan(interval.mean):
+                continue  # no bar; the tick label says n/a
+            error = [[interval.mean - interval.low], [interval.high - interval.mean]]
+            ax.bar(i, interval.mean, color=_colour(i), yerr=error, capsize=4, ecolor="black")
+        ticks = [f"{p}\n{_short(summary.get((p, metric), _MISSING).mean)}" for p in policies]
+        ax.set_xticks(range(len(policies)), ticks, rotation=30 if len(policies) > 2 else 0, fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+
+
+def _short(value: float) -> str:
+    """The mean written under its bar, so a bar too short to see still reads as a number."""
+    return "n/a" if math.isnan(value) else f"{value:.{decimals('', [value])}f}"
+
+
+def _draw_cdf(
+    fig: Figure, samples: dict[str, np.ndarray], xlabel: str, title: str, *, marker_min: float | None = None
+) -> None:
+    ax = fig.subplots()
+    drawn = False
+    for i, (policy, values) in enumerate(samples.items()):
+        if values.size:
+            ax.ecdf(values, label=f"{policy} (n={values.size})", color=_colour(i))
+            drawn = True
+    if marker_min is not None:
+        ax.axvline(marker_min, color="grey", linestyle="--", linewidth=1, label=f"{marker_min:g} min")
+    if not drawn:
+        ax.text(0.5, 0.5, "no patients", transform=ax.transAxes, ha="center", color="grey")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of patients")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if drawn or marker_min is not None:
+        ax.legend(loc="lower right", fontsize=8)
+
+
+def _centre_order(hpids: Iterable[str], summary: dict[tuple[str, str], Interval], policies: Sequence[str]) -> list[str]:
+    """Busiest centres first (highest mean peak over the policies), at most :data:`MAX_CENTRES_PLOTTED`."""
+
+    def busiest(hpid: str) -> float:
+        means = [summary[(p, CENTRE_PREFIX + hpid)].mean for p in policies if (p, CENTRE_PREFIX + hpid) in summary]
+        finite = [m for m in means if not math.isnan(m)]
+        return max(finite) if finite else -math.inf
+
+    return sorted(hpids, key=lambda h: (-busiest(h), h))[:MAX_CENTRES_PLOTTED]
+
+
+def needs_hangul(text: str) -> bool:
+    """Hangul (jamo, compatibility jamo, syllables) or other CJK: glyphs the default font (DejaVu) lacks."""
+    return any(ord(ch) >= 0x1100 for ch in text)
+
+
+def centre_labels(hpids: Sequence[str], names: dict[str, str], *, has_hangul_font: bool) -> list[str]:
+    """Centre names when they can be drawn, else every centre by hpid (never a mix, never tofu boxes)."""
+    labels = [names.get(h, h) for h in hpids]
+    if not has_hangul_font and any(needs_hangul(label) for label in labels):
+        return list(hpids)
+    return labels
+
+
+def _write_occupancy(
+    path: Path, results: Sequence[RunResult], summary: dict[tuple[str, str], Interval], policies: Sequence[str]
+) -> None:
+    """Grouped horizontal bars, centre names on the axis; falls back to hpid labels if the Hangul font fails."""
+    names = _centre_names(results)
+    hpids = _centre_order(names, summary, policies)
+    height = 1.4 + max(len(hpids), 1) * (0.08 * len(policies) + 0.14)
+    font = hangul_font()
+
+    def draw(fig: Figure, font_path: Path | None) -> None:
+        labels = centre_labels(hpids, names, has_hangul_font=font_path is not None)
+        _draw_occupancy(fig, hpids, labels, summary, policies, font_path, total=len(names))
+
+    try:
+        _save(path, (7.5, height), lambda fig: draw(fig, font))
+    except (OSError, RuntimeError, ValueError):
+        if font is None:
+            raise
+        _save(path, (7.5, height), lambda fig: draw(fig, None))
+
+
+def _draw_occupancy(
+    fig: Figure,
+    hpids: Sequence[str],
+    labels: Sequence[str],
+    summary: dict[tuple[str, str], Interval],
+    policies: Sequence[str],
+    font_path: Path | None,
+    *,
+    total: int,
+) -> None:
+    ax = fig.subplots()
+    width = 0.8 / max(len(policies), 1)
+    rows = np.arange(len(hpids), dtype=float)
+    for i, policy in enumerate(policies):
+        means = [summary.get((policy, CENTRE_PREFIX + h), _MISSING).mean for h in hpids]
+        ax.barh(rows + (i - (len(policies) - 1) / 2) * width, means, height=width, color=_colour(i), label=policy)
+    font = FontProperties(fname=str(font_path)) if font_path is not None else None
+    ax.set_yticks(rows, list(labels), fontproperties=font, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(100, color="grey", linestyle="--", linewidth=1, label="all ER beds taken")
+    ax.set_xlabel("peak ER occupancy (% of ER beds)")
+    shown = f" (busiest {len(hpids)} of {total})" if len(hpids) < total else ""
+    ax.set_title(f"Peak ER occupancy by centre{shown}")
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=len(policies) + 1, fontsize=8)
+
+
+# --- fonts ------------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def hangul_font() -> Path | None:
+    """A font file with Hangul glyphs, or None: fontconfig's Korean fonts first, then known families that
+    matplotlib has found (Windows and macOS have no fc-list). Regular weights before bold and light ones."""
+    candidates = [*_fontconfig_korean(), *_matplotlib_korean()]
+    existing = [p for p in candidates if p.is_file()]
+    regular = [p for p in existing if not any(word in p.name.lower() for word in _NOT_REGULAR)]
+    return (regular or existing)[0] if existing else None
+
+
+def _fontconfig_korean() -> list[Path]:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return []
+    try:
+        listing = subprocess.run(
+            [fc_list, ":lang=ko", "file"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted(Path(line.strip().rstrip(":")) for line in listing.splitlines() if line.strip())
+
+
+def _matplotlib_korean() -> list[Path]:
+    ranked = sorted((HANGUL_FAMILIES.index(f.name), f.fname) for f in fontManager.ttflist if f.name in HANGUL_FAMILIES)
+    return [Path(fname) for _, fname in ranked]

@@ -1,0 +1,192 @@
+"""The simulated city as policies see it: centres (beds, teams, reports), units, calls, ETAs.
+
+The engine (:mod:`simulations.engine`) changes this state as simulated time goes on; a policy
+(:mod:`simulations.policies`) reads it to decide. What a policy may know is the policy's own
+business: the baselines read only the static facts (where centres are, what they are
+designated for, which ER is closed); GoldenTime reads the centres' posted reports (as its
+dispatcher reads ``ems/hospitals/+/capacity``) and the patients already on their way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from dispatch.router import Need
+from dispatch.scenario import Centre, Prepared
+from dispatch.units import ResponseTimes, Unit
+from simulations.config import SimConfig
+from simulations.patients import SimPatient
+from telemetry import schemas
+
+#: Simulated time 0 (a Monday, midnight, Korea time written as UTC: only the clock matters).
+EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
+
+#: Teams a centre reports, and the E-Gen items it reports them under.
+_REPORTED: dict[Need, tuple[schemas.Condition | schemas.Equipment, ...]] = {
+    Need.STROKE: (schemas.Condition.STROKE_THROMBECTOMY, schemas.Equipment.CT),
+    Need.STEMI: (schemas.Condition.STEMI_PCI, schemas.Equipment.ANGIOGRAPHY),
+    Need.BURNS: (schemas.Condition.MAJOR_BURNS,),
+    Need.OBSTETRIC: (schemas.Condition.OBSTETRIC_DELIVERY, schemas.Condition.OBSTETRIC_SURGERY),
+    Need.PSYCHIATRIC: (schemas.Condition.PSYCHIATRIC_ADMISSION,),
+}
+#: Always staffed where designated (trauma centres and resuscitation bays run around the clock).
+ALWAYS_ON = frozenset({Need.CARDIAC_ARREST, Need.MAJOR_TRAUMA, Need.PAEDIATRIC})
+
+
+@dataclass
+class CentreState:
+    centre: Centre
+    beds: int
+    designated: frozenset[Need]
+    closed: bool = False
+    on_duty: frozenset[Need] = frozenset()  # designated teams staffed in this shift
+    occupancy: int = 0
+    peak: int = 0
+    area: float = 0.0  # occupancy x seconds, for the time-weighted mean
+    since: float = 0.0
+    arrivals: int = 0
+    refusals: int = 0
+    report: schemas.Capacity | None = None  # the latest posted report
+
+    @property
+    def hpid(self) -> str:
+        return self.centre.hpid
+
+    def available(self) -> frozenset[Need]:
+        return (self.designated & ALWAYS_ON) | self.on_duty
+
+    def treats(self, patient: SimPatient) -> bool:
+        """Definitive care for this patient here now: an open ER with every team the patient
+        needs on duty, and a regional or local centre (level 1-2) for a KTAS 1-2 patient
+        (cardiac arrest: any open ER)."""
+        if self.closed:
+            return False
+        if Need.CARDIAC_ARREST in patient.needs:
+            return True
+        if patient.ktas <= 2 and self.centre.level > 2:
+            return False
+        return patient.needs <= self.available()
+
+    def has_bed(self) -> bool:
+        return self.occupancy < self.beds
+
+    def change(self, now: float, delta: int) -> None:
+        self.area += self.occupancy * (now - self.since)
+        self.since = now
+        self.occupancy += delta
+        self.peak = max(self.peak, self.occupancy)
+
+    def post_report(self, now: float) -> None:
+        """Post beds and teams as E-Gen would show them (``ems.capacity/1``)."""
+        at = EPOCH + timedelta(seconds=now)
+        over = self.occupancy - self.beds
+        er = schemas.BedCount(
+            available=0 if over >= 2 else max(0, -over), total=self.beds, overcrowded=over >= 2, updated_at=at
+        )
+        conditions: dict[schemas.Condition, schemas.Capability] = {
+            schemas.Condition.ER_OPEN: schemas.Capability(available=not self.closed, updated_at=at)
+        }
+        equipment: dict[schemas.Equipment, schemas.Capability] = {}
+        for need, items in _REPORTED.items():
+            state = schemas.Capability(available=need in self.on_duty, updated_at=at)
+            for item in items:
+                if isinstance(item, schemas.Condition):
+                    conditions[item] = state
+                else:
+                    equipment[item] = state
+        self.report = schemas.Capacity.new(
+            beds={schemas.BedType.ER_GENERAL: er}, equipment=equipment, conditions=conditions, updated_at=at
+        )
+
+
+@dataclass
+class SimUnit:
+    """An ambulance: where it is (moving in a straight line between two points over a time
+    window, for positions between events) and whether it can take a call."""
+
+    id: str
+    base: tuple[float, float]
+    free: bool = True
+    leg: tuple[float, float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        self.park(*self.base)
+
+    def park(self, lat: float, lon: float) -> None:
+        self.leg = (lat, lon, lat, lon, 0.0, 0.0)
+
+    def move(self, to: tuple[float, float], start: float, end: float, now: float) -> None:
+        lat, lon = self.position(now)
+        self.leg = (lat, lon, to[0], to[1], start, end)
+
+    def position(self, now: float) -> tuple[float, float]:
+        lat0, lon0, lat1, lon1, t0, t1 = self.leg
+        if now >= t1 or t1 <= t0:
+            return lat1, lon1
+        share = max(0.0, (now - t0) / (t1 - t0))
+        return lat0 + (lat1 - lat0) * share, lon0 + (lon1 - lon0) * share
+
+    def as_unit(self, now: float) -> Unit:
+        lat, lon = self.position(now)
+        return Unit(self.id, lat, lon, available=self.free)
+
+
+@dataclass(frozen=True)
+class Call:
+    id: int
+    t: float
+    lat: float
+    lon: float
+    patient: SimPatient
+
+    @property
+    def priority(self) -> int:
+        """The call-taker's priority: the triage nurse's KTAS stands in for it (the same for every policy)."""
+        return self.patient.ktas_nurse or 3
+
+
+@dataclass(frozen=True)
+class Trip:
+    """A patient on board who needs a destination: from where, and the centres already tried."""
+
+    unit_id: str
+    call: Call
+    lat: float
+    lon: float
+    tried: frozenset[str]
+    at: str | None = None  # the centre whose door the ambulance is at (it refused), None: the scene
+
+
+@dataclass
+class World:
+    prepared: Prepared
+    config: SimConfig
+    response: ResponseTimes
+    centres: dict[str, CentreState]
+    units: dict[str, SimUnit]
+    now: float = 0.0
+    inbound: dict[str, int] = field(default_factory=dict)  # centre -> units driving there now
+    _centre_etas: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def now_dt(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.now)
+
+    def open_centres(self) -> list[CentreState]:
+        return [c for c in self.centres.values() if not c.closed]
+
+    def etas(self, lat: float, lon: float) -> dict[str, float]:
+        """Driving seconds from a point to every centre (road index, or approximate)."""
+        etas = self.prepared.index.etas(lat, lon)
+        return dict(zip(etas.target_ids, etas.seconds.tolist(), strict=True))
+
+    def etas_from_centre(self, hpid: str) -> dict[str, float]:
+        if hpid not in self._centre_etas:
+            centre = self.centres[hpid].centre
+            self._centre_etas[hpid] = self.etas(centre.lat, centre.lon)
+        return self._centre_etas[hpid]
+
+    def etas_for(self, trip: Trip) -> dict[str, float]:
+        """From the scene, or from the door of the last centre that refused."""
+        return self.etas_from_centre(trip.at) if trip.at is not None else self.etas(trip.lat, trip.lon)

@@ -1,0 +1,163 @@
+"""The engine on a two-centre toy city (approximate ETAs), where every outcome can be worked out by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatch.router import Need
+from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station, prepare
+from simulations.config import SimConfig
+from simulations.engine import CityDraws, check_coverage, simulate
+from simulations.patients import SimPatient
+from simulations.policies import Capable, GoldenTime, Nearest, load_policy
+from simulations.world import Call
+from telemetry import schemas
+
+NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)  # a local institution: no stroke team
+FAR = Centre("A0000002", "먼대학병원", 1, 35.200, 126.850)  # regional centre, ~5.5 km north
+BASE = Station("기지119안전센터", 35.140, 126.850)
+SCENE = (35.145, 126.850)
+
+
+def _prepared(tmp_path: Path, centres: tuple[Centre, ...] = (NEAR, FAR)) -> Prepared:
+    scenario = Scenario("toy", "toy city", tmp_path, tmp_path / "no-graph.graphml", centres, (BASE,))
+    return prepare(scenario, cache_dir=None)
+
+
+def _patient(ktas: int, needs: frozenset[Need] = frozenset(), *, model_ktas: int | None = None) -> SimPatient:
+    flags = schemas.CrewFlags(fast_positive=Need.STROKE in needs, cardiac_arrest=Need.CARDIAC_ARREST in needs)
+    return SimPatient(
+        row=0,
+        ktas=ktas,
+        ktas_nurse=ktas,
+        flags=flags,
+        needs=needs,
+        vitals=schemas.Vitals.new(patient_id="P-test", flags=flags),
+        complaint="",
+        model_ktas=model_ktas or ktas,
+        model_critical=(model_ktas or ktas) <= 2,
+    )
+
+
+def _draws(calls: list[Call], *, occupied: dict[str, int] | None = None, teams: bool = True) -> CityDraws:
+    occupied = occupied or {}
+    on_duty = frozenset({Need.STROKE, Need.STEMI}) if teams else frozenset[Need]()
+    return CityDraws(
+        calls=tuple(calls),
+        on_scene_s=tuple(600.0 for _ in calls),
+        stay_s=tuple(3600.0 for _ in calls),
+        walkins={NEAR.hpid: (), FAR.hpid: ()},
+        initial={h: tuple(1e9 for _ in range(occupied.get(h, 0))) for h in (NEAR.hpid, FAR.hpid)},
+        rosters={NEAR.hpid: (frozenset(),) * 4, FAR.hpid: (on_duty,) * 4},
+        seed=1,
+        surge=1.0,
+    )
+
+
+def _one_call(patient: SimPatient) -> list[Call]:
+    return [Call(0, 3600.0, SCENE[0], SCENE[1], patient)]
+
+
+CONFIG = SimConfig(calls_per_day=1.0, walkin_occupancy=0.0, beds={NEAR.hpid: 2, FAR.hpid: 2})
+
+
+def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: Path) -> None:
+    prepared = _prepared(tmp_path)
+    draws = _draws(_one_call(_patient(2, frozenset({Need.STROKE}))))
+    result = simulate(prepared, CONFIG, draws, Nearest(), days=1)
+    (call,) = result.calls
+    assert (call.first_hpid, call.final_hpid, call.retransfers, call.incapable_arrivals) == (
+        NEAR.hpid,
+        FAR.hpid,
+        1,
+        1,
+    )
+    assert call.definitive_s > call.response_s + 600.0 + 5 * 60  # on scene, then a refusal at the door
+
+
+@pytest.mark.parametrize("policy", [Capable(), GoldenTime()])
+def test_capable_policies_go_straight_to_the_stroke_centre(tmp_path: Path, policy: Capable | GoldenTime) -> None:
+    draws = _draws(_one_call(_patient(2, frozenset({Need.STROKE}))))
+    result = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1)
+    (call,) = result.calls
+    assert (call.first_hpid, call.final_hpid, call.retransfers) == (FAR.hpid, FAR.hpid, 0)
+
+
+def test_goldentime_knows_the_stroke_team_is_off_duty_and_capable_does_not(tmp_path: Path) -> None:
+    prepared = _prepared(tmp_path)
+    draws = _draws(_one_call(_patient(3, frozenset({Need.STROKE}))), teams=False)
+    capable = simulate(prepared, CONFIG, draws, Capable(), days=1).calls[0]
+    golden = simulate(prepared, CONFIG, draws, GoldenTime(), days=1).calls[0]
+    assert capable.first_hpid == FAR.hpid and capable.incapable_arrivals >= 1
+    assert golden.incapable_arrivals == capable.incapable_arrivals  # nobody can treat it: both end forced
+    assert golden.forced and capable.forced
+
+
+def test_a_full_er_refuses_and_goldentime_avoids_it(tmp_path: Path) -> None:
+    prepared = _prepared(tmp_path)
+    draws = _draws(_one_call(_patient(4)), occupied={NEAR.hpid: 2})
+    nearest = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
+    golden = simulate(prepared, CONFIG, draws, GoldenTime(), days=1).calls[0]
+    assert (nearest.first_hpid, nearest.full_arrivals, nearest.retransfers) == (NEAR.hpid, 1, 1)
+    assert (golden.first_hpid, golden.full_arrivals, golden.retransfers) == (FAR.hpid, 0, 0)
+    assert golden.transport_s < nearest.transport_s
+
+
+def test_a_cardiac_arrest_is_taken_at_the_nearest_er_even_when_full(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(1, frozenset({Need.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
+    for policy in (Nearest(), Capable(), GoldenTime()):
+        call = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
+        assert (call.final_hpid, call.retransfers, call.full_arrivals) == (NEAR.hpid, 0, 1), policy.name
+
+
+def test_a_closed_centre_receives_nobody(tmp_path: Path) -> None:
+    draws = _draws([Call(i, 600.0 * i, SCENE[0], SCENE[1], _patient(4)) for i in range(6)])
+    for policy in (Nearest(), Capable(), GoldenTime()):
+        result = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1, closed=[NEAR.hpid])
+        assert {c.final_hpid for c in result.calls} == {FAR.hpid}
+        near = next(c for c in result.centres if c.hpid == NEAR.hpid)
+        assert near.ambulance_arrivals == 0
+
+
+def test_beds_fill_and_empty_and_the_peak_is_kept(tmp_path: Path) -> None:
+    calls = [Call(i, 60.0 * i, SCENE[0], SCENE[1], _patient(4)) for i in range(3)]
+    result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), GoldenTime(), days=1)
+    by_hpid = {c.hpid: c for c in result.centres}
+    assert sum(c.final_hpid == NEAR.hpid for c in result.calls) <= 2  # two beds
+    assert by_hpid[NEAR.hpid].peak_occupancy <= 2
+    assert sum(c.peak_occupancy for c in result.centres) >= 2
+
+
+def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:
+    calls = [Call(0, 0.0, SCENE[0], SCENE[1], _patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], _patient(4))]
+    result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)
+    first, second = result.calls
+    assert second.response_s > first.response_s + 600.0  # it waited for the unit to finish the first patient
+
+
+def test_same_draws_same_result(tmp_path: Path) -> None:
+    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], _patient(1 + i % 5)) for i in range(8)]
+    draws = _draws(calls, occupied={NEAR.hpid: 1})
+    runs = [simulate(_prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_coverage_refuses_centres_off_the_graph_unless_excluded(tmp_path: Path) -> None:
+    scenario = Scenario("toy", "toy", tmp_path, tmp_path / "g.graphml", (NEAR, FAR), (BASE,))
+    prepared = Prepared(scenario, _prepared(tmp_path).index, None, (OffGraph("centre", FAR.name, 900.0),))
+    with pytest.raises(ScenarioError, match="does not cover"):
+        check_coverage(scenario, prepared, CONFIG)
+    check_coverage(scenario, prepared, SimConfig(exclude=(FAR.hpid,)))
+    with pytest.raises(ScenarioError, match="not in toy"):
+        check_coverage(scenario, prepared, SimConfig(exclude=("A9999999",)))
+
+
+def test_policies_load_by_name_or_dotted_path() -> None:
+    assert load_policy("nearest").name == "nearest"
+    assert load_policy("simulations.policies:Capable").name == "capable"
+    with pytest.raises(ValueError, match="unknown policy"):
+        load_policy("fastest")
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        load_policy("simulations.policies:Nope")
