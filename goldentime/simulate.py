@@ -65,14 +65,13 @@ def _bar(done: int, total: int, label: str, started: float) -> None:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from simulations.patients import ambulance_patients, walkin_ktas_mix
-    from simulations.report import write_report
-
     from dispatch.scenario import ScenarioError, load_scenario, prepare, scenario_file
     from goldentime.cli import _scenario_name
     from simulations.config import load_sim_config
     from simulations.engine import check_coverage, draw_city, simulate
+    from simulations.patients import ambulance_patients, walkin_ktas_mix
     from simulations.policies import load_policy
+    from simulations.report import write_report
 
     try:
         policies = [load_policy(name) for name in args.policy]

@@ -1,0 +1,508 @@
+"""Live mode: the simulated city on a real-time clock, driving ambulances over MQTT.
+
+The same city a planner simulates (:func:`simulations.engine.draw_city`) runs on
+``simpy.rt.RealtimeEnvironment`` (``speed`` simulated seconds per real second) and talks to
+the dispatcher worker (:mod:`dispatch.service`) as real tablets would: centres post retained
+capacity, units publish status, positions and vitals, calls become ``ems/incidents/{id}``.
+The simulated crews *follow* what the dispatcher publishes: the unit it recommends for an
+incident (``.../assignment``), the destination it advises for a patient (``.../advice``),
+with an ``accept`` decision, and a ``decline`` when a centre refuses at the door.
+
+When the dispatcher is silent (not started, too slow) the crews fall back on what crews do
+today, so the demo never stalls: the nearest free unit, the nearest untried open ER.
+
+Simplifications, on purpose:
+
+- the leg to the scene is a straight line driven in the road ETA (the dispatcher only needs
+  plausible positions); legs to a centre follow the road geometry of a road index
+  (:meth:`dispatch.roads.TravelTimeIndex.route`), a straight line on an approximate index;
+- centres stamp their reports with the wall clock (the dispatcher judges staleness by its own
+  clock), not with the simulated clock;
+- the acceptance rule at the door is the engine's (definitive care and a free ER bed; a
+  cardiac arrest is always taken); a patient every open centre refused is taken by the last.
+
+All MQTT lives in this module. Messages arrive on the client's thread and are only stored
+(under a lock); the simulation's processes poll them on the simulated clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+import simpy
+import simpy.rt
+
+from dispatch.roads import TravelTimeIndex, haversine_m
+from dispatch.router import Need
+from dispatch.scenario import Prepared
+from simulations.config import SimConfig
+from simulations.engine import HOUR_S, CityDraws, Simulation
+from simulations.policies import Nearest, NearestUnits
+from simulations.world import EPOCH, Call, CentreState, SimUnit, Trip, World
+from telemetry import schemas, topics
+from telemetry.client import Delivery, Message, MqttClient
+
+log = logging.getLogger(__name__)
+
+Point = tuple[float, float]
+ClientFactory = Callable[[], MqttClient]
+#: A SimPy process (or a sub-process run with ``yield from``) that returns a ``T``.
+T = TypeVar("T")
+Process = Generator[simpy.Event, Any, T]
+ProcessGenerator = Process[None]
+
+#: Seconds (simulated) between two looks at what the dispatcher sent.
+POLL_S = 1.0
+NO_BED = "refused at the door: no bed"
+NO_CAPABILITY = "no capability"
+#: Real seconds the last QoS 1 messages get to reach the broker before the client stops.
+FLUSH_S = 5.0
+
+
+@dataclass(frozen=True)
+class LiveSummary:
+    """What a live run did, in the terms of the control room's KPIs."""
+
+    calls: int  # calls that came in
+    served: int  # patients handed over at a centre
+    retransfers: int  # drives on to another centre after a refusal at the door
+    full_arrivals: int  # arrivals at an ER with no free bed
+    response_p90_min: float | None  # 90th percentile, call to unit on scene
+    advice_followed: int  # legs driven to the centre the dispatcher advised
+    simulated_min: float
+    real_s: float
+
+    def lines(self) -> list[str]:
+        p90 = "n/a" if self.response_p90_min is None else f"{self.response_p90_min:.1f} min"
+        return [
+            f"live run: {self.simulated_min:.0f} simulated minutes in {self.real_s:.0f} s",
+            f"calls {self.calls}, patients handed over {self.served}, response p90 {p90}",
+            f"re-transfers {self.retransfers}, arrivals at a full ER {self.full_arrivals}",
+            f"legs driven on the dispatcher's advice {self.advice_followed}",
+        ]
+
+
+@dataclass
+class _Counters:
+    calls: int = 0
+    served: int = 0
+    retransfers: int = 0
+    full_arrivals: int = 0
+    advice_followed: int = 0
+    responses_s: list[float] = field(default_factory=list)
+
+
+class _Inbox:
+    """The latest retained assignment per incident and advice per unit, filled on the
+    client's thread, read by the simulation's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._assignments: dict[str, schemas.Assignment] = {}
+        self._advice: dict[str, schemas.Advice] = {}
+
+    def on_message(self, message: Message) -> None:
+        """Store what the crews follow; anything else or malformed is dropped (debug log)."""
+        try:
+            topic = topics.parse(message.topic)
+            if not message.payload:  # a cleared retained message
+                if topic.kind is topics.Kind.ADVICE:
+                    with self._lock:
+                        self._advice.pop(topic.key, None)
+                return
+            payload = schemas.decode(topic.kind, message.payload)
+        except (topics.TopicError, schemas.PayloadError) as exc:
+            log.debug("live city ignores a message on %s: %s", message.topic, exc)
+            return
+        with self._lock:
+            if isinstance(payload, schemas.Assignment):
+                self._assignments[topic.key] = payload
+            elif isinstance(payload, schemas.Advice):
+                held = self._advice.get(topic.key)
+                if (
+                    held is None
+                    or held.patient_id != payload.patient_id
+                    or held.advice_version < payload.advice_version
+                ):
+                    self._advice[topic.key] = payload
+            else:
+                log.debug("live city ignores an unexpected %s on %s", topic.kind.value, message.topic)
+
+    def assignment(self, incident_id: str) -> schemas.Assignment | None:
+        with self._lock:
+            return self._assignments.get(incident_id)
+
+    def advice(self, unit_id: str, patient_id: str, *, newer_than: int = 0) -> schemas.Advice | None:
+        """The unit's advice for this patient, if its version is above ``newer_than``."""
+        with self._lock:
+            advice = self._advice.get(unit_id)
+        if advice is None or advice.patient_id != patient_id or advice.advice_version <= newer_than:
+            return None
+        return advice
+
+
+@dataclass
+class _Trip:
+    """One patient's journey, as the crew lives it."""
+
+    call: Call
+    unit: SimUnit
+    incident_id: str
+    patient_id: str
+    aboard: bool = True
+    tried: list[str] = field(default_factory=list)
+    version: int = 0  # the advice version the crew is following (0: none)
+
+
+class LiveCity:
+    """The city on a real-time clock, over MQTT. See the module docstring."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        config: SimConfig,
+        draws: CityDraws,
+        *,
+        url: str | None = None,
+        protocol: str = "3.1.1",
+        client_factory: ClientFactory | None = None,
+        speed: float = 10.0,
+        position_every_s: float = 5.0,
+        vitals_every_s: float = 30.0,
+        assignment_wait_s: float = 30.0,
+        advice_wait_s: float = 60.0,
+        run_id: str | None = None,
+    ) -> None:
+        if speed <= 0 or position_every_s <= 0 or vitals_every_s <= 0:
+            raise ValueError("speed, position_every_s and vitals_every_s must be positive")
+        if client_factory is None and url is None:
+            raise ValueError("give the broker's url or a client_factory")
+        self.config, self.draws, self.speed = config, draws, speed
+        self.position_every_s, self.vitals_every_s = position_every_s, vitals_every_s
+        self.assignment_wait_s, self.advice_wait_s = assignment_wait_s, advice_wait_s
+        #: Incident ids carry it, so a persistent broker's retained assignments of an earlier run never match.
+        self.run_id = topics.check_id(run_id or f"S{draws.seed}", what="run id")
+        # The engine's own construction of centres and units (the policy is not used).
+        self.world: World = Simulation(prepared, config, draws, Nearest()).world
+        self._routes = prepared.index if isinstance(prepared.index, TravelTimeIndex) else None
+        self._inbox = _Inbox()
+        if client_factory is None:
+            assert url is not None
+            self.client = MqttClient(url, f"live-city-{self.run_id}", protocol=protocol)
+        else:
+            self.client = client_factory()
+        self.client.on_message = self._inbox.on_message
+        self.env = simpy.rt.RealtimeEnvironment(factor=1.0 / speed, strict=False)
+        self.counters = _Counters()
+        #: Recent QoS 1 messages, awaited before stopping: the last status must not be lost.
+        self._unacknowledged: deque[Delivery] = deque(maxlen=1000)
+        self._nearest_units = NearestUnits()
+        self._nearest = Nearest()
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self, minutes: float) -> LiveSummary:
+        """Run for ``minutes`` of real time, or until every call's patient is handed over."""
+        for kind in (topics.Kind.ASSIGNMENT, topics.Kind.ADVICE):
+            self.client.subscribe(topics.subscription(kind), qos=1)
+        self.client.start()
+        try:
+            self._start_city()
+            calls = [self.env.process(self._call(c)) for c in self.draws.calls]
+            deadline = self.env.timeout(minutes * 60.0 * self.speed)
+            self.env.sync()  # the real clock starts now, not when the setup began
+            started = self._wall_seconds()
+            self.env.run(until=self.env.any_of([deadline, self.env.all_of(calls)]))
+            real_s = self._wall_seconds() - started
+            self._flush()
+        finally:
+            self.client.stop()
+        return self._summary(real_s)
+
+    def _flush(self) -> None:
+        deadline = time.monotonic() + FLUSH_S
+        while self._unacknowledged:
+            if not self._unacknowledged.popleft().wait(max(0.0, deadline - time.monotonic())):
+                log.warning("the broker did not acknowledge the live city's last messages within %g s", FLUSH_S)
+                return
+
+    def _summary(self, real_s: float) -> LiveSummary:
+        c = self.counters
+        p90 = float(np.percentile(c.responses_s, 90)) / 60.0 if c.responses_s else None
+        return LiveSummary(
+            calls=c.calls,
+            served=c.served,
+            retransfers=c.retransfers,
+            full_arrivals=c.full_arrivals,
+            response_p90_min=p90,
+            advice_followed=c.advice_followed,
+            simulated_min=self.env.now / 60.0,
+            real_s=real_s,
+        )
+
+    def _start_city(self) -> None:
+        """Centres post their beds, units say they are available at their bases; beds fill
+        with the patients already there and the walk-ins, teams change by shift."""
+        centres = list(self.world.centres.values())
+        for k, centre in enumerate(centres):
+            for remaining in self.draws.initial[centre.hpid]:
+                self._admit(centre, remaining)
+            for t, stay in self.draws.walkins[centre.hpid]:
+                self._at(t, lambda c=centre, s=stay: self._admit(c, s))  # type: ignore[misc]
+            for shift, teams in enumerate(self.draws.rosters[centre.hpid]):
+                self._at(shift * self.config.shift_h * HOUR_S, lambda c=centre, t=teams: self._set_roster(c, t))  # type: ignore[misc]
+            self.env.process(self._reports(centre, phase=k / len(centres)))
+        for unit in self.world.units.values():
+            self._status(unit, schemas.UnitStatus.AVAILABLE)
+            self._position(unit, unit.base)
+
+    # --- scheduling and publishing helpers ----------------------------------------------------
+
+    def _at(self, delay: float, action: Callable[[], None]) -> None:
+        event = self.env.timeout(max(0.0, delay))
+        event.callbacks.append(lambda _: action())
+
+    def _admit(self, centre: CentreState, stay_s: float) -> None:
+        centre.change(self.env.now, +1)
+        self._at(stay_s, lambda: centre.change(self.env.now, -1))
+
+    def _set_roster(self, centre: CentreState, teams: frozenset[Need]) -> None:
+        centre.on_duty = teams
+
+    @staticmethod
+    def _wall_seconds() -> float:
+        """The wall clock as seconds after :data:`EPOCH`, so ``CentreState.post_report`` stamps
+        reports with the time the dispatcher lives in."""
+        return (schemas.utc_now() - EPOCH) / timedelta(seconds=1)
+
+    def _send(self, kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
+        delivery = self.client.send(topics.Topic(kind, key), payload)
+        if topics.CONTRACT[kind].qos > 0:
+            self._unacknowledged.append(delivery)
+
+    def _status(self, unit: SimUnit, status: schemas.UnitStatus, **fields: str | None) -> None:
+        self._send(topics.Kind.STATUS, unit.id, schemas.Status.new(status=status, **fields))
+
+    def _position(self, unit: SimUnit, at: Point, *, speed_mps: float | None = None) -> None:
+        unit.park(*at)
+        speed = None if speed_mps is None else min(max(speed_mps, 0.0), 100.0)
+        self._send(topics.Kind.POSITION, unit.id, schemas.Position.new(lat=at[0], lon=at[1], speed_mps=speed))
+
+    def _reports(self, centre: CentreState, *, phase: float) -> ProcessGenerator:
+        """Reports at every interval, centres spread evenly over it (as in the engine)."""
+        interval = self.config.report_interval_min * 60.0
+        self._post(centre)
+        yield self.env.timeout(phase * interval)
+        while True:
+            self._post(centre)
+            yield self.env.timeout(interval)
+
+    def _post(self, centre: CentreState) -> None:
+        centre.post_report(self._wall_seconds())
+        assert centre.report is not None
+        self._send(topics.Kind.CAPACITY, centre.hpid, centre.report)
+
+    # --- driving -----------------------------------------------------------------------------
+
+    def _drive(
+        self, unit: SimUnit, path: list[Point], duration_s: float, *, stop: Callable[[], bool] | None = None
+    ) -> Process[bool]:
+        """Drive along ``path`` in ``duration_s``, a position every ``position_every_s``.
+        Returns True at the end of the path, False when it stopped early (where it was)
+        because ``stop()`` turned true."""
+        start = self.env.now
+        lengths = [float(haversine_m(a[0], a[1], b[0], b[1])) for a, b in itertools.pairwise(path)]
+        total = sum(lengths)
+        speed = total / duration_s if duration_s > 0 else 0.0
+        while True:
+            elapsed = self.env.now - start
+            share = 1.0 if duration_s <= 0 else min(1.0, elapsed / duration_s)
+            self._position(unit, _along(path, lengths, share * total), speed_mps=speed if share < 1.0 else 0.0)
+            if share >= 1.0:
+                return True
+            if stop is not None and stop():
+                return False
+            yield self.env.timeout(min(self.position_every_s, duration_s - elapsed))
+
+    def _path_to_centre(self, start: Point, hpid: str) -> list[Point]:
+        """Road geometry on a road index, else the straight line."""
+        centre = self.world.centres[hpid].centre
+        end = (centre.lat, centre.lon)
+        if self._routes is not None:
+            try:
+                route = self._routes.route(start[0], start[1], hpid)
+            except ValueError as exc:  # SnapError: off the graph
+                log.debug("no road route from %s to %s: %s", start, hpid, exc)
+            else:
+                if len(route) >= 2:
+                    return [*route, end]
+        return [start, end]
+
+    def _response_s(self, unit: SimUnit, to: Point) -> float:
+        seconds = float(self.world.response.to(to[0], to[1], [unit.as_unit(self.env.now)])[0])
+        return seconds if math.isfinite(seconds) else 0.0
+
+    # --- a call --------------------------------------------------------------------------------
+
+    def _call(self, call: Call) -> ProcessGenerator:
+        yield self.env.timeout(max(0.0, call.t - self.env.now))
+        self.counters.calls += 1
+        incident_id = f"{self.run_id}-{call.id}"
+        category = min((n.value for n in call.patient.needs), default="medical")
+        incident = schemas.Incident.new(lat=call.lat, lon=call.lon, priority=call.priority, category=category)
+        self._send(topics.Kind.INCIDENT, incident_id, incident)
+        unit: SimUnit | None = None
+        while unit is None:
+            yield self.env.timeout(POLL_S)
+            unit = self._unit_for(call, incident_id)
+        unit.free = False
+        trip = _Trip(call, unit, incident_id, f"P-{self.draws.seed}-{call.id}")
+        yield from self._serve(trip)
+
+    def _unit_for(self, call: Call, incident_id: str) -> SimUnit | None:
+        """The unit the dispatcher recommends if it is free; after ``assignment_wait_s``
+        without one, the nearest free unit; None: wait on."""
+        assignment = self._inbox.assignment(incident_id)
+        if assignment is not None:
+            advised = self.world.units.get(assignment.unit_id)
+            if advised is not None and advised.free:
+                return advised
+        if self.env.now - call.t < self.assignment_wait_s:
+            return None
+        free = [u for u in self.world.units.values() if u.free]
+        self.world.now = self.env.now
+        pairs = self._nearest_units.dispatch(self.world, [call], free)
+        return pairs[0][1] if pairs else None
+
+    def _serve(self, trip: _Trip) -> ProcessGenerator:
+        call, unit, config = trip.call, trip.unit, self.config
+        self._status(unit, schemas.UnitStatus.DISPATCHED, incident_id=trip.incident_id)
+        yield self.env.timeout(config.turnout_s)
+        here = unit.position(self.env.now)
+        yield from self._drive(unit, [here, (call.lat, call.lon)], self._response_s(unit, (call.lat, call.lon)))
+        self.counters.responses_s.append(self.env.now - call.t)
+        self._status(unit, schemas.UnitStatus.ON_SCENE, incident_id=trip.incident_id)
+        self.env.process(self._vitals(trip))
+        yield self.env.timeout(self.draws.on_scene_s[call.id])
+        self._status(unit, schemas.UnitStatus.TRANSPORTING, incident_id=trip.incident_id)
+        centre = yield from self._transport(trip)
+        self._admit(centre, self.draws.stay_s[call.id])
+        self.counters.served += 1
+        self._status(unit, schemas.UnitStatus.AT_HOSPITAL, incident_id=trip.incident_id, hpid=centre.hpid)
+        yield self.env.timeout(config.handover_min * 60.0)
+        trip.aboard = False
+        unit.free = True
+        self._status(unit, schemas.UnitStatus.AVAILABLE)
+        self.env.process(self._return(unit))
+
+    def _vitals(self, trip: _Trip) -> ProcessGenerator:
+        """Observations every ``vitals_every_s`` while the patient is aboard."""
+        template = trip.call.patient.vitals
+        while trip.aboard:
+            update = {"patient_id": trip.patient_id, "ts": schemas.utc_now(), "msg_id": schemas.new_msg_id()}
+            self._send(topics.Kind.VITALS, trip.unit.id, template.model_copy(update=update))
+            yield self.env.timeout(self.vitals_every_s)
+
+    def _return(self, unit: SimUnit) -> ProcessGenerator:
+        """Back to base; a new call (the unit no longer free) ends the drive where it is."""
+        here = unit.position(self.env.now)
+        yield from self._drive(unit, [here, unit.base], self._response_s(unit, unit.base), stop=lambda: not unit.free)
+
+    # --- the transport ------------------------------------------------------------------------
+
+    def _transport(self, trip: _Trip) -> Process[CentreState]:
+        """Drive to the advised centre, following new advice on the way; at the door the
+        engine's acceptance rule; after a refusal, a decline and the next advice."""
+        while True:
+            hpid = yield from self._destination(trip)
+            arrived = yield from self._drive_to(trip, hpid)
+            if not arrived:
+                continue  # new advice on the way: follow it from here
+            centre = self.world.centres[hpid]
+            trip.tried.append(hpid)
+            if self._accepts(trip, centre):
+                return centre
+            self.counters.retransfers += 1
+            yield self.env.timeout(self.config.refusal_min * 60.0)
+
+    def _destination(self, trip: _Trip) -> Process[str]:
+        """The advised centre (accepted), waiting up to ``advice_wait_s``; else the nearest untried open ER."""
+        deadline = self.env.now + self.advice_wait_s
+        while True:
+            advice = self._inbox.advice(trip.unit.id, trip.patient_id, newer_than=trip.version)
+            if advice is not None and advice.destination.hpid in self.world.centres:
+                trip.version = advice.advice_version
+                decision = schemas.Decision.new(advice_version=trip.version, decision=schemas.DecisionKind.ACCEPT)
+                self._send(topics.Kind.DECISION, trip.unit.id, decision)
+                self.counters.advice_followed += 1
+                return advice.destination.hpid
+            if self.env.now >= deadline:
+                break
+            yield self.env.timeout(POLL_S)
+        lat, lon = trip.unit.position(self.env.now)
+        self.world.now = self.env.now
+        at = trip.tried[-1] if trip.tried else None
+        fallback = Trip(trip.unit.id, trip.call, lat, lon, frozenset(trip.tried), at)
+        if not any(c.hpid not in trip.tried for c in self.world.open_centres()):
+            fallback = Trip(trip.unit.id, trip.call, lat, lon, frozenset(), at)  # every centre refused: start over
+        log.info("no advice for %s within %.0f s: nearest untried ER", trip.patient_id, self.advice_wait_s)
+        return self._nearest.destination(self.world, fallback)
+
+    def _drive_to(self, trip: _Trip, hpid: str) -> Process[bool]:
+        """Drive to ``hpid``; False when newer advice came on the way (the drive stopped)."""
+        unit = trip.unit
+        here = unit.position(self.env.now)
+        eta = self.world.etas(here[0], here[1]).get(hpid, math.inf)
+        eta = eta if math.isfinite(eta) else 4 * HOUR_S
+        version = trip.version
+
+        def diverted() -> bool:
+            advice = self._inbox.advice(unit.id, trip.patient_id, newer_than=version)
+            return advice is not None and advice.destination.hpid != hpid
+
+        self.world.inbound[hpid] = self.world.inbound.get(hpid, 0) + 1
+        try:
+            arrived = yield from self._drive(unit, self._path_to_centre(here, hpid), eta, stop=diverted)
+        finally:
+            self.world.inbound[hpid] -= 1
+        return arrived
+
+    def _accepts(self, trip: _Trip, centre: CentreState) -> bool:
+        """The engine's rule at the door; a refusal is declined on the bus with its reason."""
+        patient = trip.call.patient
+        centre.arrivals += 1
+        bed, treats = centre.has_bed(), centre.treats(patient)
+        self.counters.full_arrivals += not bed
+        arrest = Need.CARDIAC_ARREST in patient.needs and self.config.arrest_always_accepted
+        if treats and (bed or arrest):
+            return True
+        if all(c.hpid in trip.tried for c in self.world.open_centres()):
+            return True  # every open centre refused: the last one has to take the patient
+        centre.refusals += 1
+        if trip.version > 0:
+            reason = NO_CAPABILITY if not treats else NO_BED
+            decision = schemas.Decision.new(
+                advice_version=trip.version, decision=schemas.DecisionKind.DECLINE, reason=reason
+            )
+            self._send(topics.Kind.DECISION, trip.unit.id, decision)
+        return False
+
+
+def _along(path: list[Point], lengths: list[float], distance_m: float) -> Point:
+    """The point ``distance_m`` along a polyline (its end beyond its length)."""
+    for (a, b), length in zip(itertools.pairwise(path), lengths, strict=True):
+        if distance_m <= length and length > 0:
+            share = distance_m / length
+            return (a[0] + (b[0] - a[0]) * share, a[1] + (b[1] - a[1]) * share)
+        distance_m -= length
+    return path[-1]

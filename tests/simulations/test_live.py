@@ -1,0 +1,242 @@
+"""Live mode end to end: the toy city on a real-time clock, over a real broker, with the real
+dispatcher: units follow its assignment and advice, decline at a full ER, and go on to the
+centre it advises next. Without a dispatcher the crews fall back on the nearest unit and ER."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dispatch.router import Need
+from dispatch.scenario import Centre, Prepared, Scenario, Station, prepare
+from dispatch.service import Dispatcher
+from dispatch.severity.artifacts import train_from_file
+from dispatch.severity.model import TrainedSeverity
+from goldentime.settings import default_data_dir
+from simulations.config import SimConfig
+from simulations.engine import CityDraws
+from simulations.live import NO_BED, LiveCity, LiveSummary
+from simulations.patients import SimPatient
+from simulations.world import Call
+from telemetry import schemas, topics
+from telemetry.client import Message, MqttClient
+from tests.conftest import BrokerUnderTest
+from tests.helpers import unique, wait_until
+
+NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)
+FAR = Centre("A0000002", "먼대학병원", 1, 35.200, 126.850)  # ~5.5 km north
+BASE = Station("기지119안전센터", 35.140, 126.850)
+SCENE = (35.145, 126.850)
+UNIT = "U00-0"  # the engine's name of the base's only ambulance
+SPEED = 300.0
+#: Short times on scene, at the door and at handover, so a whole call takes seconds at SPEED.
+CONFIG = SimConfig(
+    calls_per_day=1.0,
+    walkin_occupancy=0.0,
+    beds={NEAR.hpid: 2, FAR.hpid: 2},
+    report_interval_min=600.0,  # NEAR's report goes stale: it fills after posting two free beds
+    turnout_s=10.0,
+    on_scene_min=1.0,
+    handover_min=1.0,
+    refusal_min=0.5,
+)
+
+
+@pytest.fixture(scope="module")
+def severity() -> TrainedSeverity:
+    return train_from_file(default_data_dir() / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> Prepared:
+    scenario = Scenario("toy", "toy city", tmp_path, tmp_path / "no-graph.graphml", (NEAR, FAR), (BASE,))
+    return prepare(scenario, cache_dir=None)
+
+
+def _sprained_ankle() -> SimPatient:
+    """A KTAS 4 patient with ordinary vitals: the nearest ER is right for them."""
+    vitals = schemas.Vitals.new(
+        patient_id="P-template",
+        age_years=40,
+        sex=schemas.Sex.FEMALE,
+        hr_bpm=82,
+        sbp_mmhg=128,
+        dbp_mmhg=78,
+        rr_per_min=16,
+        spo2_pct=98,
+        temp_c=36.7,
+        avpu=schemas.Avpu.ALERT,
+        pain_nrs=4,
+        injury=True,
+        chief_complaint="ankle pain",
+    )
+    return SimPatient(0, 4, 4, schemas.CrewFlags(), frozenset[Need](), vitals, "ankle pain", 4, False)
+
+
+def _draws(seed: int) -> CityDraws:
+    """One call; NEAR fills with two walk-ins just after its report said two beds are free."""
+    return CityDraws(
+        calls=(Call(0, 30.0, SCENE[0], SCENE[1], _sprained_ankle()),),
+        on_scene_s=(60.0,),
+        stay_s=(1e9,),
+        walkins={NEAR.hpid: ((5.0, 1e9), (6.0, 1e9)), FAR.hpid: ()},
+        initial={NEAR.hpid: (), FAR.hpid: ()},
+        rosters={NEAR.hpid: (frozenset(),), FAR.hpid: (frozenset(),)},
+        seed=seed,
+        surge=1.0,
+    )
+
+
+class Recorder:
+    """Every live (not retained) message under ems/, in order."""
+
+    def __init__(self, broker: BrokerUnderTest) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.client = MqttClient(broker.url, unique("recorder"), on_message=self._on, protocol=broker.protocol)
+        self.client.subscribe(topics.ALL, qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if not message.retained and message.payload:
+            with self._lock:
+                self.messages.append((message.topic, message.payload))
+
+    def payloads(self, kind: topics.Kind, key: str) -> list[schemas.Payload]:
+        wanted = topics.build(kind, key)
+        with self._lock:
+            raw = [p for t, p in self.messages if t == wanted]
+        return [schemas.decode(kind, p) for p in raw]
+
+    def clean(self, incident: str) -> None:
+        """Clear what this test left retained (a real broker keeps it across runs)."""
+        retained = [topics.build(k, UNIT) for k in (topics.Kind.STATUS, topics.Kind.ADVICE)]
+        retained += [
+            topics.build(k, h) for k in (topics.Kind.CAPACITY, topics.Kind.INBOUND) for h in (NEAR.hpid, FAR.hpid)
+        ]
+        retained.append(topics.build(topics.Kind.ASSIGNMENT, incident))
+        for topic in retained:
+            self.client.clear_retained(topic).wait(5)
+        self.client.stop()
+
+
+@pytest.fixture
+def seed() -> int:
+    """A fresh seed per test: fresh incident and patient ids on a persistent broker."""
+    return random.randrange(10**9)
+
+
+@pytest.fixture
+def recorder(broker: BrokerUnderTest, seed: int) -> Iterator[Recorder]:
+    r = Recorder(broker)
+    yield r
+    r.clean(incident=f"S{seed}-0")
+
+
+def _city(prepared: Prepared, broker: BrokerUnderTest, seed: int, *, wait_s: float) -> LiveCity:
+    """The toy city on the broker under test; ``wait_s``: how long (simulated) crews wait for the dispatcher."""
+
+    def connect() -> MqttClient:
+        return MqttClient(broker.url, unique("live"), protocol=broker.protocol)
+
+    return LiveCity(
+        prepared,
+        CONFIG,
+        _draws(seed),
+        client_factory=connect,
+        speed=SPEED,
+        position_every_s=10.0,
+        assignment_wait_s=wait_s,
+        advice_wait_s=wait_s,
+    )
+
+
+def _statuses(recorder: Recorder) -> list[schemas.Status]:
+    """The unit's statuses, once the last one (available again) has come through."""
+
+    def statuses() -> list[schemas.Status]:
+        return [p for p in recorder.payloads(topics.Kind.STATUS, UNIT) if isinstance(p, schemas.Status)]
+
+    wait_until(lambda: bool(statuses()) and statuses()[-1].status is schemas.UnitStatus.AVAILABLE, timeout_s=5)
+    return statuses()
+
+
+def _run(city: LiveCity) -> LiveSummary:
+    summary = city.run(minutes=0.5)
+    assert not [t for t in threading.enumerate() if t.name == f"paho-mqtt-client-{city.client.client_id}"]
+    return summary
+
+
+def test_units_follow_the_dispatcher_and_decline_at_a_full_er(
+    broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity, recorder: Recorder, seed: int
+) -> None:
+    dispatcher = Dispatcher(MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol), prepared, severity)
+    dispatcher.start()
+    try:
+        summary = _run(_city(prepared, broker, seed, wait_s=600.0))
+    finally:
+        dispatcher.stop()
+
+    statuses = _statuses(recorder)
+    assert [s.status for s in statuses][-5:] == [
+        schemas.UnitStatus.DISPATCHED,
+        schemas.UnitStatus.ON_SCENE,
+        schemas.UnitStatus.TRANSPORTING,
+        schemas.UnitStatus.AT_HOSPITAL,
+        schemas.UnitStatus.AVAILABLE,
+    ]
+    assert statuses[-5].incident_id == f"S{seed}-0"
+    positions = recorder.payloads(topics.Kind.POSITION, UNIT)
+    assert len(positions) >= 10
+    vitals = recorder.payloads(topics.Kind.VITALS, UNIT)
+    assert len(vitals) >= 2 and {v.patient_id for v in vitals if isinstance(v, schemas.Vitals)} == {f"P-{seed}-0"}
+
+    advice = [a for a in recorder.payloads(topics.Kind.ADVICE, UNIT) if isinstance(a, schemas.Advice)]
+    decisions = [d for d in recorder.payloads(topics.Kind.DECISION, UNIT) if isinstance(d, schemas.Decision)]
+    first = advice[0]
+    assert first.destination.hpid == NEAR.hpid  # the stale report said it had beds
+    declined = [d for d in decisions if d.decision is schemas.DecisionKind.DECLINE]
+    assert [(d.advice_version, d.reason) for d in declined] == [(first.advice_version, NO_BED)]
+    final = advice[-1]
+    assert final.destination.hpid == FAR.hpid and final.advice_version > first.advice_version
+    # accepted: the first advice, then the first to FAR (later versions only refresh FAR's ETA)
+    destination_of = {a.advice_version: a.destination.hpid for a in advice}
+    accepted = [destination_of[d.advice_version] for d in decisions if d.decision is schemas.DecisionKind.ACCEPT]
+    assert accepted == [NEAR.hpid, FAR.hpid]
+    # it drove where it was advised: the hospital it reached is the advised one, and so is its last position
+    assert statuses[-2].hpid == final.destination.hpid
+    at_far = [p for p in positions if isinstance(p, schemas.Position) and (p.lat, p.lon) == (FAR.lat, FAR.lon)]
+    assert at_far
+
+    assert (summary.calls, summary.served, summary.retransfers, summary.full_arrivals) == (1, 1, 1, 1)
+    assert summary.advice_followed == 2
+    assert summary.response_p90_min is not None and 0 < summary.response_p90_min < 10
+    assert any("re-transfers 1" in line for line in summary.lines())
+
+
+def test_without_a_dispatcher_the_crew_takes_the_nearest_er(
+    broker: BrokerUnderTest, prepared: Prepared, recorder: Recorder, seed: int
+) -> None:
+    summary = _run(_city(prepared, broker, seed, wait_s=20.0))
+    statuses = _statuses(recorder)
+    assert statuses[-2].status is schemas.UnitStatus.AT_HOSPITAL and statuses[-2].hpid == FAR.hpid
+    assert not recorder.payloads(topics.Kind.DECISION, UNIT)  # no advice: nothing to accept or decline
+    assert (summary.served, summary.retransfers, summary.full_arrivals, summary.advice_followed) == (1, 1, 1, 0)
+
+
+def test_malformed_and_unexpected_messages_are_ignored(prepared: Prepared) -> None:
+    city = LiveCity(prepared, CONFIG, _draws(1), url="mqtt://127.0.0.1:1", speed=SPEED)
+    handler = city.client.on_message
+    assert handler is not None
+    for topic, payload in [
+        ("ems/units/U00-0/advice", b"{not json"),
+        ("ems/units/U00-0/advice", b""),
+        ("not/ours", b"{}"),
+        (topics.build(topics.Kind.POSITION, UNIT), schemas.encode(schemas.Position.new(lat=35.0, lon=126.0))),
+        ("ems/incidents/S1-0/assignment", b'{"schema": "ems.assignment/1"}'),
+    ]:
+        handler(Message(topic, payload, 1, False, 1))  # none raises
