@@ -68,7 +68,7 @@ _REQUIRES: dict[Need, tuple[Condition | Equipment, ...]] = {
     Need.OBSTETRIC: (Condition.OBSTETRIC_DELIVERY, Condition.OBSTETRIC_SURGERY),
     Need.PSYCHIATRIC: (Condition.PSYCHIATRIC_ADMISSION,),
 }
-_WORDS: dict[Condition | Equipment, str] = {
+CAPABILITY_WORDS: dict[Condition | Equipment, str] = {
     Condition.STROKE_THROMBECTOMY: "thrombectomy",
     Equipment.CT: "CT",
     Condition.STEMI_PCI: "PCI",
@@ -210,10 +210,10 @@ def _matched(case: PatientCase, centre: CentreView, config: RouterConfig) -> tup
         states = [centre.capability(item) for item in options]
         if any(states):
             best = states.index(True)
-            words.append(_WORDS[options[best]] + " available")
+            words.append(CAPABILITY_WORDS[options[best]] + " available")
             extra += config.fallback_penalty_s if best > 0 else 0.0
         elif any(s is None for s in states):
-            words.append(f"{_WORDS[options[0]]} not reported")
+            words.append(f"{CAPABILITY_WORDS[options[0]]} not reported")
             extra += config.unknown_penalty_s
         else:
             return False, [], 0.0

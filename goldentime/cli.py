@@ -29,20 +29,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _wait_for_stop(
-    tick: Callable[[], None] | None = None, *, seconds: float | None = None, every_s: float = 10
+    tick: Callable[[], None] | None = None,
+    *,
+    seconds: float | None = None,
+    every_s: float = 10,
+    until: Callable[[], bool] | None = None,
 ) -> None:
-    """Block until Ctrl-C / SIGTERM (or ``seconds``), calling ``tick`` every ``every_s``."""
+    """Block until Ctrl-C / SIGTERM, ``seconds`` or ``until()`` turning true, calling ``tick`` every ``every_s``."""
     stop = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM) if in_main}
     deadline = None if seconds is None else time.monotonic() + seconds
+    next_tick = time.monotonic() + every_s
     try:
-        while True:
-            timeout = every_s if deadline is None else min(every_s, deadline - time.monotonic())
-            if stop.wait(max(timeout, 0.0)) or (deadline is not None and time.monotonic() >= deadline):
+        while not stop.wait(0.25):
+            now = time.monotonic()
+            if (deadline is not None and now >= deadline) or (until is not None and until()):
                 return
-            if tick is not None:
+            if tick is not None and now >= next_tick:
                 tick()
+                next_tick = now + every_s
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -73,13 +79,13 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int:
+def start_recorder(settings: Settings, url: str) -> Any:
+    """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
     from telemetry.recorder import run_recorder
 
-    database_url = settings.resolved_database_url()
     recorder = run_recorder(
         url,
-        database_url,
+        settings.resolved_database_url(),
         client_id=settings.recorder_client_id,
         batch_size=settings.recorder_batch_size,
         flush_interval_s=settings.recorder_flush_interval_s,
@@ -87,29 +93,25 @@ def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int
         protocol=settings.protocol_for(settings.mqtt_url),
     )
     print(f"recorder: ems/# on {url} -> {recorder.store.engine.url.render_as_string()}", flush=True)
+    return recorder
 
-    def report() -> None:
-        s = recorder.stats
-        print(
-            f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors", flush=True
-        )
 
+def recorder_line(recorder: Any) -> str:
+    s = recorder.stats
+    return f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
+
+
+def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int:
+    recorder = start_recorder(settings, url)
     try:
-        _wait_for_stop(report, seconds=seconds)
+        _wait_for_stop(lambda: print(recorder_line(recorder), flush=True), seconds=seconds)
     finally:
         recorder.stop()
-        report()
+        print(recorder_line(recorder), flush=True)
     return 0
 
 
 def cmd_recorder(settings: Settings, args: argparse.Namespace) -> int:
-    with _broker_url(settings) as url:
-        return _run_recorder(settings, url, seconds=args.seconds)
-
-
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    print("GoldenTime demo: embedded broker and recorder.")
-    print("(The dispatcher, capacity API, simulator and dashboard join the demo as their issues land.)")
     with _broker_url(settings) as url:
         return _run_recorder(settings, url, seconds=args.seconds)
 
@@ -280,18 +282,28 @@ def _capacity_service(settings: Settings) -> Any:
     return service
 
 
+class Server:
+    """An ASGI app served by uvicorn on a background thread."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
 def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> None:
     """Run an ASGI app with uvicorn until Ctrl-C (or ``seconds``)."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
+    server = Server(app, host, port)
     try:
         _wait_for_stop(seconds=seconds)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
 def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -332,16 +344,23 @@ def _stored_vitals(settings: Settings) -> Any:
 
 
 def start_dispatcher(
-    settings: Settings, url: str, *, client_id: str = "goldentime-dispatcher", share_group: str | None = None
+    settings: Settings,
+    url: str,
+    *,
+    client_id: str = "goldentime-dispatcher",
+    share_group: str | None = None,
+    prepared: Any = None,
 ) -> Any:
-    """Prepare the scenario and the severity model, and start the dispatcher worker on ``url``."""
+    """Prepare the scenario (unless given) and the severity model, and start the dispatcher worker on ``url``."""
     from dispatch.scenario import load_scenario, prepare
     from dispatch.service import Dispatcher
     from dispatch.severity.artifacts import load_or_train
     from telemetry.client import MqttClient
 
-    name = _scenario_name(settings, None)
-    prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
+    if prepared is None:
+        scenario = load_scenario(_scenario_name(settings, None), settings.data_dir)
+        prepared = prepare(scenario, cache_dir=settings.cache_dir)
+    name = prepared.scenario.name
     severity = load_or_train(settings.data_dir, settings.model_dir)
     client = MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url))
     dispatcher = Dispatcher(
@@ -529,14 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     def seconds_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--seconds", type=_positive, help="stop after this many seconds (default: until Ctrl-C)")
 
-    p = sub.add_parser(
-        "demo",
-        help="run the whole system on embedded defaults",
-        description="Start the embedded broker (unless GOLDENTIME_MQTT_URL is set) and the recorder, and report "
-        "what they do until Ctrl-C.",
-    )
-    seconds_option(p)
-    p.set_defaults(func=cmd_demo)
+    from goldentime import demo
+
+    demo.add_parser(sub, _positive, _port)
 
     p = sub.add_parser(
         "broker",

@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
     mqtt_max_inflight: int = Field(default=1000, ge=1, le=65535)
 
+    capacity_api_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where the dashboard's emergency centre page sends updates."
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="City seconds per wall-clock second, for durations the dashboard measures between messages: "
+        "1 in service; the demo's simulated city runs faster.",
+    )
+    demo_tokens: Path | None = Field(
+        default=None, description="The demo's file of centre tokens (JSON), pre-filled on the emergency centre page."
+    )
+
     @field_validator("mqtt_url", "database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

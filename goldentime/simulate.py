@@ -1,4 +1,8 @@
-"""``goldentime simulate``: what-if runs of a city, every policy through the same engine."""
+"""``goldentime simulate``: what-if runs of a city, every policy through the same engine.
+
+:func:`run_what_if` does the work for the command line and the dashboard's what-if page alike, so both
+write the same report for the same question; :func:`cmd_simulate` only turns arguments into a :class:`WhatIf`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,50 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goldentime.settings import Settings
+
+if TYPE_CHECKING:  # the simulator loads lazily: `goldentime --help` stays quick
+    from dispatch.scenario import Prepared
+    from simulations.config import SimConfig
+    from simulations.policies import Policy
+
+#: ``progress(done, total, label)``: ``done`` of ``total`` runs finished, ``label`` says which runs next.
+Progress = Callable[[int, int, str], None]
+ALL_POLICIES = ("nearest", "capable", "goldentime")
+
+
+class WhatIfError(ValueError):
+    """A what-if that cannot run as asked (unknown policy, scenario or centre, bad numbers), with the reason."""
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """What to simulate: the options of ``goldentime simulate``, one field each."""
+
+    scenario: str | None = None  # None: GOLDENTIME_SCENARIO, else the default scenario
+    days: float = 7.0
+    seeds: int = 5
+    first_seed: int = 1
+    policies: tuple[str, ...] = ALL_POLICIES
+    surge: float = 1.0
+    close: tuple[str, ...] = ()  # hpids of the centres whose ER is closed
+    out: Path = Path("var/simulation")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a what-if wrote, and the command line that writes it again."""
+
+    report: Path
+    kpis: Path
+    runs: int
+    elapsed_s: float  # simulation and report, scenario preparation excluded
+    command: str
 
 
 def _policies(value: str) -> list[str]:
@@ -46,7 +90,7 @@ def add_parser(sub: Any, positive: Any) -> None:
     p.add_argument(
         "--policy",
         type=_policies,
-        default=["nearest", "capable", "goldentime"],
+        default=list(ALL_POLICIES),
         help="comma-separated: nearest, capable, goldentime or package.module:Class (default: all three)",
     )
     p.add_argument("--surge", type=positive, default=1.0, help="multiply the call rate (default 1.0)")
@@ -56,79 +100,133 @@ def add_parser(sub: Any, positive: Any) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-def _bar(done: int, total: int, label: str, started: float) -> None:
-    width = 30
-    filled = width * done // total
-    elapsed = time.perf_counter() - started
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f} s {label:<28}")
-    sys.stderr.flush()
-
-
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from dispatch.scenario import ScenarioError, load_scenario, prepare, scenario_file
-    from goldentime.cli import _scenario_name
-    from simulations.config import load_sim_config
-    from simulations.engine import check_coverage, draw_city, simulate
-    from simulations.patients import ambulance_patients, walkin_ktas_mix
-    from simulations.policies import load_policy
-    from simulations.report import write_report
-
+    what = WhatIf(
+        scenario=args.scenario,
+        days=args.days,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        policies=tuple(args.policy),
+        surge=args.surge,
+        close=tuple(args.close),
+        out=args.out,
+    )
     try:
-        policies = [load_policy(name) for name in args.policy]
-    except ValueError as exc:
+        outcome = run_what_if(settings, what, progress=None if args.quiet else _bar())
+    except WhatIfError as exc:
         print(f"goldentime: error: {exc}", file=sys.stderr)
         return 2
-    name = _scenario_name(settings, args.scenario)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    print(f"simulated {outcome.runs} runs in {outcome.elapsed_s:.1f} s; wrote {outcome.report} and {outcome.kpis}")
+    return 0
+
+
+def _bar() -> Progress:
+    """The terminal's progress bar on stderr, redrawn in place; its clock starts with the command."""
+    started = time.perf_counter()
+
+    def draw(done: int, total: int, label: str) -> None:
+        width = 30
+        filled = width * done // total
+        elapsed = time.perf_counter() - started
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.1f} s {label:<28}")
+        sys.stderr.flush()
+
+    return draw
+
+
+def run_what_if(settings: Settings, what: WhatIf, progress: Progress | None = None) -> Outcome:
+    """Simulate every policy on the same draws of each seed and write the report into ``what.out``.
+
+    Raises :class:`WhatIfError` before any run when the question is malformed, so callers can show one line.
+    """
+    from simulations.engine import draw_city, simulate
+    from simulations.patients import ambulance_patients, walkin_ktas_mix
+    from simulations.report import write_report
+
+    policies, name, prepared, config = _load(settings, what)
+    ktas_file = settings.data_dir / "ktas_triage" / "ktas_triage_moon2019_dev.csv"
+    started = time.perf_counter()
+    patients = ambulance_patients(ktas_file)
+    mix = walkin_ktas_mix(ktas_file)
+    seeds = range(what.first_seed, what.first_seed + what.seeds)
+    total, done, results = len(seeds) * len(policies), 0, []
+    for seed in seeds:
+        draws = draw_city(prepared, config, patients, mix, seed=seed, days=what.days, surge=what.surge)
+        for policy in policies:
+            if progress is not None:
+                progress(done, total, f"{policy.name} seed {seed}")
+            results.append(simulate(prepared, config, draws, policy, days=what.days, closed=what.close))
+            done += 1
+    if progress is not None:
+        progress(done, total, "done")
+    order = {p.name: i for i, p in enumerate(policies)}
+    results.sort(key=lambda r: (order[r.policy], r.seed))
+    command = command_line(what, name)
+    notes = _notes(prepared, config)
+    report = write_report(what.out, results, title=_title(prepared, what), command=command, notes=notes)
+    return Outcome(report, what.out / "kpis.csv", total, time.perf_counter() - started, command)
+
+
+def command_line(what: WhatIf, scenario: str) -> str:
+    """The ``goldentime simulate`` command that runs ``what`` on ``scenario`` (the report's "reproduce with")."""
+    options = [f"--scenario={scenario}", f"--days={what.days:g}", f"--seeds={what.seeds}"]
+    options += [f"--first-seed={what.first_seed}", f"--policy={','.join(what.policies)}", f"--surge={what.surge:g}"]
+    options += [f"--close={h}" for h in what.close]
+    return "goldentime simulate " + shlex.join([*options, f"--out={what.out}"])
+
+
+def _check(what: WhatIf) -> None:
+    """The checks argparse makes on the command line, for callers that build a :class:`WhatIf` themselves."""
+    if not what.policies:
+        raise WhatIfError("give at least one policy, e.g. nearest,capable,goldentime")
+    if len(set(what.policies)) != len(what.policies):
+        raise WhatIfError(f"a policy is named twice in {','.join(what.policies)!r}")
+    if not what.days > 0 or not what.surge > 0:
+        raise WhatIfError(f"days ({what.days:g}) and surge ({what.surge:g}) must be greater than 0")
+    if what.seeds < 1:
+        raise WhatIfError(f"seeds ({what.seeds}) must be 1 or more")
+
+
+def _load(settings: Settings, what: WhatIf) -> tuple[list[Policy], str, Prepared, SimConfig]:
+    """The policies, scenario name, prepared scenario and simulation config, or a :class:`WhatIfError`."""
+    from dispatch.scenario import ScenarioError, default_scenario, load_scenario, prepare, scenario_file
+    from simulations.config import load_sim_config
+    from simulations.engine import check_coverage, simulated_centres
+    from simulations.policies import load_policy
+
+    _check(what)
+    try:
+        policies = [load_policy(name) for name in what.policies]
+    except ValueError as exc:
+        raise WhatIfError(str(exc)) from exc
+    name = what.scenario or settings.scenario or default_scenario(settings.data_dir)
     try:
         scenario = load_scenario(name, settings.data_dir)
         config = load_sim_config(scenario_file(name))
         prepared = prepare(scenario, cache_dir=settings.cache_dir)
         check_coverage(scenario, prepared, config)
-        unknown = set(args.close) - {c.hpid for c in prepared.scenario.centres}
-        if unknown:
-            raise ScenarioError(f"--close: {', '.join(sorted(unknown))} is not a centre of {name}")
     except ScenarioError as exc:
-        print(f"goldentime: error: {exc}", file=sys.stderr)
-        return 2
-    ktas_file = settings.data_dir / "ktas_triage" / "ktas_triage_moon2019_dev.csv"
-    started = time.perf_counter()
-    patients = ambulance_patients(ktas_file)
-    mix = walkin_ktas_mix(ktas_file)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    total, done, results = len(seeds) * len(policies), 0, []
-    for seed in seeds:
-        draws = draw_city(prepared, config, patients, mix, seed=seed, days=args.days, surge=args.surge)
-        for policy in policies:
-            if not args.quiet:
-                _bar(done, total, f"{policy.name} seed {seed}", started)
-            results.append(simulate(prepared, config, draws, policy, days=args.days, closed=args.close))
-            done += 1
-    if not args.quiet:
-        _bar(done, total, "done", started)
-        sys.stderr.write("\n")
-    order = {p.name: i for i, p in enumerate(policies)}
-    results.sort(key=lambda r: (order[r.policy], r.seed))
-    options = [f"--scenario={name}", f"--days={args.days:g}", f"--seeds={args.seeds}"]
-    options += [f"--first-seed={args.first_seed}", f"--policy={','.join(args.policy)}", f"--surge={args.surge:g}"]
-    options += [f"--close={h}" for h in args.close]
-    command = "goldentime simulate " + shlex.join([*options, f"--out={args.out}"])
-    notes = _notes(prepared, config)
-    report = write_report(args.out, results, title=_title(prepared, args), command=command, notes=notes)
-    elapsed = time.perf_counter() - started
-    print(f"simulated {total} runs in {elapsed:.1f} s; wrote {report} and {args.out / 'kpis.csv'}")
-    return 0
+        raise WhatIfError(str(exc)) from exc
+    unknown = set(what.close) - {c.hpid for c in prepared.scenario.centres}
+    if unknown:
+        raise WhatIfError(f"--close: {', '.join(sorted(unknown))} is not a centre of {name}")
+    if not {c.hpid for c in simulated_centres(prepared, config)} - set(what.close):
+        raise WhatIfError(f"--close: every centre of {name} would be closed; keep at least one open")
+    return policies, name, prepared, config
 
 
-def _title(prepared: Any, args: argparse.Namespace) -> str:
-    what = f"{args.days:g} days × {args.seeds} seeds"
-    if args.surge != 1.0:
-        what += f", surge ×{args.surge:g}"
-    if args.close:
-        what += ", closed: " + ", ".join(args.close)
-    return f"{prepared.scenario.title}: {what}"
+def _title(prepared: Prepared, what: WhatIf) -> str:
+    text = f"{what.days:g} days × {what.seeds} seeds"
+    if what.surge != 1.0:
+        text += f", surge ×{what.surge:g}"
+    if what.close:
+        text += ", closed: " + ", ".join(what.close)
+    return f"{prepared.scenario.title}: {text}"
 
 
-def _notes(prepared: Any, config: Any) -> str:
+def _notes(prepared: Prepared, config: SimConfig) -> str:
     scenario = prepared.scenario
     eta = (
         "Travel times on the road graph (exact)."

@@ -11,6 +11,10 @@ with an ``accept`` decision, and a ``decline`` when a centre refuses at the door
 When the dispatcher is silent (not started, too slow) the crews fall back on what crews do
 today, so the demo never stalls: the nearest free unit, the nearest untried open ER.
 
+Parked units report their position every ``parked_every_s``, as a tablet does, so a dashboard
+started later sees them. A diversion people set through the capacity API (a capacity report
+signed ``updated_by``) closes or reopens that simulated ER; beds stay the simulation's own.
+
 Simplifications, on purpose:
 
 - the leg to the scene is a straight line driven in the road ETA (the dispatcher only needs
@@ -110,6 +114,8 @@ class _Inbox:
         self._lock = threading.Lock()
         self._assignments: dict[str, schemas.Assignment] = {}
         self._advice: dict[str, schemas.Advice] = {}
+        #: Diversion set by people (through the capacity API, which signs ``updated_by``), per centre.
+        self._diverting: dict[str, bool] = {}
 
     def on_message(self, message: Message) -> None:
         """Store what the crews follow; anything else or malformed is dropped (debug log)."""
@@ -135,12 +141,19 @@ class _Inbox:
                     or held.advice_version < payload.advice_version
                 ):
                     self._advice[topic.key] = payload
+            elif isinstance(payload, schemas.Capacity):
+                if payload.updated_by is not None:  # the city's own reports are unsigned
+                    self._diverting[topic.key] = payload.ems_traffic.status is schemas.TrafficStatus.CLOSED
             else:
                 log.debug("live city ignores an unexpected %s on %s", topic.kind.value, message.topic)
 
     def assignment(self, incident_id: str) -> schemas.Assignment | None:
         with self._lock:
             return self._assignments.get(incident_id)
+
+    def diversions(self) -> dict[str, bool]:
+        with self._lock:
+            return dict(self._diverting)
 
     def advice(self, unit_id: str, patient_id: str, *, newer_than: int = 0) -> schemas.Advice | None:
         """The unit's advice for this patient, if its version is above ``newer_than``."""
@@ -179,16 +192,18 @@ class LiveCity:
         speed: float = 10.0,
         position_every_s: float = 5.0,
         vitals_every_s: float = 30.0,
+        parked_every_s: float = 60.0,
         assignment_wait_s: float = 30.0,
         advice_wait_s: float = 60.0,
         run_id: str | None = None,
     ) -> None:
-        if speed <= 0 or position_every_s <= 0 or vitals_every_s <= 0:
-            raise ValueError("speed, position_every_s and vitals_every_s must be positive")
+        if min(speed, position_every_s, vitals_every_s, parked_every_s) <= 0:
+            raise ValueError("speed, position_every_s, vitals_every_s and parked_every_s must be positive")
         if client_factory is None and url is None:
             raise ValueError("give the broker's url or a client_factory")
         self.config, self.draws, self.speed = config, draws, speed
         self.position_every_s, self.vitals_every_s = position_every_s, vitals_every_s
+        self.parked_every_s = parked_every_s
         self.assignment_wait_s, self.advice_wait_s = assignment_wait_s, advice_wait_s
         #: Incident ids carry it, so a persistent broker's retained assignments of an earlier run never match.
         self.run_id = topics.check_id(run_id or f"S{draws.seed}", what="run id")
@@ -208,26 +223,42 @@ class LiveCity:
         self._unacknowledged: deque[Delivery] = deque(maxlen=1000)
         self._nearest_units = NearestUnits()
         self._nearest = Nearest()
+        self._stop = threading.Event()
 
     # --- running ---------------------------------------------------------------------------
 
     def run(self, minutes: float) -> LiveSummary:
         """Run for ``minutes`` of real time, or until every call's patient is handed over."""
-        for kind in (topics.Kind.ASSIGNMENT, topics.Kind.ADVICE):
+        for kind in (topics.Kind.ASSIGNMENT, topics.Kind.ADVICE, topics.Kind.CAPACITY):
             self.client.subscribe(topics.subscription(kind), qos=1)
         self.client.start()
         try:
             self._start_city()
             calls = [self.env.process(self._call(c)) for c in self.draws.calls]
             deadline = self.env.timeout(minutes * 60.0 * self.speed)
+            stopped = self.env.process(self._until_stopped())
             self.env.sync()  # the real clock starts now, not when the setup began
             started = self._wall_seconds()
-            self.env.run(until=self.env.any_of([deadline, self.env.all_of(calls)]))
+            self.env.run(until=self.env.any_of([deadline, self.env.all_of(calls), stopped]))
             real_s = self._wall_seconds() - started
             self._flush()
         finally:
             self.client.stop()
         return self._summary(real_s)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` (on another thread) to end within a second of simulated time."""
+        self._stop.set()
+
+    def _until_stopped(self) -> ProcessGenerator:
+        """Ends when :meth:`stop` is called; meanwhile applies the diversions people set."""
+        while not self._stop.is_set():
+            for hpid, diverting in self._inbox.diversions().items():
+                centre = self.world.centres.get(hpid)
+                if centre is not None and centre.closed != diverting:
+                    centre.closed = diverting
+                    self._post(centre)
+            yield self.env.timeout(POLL_S)
 
     def _flush(self) -> None:
         deadline = time.monotonic() + FLUSH_S
@@ -262,9 +293,10 @@ class LiveCity:
             for shift, teams in enumerate(self.draws.rosters[centre.hpid]):
                 self._at(shift * self.config.shift_h * HOUR_S, lambda c=centre, t=teams: self._set_roster(c, t))  # type: ignore[misc]
             self.env.process(self._reports(centre, phase=k / len(centres)))
-        for unit in self.world.units.values():
+        for k, unit in enumerate(self.world.units.values()):
             self._status(unit, schemas.UnitStatus.AVAILABLE)
             self._position(unit, unit.base)
+            self.env.process(self._parked(unit, phase=k / len(self.world.units)))
 
     # --- scheduling and publishing helpers ----------------------------------------------------
 
@@ -307,6 +339,14 @@ class LiveCity:
             self._post(centre)
             yield self.env.timeout(interval)
 
+    def _parked(self, unit: SimUnit, *, phase: float) -> ProcessGenerator:
+        """A free unit's tablet still reports where it is, every ``parked_every_s`` (units spread over it)."""
+        yield self.env.timeout(phase * self.parked_every_s)
+        while True:
+            if unit.free:
+                self._position(unit, unit.position(self.env.now))
+            yield self.env.timeout(self.parked_every_s)
+
     def _post(self, centre: CentreState) -> None:
         centre.post_report(self._wall_seconds())
         assert centre.report is not None
@@ -326,7 +366,9 @@ class LiveCity:
         speed = total / duration_s if duration_s > 0 else 0.0
         while True:
             elapsed = self.env.now - start
-            share = 1.0 if duration_s <= 0 else min(1.0, elapsed / duration_s)
+            # Within a millisecond of the end is the end: far into a run, env.now + a tiny remainder
+            # is env.now again (float precision), and the drive would never arrive.
+            share = 1.0 if duration_s - elapsed <= 1e-3 else elapsed / duration_s
             self._position(unit, _along(path, lengths, share * total), speed_mps=speed if share < 1.0 else 0.0)
             if share >= 1.0:
                 return True

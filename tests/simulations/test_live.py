@@ -4,12 +4,14 @@ centre it advises next. Without a dispatcher the crews fall back on the nearest 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import simpy.rt
 
 from dispatch.router import Need
 from dispatch.scenario import Centre, Prepared, Scenario, Station, prepare
@@ -31,6 +33,7 @@ NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)
 FAR = Centre("A0000002", "먼대학병원", 1, 35.200, 126.850)  # ~5.5 km north
 BASE = Station("기지119안전센터", 35.140, 126.850)
 SCENE = (35.145, 126.850)
+BASE_POINT = (BASE.lat, BASE.lon)
 UNIT = "U00-0"  # the engine's name of the base's only ambulance
 SPEED = 300.0
 #: Short times on scene, at the door and at handover, so a whole call takes seconds at SPEED.
@@ -240,3 +243,51 @@ def test_malformed_and_unexpected_messages_are_ignored(prepared: Prepared) -> No
         ("ems/incidents/S1-0/assignment", b'{"schema": "ems.assignment/1"}'),
     ]:
         handler(Message(topic, payload, 1, False, 1))  # none raises
+
+
+def test_a_diversion_set_through_the_capacity_api_closes_the_centre_and_stop_ends_the_run(
+    broker: BrokerUnderTest, prepared: Prepared, recorder: Recorder, seed: int
+) -> None:
+    """A nurse's diversion (a capacity report signed ``updated_by``) closes the simulated ER,
+    which then reports ``er_open`` false; ``stop()`` from another thread ends the run early."""
+    city = _city(prepared, broker, seed, wait_s=600.0)
+    city.draws = dataclasses.replace(city.draws, calls=(dataclasses.replace(city.draws.calls[0], t=1e7),))
+    diversion = schemas.Capacity.new(
+        ems_traffic=schemas.EmsTraffic(status=schemas.TrafficStatus.CLOSED, reason="CT down"),
+        updated_at=schemas.utc_now(),
+        updated_by="centre A0000002",
+    )
+
+    def divert_then_stop() -> None:
+        wait_until(lambda: bool(recorder.payloads(topics.Kind.CAPACITY, FAR.hpid)), timeout_s=10)
+        recorder.client.send(topics.Topic(topics.Kind.CAPACITY, FAR.hpid), diversion).wait(5)
+        wait_until(lambda: city.world.centres[FAR.hpid].closed, timeout_s=10)
+        city.stop()
+
+    helper = threading.Thread(target=divert_then_stop)
+    helper.start()
+    summary = city.run(minutes=5.0)
+    helper.join(15)
+
+    assert summary.calls == 0 and summary.simulated_min < 5.0 * SPEED  # ended by stop(), not by the deadline
+    reports = [p for p in recorder.payloads(topics.Kind.CAPACITY, FAR.hpid) if isinstance(p, schemas.Capacity)]
+    last = reports[-1]
+    assert last.updated_by is None and last.conditions[schemas.Condition.ER_OPEN].available is False
+
+
+def test_a_drive_ends_even_when_its_remainder_is_below_the_clocks_precision(prepared: Prepared, seed: int) -> None:
+    """Far into a run, 10 s plus a picosecond leaves a remainder that env.now cannot add: the drive
+    must still arrive (it once published positions in a tight loop, a million a minute)."""
+    city = LiveCity(prepared, CONFIG, _draws(seed), client_factory=lambda: MqttClient("mqtt://127.0.0.1:9", "x"))
+    sent: list[schemas.Payload] = []
+
+    def send(kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
+        sent.append(payload)
+        assert len(sent) < 100, "the drive is publishing in a loop"
+
+    city._send = send  # type: ignore[method-assign]
+    city.env = simpy.rt.RealtimeEnvironment(initial_time=1e6, factor=1e-9, strict=False)
+    unit = city.world.units[UNIT]
+    drive = city.env.process(city._drive(unit, [BASE_POINT, SCENE], 10.000000000001))
+    city.env.run(until=drive)
+    assert drive.value is True and len(sent) <= 4 and unit.position(city.env.now) == SCENE

@@ -1,0 +1,97 @@
+"""The emergency centre page's way to the capacity API: one PATCH, one GET, no exceptions.
+
+A charge nurse must read what went wrong, not a traceback: every call returns a
+:class:`Result` whose ``detail`` is plain words, either the API's own ``detail`` (a wrong
+token, a field out of range) or why the API could not be reached at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from telemetry import schemas
+
+#: A tablet must not hang on a dead API: after this the nurse is told and can try again.
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    #: The HTTP status; None when no answer came (nothing listening, timeout).
+    status: int | None
+    #: Why it failed, in words a person can act on ("" on success).
+    detail: str = ""
+    #: The centre as the API returned it (``HospitalPublic`` as JSON) on success.
+    hospital: dict[str, Any] | None = None
+
+    def report(self) -> schemas.Capacity | None:
+        """The centre's status as an ``ems.capacity/1`` report, the shape the live feed holds
+        (None on failure or when the centre never reported)."""
+        status = (self.hospital or {}).get("status") or {}
+        if status.get("updated_at") is None:
+            return None
+        parts = {name: status[name] for name in ("beds", "equipment", "conditions", "ems_traffic")}
+        return schemas.Capacity.new(**parts, updated_at=status["updated_at"])
+
+
+def update_status(base_url: str, hpid: str, token: str, body: dict[str, Any]) -> Result:
+    """``PATCH /hospitals/{hpid}/status`` with ``body`` (a ``StatusUpdate``)."""
+    return _call("PATCH", base_url, f"/hospitals/{quote(hpid, safe='')}/status", token, body)
+
+
+def get_hospital(base_url: str, hpid: str, token: str) -> Result:
+    """``GET /hospitals/{hpid}``: the centre's latest status as the API stores it."""
+    return _call("GET", base_url, f"/hospitals/{quote(hpid, safe='')}", token, None)
+
+
+def _call(method: str, base_url: str, path: str, token: str, body: dict[str, Any] | None) -> Result:
+    url, token = base_url.rstrip("/") + path, token.strip()
+    if not (token.isascii() and token.isprintable()):  # cannot travel in a header; the API would say 401
+        return Result(False, 401, "the token holds characters no token has: paste it again")
+    try:
+        response = httpx.request(
+            method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S
+        )
+    except httpx.ConnectError as exc:
+        return Result(False, None, f"cannot connect to the capacity API at {base_url}: {_reason(exc)}")
+    except httpx.TimeoutException:
+        return Result(False, None, f"the capacity API at {base_url} did not answer within {TIMEOUT_S:g} s")
+    except httpx.HTTPError as exc:
+        return Result(False, None, f"the capacity API at {base_url} failed: {_reason(exc)}")
+    if response.is_success:
+        try:
+            return Result(True, response.status_code, hospital=response.json())
+        except ValueError:
+            return Result(False, response.status_code, f"{url} answered, but not as the capacity API does")
+    return Result(False, response.status_code, _detail(response))
+
+
+def _reason(exc: Exception) -> str:
+    """``connection refused`` rather than ``[Errno 111] Connection refused``."""
+    text = str(exc) or type(exc).__name__
+    return text.split("] ", 1)[-1].lower() if text.startswith("[Errno") else text
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's ``detail``: a sentence, or FastAPI's list of invalid fields made into one line."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", "")))
+        return "; ".join(parts)
+    return f"HTTP {response.status_code}: {response.text[:200] or response.reason_phrase}"

@@ -1,0 +1,114 @@
+"""What every page shares: the settings, the one live feed, the scenario, the language switch,
+the header and the licence footer.
+
+Texts are ``(Korean, English)`` pairs kept next to the page that shows them; :func:`tr`
+picks the one the sidebar switch asks for (Korean by default).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from dashboard.feed import LiveFeed
+from dispatch.scenario import Scenario, default_scenario, load_scenario
+from goldentime.settings import Settings
+from telemetry.client import MqttClient
+
+Text = tuple[str, str]
+#: How often the live parts of a page refresh themselves (seconds).
+REFRESH_S = 2.0
+
+ATTRIBUTION: Text = (
+    "지도·도로 © OpenStreetMap 기여자 (ODbL) · 응급의료기관 정보: 국립중앙의료원 E-Gen (공공누리 제1유형) · "
+    "119안전센터: 소방청 (공공누리 제1유형) · 중증도 학습자료: Moon et al. 2019 (CC BY 4.0) · "
+    "MIMIC-IV-ED demo (ODbL) · 지도 타일 © CARTO",
+    "Map and roads © OpenStreetMap contributors (ODbL) · Emergency centres: NEMC E-Gen (KOGL Type 1) · "
+    "119 safety centres: National Fire Agency (KOGL Type 1) · Severity training data: Moon et al. 2019 (CC BY 4.0) · "
+    "MIMIC-IV-ED demo (ODbL) · Map tiles © CARTO",
+)
+NOT_CONNECTED: Text = (
+    "MQTT 연결 끊김 — 다시 연결하는 중입니다. 아래는 마지막으로 받은 정보입니다.",
+    "MQTT connection lost — reconnecting. What follows is the last information received.",
+)
+_STYLE = """
+<style>
+  /* Readable on a 10-inch tablet with gloves on: big type, big targets. */
+  html, body, [class*="css"] { font-size: 18px; }
+  div.stButton > button { min-height: 3.5rem; font-size: 1.3rem; font-weight: 700; width: 100%; }
+  .gt-card { border-radius: 0.8rem; padding: 1rem 1.2rem; margin-bottom: 0.8rem; }
+  .gt-dest { background: #0b5d1e; color: #fff; }
+  .gt-dest h2 { color: #fff; margin: 0 0 0.3rem 0; font-size: 2.1rem; }
+  .gt-dest .gt-big { font-size: 1.6rem; font-weight: 700; }
+  .gt-footer { font-size: 0.75rem; color: #666; margin-top: 2rem; border-top: 1px solid #ddd; padding-top: 0.5rem; }
+</style>
+"""
+
+
+def english() -> bool:
+    return bool(st.session_state.get("english", False))
+
+
+def tr(text: Text) -> str:
+    return text[1] if english() else text[0]
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """The one settings object of this dashboard process (environment ``GOLDENTIME_*``)."""
+    return Settings()
+
+
+@st.cache_resource(show_spinner=False)
+def feed(url: str) -> LiveFeed:
+    """The one background subscriber of this process, shared by every session and page."""
+    config = settings()
+    client = MqttClient(url, f"goldentime-dashboard-{id(config):x}", protocol=config.protocol_for(config.mqtt_url))
+    return LiveFeed(client).start(timeout_s=5.0)
+
+
+@st.cache_resource(show_spinner=False)
+def scenario() -> Scenario:
+    config = settings()
+    return load_scenario(config.scenario or default_scenario(config.data_dir), config.data_dir)
+
+
+def live_feed() -> LiveFeed | None:
+    """The live feed, or None (with a message saying what to set) when no broker is configured."""
+    url = settings().mqtt_url
+    if not url:
+        st.error(
+            tr(
+                (
+                    "MQTT 브로커가 설정되지 않았습니다: GOLDENTIME_MQTT_URL 을 설정하거나 `make demo` 로 실행하세요.",
+                    "No MQTT broker configured: set GOLDENTIME_MQTT_URL or start everything with `make demo`.",
+                )
+            )
+        )
+        return None
+    return feed(url)
+
+
+def page_header(title: Text) -> None:
+    """The page title, the language switch and the tablet-sized style."""
+    st.markdown(_STYLE, unsafe_allow_html=True)
+    st.sidebar.toggle("English", key="english")
+    st.title(tr(title))
+
+
+def footer() -> None:
+    st.markdown(f'<div class="gt-footer">{tr(ATTRIBUTION)}</div>', unsafe_allow_html=True)
+
+
+def age_text(seconds: float) -> str:
+    """``12초 전`` / ``3 min ago``: how old a piece of information is."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago" if english() else f"{seconds:.0f}초 전"
+    minutes = seconds / 60.0
+    return f"{minutes:.0f} min ago" if english() else f"{minutes:.0f}분 전"
+
+
+def seconds_since(at: datetime, now: datetime) -> float:
+    return (now - at).total_seconds()

@@ -1,0 +1,173 @@
+"""Control room (fire HQ wall screen): the live map, KPI tiles, alerts and the unit board."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+import pandas as pd
+import pydeck as pdk
+import streamlit as st
+
+from dashboard import map_layers
+from dashboard.common import (
+    NOT_CONNECTED,
+    REFRESH_S,
+    Text,
+    age_text,
+    footer,
+    live_feed,
+    page_header,
+    scenario,
+    settings,
+    tr,
+)
+from dashboard.feed import LiveFeed
+from dashboard.state import TARGET_RESPONSE_MIN, Alert, AlertKind, CityView, alerts, kpis
+from telemetry import schemas
+
+TITLE: Text = ("관제실", "Control room")
+STATUS: dict[str, Text] = {
+    "available": ("대기", "available"),
+    "dispatched": ("출동", "dispatched"),
+    "on_scene": ("현장", "on scene"),
+    "transporting": ("이송", "transporting"),
+    "at_hospital": ("병원 도착", "at hospital"),
+    "out_of_service": ("운휴", "out of service"),
+    "offline": ("연결 끊김", "offline"),
+    "unknown": ("알 수 없음", "unknown"),
+}
+ALERTS: dict[str, Text] = {
+    AlertKind.OFFLINE: ("{subject} 연결 끊김 ({minutes:.0f}분)", "{subject} offline ({minutes:.0f} min)"),
+    AlertKind.DECLINED: ("{subject} 안내 거절: {detail} ({minutes:.0f}분 전)",
+                         "{subject} declined advice: {detail} ({minutes:.0f} min ago)"),
+    AlertKind.LONG_OFFLOAD: ("{subject} 병원 인계 지연 {minutes:.0f}분 ({detail})",
+                             "{subject} long offload {minutes:.0f} min ({detail})"),
+    AlertKind.STALE_CENTRE: ("{subject} 병상 정보 {minutes:.0f}분 경과",
+                             "{subject} bed data {minutes:.0f} min old"),
+}  # fmt: skip
+LEGEND: Text = (
+    "구급차: 🔵 대기 · 🟠 출동 · 🔴 현장 · 🟣 이송/병원 · ⚫ 연결 끊김 — 응급실(도착 시 남는 병상): "
+    "🟢 3+ · 🟡 1-2 · 🔴 없음 · 🟪 수용 불가 · ⚪ 정보 오래됨 — 🟨 사건",
+    "Units: 🔵 available · 🟠 dispatched · 🔴 on scene · 🟣 transporting/at hospital · ⚫ offline — "
+    "ERs (beds left on arrival): 🟢 3+ · 🟡 1-2 · 🔴 none · 🟪 diverting · ⚪ stale — 🟨 incident",
+)
+
+
+def _deck(view: CityView, now: datetime) -> pdk.Deck:
+    centres = scenario().centres
+    centre_rows = [asdict(p) for p in map_layers.centre_points(view, centres, now)]
+    unit_rows = [asdict(p) for p in map_layers.unit_points(view)]
+    incident_rows = [
+        {"id": key, "lat": i.lat, "lon": i.lon, "colour": map_layers.INCIDENT_COLOUR, "priority": i.priority}
+        for key, i in map_layers.open_incidents(view, now)
+    ]
+    route_rows = [
+        {"unit_id": r.unit_id, "start": [r.start[1], r.start[0]], "end": [r.end[1], r.end[0]], "colour": r.colour}
+        for r in map_layers.routes(view, centres)
+    ]
+    layers = [
+        pdk.Layer("LineLayer", route_rows, id="routes", get_source_position="start", get_target_position="end",
+                  get_color="colour", get_width=4),
+        pdk.Layer("ScatterplotLayer", centre_rows, id="centres", get_position=["lon", "lat"], get_fill_color="colour",
+                  get_radius=260, radius_min_pixels=9, stroked=True, get_line_color=[255, 255, 255],
+                  line_width_min_pixels=2, pickable=True),
+        pdk.Layer("ScatterplotLayer", incident_rows, id="incidents", get_position=["lon", "lat"],
+                  get_fill_color="colour", get_radius=120, radius_min_pixels=7, pickable=True),
+        pdk.Layer("ScatterplotLayer", unit_rows, id="units", get_position=["lon", "lat"], get_fill_color="colour",
+                  get_radius=90, radius_min_pixels=6, stroked=True, get_line_color=[255, 255, 255],
+                  line_width_min_pixels=1, pickable=True),
+    ]  # fmt: skip
+    lat = sum(c.lat for c in centres) / len(centres)
+    lon = sum(c.lon for c in centres) / len(centres)
+    return pdk.Deck(
+        layers=layers,
+        initial_view_state=pdk.ViewState(latitude=lat, longitude=lon, zoom=12),
+        map_provider="carto",
+        map_style="light",
+        tooltip={"text": "{name}{id} {status}"},
+    )
+
+
+def _kpi_tiles(view: CityView, now: datetime) -> None:
+    k = kpis(view, now, clock_speed=settings().clock_speed)
+    tiles = st.columns(4)
+    p90 = "—" if k.response_p90_min is None else f"{k.response_p90_min:.1f} min"
+    tiles[0].metric(tr(("대응시간 p90 (오늘)", "Response p90 (today)")), p90, help=f"n = {k.responses}")
+    within = "—" if k.within_target is None else f"{k.within_target:.0%}"
+    target = TARGET_RESPONSE_MIN
+    tiles[1].metric(tr((f"{target:.0f}분 내 도착", f"On scene within {target:.0f} min")), within)
+    tiles[2].metric(tr(("오늘 재이송", "Re-transfers today")), k.retransfers_today)
+    load = "—" if k.ed_load is None else f"{k.ed_load:.0%}"
+    tiles[3].metric(
+        tr(("응급실 병상 점유", "ED load")), load, help=f"{k.ed_occupied}/{k.ed_total}, overcrowded: {k.overcrowded}"
+    )
+
+
+def _alert_text(alert: Alert) -> str:
+    return tr(ALERTS[alert.kind]).format(subject=alert.subject, minutes=alert.minutes, detail=alert.detail)
+
+
+def _unit_board(view: CityView, now: datetime) -> pd.DataFrame:
+    names = {c.hpid: c.name for c in scenario().centres}
+    rows = []
+    for unit in sorted(view.units.values(), key=lambda u: u.id):
+        received = view.advice.get(unit.id)
+        advice = received.payload if received is not None else None
+        busy = unit.status not in (schemas.UnitStatus.AVAILABLE, None)
+        destination = eta = ""
+        if busy and isinstance(advice, schemas.Advice):
+            destination = advice.destination.name
+            eta = f"{advice.destination.eta_s / 60:.0f} min"
+        elif unit.hpid:
+            destination = names.get(unit.hpid, unit.hpid)
+        rows.append(
+            {
+                tr(("구급차", "Unit")): unit.id,
+                tr(("상태", "Status")): tr(STATUS[unit.status.value if unit.status else "unknown"]),
+                tr(("사건", "Incident")): unit.incident_id or "",
+                tr(("목적지", "Destination")): destination,
+                tr(("도착 예정", "ETA")): eta,
+                tr(("마지막 수신", "Last seen")): age_text((now - unit.last_seen).total_seconds())
+                if unit.last_seen
+                else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@st.fragment(run_every=REFRESH_S)
+def live(feed: LiveFeed) -> None:
+    view, now = feed.snapshot(), schemas.utc_now()
+    if not feed.connected:
+        st.warning(tr(NOT_CONNECTED))
+    _kpi_tiles(view, now)
+    left, right = st.columns([3, 1])
+    with left:
+        st.pydeck_chart(_deck(view, now), height=560)
+        st.caption(tr(LEGEND))
+    with right:
+        st.subheader(tr(("알림", "Alerts")))
+        found = alerts(view, now, clock_speed=settings().clock_speed)
+        for alert in found[:12]:
+            (st.error if alert.kind in (AlertKind.OFFLINE, AlertKind.DECLINED) else st.warning)(_alert_text(alert))
+        if not found:
+            st.success(tr(("알림 없음", "No alerts")))
+    st.subheader(tr(("구급차 현황", "Unit board")))
+    board = _unit_board(view, now)
+    if board.empty:
+        st.info(tr(("아직 구급차 정보가 없습니다.", "No unit has reported yet.")))
+    else:
+        st.dataframe(board, hide_index=True, width="stretch")
+    if settings().clock_speed != 1.0:
+        st.caption(
+            tr((f"시뮬레이션 도시: 실제 시간의 {settings().clock_speed:g}배 속도 (시간은 도시 기준 분)",
+                f"Simulated city at {settings().clock_speed:g}× real time (durations in city minutes)"))
+        )  # fmt: skip
+
+
+page_header(TITLE)
+feed = live_feed()
+if feed is not None:
+    live(feed)
+footer()

@@ -1,0 +1,140 @@
+"""Crew tablet: where to take this patient, one big card and two big buttons.
+
+The destination card shows the centre, the ETA, the beds expected on arrival and the reason;
+Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen.
+When the connection drops the page says so and keeps the last advice with its age.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.common import NOT_CONNECTED, REFRESH_S, Text, age_text, footer, live_feed, page_header, tr
+from dashboard.feed import LiveFeed
+from telemetry import schemas, topics
+from telemetry.client import TelemetryError
+
+TITLE: Text = ("구급대 태블릿", "Crew tablet")
+DECLINE_REASONS: list[Text] = [
+    ("병원이 전화로 수용 불가", "Centre refused by phone"),
+    ("환자 상태 변화", "Patient's condition changed"),
+    ("도로 통제·정체", "Road closed or jammed"),
+    ("환자·보호자 요청", "Patient or family request"),
+    ("기타", "Other"),
+]
+KTAS_COLOURS = {1: "#1565c0", 2: "#c62828", 3: "#f9a825", 4: "#2e7d32", 5: "#eeeeee"}
+TREND = {"hr_bpm": "HR", "sbp_mmhg": "SBP", "spo2_pct": "SpO₂", "rr_per_min": "RR"}
+
+
+def _unit_choice(feed: LiveFeed) -> str | None:
+    units = sorted(feed.snapshot().units)
+    wanted = st.query_params.get("unit")
+    if wanted and wanted not in units:
+        units.insert(0, wanted)  # a tablet bookmarked for its unit, before the unit has reported
+    if not units:
+        st.info(tr(("아직 보고한 구급차가 없습니다.", "No unit has reported yet.")))
+        return None
+    index = units.index(wanted) if wanted in units else 0
+    unit = st.selectbox(tr(("구급차", "Unit")), units, index=index, key="unit")
+    return str(unit)
+
+
+def _card(advice: schemas.Advice, age_s: float) -> str:
+    d = advice.destination
+    beds = "?" if d.beds_on_arrival is None else str(d.beds_on_arrival)
+    mode = tr((" (추정)", " (approximate)")) if advice.eta_mode is schemas.EtaMode.APPROXIMATE else ""
+    return (
+        '<div class="gt-card gt-dest" data-testid="destination-card">'
+        f"<h2>{html.escape(d.name)}</h2>"
+        f'<div class="gt-big">{tr(("도착 예정", "ETA"))} {d.eta_s / 60:.0f} min{mode} · '
+        f"{tr(('도착 시 병상', 'beds on arrival'))} {beds}</div>"
+        f"<div>{html.escape(d.reason)}</div>"
+        f"<div style='opacity:.8'>v{advice.advice_version} · {age_text(age_s)}</div></div>"
+    )
+
+
+def _decide(feed: LiveFeed, unit: str, advice: schemas.Advice, kind: schemas.DecisionKind, reason: str | None) -> None:
+    decision = schemas.Decision.new(advice_version=advice.advice_version, decision=kind, reason=reason)
+    try:
+        feed.send(topics.Kind.DECISION, unit, decision)
+    except TelemetryError as exc:
+        st.session_state["decided"] = (unit, advice.advice_version, None, str(exc))
+        return
+    st.session_state["decided"] = (unit, advice.advice_version, kind.value, None)
+
+
+def _buttons(feed: LiveFeed, unit: str, advice: schemas.Advice) -> None:
+    accept, decline = st.columns(2)
+    if accept.button(tr(("✅ 수락", "✅ Accept")), type="primary", key="accept"):
+        _decide(feed, unit, advice, schemas.DecisionKind.ACCEPT, None)
+    with decline:
+        reason = st.selectbox(tr(("거절 사유", "Reason to decline")), [tr(r) for r in DECLINE_REASONS], key="reason")
+        if st.button(tr(("❌ 거절", "❌ Decline")), key="decline"):
+            _decide(feed, unit, advice, schemas.DecisionKind.DECLINE, reason)
+    decided = st.session_state.get("decided")
+    if decided and decided[0] == unit and decided[1] == advice.advice_version:
+        if decided[3]:
+            st.error(tr(("전송 실패 — 다시 눌러 주세요: ", "Not sent — press again: ")) + decided[3])
+        elif decided[2] == "accept":
+            st.success(tr(("수락을 보냈습니다.", "Accepted: sent to dispatch.")))
+        else:
+            st.warning(tr(("거절을 보냈습니다. 새 안내를 기다리세요.", "Declined: sent. Wait for new advice.")))
+
+
+def _alternatives(advice: schemas.Advice) -> None:
+    if not advice.alternatives:
+        return
+    st.markdown(f"**{tr(('다른 선택지', 'Alternatives'))}**")
+    rows = [
+        {
+            tr(("병원", "Centre")): o.name,
+            tr(("도착 예정", "ETA")): f"{o.eta_s / 60:.0f} min",
+            tr(("도착 시 병상", "Beds on arrival")): "?" if o.beds_on_arrival is None else o.beds_on_arrival,
+            tr(("이유", "Why not first")): o.reason,
+        }
+        for o in advice.alternatives
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _patient(advice: schemas.Advice, vitals: list[schemas.Vitals]) -> None:
+    if advice.severity is not None:
+        s = advice.severity
+        colour = KTAS_COLOURS[s.ktas]
+        st.markdown(
+            f'<div class="gt-card" style="background:{colour};color:{"#000" if s.ktas >= 3 else "#fff"}">'
+            f'<span class="gt-big">KTAS {s.ktas}</span> · p(critical) {s.p_critical:.0%}</div>',
+            unsafe_allow_html=True,
+        )
+    if vitals:
+        frame = pd.DataFrame([{"time": v.ts, **{label: getattr(v, f) for f, label in TREND.items()}} for v in vitals])
+        st.line_chart(frame.set_index("time"), height=220)
+
+
+@st.fragment(run_every=REFRESH_S)
+def live(feed: LiveFeed, unit: str) -> None:
+    view, now = feed.snapshot(), schemas.utc_now()
+    if not feed.connected:
+        st.error(tr(NOT_CONNECTED))
+    received = view.advice.get(unit)
+    if received is None or not isinstance(received.payload, schemas.Advice):
+        st.info(tr(("아직 안내가 없습니다. 환자 활력징후가 전송되면 안내가 나옵니다.",
+                    "No advice yet. It appears once the patient's vitals are sent.")))  # fmt: skip
+        return
+    advice = received.payload
+    st.markdown(_card(advice, (now - received.received_at).total_seconds()), unsafe_allow_html=True)
+    _buttons(feed, unit, advice)
+    _alternatives(advice)
+    _patient(advice, list(view.vitals.get(unit, ())))
+
+
+page_header(TITLE)
+feed = live_feed()
+if feed is not None:
+    chosen = _unit_choice(feed)
+    if chosen is not None:
+        live(feed, chosen)
+footer()

@@ -1,0 +1,296 @@
+"""What the dashboard knows about the city, built only from the messages on the bus.
+
+:class:`CityView` takes every message of the MQTT contract (:meth:`CityView.apply`) and keeps
+the latest of each: units (status, position), advice per unit, vitals per unit (a short
+history for the trend), capacity and pre-notification lists per centre, incidents and their
+response times, and the crews' decisions. It holds no MQTT and no Streamlit:
+:mod:`dashboard.feed` fills it on the client's thread and hands the pages a
+:meth:`CityView.snapshot`; the functions below turn a snapshot into KPI tiles and alerts.
+
+Durations measured between two messages (call to unit on scene, arrival to handover) are
+wall-clock seconds times ``clock_speed``: 1 in service, more when a simulated city runs
+faster than real time (the demo).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dispatch.router import RouterConfig
+from telemetry import schemas, topics
+
+KST = ZoneInfo("Asia/Seoul")
+#: Vitals kept per unit for the trend on the crew tablet.
+VITALS_KEPT = 60
+#: Decisions kept for the control room's alerts.
+DECISIONS_KEPT = 200
+#: A centre's bed report older than this is stale: the age from which the router discounts it.
+STALE_AFTER_S = RouterConfig().stale_after_s
+#: A unit at a hospital for longer than this (city minutes) is a long offload.
+LONG_OFFLOAD_MIN = 30.0
+#: The response-time target the share is counted against.
+TARGET_RESPONSE_MIN = 8.0
+
+
+@dataclass(frozen=True)
+class UnitView:
+    """One ambulance as the bus last described it."""
+
+    id: str
+    status: schemas.UnitStatus | None = None
+    incident_id: str | None = None
+    hpid: str | None = None
+    status_at: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    speed_mps: float | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message and when the dashboard received it (the age shown to people)."""
+
+    payload: schemas.Payload
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class DecisionSeen:
+    unit_id: str
+    decision: schemas.Decision
+    #: A decline of advice the crew had accepted: it drove there and had to go on.
+    retransfer: bool
+
+
+@dataclass
+class CityView:
+    """The latest state of everything on the bus. Not thread-safe: the feed holds a lock."""
+
+    units: dict[str, UnitView] = field(default_factory=dict)
+    advice: dict[str, Received] = field(default_factory=dict)
+    vitals: dict[str, deque[schemas.Vitals]] = field(default_factory=dict)
+    capacity: dict[str, Received] = field(default_factory=dict)
+    inbound: dict[str, schemas.Inbound] = field(default_factory=dict)
+    incidents: dict[str, schemas.Incident] = field(default_factory=dict)
+    assignments: dict[str, schemas.Assignment] = field(default_factory=dict)
+    #: Call to first unit on scene, in wall-clock seconds, per incident.
+    responses_s: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+    decisions: deque[DecisionSeen] = field(default_factory=lambda: deque(maxlen=DECISIONS_KEPT))
+    #: (unit, advice version) the crew accepted: a later decline of it is a re-transfer.
+    accepted: set[tuple[str, int]] = field(default_factory=set)
+    rejected: int = 0
+    ignored: int = 0
+    messages: int = 0
+
+    def apply(self, topic: str, raw: bytes, now: datetime) -> None:
+        """Take one message. Anything outside the contract or malformed is counted, not kept
+        (the dispatcher and the recorder report it on ``ems/rejected/...``)."""
+        self.messages += 1
+        try:
+            parsed = topics.parse(topic)
+            if not raw:  # a cleared retained message
+                self._clear(parsed)
+                return
+            payload = schemas.decode(parsed.kind, raw)
+        except (topics.TopicError, schemas.PayloadError):
+            self.ignored += 1
+            return
+        key = parsed.key
+        if isinstance(payload, schemas.Position):
+            unit = self._unit(key)
+            self.units[key] = replace(
+                unit, lat=payload.lat, lon=payload.lon, speed_mps=payload.speed_mps, last_seen=payload.ts
+            )
+        elif isinstance(payload, schemas.Status):
+            self._status(key, payload)
+        elif isinstance(payload, schemas.Vitals):
+            history = self.vitals.setdefault(key, deque(maxlen=VITALS_KEPT))
+            if history and history[-1].patient_id != payload.patient_id:
+                history.clear()  # a new patient: the trend starts over
+            history.append(payload)
+        elif isinstance(payload, schemas.Advice):
+            held = self.advice.get(key)
+            if held is None or not _is_newer(held.payload, payload):
+                self.advice[key] = Received(payload, now)
+        elif isinstance(payload, schemas.Decision):
+            self._decision(key, payload)
+        elif isinstance(payload, schemas.Capacity):
+            self.capacity[key] = Received(payload, now)
+        elif isinstance(payload, schemas.Inbound):
+            self.inbound[key] = payload
+        elif isinstance(payload, schemas.Incident):
+            self.incidents[key] = payload
+        elif isinstance(payload, schemas.Assignment):
+            self.assignments[key] = payload
+        elif isinstance(payload, schemas.Rejected):
+            self.rejected += 1
+
+    def _unit(self, key: str) -> UnitView:
+        return self.units.get(key) or UnitView(key)
+
+    def _clear(self, parsed: topics.Topic) -> None:
+        if parsed.kind is topics.Kind.ADVICE:
+            self.advice.pop(parsed.key, None)
+        elif parsed.kind is topics.Kind.INBOUND:
+            self.inbound.pop(parsed.key, None)
+
+    def _status(self, key: str, payload: schemas.Status) -> None:
+        unit = self._unit(key)
+        self.units[key] = replace(
+            unit,
+            status=payload.status,
+            incident_id=payload.incident_id,
+            hpid=payload.hpid,
+            status_at=payload.ts,
+            last_seen=payload.ts,
+        )
+        incident = self.incidents.get(payload.incident_id or "")
+        on_scene = payload.status is schemas.UnitStatus.ON_SCENE
+        if on_scene and incident is not None and payload.incident_id not in self.responses_s:
+            seconds = (payload.ts - incident.ts).total_seconds()
+            self.responses_s[payload.incident_id or ""] = (incident.ts, max(0.0, seconds))
+        if payload.status is schemas.UnitStatus.AVAILABLE:
+            self.vitals.pop(key, None)  # the patient was handed over
+
+    def _decision(self, key: str, payload: schemas.Decision) -> None:
+        version = (key, payload.advice_version)
+        if payload.decision is schemas.DecisionKind.ACCEPT:
+            self.accepted.add(version)
+            retransfer = False
+        else:
+            retransfer = version in self.accepted
+        self.decisions.append(DecisionSeen(key, payload, retransfer))
+
+    def snapshot(self) -> CityView:
+        """A copy the pages can read while the feed goes on (payloads are immutable)."""
+        return CityView(
+            units=dict(self.units),
+            advice=dict(self.advice),
+            vitals={k: deque(v, maxlen=VITALS_KEPT) for k, v in self.vitals.items()},
+            capacity=dict(self.capacity),
+            inbound=dict(self.inbound),
+            incidents=dict(self.incidents),
+            assignments=dict(self.assignments),
+            responses_s=dict(self.responses_s),
+            decisions=deque(self.decisions, maxlen=DECISIONS_KEPT),
+            accepted=set(self.accepted),
+            rejected=self.rejected,
+            ignored=self.ignored,
+            messages=self.messages,
+        )
+
+
+def _is_newer(held: schemas.Payload, new: schemas.Payload) -> bool:
+    """True when ``held`` is newer advice for the same patient than ``new`` (an out-of-order copy)."""
+    assert isinstance(held, schemas.Advice) and isinstance(new, schemas.Advice)
+    return held.patient_id == new.patient_id and held.advice_version > new.advice_version
+
+
+# --- what the pages show ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpis:
+    response_p90_min: float | None
+    within_target: float | None  # share of responses within TARGET_RESPONSE_MIN
+    responses: int
+    retransfers_today: int
+    ed_occupied: int
+    ed_total: int
+    overcrowded: int  # centres reporting an overcrowded ER
+
+    @property
+    def ed_load(self) -> float | None:
+        return self.ed_occupied / self.ed_total if self.ed_total else None
+
+
+def today_start(now: datetime) -> datetime:
+    """Midnight in Korea, the start of the control room's day."""
+    local = now.astimezone(KST)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def kpis(view: CityView, now: datetime, *, clock_speed: float = 1.0) -> Kpis:
+    """The KPI tiles: today's responses and re-transfers, the ED load of the latest reports."""
+    since = today_start(now)
+    minutes = sorted(s * clock_speed / 60.0 for at, s in view.responses_s.values() if at >= since)
+    p90 = _percentile(minutes, 0.9) if minutes else None
+    within = sum(m <= TARGET_RESPONSE_MIN for m in minutes) / len(minutes) if minutes else None
+    retransfers = sum(d.retransfer and d.decision.ts >= since for d in view.decisions)
+    occupied = total = overcrowded = 0
+    for received in view.capacity.values():
+        assert isinstance(received.payload, schemas.Capacity)
+        er = received.payload.beds.get(schemas.BedType.ER_GENERAL)
+        if er is None or er.total is None or er.available is None:
+            continue
+        total += er.total
+        occupied += max(0, er.total - er.available)
+        overcrowded += er.overcrowded
+    return Kpis(p90, within, len(minutes), retransfers, occupied, total, overcrowded)
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """Linear-interpolated percentile of sorted values (numpy's default)."""
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class AlertKind:
+    STALE_CENTRE = "stale_centre"
+    DECLINED = "declined"
+    LONG_OFFLOAD = "long_offload"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    subject: str  # a unit id or an HPID
+    minutes: float  # how long (data age, offload time, time offline, time since the decline)
+    detail: str = ""
+
+
+def beds_age_s(capacity: schemas.Capacity, now: datetime) -> float:
+    """Age of the ER bed report (the capacity's own time when the beds carry none)."""
+    er = capacity.beds.get(schemas.BedType.ER_GENERAL)
+    at = (er.updated_at if er is not None else None) or capacity.updated_at
+    return max(0.0, (now - at).total_seconds())
+
+
+def alerts(
+    view: CityView,
+    now: datetime,
+    *,
+    clock_speed: float = 1.0,
+    declined_within: timedelta = timedelta(minutes=30),
+) -> list[Alert]:
+    """What needs a dispatcher's eye, the most urgent kinds first."""
+    found: list[Alert] = []
+    for key, unit in sorted(view.units.items()):
+        since = unit.status_at
+        if since is None:
+            continue
+        minutes = (now - since).total_seconds() / 60.0
+        if unit.status is schemas.UnitStatus.OFFLINE:
+            found.append(Alert(AlertKind.OFFLINE, key, minutes))
+        elif unit.status is schemas.UnitStatus.AT_HOSPITAL and minutes * clock_speed > LONG_OFFLOAD_MIN:
+            found.append(Alert(AlertKind.LONG_OFFLOAD, key, minutes * clock_speed, unit.hpid or ""))
+    for decision in reversed(view.decisions):
+        age = now - decision.decision.ts
+        if decision.decision.decision is schemas.DecisionKind.DECLINE and age <= declined_within:
+            found.append(
+                Alert(AlertKind.DECLINED, decision.unit_id, age.total_seconds() / 60.0, decision.decision.reason or "")
+            )
+    for hpid, received in sorted(view.capacity.items()):
+        assert isinstance(received.payload, schemas.Capacity)
+        stale_s = beds_age_s(received.payload, now)
+        if stale_s > STALE_AFTER_S:
+            found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0))
+    order = [AlertKind.OFFLINE, AlertKind.DECLINED, AlertKind.LONG_OFFLOAD, AlertKind.STALE_CENTRE]
+    return sorted(found, key=lambda a: order.index(a.kind))

@@ -1,0 +1,115 @@
+"""The crew tablet on a real broker: the destination card, Accept and Decline published as the
+unit's decision, the vitals trend, and the last advice kept (with a warning) when the link drops."""
+
+from __future__ import annotations
+
+import threading
+
+from streamlit.testing.v1 import AppTest
+
+from telemetry import schemas, topics
+from telemetry.client import Message, MqttClient
+from tests.conftest import BrokerUnderTest
+from tests.dashboard.conftest import PAGES, Bus
+from tests.helpers import unique, wait_until
+
+
+class Decisions:
+    """What the dispatcher would receive on ``ems/units/{unit}/decision``."""
+
+    def __init__(self, broker: BrokerUnderTest, unit: str) -> None:
+        self.received: list[schemas.Decision] = []
+        self._lock = threading.Lock()
+        self.client = MqttClient(broker.url, unique("dispatcher"), on_message=self._on, protocol=broker.protocol)
+        self.client.subscribe(topics.build(topics.Kind.DECISION, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if topics.parse(message.topic).kind is not topics.Kind.DECISION:
+            return  # amqtt 0.12 also hands a new subscriber the unit's other retained messages
+        decision = schemas.decode(topics.Kind.DECISION, message.payload)
+        assert isinstance(decision, schemas.Decision)
+        with self._lock:
+            self.received.append(decision)
+
+
+def _advised(bus: Bus) -> str:
+    unit = unique("U")
+    destination = schemas.Option(hpid="A1100010", name="서울대학교병원", eta_s=540, beds_on_arrival=3,
+                                 reason="PCI team on duty, 3 beds free on arrival")  # fmt: skip
+    other = schemas.Option(
+        hpid="A1100017", name="강북삼성병원", eta_s=360, beds_on_arrival=0, reason="no bed on arrival"
+    )
+    advice = schemas.Advice.new(advice_version=4, patient_id="P-crew", destination=destination, alternatives=(other,),
+                                severity=schemas.Severity(ktas=2, p_critical=0.71))  # fmt: skip
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
+    for hr in (110, 118, 124):
+        bus.send(topics.Kind.VITALS, unit, schemas.Vitals.new(patient_id="P-crew", hr_bpm=hr, sbp_mmhg=90, spo2_pct=93))
+    bus.send(topics.Kind.ADVICE, unit, advice)
+    assert wait_until(lambda: unit in bus.feed.snapshot().advice and len(bus.feed.snapshot().vitals.get(unit, ())) == 3)
+    return unit
+
+
+def _open(unit: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "crew.py"), default_timeout=60)
+    at.query_params["unit"] = unit
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _page_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_the_card_shows_destination_eta_beds_and_reason_and_accept_is_published(
+    bus: Bus, broker: BrokerUnderTest
+) -> None:
+    unit = _advised(bus)
+    decisions = Decisions(broker, unit)
+    try:
+        at = _open(unit)
+        text = _page_text(at)
+        assert "서울대학교병원" in text and "9 min" in text and "PCI team on duty" in text and "KTAS 2" in text
+        assert "강북삼성병원" in set(at.dataframe[0].value["병원"])
+        assert len(at.get("vega_lite_chart")) == 1  # the vitals trend
+
+        at.button(key="accept").click().run()
+        assert wait_until(lambda: len(decisions.received) == 1)
+        assert decisions.received[0].decision is schemas.DecisionKind.ACCEPT
+        assert decisions.received[0].advice_version == 4
+        assert "수락을 보냈습니다." in {s.value for s in at.success}
+    finally:
+        decisions.client.stop()
+
+
+def test_decline_carries_the_chosen_reason(bus: Bus, broker: BrokerUnderTest) -> None:
+    unit = _advised(bus)
+    decisions = Decisions(broker, unit)
+    try:
+        at = _open(unit)
+        at.sidebar.toggle(key="english").set_value(True).run()
+        at.selectbox(key="reason").set_value("Road closed or jammed").run()
+        at.button(key="decline").click().run()
+        assert wait_until(lambda: len(decisions.received) == 1)
+        decision = decisions.received[0]
+        assert decision.decision is schemas.DecisionKind.DECLINE and decision.reason == "Road closed or jammed"
+    finally:
+        decisions.client.stop()
+
+
+def test_when_the_link_drops_the_last_advice_stays_with_a_warning(bus: Bus) -> None:
+    unit = _advised(bus)
+    bus.feed.client.stop()  # the tablet loses its connection
+    at = _open(unit)
+    assert any("MQTT 연결 끊김" in e.value for e in at.error)
+    assert "서울대학교병원" in _page_text(at)  # the last advice, still there, with its age
+    assert "초 전" in _page_text(at)
+
+
+def test_no_advice_yet_says_so(bus: Bus) -> None:
+    unit = unique("U")
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
+    assert wait_until(lambda: unit in bus.feed.snapshot().units)
+    at = _open(unit)
+    assert "아직 안내가 없습니다" in at.info[0].value

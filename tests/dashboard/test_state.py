@@ -1,0 +1,143 @@
+"""The dashboard's view of the city, built from messages alone: units, advice, vitals, KPIs, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from dashboard.state import (
+    STALE_AFTER_S,
+    VITALS_KEPT,
+    AlertKind,
+    CityView,
+    alerts,
+    kpis,
+    today_start,
+)
+from telemetry import schemas, topics
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 12:00 in Korea
+
+
+def _send(view: CityView, kind: topics.Kind, key: str, payload: schemas.Payload, *, at: datetime = NOW) -> None:
+    view.apply(topics.build(kind, key), schemas.encode(payload), at)
+
+
+def _status(status: schemas.UnitStatus, at: datetime, **fields: str | None) -> schemas.Status:
+    return schemas.Status.new(status=status, ts=at, **fields)
+
+
+def _advice(version: int, hpid: str = "A1", patient: str = "P-0001") -> schemas.Advice:
+    option = schemas.Option(hpid=hpid, name="서울대병원", eta_s=420.0, beds_on_arrival=2, reason="free bed")
+    return schemas.Advice.new(advice_version=version, patient_id=patient, destination=option)
+
+
+def _capacity(available: int, total: int, at: datetime, *, overcrowded: bool = False) -> schemas.Capacity:
+    beds = {schemas.BedType.ER_GENERAL: schemas.BedCount(available=available, total=total, overcrowded=overcrowded)}
+    return schemas.Capacity.new(beds=beds, updated_at=at)
+
+
+def test_positions_and_statuses_fold_into_one_unit() -> None:
+    view = CityView()
+    _send(view, topics.Kind.POSITION, "U1", schemas.Position.new(lat=37.5, lon=127.0, ts=NOW))
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.DISPATCHED, NOW, incident_id="I1"))
+    unit = view.units["U1"]
+    assert (unit.lat, unit.lon, unit.status, unit.incident_id) == (37.5, 127.0, schemas.UnitStatus.DISPATCHED, "I1")
+
+
+def test_malformed_and_foreign_messages_are_counted_not_kept() -> None:
+    view = CityView()
+    view.apply("ems/units/U1/position", b'{"lat": "north"}', NOW)
+    view.apply("somewhere/else", b"{}", NOW)
+    view.apply("ems/units/U1/position", b"\xff\xfe", NOW)
+    assert view.ignored == 3 and not view.units and view.messages == 3
+
+
+def test_older_advice_never_replaces_newer_and_a_cleared_advice_goes() -> None:
+    view = CityView()
+    _send(view, topics.Kind.ADVICE, "U1", _advice(2))
+    _send(view, topics.Kind.ADVICE, "U1", _advice(1))
+    held = view.advice["U1"].payload
+    assert isinstance(held, schemas.Advice) and held.advice_version == 2
+    _send(view, topics.Kind.ADVICE, "U1", _advice(1, patient="P-0002"))  # a new patient starts over at 1
+    held = view.advice["U1"].payload
+    assert isinstance(held, schemas.Advice) and held.patient_id == "P-0002"
+    view.apply("ems/units/U1/advice", b"", NOW)
+    assert "U1" not in view.advice
+
+
+def test_vitals_keep_a_bounded_trend_per_patient() -> None:
+    view = CityView()
+    for k in range(VITALS_KEPT + 5):
+        _send(view, topics.Kind.VITALS, "U1", schemas.Vitals.new(patient_id="P-0001", hr_bpm=60 + k))
+    assert len(view.vitals["U1"]) == VITALS_KEPT and view.vitals["U1"][-1].hr_bpm == 60 + VITALS_KEPT + 4
+    _send(view, topics.Kind.VITALS, "U1", schemas.Vitals.new(patient_id="P-0002", hr_bpm=90))
+    assert [v.hr_bpm for v in view.vitals["U1"]] == [90]
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.AVAILABLE, NOW))
+    assert "U1" not in view.vitals
+
+
+def test_kpis_response_times_share_within_target_retransfers_and_ed_load() -> None:
+    view = CityView()
+    for n, minutes in enumerate([4.0, 6.0, 9.0, 12.0]):
+        called = NOW - timedelta(hours=1, minutes=n)
+        incident = schemas.Incident.new(lat=37.5, lon=127.0, category="medical", priority=2, ts=called)
+        _send(view, topics.Kind.INCIDENT, f"I{n}", incident)
+        arrived = called + timedelta(minutes=minutes)
+        _send(view, topics.Kind.STATUS, f"U{n}", _status(schemas.UnitStatus.ON_SCENE, arrived, incident_id=f"I{n}"))
+        _send(view, topics.Kind.STATUS, f"U{n}", _status(schemas.UnitStatus.ON_SCENE, arrived + timedelta(minutes=5),
+                                                         incident_id=f"I{n}"))  # fmt: skip
+    accept = schemas.Decision.new(advice_version=3, decision=schemas.DecisionKind.ACCEPT, ts=NOW)
+    decline = schemas.Decision.new(advice_version=3, decision=schemas.DecisionKind.DECLINE, reason="no bed", ts=NOW)
+    never_accepted = schemas.Decision.new(advice_version=1, decision=schemas.DecisionKind.DECLINE, reason="x", ts=NOW)
+    for payload in (accept, decline, never_accepted):
+        _send(view, topics.Kind.DECISION, "U0", payload)
+    _send(view, topics.Kind.CAPACITY, "A1", _capacity(2, 10, NOW))
+    _send(view, topics.Kind.CAPACITY, "A2", _capacity(0, 10, NOW, overcrowded=True))
+
+    k = kpis(view, NOW)
+    assert k.responses == 4
+    assert k.response_p90_min is not None and abs(k.response_p90_min - float(np.percentile([4, 6, 9, 12], 90))) < 1e-9
+    assert k.within_target == 0.5
+    assert k.retransfers_today == 1  # only the decline of advice the crew had accepted
+    assert (k.ed_occupied, k.ed_total, k.overcrowded) == (18, 20, 1) and k.ed_load == 0.9
+    # A simulated city at 10× real time: minutes between messages are ten city minutes.
+    assert kpis(view, NOW, clock_speed=10.0).within_target == 0.0
+
+
+def test_today_starts_at_midnight_in_korea() -> None:
+    assert today_start(NOW) == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    assert today_start(datetime(2026, 11, 24, 15, 30, tzinfo=UTC)) == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+def test_alerts_offline_declined_long_offload_stale_centre_in_that_order() -> None:
+    view = CityView()
+    _send(view, topics.Kind.CAPACITY, "A1", _capacity(3, 10, NOW - timedelta(seconds=STALE_AFTER_S + 60)))
+    _send(view, topics.Kind.CAPACITY, "A2", _capacity(3, 10, NOW))
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.AT_HOSPITAL, NOW - timedelta(minutes=45),
+                                                  incident_id="I1", hpid="A2"))  # fmt: skip
+    _send(view, topics.Kind.STATUS, "U2", _status(schemas.UnitStatus.AT_HOSPITAL, NOW - timedelta(minutes=5)))
+    _send(view, topics.Kind.STATUS, "U3", _status(schemas.UnitStatus.OFFLINE, NOW - timedelta(minutes=2)))
+    decline = schemas.Decision.new(advice_version=1, decision=schemas.DecisionKind.DECLINE, reason="no bed", ts=NOW)
+    _send(view, topics.Kind.DECISION, "U4", decline)
+
+    found = alerts(view, NOW)
+    assert [(a.kind, a.subject) for a in found] == [
+        (AlertKind.OFFLINE, "U3"),
+        (AlertKind.DECLINED, "U4"),
+        (AlertKind.LONG_OFFLOAD, "U1"),
+        (AlertKind.STALE_CENTRE, "A1"),
+    ]
+    assert found[2].detail == "A2" and 44 < found[2].minutes < 46
+    # At 10× real time the 5 minutes of U2 are 50 city minutes: a long offload too.
+    assert {a.subject for a in alerts(view, NOW, clock_speed=10.0) if a.kind == AlertKind.LONG_OFFLOAD} == {"U1", "U2"}
+
+
+def test_a_snapshot_does_not_change_when_the_view_goes_on() -> None:
+    view = CityView()
+    _send(view, topics.Kind.VITALS, "U1", schemas.Vitals.new(patient_id="P-0001", hr_bpm=70))
+    snapshot = view.snapshot()
+    _send(view, topics.Kind.VITALS, "U1", schemas.Vitals.new(patient_id="P-0001", hr_bpm=71))
+    _send(view, topics.Kind.POSITION, "U2", schemas.Position.new(lat=37.5, lon=127.0))
+    assert len(snapshot.vitals["U1"]) == 1 and "U2" not in snapshot.units
