@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench format clean
+.PHONY: demo test lint bench format clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GoldenTime needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -21,8 +21,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download one here); install it
+# when this user can, else say so (those tests then fail with the same instruction).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq chromium >/dev/null; } || \
+		echo "note: the browser tests need Debian's chromium: sudo apt-get install -y chromium"
+
+# Pictures of every dashboard page for the README, taken by the browser tests.
+screenshots: $(STAMP) browser
+	GOLDENTIME_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/goldentime bench $(BENCH_ARGS)

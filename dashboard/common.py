@@ -7,7 +7,7 @@ picks the one the sidebar switch asks for (Korean by default).
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
 
 import streamlit as st
 
@@ -36,7 +36,7 @@ _STYLE = """
 <style>
   /* Readable on a 10-inch tablet with gloves on: big type, big targets. */
   html, body, [class*="css"] { font-size: 18px; }
-  div.stButton > button { min-height: 3.5rem; font-size: 1.3rem; font-weight: 700; width: 100%; }
+  div.stButton > button { min-height: 3.5rem; font-size: 1.3rem; font-weight: 700; }
   .gt-card { border-radius: 0.8rem; padding: 1rem 1.2rem; margin-bottom: 0.8rem; }
   .gt-dest { background: #0b5d1e; color: #fff; }
   .gt-dest h2 { color: #fff; margin: 0 0 0.3rem 0; font-size: 2.1rem; }
@@ -110,5 +110,6 @@ def age_text(seconds: float) -> str:
     return f"{minutes:.0f} min ago" if english() else f"{minutes:.0f}분 전"
 
 
-def seconds_since(at: datetime, now: datetime) -> float:
-    return (now - at).total_seconds()
+def eta_text(seconds: float) -> str:
+    """Minutes rounded up, as the router words its reasons: an ETA is never promised early."""
+    return f"{math.ceil(seconds / 60)} min"

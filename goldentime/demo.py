@@ -108,7 +108,8 @@ def _demo_tokens(settings: Settings, service: Any, hpids: list[str]) -> Path:
 def _start_dashboard(settings: Settings, env: dict[str, str], host: str, port: int) -> subprocess.Popen[bytes]:
     log = (settings.var_dir / "demo" / "dashboard.log").open("wb")
     options = {"address": host, "port": str(port), "headless": "true"}
-    command = [sys.executable, "-m", "streamlit", "run", str(DASHBOARD), "--browser.gatherUsageStats", "false"]
+    command = [sys.executable, "-m", "streamlit", "run", str(DASHBOARD), "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "viewer", "--theme.primaryColor", "#0b5d1e"]  # fmt: skip
     command += [part for name, value in options.items() for part in (f"--server.{name}", value)]
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     health = f"http://{host}:{port}/_stcore/health"
@@ -189,7 +190,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             port = _port_or_free(args.host, args.dashboard_port)
             dashboard = _start_dashboard(settings, env, args.host, port)
             stack.callback(_stop_process, dashboard)
-            print(f"dashboard: http://{args.host}:{port}  (crew tablet: /crew, emergency centre: /centre)")
+            print(f"dashboard: http://{args.host}:{port}  (crew tablet: /crew, emergency centre: /centre, "
+                  "what-if: /what-if)")  # fmt: skip
             ended = lambda: not runner.is_alive() or dashboard.poll() is not None  # noqa: E731
         print("running; Ctrl-C stops everything", flush=True)
         _wait_for_stop(until=ended)

@@ -15,6 +15,7 @@ from dashboard.common import (
     REFRESH_S,
     Text,
     age_text,
+    eta_text,
     footer,
     live_feed,
     page_header,
@@ -118,7 +119,7 @@ def _unit_board(view: CityView, now: datetime) -> pd.DataFrame:
         destination = eta = ""
         if busy and isinstance(advice, schemas.Advice):
             destination = advice.destination.name
-            eta = f"{advice.destination.eta_s / 60:.0f} min"
+            eta = eta_text(advice.destination.eta_s)
         elif unit.hpid:
             destination = names.get(unit.hpid, unit.hpid)
         rows.append(

@@ -12,7 +12,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import NOT_CONNECTED, REFRESH_S, Text, age_text, footer, live_feed, page_header, tr
+from dashboard.common import NOT_CONNECTED, REFRESH_S, Text, age_text, eta_text, footer, live_feed, page_header, tr
 from dashboard.feed import LiveFeed
 from telemetry import schemas, topics
 from telemetry.client import TelemetryError
@@ -49,7 +49,7 @@ def _card(advice: schemas.Advice, age_s: float) -> str:
     return (
         '<div class="gt-card gt-dest" data-testid="destination-card">'
         f"<h2>{html.escape(d.name)}</h2>"
-        f'<div class="gt-big">{tr(("도착 예정", "ETA"))} {d.eta_s / 60:.0f} min{mode} · '
+        f'<div class="gt-big">{tr(("도착 예정", "ETA"))} {eta_text(d.eta_s)}{mode} · '
         f"{tr(('도착 시 병상', 'beds on arrival'))} {beds}</div>"
         f"<div>{html.escape(d.reason)}</div>"
         f"<div style='opacity:.8'>v{advice.advice_version} · {age_text(age_s)}</div></div>"
@@ -68,11 +68,11 @@ def _decide(feed: LiveFeed, unit: str, advice: schemas.Advice, kind: schemas.Dec
 
 def _buttons(feed: LiveFeed, unit: str, advice: schemas.Advice) -> None:
     accept, decline = st.columns(2)
-    if accept.button(tr(("✅ 수락", "✅ Accept")), type="primary", key="accept"):
+    if accept.button(tr(("✅ 수락", "✅ Accept")), type="primary", key="accept", width="stretch"):
         _decide(feed, unit, advice, schemas.DecisionKind.ACCEPT, None)
     with decline:
         reason = st.selectbox(tr(("거절 사유", "Reason to decline")), [tr(r) for r in DECLINE_REASONS], key="reason")
-        if st.button(tr(("❌ 거절", "❌ Decline")), key="decline"):
+        if st.button(tr(("❌ 거절", "❌ Decline")), key="decline", width="stretch"):
             _decide(feed, unit, advice, schemas.DecisionKind.DECLINE, reason)
     decided = st.session_state.get("decided")
     if decided and decided[0] == unit and decided[1] == advice.advice_version:
@@ -91,7 +91,7 @@ def _alternatives(advice: schemas.Advice) -> None:
     rows = [
         {
             tr(("병원", "Centre")): o.name,
-            tr(("도착 예정", "ETA")): f"{o.eta_s / 60:.0f} min",
+            tr(("도착 예정", "ETA")): eta_text(o.eta_s),
             tr(("도착 시 병상", "Beds on arrival")): "?" if o.beds_on_arrival is None else o.beds_on_arrival,
             tr(("이유", "Why not first")): o.reason,
         }

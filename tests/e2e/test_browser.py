@@ -1,0 +1,183 @@
+"""End to end in a real browser: ``goldentime demo`` (broker, capacity API, recorder, dispatcher,
+live city, dashboard) driven by headless Chromium the way its users drive it.
+
+- the control room shows the city's units on the map (pixels of the unit colours on the map's canvas);
+- a crew tablet: the test publishes as an ambulance (status, position, vitals), the real
+  dispatcher advises, the crew page shows the destination card, pressing Accept publishes the
+  decision, which the test receives on MQTT.
+
+Needs Debian's Chromium (``apt-get install -y chromium``; ``make test`` installs it when it
+can). With ``GOLDENTIME_SCREENSHOTS=DIR`` the pages are also saved as PNGs (``make screenshots``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from dashboard.map_layers import UNIT_COLOURS
+from telemetry import schemas, topics
+from telemetry.broker import EmbeddedBroker, free_port
+from telemetry.client import Message, MqttClient
+from tests.helpers import unique, wait_until
+
+CHROMIUM = Path(os.environ.get("GOLDENTIME_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = os.environ.get("GOLDENTIME_SCREENSHOTS")
+CITY_HALL = (37.5663, 126.9779)  # central Seoul, on the road graph
+#: WebGL in headless Chromium without a GPU: SwiftShader.
+CHROMIUM_ARGS = ["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Demo:
+    dashboard: str
+    mqtt_url: str
+
+
+def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    for line in process.stdout or ():
+        lines.put(line)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """``goldentime demo`` as a user starts it, on a broker of the test's own; Ctrl-C at the end."""
+    var = tmp_path_factory.mktemp("demo")
+    with EmbeddedBroker() as broker:
+        port = free_port()
+        env = {**os.environ, "GOLDENTIME_MQTT_URL": broker.url, "GOLDENTIME_MQTT_PROTOCOL": "3.1.1",
+               "GOLDENTIME_VAR_DIR": str(var)}  # fmt: skip
+        command = [sys.executable, "-c", "from goldentime.cli import main; raise SystemExit(main())", "demo",
+                   "--api-port", str(free_port()), "--dashboard-port", str(port), "--surge", "2"]  # fmt: skip
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_pump, args=(process, lines), daemon=True).start()
+        seen: list[str] = []
+        while not seen or "running; Ctrl-C stops everything" not in seen[-1]:
+            try:
+                seen.append(lines.get(timeout=120))
+            except queue.Empty:
+                process.kill()
+                pytest.fail("the demo did not start:\n" + "".join(seen))
+        try:
+            yield Demo(f"http://127.0.0.1:{port}", broker.url)
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(60)
+            while not lines.empty():
+                seen.append(lines.get())
+            assert code == 0, "".join(seen)
+            assert any(line.startswith("live run:") for line in seen), "".join(seen)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's Chromium (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # a 10-inch tablet, landscape
+    yield page
+    page.close()
+
+
+def _screenshot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+
+
+def _unit_pixels(page: Page) -> int:
+    """Pixels of the map's canvas in the colour of an available unit."""
+    canvas = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first
+    image = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB"), dtype=int)
+    colour = np.array(UNIT_COLOURS[schemas.UnitStatus.AVAILABLE])
+    return int((np.abs(image - colour).sum(axis=2) < 30).sum())
+
+
+def test_the_control_room_shows_the_citys_units_on_the_map(demo: Demo, page: Page) -> None:
+    page.goto(demo.dashboard)  # the control room is the start page
+    page.get_by_text("관제실").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.wait_for(timeout=60_000)
+    assert wait_until(lambda: _unit_pixels(page) > 50, timeout_s=60, every_s=1)
+    page.get_by_text("구급차 현황").wait_for()
+    assert page.get_by_text("U00-0").count() >= 1  # the unit board lists the city's units
+    _screenshot(page, "control_room")
+
+
+class Decisions:
+    def __init__(self, url: str, unit: str) -> None:
+        self.received: list[schemas.Decision] = []
+        self.client = MqttClient(url, unique("e2e-dispatch-watch"), on_message=self._on)
+        self.client.subscribe(topics.build(topics.Kind.DECISION, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if topics.parse(message.topic).kind is topics.Kind.DECISION:
+            decision = schemas.decode(topics.Kind.DECISION, message.payload)
+            assert isinstance(decision, schemas.Decision)
+            self.received.append(decision)
+
+
+def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: Demo, page: Page) -> None:
+    unit = unique("E2E")
+    tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
+    decisions = Decisions(demo.mqtt_url, unit)
+    try:
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
+        tablet.send(topics.Topic(topics.Kind.POSITION, unit), schemas.Position.new(lat=CITY_HALL[0], lon=CITY_HALL[1]))
+        vitals = schemas.Vitals.new(patient_id=unique("P"), age_years=67, hr_bpm=118, sbp_mmhg=86, dbp_mmhg=52,
+                                    rr_per_min=26, spo2_pct=89, avpu=schemas.Avpu.VOICE,
+                                    flags=schemas.CrewFlags(stemi=True))  # fmt: skip
+        tablet.send(topics.Topic(topics.Kind.VITALS, unit), vitals).wait(5)
+
+        page.goto(f"{demo.dashboard}/crew?unit={unit}")
+        card = page.locator('[data-testid="destination-card"]')
+        card.wait_for(timeout=60_000)  # the dispatcher's advice, on the tablet
+        assert "min" in card.inner_text()
+        version = int(card.inner_text().rsplit("v", 1)[1].split()[0])
+        _screenshot(page, "crew_tablet")
+        page.get_by_role("button", name="✅ 수락").click()
+        assert wait_until(lambda: bool(decisions.received), timeout_s=30)
+        decision = decisions.received[0]
+        assert decision.decision is schemas.DecisionKind.ACCEPT and decision.advice_version == version
+        page.get_by_text("수락을 보냈습니다.").wait_for(timeout=30_000)
+    finally:
+        decisions.client.stop()
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
+        tablet.stop()
+
+
+def test_the_centre_and_what_if_pages_open(demo: Demo, page: Page) -> None:
+    page.goto(f"{demo.dashboard}/centre")
+    page.get_by_text("응급의료기관").first.wait_for(timeout=60_000)
+    page.get_by_text("데모 토큰").first.wait_for(timeout=30_000)  # the demo's token is filled in
+    page.get_by_role("button", name="보내기").wait_for(timeout=30_000)
+    page.wait_for_timeout(3000)  # let the live part (inbound patients) draw before the picture
+    _screenshot(page, "emergency_centre")
+    page.goto(f"{demo.dashboard}/what-if")
+    page.get_by_role("button", name="▶ 실행").first.click(timeout=60_000)
+    page.get_by_text("정책별 지표").wait_for(timeout=180_000)
+    page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
+    _screenshot(page, "what_if")
