@@ -96,3 +96,9 @@ def test_without_a_broker_setting_the_page_says_what_to_set(monkeypatch: pytest.
     at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
     assert not at.exception and "GOLDENTIME_MQTT_URL" in at.error[0].value
     st.cache_resource.clear()
+
+
+def test_the_app_opens_on_the_control_room(bus: Bus) -> None:
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "관제실"
