@@ -8,6 +8,7 @@ picks the one the sidebar switch asks for (Korean by default).
 from __future__ import annotations
 
 import math
+import uuid
 
 import streamlit as st
 
@@ -64,7 +65,8 @@ def settings() -> Settings:
 def feed(url: str) -> LiveFeed:
     """The one background subscriber of this process, shared by every session and page."""
     config = settings()
-    client = MqttClient(url, f"goldentime-dashboard-{id(config):x}", protocol=config.protocol_for(config.mqtt_url))
+    client_id = f"goldentime-dashboard-{uuid.uuid4().hex[:8]}"  # two dashboards must not take each other's session
+    client = MqttClient(url, client_id, protocol=config.protocol_for(config.mqtt_url))
     return LiveFeed(client).start(timeout_s=5.0)
 
 
