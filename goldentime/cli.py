@@ -457,8 +457,7 @@ BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
-    from goldentime.bench import recorder as bench_recorder
-    from goldentime.bench import roads as bench_roads
+    from goldentime.bench import report
 
     if args.mosquitto:
         from goldentime.bench.mosquitto import private_mosquitto
@@ -467,36 +466,32 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             args.mqtt_url = [*(args.mqtt_url or []), url]
             args.mosquitto = False
             return cmd_bench(settings, args)
-    chosen = args.only or list(BENCHMARKS)
-    if "roads" in chosen:
-        bench_roads.main(quick=args.quick, output=args.output, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
-    if "severity" in chosen:
-        from goldentime.bench import severity as bench_severity
-
-        bench_severity.main(quick=args.quick, output=args.output, data_dir=settings.data_dir)
-    if "dispatch" in chosen:
-        from goldentime.bench import dispatch as bench_dispatch
-
-        bench_dispatch.main(
-            quick=args.quick,
-            output=args.output,
-            data_dir=settings.data_dir,
-            cache_dir=settings.cache_dir,
-            mqtt_urls=args.mqtt_url or [],
-        )
-    if "capacity" in chosen:
-        from goldentime.bench import capacity as bench_capacity
-
-        bench_capacity.main(quick=args.quick, output=args.output, mqtt_urls=args.mqtt_url or [])
-    if "recorder" in chosen:
-        bench_recorder.main(
-            settings,
-            quick=args.quick,
-            output=args.output,
-            mqtt_urls=args.mqtt_url or [],
-            database_urls=args.database_url or [],
-        )
+    figures: list[report.Figure] = []
+    for name in args.only or BENCHMARKS:
+        figures += _run_benchmark(name, settings, args)
+    if figures:
+        print("\n".join(["", "figures:", *(f"  {f.line()}" for f in figures)]), flush=True)
+    if args.json:
+        report.write_json(args.json, figures)
+        print(f"wrote {args.json}", flush=True)
     return 0
+
+
+def _run_benchmark(name: str, settings: Settings, args: argparse.Namespace) -> list[Any]:
+    """Run one benchmark (its section of the report) and return its figures."""
+    import importlib
+
+    module = importlib.import_module(f"goldentime.bench.{name}")
+    common = {"quick": args.quick, "output": args.output}
+    options_by_name: dict[str, dict[str, Any]] = {
+        "roads": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir},
+        "severity": {"data_dir": settings.data_dir},
+        "dispatch": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir, "mqtt_urls": args.mqtt_url or []},
+        "capacity": {"mqtt_urls": args.mqtt_url or []},
+        "recorder": {"settings": settings, "mqtt_urls": args.mqtt_url or [], "database_urls": args.database_url or []},
+    }
+    figures = module.main(**common, **options_by_name[name])
+    return figures if isinstance(figures, list) else []
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -714,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", action="append", help="also measure with this database (repeatable)")
     p.add_argument("--output", type=Path, default=Path("docs/performance.md"), help="where to write the report")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON: a list of "
+                   "{name, value, unit, baseline, ratio, goal, met}")  # fmt: skip
     p.set_defaults(func=cmd_bench)
     return parser
 

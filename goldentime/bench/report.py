@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +17,41 @@ Every figure here was measured by `goldentime bench` (`make bench`) on the machi
 its section; rerun the command shown to reproduce it. Each benchmark rewrites only its own
 section.
 """
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure beside what a user would otherwise pick, for ``goldentime bench --json``.
+
+    ``ratio`` is how many times better than ``baseline`` (``baseline / value`` for times and
+    memory, ``value / baseline`` for rates); ``goal`` says in words what must hold, ``met`` whether it does.
+    """
+
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    ratio: float | None = None
+    goal: str | None = None
+    met: bool | None = None
+
+    def line(self) -> str:
+        """One line for the console: the figure, its ratio and whether its goal holds."""
+        text = f"{self.name}: {self.value:.4g} {self.unit}"
+        if self.baseline is not None:
+            text += f" (baseline {self.baseline:.4g} {self.unit}"
+            text += f", {self.ratio:.3g}×)" if self.ratio is not None else ")"
+        if self.goal is not None:
+            text += f" — goal {self.goal}: {'met' if self.met else 'NOT met'}"
+        return text
+
+
+def write_json(path: Path, figures: Sequence[Figure]) -> None:
+    """Every figure as ``{name, value, unit, baseline, ratio, goal, met}``, with the machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"machine": machine(), "measured_at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+                "figures": [asdict(f) for f in figures]}  # fmt: skip
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def machine() -> str:
