@@ -7,7 +7,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,9 +32,26 @@ CLIENTS = 4  # charge desks posting at the same time
 STEADY_RATE = 20.0
 
 
-def _run(
-    broker_url: str, broker_name: str, protocol: str, database_url: str, updates: int, rate: float | None
-) -> dict[str, float | str]:
+@dataclass(frozen=True)
+class Row:
+    """One run: ``updates`` sent as fast as answered (``rate`` None) or at ``rate`` per second."""
+
+    broker: str
+    rate: float | None
+    updates: int
+    errors: int
+    published: int
+    http_per_s: float
+    end_to_end_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def load(self) -> str:
+        return "as fast as answered" if self.rate is None else f"{self.rate:g}/s"
+
+
+def _run(broker_url: str, broker_name: str, protocol: str, database_url: str, updates: int, rate: float | None) -> Row:
     """``updates`` PATCHes from CLIENTS threads, as fast as answered (``rate`` None) or paced."""
     import uvicorn
 
@@ -98,21 +117,41 @@ def _run(
     for client in clients:
         client.close()
     store.close()
-    return {
-        "broker": broker_name,
-        "load": "as fast as answered" if rate is None else f"{rate:g}/s",
-        "updates": updates,
-        "errors": errors,
-        "published": len(latencies),
-        "http_per_s": updates / http_s,
-        "end_to_end_per_s": len(latencies) / total_s if total_s > 0 else 0.0,
-        "p50_ms": float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
-        "p99_ms": float(np.percentile(latencies, 99)) if latencies.size else float("nan"),
-    }
+    return Row(
+        broker=broker_name,
+        rate=rate,
+        updates=updates,
+        errors=errors,
+        published=len(latencies),
+        http_per_s=updates / http_s,
+        end_to_end_per_s=len(latencies) / total_s if total_s > 0 else 0.0,
+        p50_ms=float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
+        p99_ms=float(np.percentile(latencies, 99)) if latencies.size else float("nan"),
+    )
 
 
-def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> int:
-    from goldentime.bench.recorder import broker_version
+def figures(rows: Sequence[Row], brokers: Mapping[str, str]) -> list[report.Figure]:
+    """Per broker (its key in ``brokers``, by name): the updates per second over HTTP and end to end as fast as
+    answered (the paced run's rate is the pace), and the update-to-message latency p50 and p99 under each load.
+    The section states no goal."""
+    found = []
+    for r in rows:
+        broker = brokers[r.broker]
+        load = "max_load" if r.rate is None else f"steady_{r.rate:g}_per_s"
+        if r.rate is None:
+            found += [
+                report.Figure(f"capacity_updates_per_s.{broker}.http", r.http_per_s, "updates/s"),
+                report.Figure(f"capacity_updates_per_s.{broker}.end_to_end", r.end_to_end_per_s, "updates/s"),
+            ]
+        found += [
+            report.Figure(f"capacity_update_latency_p50_ms.{broker}.{load}", r.p50_ms, "ms"),
+            report.Figure(f"capacity_update_latency_p99_ms.{broker}.{load}", r.p99_ms, "ms"),
+        ]
+    return found
+
+
+def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> list[report.Figure]:
+    from goldentime.bench.recorder import broker_keys, broker_version
 
     updates = 500 if quick else 4000
     rows = []
@@ -143,8 +182,8 @@ def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> int:
     ]
     for r in rows:
         lines.append(
-            f"| {r['broker']} | {r['load']} | {r['updates']:,} | {r['errors']} | {r['published']:,} | "
-            f"{r['http_per_s']:,.0f} | {r['end_to_end_per_s']:,.0f} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms |"
+            f"| {r.broker} | {r.load} | {r.updates:,} | {r.errors} | {r.published:,} | "
+            f"{r.http_per_s:,.0f} | {r.end_to_end_per_s:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms |"
         )
     lines += [
         "",
@@ -154,4 +193,4 @@ def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> int:
     ]
     report.write_section(output, "capacity", "\n".join(lines))
     print(f"wrote {output}", flush=True)
-    return 0
+    return figures(rows, broker_keys(brokers))

@@ -13,10 +13,13 @@ a fresh database. Two figures per broker and database:
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from goldentime.bench import report
+from goldentime.bench.mosquitto import LABELS
 from goldentime.settings import Settings
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker
@@ -182,8 +186,36 @@ def broker_version(url: str, protocol: str) -> str | None:
     return versions[0].decode("utf-8", errors="replace") if versions else None
 
 
+def broker_keys(brokers: Sequence[tuple[str, str, str]]) -> dict[str, str]:
+    """Each ``(url, name, protocol)`` broker's name in figure names, by the name the report gives it: stable
+    across runs (no ports): ``embedded``, ``mosquitto_shipped_conf`` for ``--mosquitto``, else the first word
+    of what the broker says it is (``mosquitto``, or ``broker``); a second broker of a kind gets ``_2``."""
+    seen: Counter[str] = Counter()
+    keys = {}
+    for url, name, _ in brokers:
+        kind = "mosquitto_shipped_conf" if url in LABELS else re.sub(r"\W+", "_", name.split()[0].lower())
+        seen[kind] += 1
+        keys[name] = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
+    return keys
+
+
 def _db_name(url: str) -> str:
     return sa.make_url(url).get_backend_name()
+
+
+def figures(results: Sequence[Result], brokers: Mapping[str, str]) -> list[report.Figure]:
+    """Per broker (its key in ``brokers``, by name) and database: the best lossless stored rate (left out where
+    no rate was lossless) and the publish-to-stored latency p50 and p99. The section states no goal."""
+    found = []
+    for r in results:
+        where = f"{brokers[r.broker]}.{r.database}"
+        if r.best:
+            found.append(report.Figure(f"recorder_stored_per_s.{where}", r.best.stored_per_s, "messages/s"))
+        found += [
+            report.Figure(f"recorder_latency_p50_ms.{where}", r.latency_p50_ms, "ms"),
+            report.Figure(f"recorder_latency_p99_ms.{where}", r.latency_p99_ms, "ms"),
+        ]
+    return found
 
 
 def _markdown(results: list[Result], command: str) -> str:
@@ -221,7 +253,9 @@ def _markdown(results: list[Result], command: str) -> str:
     return "\n".join(lines)
 
 
-def main(settings: Settings, *, quick: bool, output: Path, mqtt_urls: list[str], database_urls: list[str]) -> int:
+def main(
+    settings: Settings, *, quick: bool, output: Path, mqtt_urls: list[str], database_urls: list[str]
+) -> list[report.Figure]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as embedded:
         brokers = [(embedded.url, "embedded (amqtt)", "3.1.1")]
@@ -237,4 +271,4 @@ def main(settings: Settings, *, quick: bool, output: Path, mqtt_urls: list[str],
     command += "".join(f" --mqtt-url {u}" for u in mqtt_urls) + "".join(" --database-url URL" for _ in database_urls)
     report.write_section(output, "recorder", _markdown(results, command))
     print(f"wrote {output}")
-    return 0
+    return figures(results, broker_keys(brokers))

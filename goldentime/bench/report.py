@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -49,9 +50,11 @@ class Figure:
 def write_json(path: Path, figures: Sequence[Figure]) -> None:
     """Every figure as ``{name, value, unit, baseline, ratio, goal, met}``, with the machine."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"machine": machine(), "measured_at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-                "figures": [asdict(f) for f in figures]}  # fmt: skip
-    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    # A run with no answers has no latency: null, not NaN (which strict JSON parsers refuse).
+    rows = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(f).items()}
+            for f in figures]  # fmt: skip
+    document = {"machine": machine(), "measured_at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", "figures": rows}
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def machine() -> str:

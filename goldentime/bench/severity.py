@@ -6,12 +6,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dispatch.severity.artifacts import KTAS_FILE, train_from_file
 from dispatch.severity.features import from_ktas_row, read_ktas
 from goldentime.bench import report
 from simulations.patients import vitals_from_presentation
 from telemetry.schemas import CrewFlags, Vitals
+
+ASSESS_P99_GOAL_US = 2000.0
+TRAINING_GOAL_S = 60.0
 
 
 def _vitals(rows: list[dict[str, str]]) -> list[Vitals]:
@@ -20,7 +24,32 @@ def _vitals(rows: list[dict[str, str]]) -> list[Vitals]:
     return [vitals_from_presentation(p, CrewFlags(), "P-bench") for p in presentations if p.ambulance]
 
 
-def main(*, quick: bool, output: Path, data_dir: Path) -> int:
+def figures(assess_us: NDArray[np.float64], batch_us: float, train_s: float) -> list[report.Figure]:
+    """``assess`` p50 and p99 beside batch scoring per row (what scoring costs without the live path and the
+    explanation, so the ratio is below 1), and training time, each against the goal the section states."""
+    p50, p99 = (float(q) for q in np.percentile(assess_us, [50, 99]))
+    return [
+        report.Figure("severity_assess_p50_us", p50, "µs", baseline=batch_us, ratio=batch_us / p50),
+        report.Figure(
+            "severity_assess_p99_us",
+            p99,
+            "µs",
+            baseline=batch_us,
+            ratio=batch_us / p99,
+            goal=f"< {ASSESS_P99_GOAL_US:,.0f} µs",
+            met=p99 < ASSESS_P99_GOAL_US,
+        ),
+        report.Figure(
+            "severity_training_s", train_s, "s", goal=f"< {TRAINING_GOAL_S:g} s", met=train_s < TRAINING_GOAL_S
+        ),
+    ]
+
+
+def _verdict(figure: report.Figure) -> str:
+    return "met" if figure.met else "**not met**"
+
+
+def main(*, quick: bool, output: Path, data_dir: Path) -> list[report.Figure]:
     print("severity benchmark: assess latency", flush=True)
     data_file = data_dir / KTAS_FILE
     rows = read_ktas(data_file)
@@ -43,8 +72,9 @@ def main(*, quick: bool, output: Path, data_dir: Path) -> int:
         t0 = time.perf_counter()
         model.predict(presentations)
         batch.append((time.perf_counter() - t0) / len(presentations))
-    us = times * 1e6
-    p99 = float(np.percentile(us, 99))
+    us, batch_us = times * 1e6, min(batch) * 1e6
+    found = figures(us, batch_us, train_s)
+    p50, p99, training = found
     lines = [
         "## Severity model: one `assess` call",
         "",
@@ -57,13 +87,13 @@ def main(*, quick: bool, output: Path, data_dir: Path) -> int:
         "",
         "| figure | value | goal |",
         "|---|---:|---|",
-        f"| `assess` p50 | {np.percentile(us, 50):,.0f} µs | |",
-        f"| `assess` p99 | {p99:,.0f} µs | < 2,000 µs: {'met' if p99 < 2000 else '**not met**'} |",
+        f"| `assess` p50 | {p50.value:,.0f} µs | |",
+        f"| `assess` p99 | {p99.value:,.0f} µs | {p99.goal}: {_verdict(p99)} |",
         f"| `assess` max | {us.max():,.0f} µs | |",
-        f"| batch scoring, per row | {min(batch) * 1e6:,.0f} µs | |",
+        f"| batch scoring, per row | {batch_us:,.0f} µs | |",
         f"| training (C chosen by 5-fold CV over 3 values, calibration, threshold, final fit) | {train_s:.1f} s | "
-        f"< 60 s: {'met' if train_s < 60 else '**not met**'} |",
+        f"{training.goal}: {_verdict(training)} |",
     ]
     report.write_section(output, "severity", "\n".join(lines))
-    print(f"  assess p50 {np.percentile(us, 50):,.0f} µs, p99 {p99:,.0f} µs; wrote {output}", flush=True)
-    return 0
+    print(f"  assess p50 {p50.value:,.0f} µs, p99 {p99.value:,.0f} µs; wrote {output}", flush=True)
+    return found
