@@ -316,7 +316,7 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
         protocol = settings.protocol_for(settings.mqtt_url)
         publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
         publisher.start()
-        app = create_app(service, mqtt_connected=lambda: publisher.connected)
+        app = create_app(service, mqtt_connected=lambda: publisher.connected, cors_origins=settings.cors_origins)
         print(
             f"capacity API on http://{args.host}:{args.port} (OpenAPI at /docs), {service.store.count()} centres, "
             f"publishing to {url}",
@@ -691,6 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     from goldentime import simulate
 
     simulate.add_parser(sub, _positive)
+    from goldentime import retention
+
+    retention.add_parser(sub, _positive)
 
     p = sub.add_parser(
         "bench",

@@ -159,7 +159,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         publisher.start()
         stack.callback(publisher.stop)
         api_port = _port_or_free(args.host, args.api_port)
-        api = create_app(service, mqtt_connected=lambda: publisher.connected)
+        api = create_app(service, mqtt_connected=lambda: publisher.connected, cors_origins=settings.cors_origins)
         stack.callback(Server(api, args.host, api_port).stop)
         recorder = start_recorder(settings, url)
         stack.callback(lambda: print(recorder_line(recorder), flush=True))

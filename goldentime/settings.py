@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
     mqtt_max_inflight: int = Field(default=1000, ge=1, le=65535)
 
+    retention_days: float = Field(
+        default=365.0, gt=0, le=36_500, description="Stored telemetry (and refused messages) older than this is purged."
+    )
+    position_retention_days: float = Field(
+        default=30.0, gt=0, le=36_500, description="GPS positions, the bulk of the record, are purged sooner."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Web origins allowed to call the capacity API from a browser (JSON list); empty = CORS closed.',
+    )
     capacity_api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the dashboard's emergency centre page sends updates."
     )

@@ -7,11 +7,12 @@ names the problem, and nothing stored changes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +35,13 @@ def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredential
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
-def create_app(service: CapacityService, *, mqtt_connected: Callable[[], bool] = lambda: False) -> FastAPI:
+def create_app(
+    service: CapacityService,
+    *,
+    mqtt_connected: Callable[[], bool] = lambda: False,
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
+    """The API. CORS is closed unless ``cors_origins`` names the web origins allowed to call it."""
     app = FastAPI(
         title="GoldenTime capacity API",
         version="1",
@@ -43,6 +50,13 @@ def create_app(service: CapacityService, *, mqtt_connected: Callable[[], bool] =
     )
 
     app.state.service = service
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "PATCH", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

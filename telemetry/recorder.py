@@ -120,7 +120,8 @@ class Recorder:
             topic = topics.parse(message.topic)
             payload = schemas.decode(topic.kind, message.payload)
         except (topics.TopicError, schemas.PayloadError) as exc:
-            self._pending.put(_Item(message, refused=self._refuse(message, str(exc), received_at)))
+            loggable = exc.loggable if isinstance(exc, schemas.PayloadError) else str(exc)
+            self._pending.put(_Item(message, refused=self._refuse(message, str(exc), received_at, loggable)))
             return
         stored = StoredMessage(
             topic=message.topic,
@@ -133,8 +134,9 @@ class Recorder:
         )
         self._pending.put(_Item(message, accepted=stored))
 
-    def _refuse(self, message: Message, reason: str, received_at: datetime) -> RejectedMessage:
-        log.warning("refused message on %s: %s", message.topic[:200], reason)
+    def _refuse(self, message: Message, reason: str, received_at: datetime, loggable: str) -> RejectedMessage:
+        """Report a refused message; the log line names the fields, never their values (patient data)."""
+        log.warning("refused message on %s: %s", message.topic[:200], loggable)
         report = schemas.Rejected.of(message.topic, message.payload, reason)
         if not message.topic.startswith(f"{topics.ROOT}/rejected/"):
             self.client.publish(self._rejected_topic, schemas.encode(report), qos=1)

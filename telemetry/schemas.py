@@ -51,11 +51,13 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class PayloadError(ValueError):
-    """A payload that is not valid for its topic. ``reason`` says why, in one line."""
+    """A payload that is not valid for its topic. ``reason`` says why, in one line;
+    ``loggable`` says the same without the values (they may be a patient's), for logs."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, loggable: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.loggable = reason if loggable is None else loggable
 
 
 def new_msg_id() -> str:
@@ -434,14 +436,15 @@ def _one_line(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def _describe(error: ValidationError, kind: Kind) -> str:
-    """One line naming every invalid field, the first few with what is wrong."""
+def _describe(error: ValidationError, kind: Kind, *, values: bool = True) -> str:
+    """One line naming every invalid field, the first few with what is wrong (and, with
+    ``values``, what was there)."""
     errors = error.errors(include_url=False)
     where = [".".join(_one_line(str(p)) for p in item["loc"]) or "payload" for item in errors]
     parts = []
     for place, item in zip(where[:3], errors[:3], strict=False):
         got = item.get("input")
-        shown = "" if isinstance(got, dict | list) else f" (got {str(got)[:40]!r})"
+        shown = "" if isinstance(got, dict | list) or not values else f" (got {str(got)[:40]!r})"
         parts.append(f"{place}: {_one_line(item['msg'])}{shown}")
     tail = f"; also invalid: {', '.join(where[3:])}" if len(where) > 3 else ""
     return f"{kind.value} payload invalid: " + "; ".join(parts) + tail
@@ -461,7 +464,7 @@ def decode(kind: Kind, raw: bytes) -> Payload:
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise PayloadError(f"payload is not JSON: {exc.errors()[0]['msg']}") from None
-        raise PayloadError(_describe(exc, kind)) from None
+        raise PayloadError(_describe(exc, kind), _describe(exc, kind, values=False)) from None
     if "schema_id" not in payload.model_fields_set:  # in code it is filled in; on the wire it must be stated
         raise PayloadError(f"{kind.value} payload invalid: schema is missing")
     return payload

@@ -33,6 +33,7 @@ messages = sa.Table(
     # reusing its id, and a redelivered message (same topic, same id) is stored once.
     sa.UniqueConstraint("topic", "msg_id", name="uq_telemetry_messages_topic_msg_id"),
     sa.Index("ix_telemetry_messages_kind_key_ts", "kind", "key", "ts"),
+    sa.Index("ix_telemetry_messages_received_at", "received_at"),
 )
 
 rejected = sa.Table(
@@ -45,6 +46,7 @@ rejected = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("payload_excerpt", sa.Text(), nullable=False),
     sa.Column("payload_bytes", sa.Integer(), nullable=False),
+    sa.Index("ix_telemetry_rejected_received_at", "received_at"),
 )
 
 
@@ -156,6 +158,27 @@ class TelemetryStore:
     def count_rejected(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(sa.select(sa.func.count()).select_from(rejected)).scalar_one())
+
+    def purge(self, before: datetime, *, kinds: Sequence[str] | None = None, chunk: int = 10_000) -> int:
+        """Delete messages received before ``before`` (only of ``kinds`` when given), a chunk per
+        transaction so the recorder's writes are never held up for long. Returns how many went."""
+        age = messages.c.received_at < before
+        where = age if kinds is None else sa.and_(age, messages.c.kind.in_(list(kinds)))
+        return self._purge(messages, where, chunk)
+
+    def purge_rejected(self, before: datetime, *, chunk: int = 10_000) -> int:
+        """Delete refused messages received before ``before``."""
+        return self._purge(rejected, rejected.c.received_at < before, chunk)
+
+    def _purge(self, table: sa.Table, where: sa.ColumnElement[bool], chunk: int) -> int:
+        deleted = 0
+        while True:
+            with self.engine.begin() as connection:
+                ids = sa.select(table.c.id).where(where).limit(chunk).scalar_subquery()
+                count = connection.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+            deleted += count
+            if count < chunk:
+                return deleted
 
     def close(self) -> None:
         self.engine.dispose()
