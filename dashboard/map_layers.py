@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dashboard.state import STALE_AFTER_S, CityView, beds_age_s
+from dashboard.state import STALE_AFTER_S, CityView, beds_age_s, silent
 from dispatch.scenario import Centre
 from telemetry import schemas
 
@@ -97,12 +97,15 @@ def _centre_colour(free: int | None, diverting: bool, stale: bool) -> Rgb:
     return GREEN if free >= 3 else AMBER if free >= 1 else RED
 
 
-def unit_points(view: CityView) -> list[UnitPoint]:
-    return [
-        UnitPoint(u.id, u.lat, u.lon, u.status.value if u.status else "unknown", UNIT_COLOURS[u.status])
-        for u in sorted(view.units.values(), key=lambda u: u.id)
-        if u.lat is not None and u.lon is not None
-    ]
+def unit_points(view: CityView, now: datetime, *, silent_after_s: float | None = None) -> list[UnitPoint]:
+    """Units where they last were; a silent one in the offline colour."""
+    points = []
+    for u in sorted(view.units.values(), key=lambda u: u.id):
+        if u.lat is None or u.lon is None:
+            continue
+        status = schemas.UnitStatus.OFFLINE if silent(u, now, silent_after_s) else u.status
+        points.append(UnitPoint(u.id, u.lat, u.lon, status.value if status else "unknown", UNIT_COLOURS[status]))
+    return points
 
 
 def open_incidents(view: CityView, now: datetime) -> list[tuple[str, schemas.Incident]]:

@@ -67,6 +67,17 @@ class DecisionSeen:
     retransfer: bool
 
 
+def silent(unit: UnitView, now: datetime, silent_after_s: float | None) -> bool:
+    """A unit heard from once and not since ``silent_after_s`` (tablets report every second):
+    offline for the control room even before the broker gives up on it and sends its Last Will."""
+    return (
+        silent_after_s is not None
+        and unit.last_seen is not None
+        and unit.status is not schemas.UnitStatus.OFFLINE
+        and (now - unit.last_seen).total_seconds() > silent_after_s
+    )
+
+
 @dataclass
 class CityView:
     """The latest state of everything on the bus. Not thread-safe: the feed holds a lock."""
@@ -104,10 +115,10 @@ class CityView:
         if isinstance(payload, schemas.Position):
             unit = self._unit(key)
             self.units[key] = replace(
-                unit, lat=payload.lat, lon=payload.lon, speed_mps=payload.speed_mps, last_seen=payload.ts
+                unit, lat=payload.lat, lon=payload.lon, speed_mps=payload.speed_mps, last_seen=now
             )
         elif isinstance(payload, schemas.Status):
-            self._status(key, payload)
+            self._status(key, payload, now)
         elif isinstance(payload, schemas.Vitals):
             history = self.vitals.setdefault(key, deque(maxlen=VITALS_KEPT))
             if history and history[-1].patient_id != payload.patient_id:
@@ -139,15 +150,17 @@ class CityView:
         elif parsed.kind is topics.Kind.INBOUND:
             self.inbound.pop(parsed.key, None)
 
-    def _status(self, key: str, payload: schemas.Status) -> None:
+    def _status(self, key: str, payload: schemas.Status, now: datetime) -> None:
         unit = self._unit(key)
+        offline = payload.status is schemas.UnitStatus.OFFLINE
         self.units[key] = replace(
             unit,
             status=payload.status,
             incident_id=payload.incident_id,
             hpid=payload.hpid,
-            status_at=payload.ts,
-            last_seen=payload.ts,
+            # A Last Will is written when the unit connects: it went offline when the broker sent it.
+            status_at=now if offline else payload.ts,
+            last_seen=unit.last_seen if offline else now,
         )
         incident = self.incidents.get(payload.incident_id or "")
         on_scene = payload.status is schemas.UnitStatus.ON_SCENE
@@ -246,6 +259,7 @@ class AlertKind:
     DECLINED = "declined"
     LONG_OFFLOAD = "long_offload"
     OFFLINE = "offline"
+    SILENT = "silent"
 
 
 @dataclass(frozen=True)
@@ -269,10 +283,15 @@ def alerts(
     *,
     clock_speed: float = 1.0,
     declined_within: timedelta = timedelta(minutes=30),
+    silent_after_s: float | None = None,
 ) -> list[Alert]:
     """What needs a dispatcher's eye, the most urgent kinds first."""
     found: list[Alert] = []
     for key, unit in sorted(view.units.items()):
+        if silent(unit, now, silent_after_s):
+            assert unit.last_seen is not None
+            found.append(Alert(AlertKind.SILENT, key, (now - unit.last_seen).total_seconds() / 60.0))
+            continue
         since = unit.status_at
         if since is None:
             continue
@@ -292,5 +311,5 @@ def alerts(
         stale_s = beds_age_s(received.payload, now)
         if stale_s > STALE_AFTER_S:
             found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0))
-    order = [AlertKind.OFFLINE, AlertKind.DECLINED, AlertKind.LONG_OFFLOAD, AlertKind.STALE_CENTRE]
+    order = [AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED, AlertKind.LONG_OFFLOAD, AlertKind.STALE_CENTRE]
     return sorted(found, key=lambda a: order.index(a.kind))

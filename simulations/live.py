@@ -192,7 +192,7 @@ class LiveCity:
         speed: float = 10.0,
         position_every_s: float = 5.0,
         vitals_every_s: float = 30.0,
-        parked_every_s: float = 60.0,
+        parked_every_s: float = 20.0,
         assignment_wait_s: float = 30.0,
         advice_wait_s: float = 60.0,
         run_id: str | None = None,

@@ -40,6 +40,8 @@ STATUS: dict[str, Text] = {
 }
 ALERTS: dict[str, Text] = {
     AlertKind.OFFLINE: ("{subject} 연결 끊김 ({minutes:.0f}분)", "{subject} offline ({minutes:.0f} min)"),
+    AlertKind.SILENT: ("{subject} 응답 없음: {minutes:.1f}분째 수신 없음",
+                       "{subject} silent: nothing for {minutes:.1f} min"),
     AlertKind.DECLINED: ("{subject} 안내 거절: {detail} ({minutes:.0f}분 전)",
                          "{subject} declined advice: {detail} ({minutes:.0f} min ago)"),
     AlertKind.LONG_OFFLOAD: ("{subject} 병원 인계 지연 {minutes:.0f}분 ({detail})",
@@ -47,6 +49,7 @@ ALERTS: dict[str, Text] = {
     AlertKind.STALE_CENTRE: ("{subject} 병상 정보 {minutes:.0f}분 경과",
                              "{subject} bed data {minutes:.0f} min old"),
 }  # fmt: skip
+URGENT = {AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED}
 LEGEND: Text = (
     "구급차: 🔵 대기 · 🟠 출동 · 🔴 현장 · 🟣 이송/병원 · ⚫ 연결 끊김 — 응급실(도착 시 남는 병상): "
     "🟢 3+ · 🟡 1-2 · 🔴 없음 · 🟪 수용 불가 · ⚪ 정보 오래됨 — 🟨 사건",
@@ -55,10 +58,15 @@ LEGEND: Text = (
 )
 
 
+def _silent_after_s() -> float:
+    """MQTT's own rule for a dead connection: nothing heard for 1.5 keep-alive periods."""
+    return 1.5 * settings().mqtt_keepalive_s
+
+
 def _deck(view: CityView, now: datetime) -> pdk.Deck:
     centres = scenario().centres
     centre_rows = [asdict(p) for p in map_layers.centre_points(view, centres, now)]
-    unit_rows = [asdict(p) for p in map_layers.unit_points(view)]
+    unit_rows = [asdict(p) for p in map_layers.unit_points(view, now, silent_after_s=_silent_after_s())]
     incident_rows = [
         {"id": key, "lat": i.lat, "lon": i.lon, "colour": map_layers.INCIDENT_COLOUR, "priority": i.priority}
         for key, i in map_layers.open_incidents(view, now)
@@ -149,9 +157,9 @@ def live(feed: LiveFeed) -> None:
         st.caption(tr(LEGEND))
     with right:
         st.subheader(tr(("알림", "Alerts")))
-        found = alerts(view, now, clock_speed=settings().clock_speed)
+        found = alerts(view, now, clock_speed=settings().clock_speed, silent_after_s=_silent_after_s())
         for alert in found[:12]:
-            (st.error if alert.kind in (AlertKind.OFFLINE, AlertKind.DECLINED) else st.warning)(_alert_text(alert))
+            (st.error if alert.kind in URGENT else st.warning)(_alert_text(alert))
         if not found:
             st.success(tr(("알림 없음", "No alerts")))
     st.subheader(tr(("구급차 현황", "Unit board")))

@@ -141,3 +141,17 @@ def test_a_snapshot_does_not_change_when_the_view_goes_on() -> None:
     _send(view, topics.Kind.VITALS, "U1", schemas.Vitals.new(patient_id="P-0001", hr_bpm=71))
     _send(view, topics.Kind.POSITION, "U2", schemas.Position.new(lat=37.5, lon=127.0))
     assert len(snapshot.vitals["U1"]) == 1 and "U2" not in snapshot.units
+
+
+def test_a_unit_heard_once_and_not_since_is_silent_before_its_last_will_arrives() -> None:
+    view = CityView()
+    _send(view, topics.Kind.POSITION, "U1", schemas.Position.new(lat=37.5, lon=127.0), at=NOW - timedelta(seconds=50))
+    _send(view, topics.Kind.POSITION, "U2", schemas.Position.new(lat=37.5, lon=127.0), at=NOW - timedelta(seconds=5))
+    found = alerts(view, NOW, silent_after_s=45.0)
+    assert [(a.kind, a.subject) for a in found] == [(AlertKind.SILENT, "U1")]
+    assert alerts(view, NOW) == []  # without a keep-alive to judge by, no guess
+    # The Last Will (written when the tablet connected, an hour ago) counts from when it came.
+    will = schemas.Status.new(status=schemas.UnitStatus.OFFLINE, ts=NOW - timedelta(hours=1))
+    _send(view, topics.Kind.STATUS, "U1", will, at=NOW - timedelta(seconds=10))
+    found = alerts(view, NOW, silent_after_s=45.0)
+    assert [(a.kind, a.subject) for a in found] == [(AlertKind.OFFLINE, "U1")] and found[0].minutes < 0.2
