@@ -453,7 +453,7 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder")
+BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder", "simulation", "throughput", "memory")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -489,6 +489,9 @@ def _run_benchmark(name: str, settings: Settings, args: argparse.Namespace) -> l
         "dispatch": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir, "mqtt_urls": args.mqtt_url or []},
         "capacity": {"mqtt_urls": args.mqtt_url or []},
         "recorder": {"settings": settings, "mqtt_urls": args.mqtt_url or [], "database_urls": args.database_url or []},
+        "simulation": {"settings": settings},
+        "throughput": {"settings": settings, "mqtt_urls": args.mqtt_url or []},
+        "memory": {"settings": settings, "mqtt_urls": args.mqtt_url or []},
     }
     figures = module.main(**common, **options_by_name[name])
     return figures if isinstance(figures, list) else []
