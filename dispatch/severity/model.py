@@ -161,22 +161,38 @@ class TrainedSeverity:
     def assess_presentation(
         self, presentation: Presentation, flags: Sequence[str] = (), *, explain_inputs: bool = True
     ) -> Severity:
-        proba, p_crit, p_emer = self.probabilities([presentation])
-        ktas = int(self.levels(proba, p_crit)[0])
-        p_critical, p_emergency = float(p_crit[0]), float(p_emer[0])
-        reasons = list(explain(self.model, presentation)) if explain_inputs else []
-        floor = min((_FLAG_FLOOR[f] for f in flags), default=5)
-        ktas = min(ktas, floor)
-        if floor <= 2:
-            p_critical = max(p_critical, self.threshold)
-            p_emergency = max(p_emergency, p_critical)
-            reasons.insert(0, "crew: " + ", ".join(_FLAG_WORDS[f] for f in flags if _FLAG_FLOOR[f] <= 2))
-        return Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2)
+        return self.assess_presentations([presentation], [flags], explain_inputs=explain_inputs)[0]
+
+    def assess_presentations(
+        self, presentations: Sequence[Presentation], flags: Sequence[Sequence[str]], *, explain_inputs: bool = True
+    ) -> list[Severity]:
+        """Severity of several presentations with one pass of the model (a batch costs about what one
+        row costs: the model's fixed overhead dominates), each with its crew flags applied."""
+        if not presentations:
+            return []
+        proba, p_crit, p_emer = self.probabilities(presentations)
+        levels = self.levels(proba, p_crit)
+        found = []
+        for k, (presentation, own) in enumerate(zip(presentations, flags, strict=True)):
+            ktas, p_critical, p_emergency = int(levels[k]), float(p_crit[k]), float(p_emer[k])
+            reasons = list(explain(self.model, presentation)) if explain_inputs else []
+            floor = min((_FLAG_FLOOR[f] for f in own), default=5)
+            ktas = min(ktas, floor)
+            if floor <= 2:
+                p_critical = max(p_critical, self.threshold)
+                p_emergency = max(p_emergency, p_critical)
+                reasons.insert(0, "crew: " + ", ".join(_FLAG_WORDS[f] for f in own if _FLAG_FLOOR[f] <= 2))
+            found.append(Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2))
+        return found
 
     def assess(self, vitals: Vitals, *, explain_inputs: bool = True) -> Severity:
         """Severity of a live ``ems.vitals/1`` payload."""
-        flags = [name for name, on in vitals.flags.model_dump().items() if on and name in _FLAG_FLOOR]
-        return self.assess_presentation(from_vitals(vitals), flags, explain_inputs=explain_inputs)
+        return self.assess_many([vitals], explain_inputs=explain_inputs)[0]
+
+    def assess_many(self, vitals: Sequence[Vitals], *, explain_inputs: bool = True) -> list[Severity]:
+        """Severity of several live ``ems.vitals/1`` payloads at once (the dispatcher's batches)."""
+        flags = [[name for name, on in v.flags.model_dump().items() if on and name in _FLAG_FLOOR] for v in vitals]
+        return self.assess_presentations([from_vitals(v) for v in vitals], flags, explain_inputs=explain_inputs)
 
 
 #: Crew flags are hard rules on top of the model: the most urgent level they allow.

@@ -352,3 +352,27 @@ def test_evaluate_small(data: tuple[list[Presentation], np.ndarray, np.ndarray])
     assert low <= mean <= high and mean == pytest.approx(np.mean(direct))
     assert all(np.isnan(v) for v in evaluation.summary("news2", "accuracy"))
     assert 0.5 < evaluation.summary("model", "auroc_critical")[0] <= 1.0
+
+
+def test_assessing_a_batch_gives_each_patient_what_assessing_them_alone_gives() -> None:
+    """The dispatcher assesses every vitals of a batch in one pass of the model."""
+    model = train_from_file(DATA_FILE)
+    flags = [CrewFlags(), CrewFlags(stemi=True), CrewFlags(cardiac_arrest=True)]
+    batch = [
+        Vitals.new(
+            patient_id=f"P-{i:04d}",
+            hr_bpm=60 + 3 * i,
+            sbp_mmhg=80 + 4 * i,
+            spo2_pct=88 + i % 12,
+            chief_complaint=("chest pain", "fall", "fever")[i % 3],
+            flags=flags[i % 3],
+        )
+        for i in range(30)
+    ]
+    together = model.assess_many(batch, explain_inputs=False)
+    for vitals, severity in zip(batch, together, strict=True):
+        alone = model.assess(vitals, explain_inputs=False)
+        assert (severity.ktas, severity.critical) == (alone.ktas, alone.critical)
+        assert severity.p_critical == pytest.approx(alone.p_critical, abs=1e-12)
+    assert {s.ktas for s in together[2::3]} == {1}  # a cardiac arrest is KTAS 1 in a batch too
+    assert model.assess_many([]) == []
