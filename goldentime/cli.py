@@ -73,7 +73,7 @@ def _broker_url(settings: Settings) -> Iterator[str]:
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from telemetry.broker import EmbeddedBroker
 
-    with EmbeddedBroker(host=args.host, port=args.port) as broker:
+    with EmbeddedBroker(host=args.host, port=args.port, password_file=settings.mqtt_password_file) as broker:
         print(f"embedded MQTT broker listening on {broker.url}; Ctrl-C stops it", flush=True)
         _wait_for_stop(seconds=args.seconds)
     return 0
@@ -694,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
     from goldentime import simulate
 
     simulate.add_parser(sub, _positive)
+    from goldentime import mqtt_users
+
+    mqtt_users.add_parser(sub)
     from goldentime import retention
 
     retention.add_parser(sub, _positive)

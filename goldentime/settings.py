@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=None,
         description="MQTT protocol version; unset = 3.1.1 for the embedded broker, 5 for a broker URL.",
     )
+    mqtt_password_file: Path | None = Field(
+        default=None,
+        description="Mosquitto password file (goldentime mqtt users create): the embedded broker then lets in only "
+        "those accounts and holds each to telemetry/access.py; unset = open to everyone (the demo).",
+    )
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
     mqtt_max_inflight: int = Field(default=1000, ge=1, le=65535)
 
@@ -59,7 +64,7 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(
         default_factory=list,
-        description='Web origins allowed to call the capacity API from a browser (JSON list); empty = CORS closed.',
+        description="Web origins allowed to call the capacity API from a browser (JSON list); empty = CORS closed.",
     )
     capacity_api_url: str = Field(
         default="http://127.0.0.1:8000", description="Where the dashboard's emergency centre page sends updates."
@@ -78,6 +83,11 @@ class Settings(BaseSettings):
     @field_validator("mqtt_url", "database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("mqtt_password_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
         return value or None
 
     def protocol_for(self, url: str | None) -> str:

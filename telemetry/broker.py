@@ -3,6 +3,10 @@
 It runs on its own asyncio loop in a background thread, bound to 127.0.0.1 on a free
 port (never 1883, which belongs to a real broker). Production uses Mosquitto or EMQX at
 ``GOLDENTIME_MQTT_URL`` instead.
+
+It lets everyone in by default (the demo, the tests). Given a Mosquitto password file it
+enforces :mod:`telemetry.access` instead, the rules deploy/mosquitto/ gives Mosquitto
+(:mod:`telemetry.broker_auth`).
 """
 
 from __future__ import annotations
@@ -13,15 +17,30 @@ import socket
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.utils import gen_client_id
+
+from telemetry import passwords
 
 log = logging.getLogger(__name__)
 
 STANDARD_PORT = 1883
+
+
+def _quiet_amqtt() -> None:
+    """amqtt logs every message's payload at debug level, and payloads are patient data: keep its
+    loggers at info or above whatever the root logger's level (``goldentime -v``, pytest's caplog)."""
+    amqtt_log = logging.getLogger("amqtt")
+    if amqtt_log.level < logging.INFO:
+        amqtt_log.setLevel(logging.INFO)
 
 
 class BrokerStartError(RuntimeError):
@@ -38,11 +57,17 @@ def free_port(host: str = "127.0.0.1") -> int:
             return port
 
 
-def _config(host: str, port: int) -> dict[str, Any]:
+def _config(host: str, port: int, password_file: Path | None) -> dict[str, Any]:
+    plugins: dict[str, dict[str, str]] = {f"{__name__}.OpenAccessPlugin": {}}
+    if password_file is not None:
+        plugins = {
+            "telemetry.broker_auth.PasswordFilePlugin": {"password_file": str(password_file)},
+            "telemetry.broker_auth.AccessRulesPlugin": {},
+        }
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         # No $SYS publisher or packet logger: they cost throughput and nobody reads them.
-        "plugins": {f"{__name__}.OpenAccessPlugin": {}},
+        "plugins": plugins,
     }
 
 
@@ -60,11 +85,13 @@ class OpenAccessPlugin(BaseAuthPlugin):  # type: ignore[misc]
 
 
 class _Broker(Broker):  # type: ignore[misc]
-    """amqtt's broker, keeping hold of its client connections so that shutdown can close them."""
+    """amqtt's broker, keeping hold of its client connections so that shutdown can close them, and
+    mended where amqtt 0.12 would let a client around the access rules (see the two overrides)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, authenticating: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connections: set[asyncio.StreamWriter] = set()
+        self.authenticating = authenticating
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
@@ -89,15 +116,82 @@ class _Broker(Broker):  # type: ignore[misc]
             writer.transport.abort()
         await asyncio.wait_for(self.shutdown(), timeout_s)
 
+    async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> tuple[Any, Any]:
+        """amqtt 0.12 looks the client id up before it authenticates: a clean-session CONNECT
+        deletes the session of that id, and a persistent one takes it over, replacing its
+        username and Last Will, all before the password is checked; a stranger could so take a
+        service offline or plant a Last Will. When authenticating, check the CONNECT first,
+        then do what amqtt does."""
+        if not self.authenticating:
+            return await super()._initialize_client_session(reader, writer, remote_address, remote_port)  # type: ignore[no-any-return]
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
+        except MQTTError:
+            await writer.close()
+            raise
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
+        if not await self._authenticate(session, None):
+            session.parent = 0
+            handler.attach(session, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"client {session.client_id!r} not authorized")
+        if session.clean_session:
+            if session.client_id:
+                await self._delete_session(session.client_id)
+            else:
+                session.client_id = gen_client_id()
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing = self._sessions[session.client_id][0]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "will_retain", "keep_alive"):
+                setattr(existing, name, getattr(session, name))
+            existing.username, existing.password = session.username, session.password
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
+
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
+        """amqtt sends retained messages without asking the topic plugins, and on every connect
+        does so for the filters of *every* client (still held by sessions long gone): send only
+        for this session's own filters, and only what it may receive."""
+        topic_filter, qos = subscription
+        handler = self._get_handler(session)
+        mine = any(s.client_id == session.client_id for s, _ in self._subscriptions.get(topic_filter, ()))
+        if handler is None or not mine:
+            return
+        sends: list[asyncio.Future[Any]] = []
+        for topic, retained in list(self._retained_messages.items()):
+            if self._matches(topic, topic_filter) and await self._topic_filtering(session, topic, Action.RECEIVE):
+                sends.append(
+                    asyncio.ensure_future(
+                        handler.mqtt_publish(topic, retained.data, min(qos, retained.qos or qos), retain=True)
+                    )
+                )
+        if sends:
+            await asyncio.wait(sends)
+
 
 class EmbeddedBroker:
-    """Start with :meth:`start` (or ``with EmbeddedBroker() as broker:``); ``url`` is where it listens."""
+    """Start with :meth:`start` (or ``with EmbeddedBroker() as broker:``); ``url`` is where it listens.
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    ``password_file`` (Mosquitto's format, ``goldentime mqtt users create``) makes it refuse
+    everyone but those accounts and hold each to :mod:`telemetry.access`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, password_file: Path | None = None) -> None:
         if port == STANDARD_PORT:
             raise BrokerStartError("the embedded broker never takes port 1883; leave it to a real broker")
         self.host = host
         self.port = port or free_port(host)
+        self.password_file = password_file
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._broker: _Broker | None = None
@@ -109,6 +203,12 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         if self._thread is not None:
             return self
+        _quiet_amqtt()
+        if self.password_file is not None:
+            try:
+                passwords.read(self.password_file)
+            except (OSError, ValueError) as exc:
+                raise BrokerStartError(f"cannot read the MQTT password file {self.password_file}: {exc}") from None
         started: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(started,), name="embedded-broker", daemon=True)
         self._thread.start()
@@ -125,7 +225,8 @@ class EmbeddedBroker:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            self._broker = _Broker(_config(self.host, self.port), loop=loop)
+            config = _config(self.host, self.port, self.password_file)
+            self._broker = _Broker(config, loop=loop, authenticating=self.password_file is not None)
             loop.run_until_complete(self._broker.start())
         except Exception as exc:
             started.set_exception(exc)

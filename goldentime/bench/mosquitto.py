@@ -1,8 +1,10 @@
 """A private Mosquitto started from the shipped configuration (``deploy/mosquitto/mosquitto.conf``),
-on a free loopback port, for the benchmarks' ``--mosquitto``."""
+on a free loopback port, for the benchmarks' ``--mosquitto``: its password file and ACL are made
+in a temporary directory, with one ``admin`` account whose throwaway password is in the URL."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -11,6 +13,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from goldentime.mqtt_users import userinfo, write_broker_files
+from telemetry.access import Account, Role
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
 #: url -> how the reports name that broker
@@ -36,9 +41,14 @@ def private_mosquitto(config: Path = CONFIG) -> Iterator[str]:
     port = _free_port()
     kept = [line for line in config.read_text().splitlines() if not line.strip().startswith(("listener", "port"))]
     with tempfile.TemporaryDirectory() as tmp:
+        made = write_broker_files(Path(tmp), [Account(Role.ADMIN)])
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text("\n".join([f"listener {port} 127.0.0.1", *kept, ""]))
-        process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # `user`: started as root, Mosquitto would switch to `mosquitto`, which cannot read this directory.
+        conf.write_text("\n".join([f"listener {port} 127.0.0.1", f"user {getpass.getuser()}", *kept, ""]))
+        # cwd: Mosquitto opens the config's passwd and acl relative to where it starts.
+        process = subprocess.Popen(
+            [binary, "-c", str(conf)], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -50,7 +60,7 @@ def private_mosquitto(config: Path = CONFIG) -> Iterator[str]:
                         err = process.stderr.read().decode(errors="replace") if process.stderr else ""
                         raise RuntimeError(f"mosquitto did not start with {config}: {err.strip()[:300]}") from None
                     time.sleep(0.05)
-            url = f"mqtt://127.0.0.1:{port}"
+            url = f"mqtt://{userinfo('admin', made['admin'])}@127.0.0.1:{port}"
             LABELS[url] = f"Mosquitto with {config.parent.parent.name}/{config.parent.name}/{config.name}"
             yield url
         finally:
