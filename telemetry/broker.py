@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import threading
 from concurrent.futures import Future
@@ -84,6 +85,20 @@ class OpenAccessPlugin(BaseAuthPlugin):  # type: ignore[misc]
         return True
 
 
+def _close_when_silent(handler: BrokerProtocolHandler) -> None:
+    """amqtt 0.12 notices a client silent past its keep-alive and does nothing: end the connection
+    as an abnormal one, so the broker publishes the client's Last Will (a unit shows offline)."""
+    task = asyncio.ensure_future(handler.handle_connection_closed())
+    _closing.add(task)  # held until done: asyncio keeps only weak references to tasks
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Future[None]] = set()
+
+
+BrokerProtocolHandler.handle_read_timeout = _close_when_silent
+
+
 class _Broker(Broker):  # type: ignore[misc]
     """amqtt's broker, keeping hold of its client connections so that shutdown can close them, and
     mended where amqtt 0.12 would let a client around the access rules (see the two overrides)."""
@@ -117,6 +132,16 @@ class _Broker(Broker):  # type: ignore[misc]
         await asyncio.wait_for(self.shutdown(), timeout_s)
 
     async def _initialize_client_session(
+        self, reader: Any, writer: Any, remote_address: str, remote_port: int
+    ) -> tuple[Any, Any]:
+        """The session of a new connection; silent for 1.5 × its keep-alive, it is closed (MQTT
+        3.1.1 §3.1.2.10) and its Last Will goes out (:func:`_close_when_silent`)."""
+        handler, session = await self._checked_session(reader, writer, remote_address, remote_port)
+        if session.keep_alive > 0:
+            session.keep_alive = math.ceil(1.5 * session.keep_alive)  # the broker's read timeout, not sent back
+        return handler, session
+
+    async def _checked_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
     ) -> tuple[Any, Any]:
         """amqtt 0.12 looks the client id up before it authenticates: a clean-session CONNECT
