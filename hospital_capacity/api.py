@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -67,6 +69,17 @@ def create_app(
         if too_big:
             return JSONResponse({"detail": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422, except for a refused NaN or Infinity: JSON cannot echo it back
+        (rendering it was a 500), so those errors go without their ``input``, still naming the field."""
+        errors = jsonable_encoder(exc.errors())
+        try:
+            return JSONResponse({"detail": errors}, status_code=422)
+        except ValueError:
+            named = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in errors]
+            return JSONResponse({"detail": named}, status_code=422)
 
     @app.exception_handler(UnknownHospital)
     async def _unknown(request: Request, exc: UnknownHospital) -> JSONResponse:

@@ -97,6 +97,10 @@ KIOSK_CONDITIONS: dict[int, Condition] = dict(enumerate(list(Condition)[:28], st
 _NOT_CAPABLE = frozenset({"N", "N1", "불가능"})
 _NOT_PROVIDED = "정보미제공"
 _INTEGER = re.compile(r"-?[0-9]+")
+#: A count with more digits is far out of range (and int() refuses 4,300 digits or more): it is
+#: read as ``_OUT_OF_RANGE``, which validation then refuses, naming the field.
+_MAX_DIGITS = 9
+_OUT_OF_RANGE = 10_000_000_000
 _HPID = re.compile(r"[A-Z][A-Z0-9]{2,15}")
 _HVIDATE = re.compile(r"[0-9]{14}")
 _KIOSK = re.compile(r"mkioskty([0-9]+)")
@@ -243,7 +247,7 @@ def _root(xml: bytes) -> ET.Element:
         raise EgenError("not XML: the document is empty")
     try:
         return ET.fromstring(xml)
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError, ValueError: a bad declared encoding
         raise EgenError(f"not XML: {_short(str(exc))}") from None
 
 
@@ -320,7 +324,7 @@ def _observed_at(item: _Item, *, required: bool) -> datetime | None:
     if _HVIDATE.fullmatch(raw):
         try:
             return datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=KST).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # 00010101000000 KST is before year 1 in UTC
             pass
     item.warnings.append(f"hvidate {_short(raw, 40)!r} is not yyyyMMddHHmmss: observed_at unknown")
     return None
@@ -346,6 +350,8 @@ def _count(item: _Item, name: str) -> int | None:
     if not _INTEGER.fullmatch(raw):
         item.warnings.append(f"{name} {_short(raw, 40)!r} is not an integer: read as unknown")
         return None
+    if len(raw.lstrip("-")) > _MAX_DIGITS:
+        return -_OUT_OF_RANGE if raw.startswith("-") else _OUT_OF_RANGE
     return int(raw)
 
 
@@ -407,7 +413,8 @@ def _severe_item(item: _Item) -> EgenItem | None:
         match = _KIOSK.fullmatch(field)
         if match is None:
             continue
-        condition = KIOSK_CONDITIONS.get(int(match[1]))
+        number = match[1].lstrip("0")
+        condition = KIOSK_CONDITIONS.get(int(number or "0")) if len(number) <= 2 else None  # int() refuses 4,300 digits
         if condition is None:
             item.warnings.append(f"{_short(sent, 40)} is not one of MKioskTy1-28: ignored")
             continue

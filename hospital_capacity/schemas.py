@@ -8,10 +8,10 @@ E-Gen's "unknown" (``-1``) and "overcrowded" (``≤ -2``) are explicit: ``availa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from telemetry.schemas import (
     BedType,
@@ -23,6 +23,20 @@ from telemetry.schemas import (
 
 Hpid = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{2,15}$")]
 Count = Annotated[int, Field(ge=0, le=10_000)]
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """``value`` unchanged, if it has a UTC equivalent: the state is published as ``ems.capacity/1``,
+    whose times are UTC, and a time past year 9999 in UTC would stop the publisher."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
+    return value
+
+
+#: A time with a time zone that can be expressed in UTC.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 
 
 class _Strict(BaseModel):
@@ -68,7 +82,7 @@ class BedUpdate(_Strict):
 class TrafficUpdate(_Strict):
     status: TrafficStatus
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _closing_needs_reason(self) -> Self:
@@ -86,7 +100,7 @@ class StatusUpdate(_Strict):
     conditions: dict[Condition, bool | None] = Field(default_factory=dict)
     ems_traffic: TrafficUpdate | None = None
     offload_minutes: float | None = Field(default=None, ge=0, le=1440)
-    observed_at: AwareDatetime | None = Field(
+    observed_at: Timestamp | None = Field(
         default=None, description="when the centre observed these values (E-Gen hvidate); default: now"
     )
 

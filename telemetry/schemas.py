@@ -43,7 +43,10 @@ Ktas = Annotated[int, Field(ge=1, le=5)]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the year 9999 in UTC
+        raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
 
 
 #: A timestamp with a time zone, stored in UTC (so it round-trips to the microsecond).
@@ -406,7 +409,12 @@ class Rejected(Payload):
     @classmethod
     def of(cls, topic: str, raw: bytes, reason: str) -> Rejected:
         """The report of a refused message: where it came, why, and how it started."""
-        return cls.new(topic=topic[:1024], reason=reason[:2000], payload_excerpt=excerpt(raw), payload_bytes=len(raw))
+        return cls.new(
+            topic=_storable(topic[:1024]),
+            reason=_storable(reason[:2000]),
+            payload_excerpt=_storable(excerpt(raw)),
+            payload_bytes=len(raw),
+        )
 
 
 MODELS: dict[Kind, type[Payload]] = {
@@ -429,6 +437,13 @@ EXCERPT_CHARS = 512
 def excerpt(raw: bytes) -> str:
     """The start of a raw payload as text, for rejection reports (invalid UTF-8 replaced)."""
     return raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+
+
+def _storable(text: str) -> str:
+    """``text`` with NUL characters and lone surrogates replaced by U+FFFD: PostgreSQL text cannot
+    hold NUL, JSON not a lone surrogate, and a report the recorder cannot store would stall its
+    writer on that batch for ever."""
+    return text.encode("utf-8", errors="surrogatepass").decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _one_line(text: str) -> str:
