@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 
 from goldentime.bench import report
+from goldentime.bench.mosquitto import label
 from hospital_capacity.api import create_app
 from hospital_capacity.publisher import CapacityPublisher
 from hospital_capacity.schemas import HospitalCreate
@@ -157,7 +158,7 @@ def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> list[report.Figu
     rows = []
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as embedded:
         brokers = [(embedded.url, "embedded (amqtt)", "3.1.1")]
-        brokers += [(u, f"{broker_version(u, '5') or 'broker'} at {u}", "5") for u in mqtt_urls]
+        brokers += [(u, label(u, f"{broker_version(u, '5') or 'broker'} at {u}"), "5") for u in mqtt_urls]
         for i, (url, name, protocol) in enumerate(brokers):
             print(f"capacity benchmark: {name}", flush=True)
             for j, rate in enumerate((None, STEADY_RATE)):

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from goldentime.bench import report
-from goldentime.bench.mosquitto import LABELS
+from goldentime.bench.mosquitto import LABELS, label
 from goldentime.settings import Settings
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker
@@ -261,7 +261,7 @@ def main(
         brokers = [(embedded.url, "embedded (amqtt)", "3.1.1")]
         for url in mqtt_urls:
             protocol: str = settings.mqtt_protocol or "5"
-            brokers.append((url, f"{broker_version(url, protocol) or 'broker'} at {url}", protocol))
+            brokers.append((url, label(url, f"{broker_version(url, protocol) or 'broker'} at {url}"), protocol))
         databases = [f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", *database_urls]
         for url, name, protocol in brokers:
             for database_url in databases:
