@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 
 from goldentime.bench import report
-from goldentime.bench.mosquitto import label
+from goldentime.bench.mosquitto import LABELS, label
 from hospital_capacity.api import create_app
 from hospital_capacity.publisher import CapacityPublisher
 from hospital_capacity.schemas import HospitalCreate
@@ -170,7 +170,8 @@ def main(*, quick: bool, output: Path, mqtt_urls: list[str]) -> list[report.Figu
         "## Capacity API: status updates in, retained MQTT messages out",
         "",
         f"Reproduce with `goldentime bench --only capacity{' --quick' if quick else ''}"
-        + "".join(f" --mqtt-url {u}" for u in mqtt_urls)
+        + "".join(f" --mqtt-url {u}" for u in mqtt_urls if u not in LABELS)
+        + (" --mosquitto" if LABELS else "")
         + f"`. {CLIENTS} HTTP clients post {updates:,} `PATCH /hospitals/{{hpid}}/status` updates as fast as they "
         f"are answered (throughput), then {updates // 4:,} at a steady {STEADY_RATE:g} per second (529 centres "
         f"updating every minute is about 9/s), round-robin over {CENTRES} centres, to the API (uvicorn, SQLite "

@@ -422,8 +422,6 @@ def run(
 
     def attempt(offered: float) -> Step:
         load = messages(spec, max(1, round(offered * step_s)), len(expected))
-        if consumer == "pair_qos1":
-            load = [(topic, payload, 1) for topic, payload, _ in load]
         expected.append([digest(payload) for topic, payload, _ in load if topic.endswith("/vitals")])
         links, vitals = [conn for _, conn, _ in started], len(expected[-1])
         before = _counts(links)
@@ -462,7 +460,6 @@ def run(
 #: consumer -> (how the report names it, what its figure is compared with)
 CONSUMERS = {
     "pair": ("plain paho pair", None),
-    "pair_qos1": ("plain paho pair, all at QoS 1", None),
     "dispatcher": ("dispatcher, 1 worker", "pair"),
     "2_workers": ("dispatcher, 2 workers", "dispatcher"),
 }
@@ -514,8 +511,8 @@ def _markdown(runs: list[Run], found: list[report.Figure], sizes: tuple[float, f
         f"consumer kept up (handled {KEEP_UP:.0%} of the offered rate, no vitals lost), then bisected. Consumers "
         "run in processes of their own and count a message once handled: a dispatcher worker after the batch it "
         "came in was decided and advised, the pair's plain paho subscriber on arrival. The pair (client settings "
-        "of `telemetry.client`: 1,000 in flight, TCP_NODELAY) carries the same messages — the goal's baseline — "
-        "then the same payloads all at QoS 1. msgs/s: the best step with no vitals lost or handled twice, messages "
+        "of `telemetry.client`: 1,000 in flight, TCP_NODELAY) carries the same messages — the goal's baseline. "
+        "msgs/s: the best step with no vitals lost or handled twice, messages "
         "handled from its first publish to its last handled; a position counts once every worker has it (each "
         "worker keeps every unit's position, a vitals goes to one worker of the share group).",
         "",
