@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.severity.artifacts import KTAS_FILE, train_from_file
+from dispatch.severity.model import TrainedSeverity
+from goldentime.settings import default_data_dir
 from telemetry.broker import EmbeddedBroker
 from telemetry.store import normalise_url
 
@@ -70,3 +74,15 @@ def postgresql_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """Central Seoul on its real roads, prepared once per run (a module may define its own city)."""
+    return prepare(load_scenario("seoul-central", default_data_dir()), cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def severity() -> TrainedSeverity:
+    """The severity model, trained once per run from the KTAS data (fixed seeds)."""
+    return train_from_file(default_data_dir() / KTAS_FILE)

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher
-from dispatch.severity.artifacts import train_from_file
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
 from telemetry import schemas, topics
@@ -23,16 +22,6 @@ from tests.helpers import unique, wait_until
 DATA = default_data_dir()
 JONGNO_3GA = (37.5704, 126.9921)  # a street corner in central Seoul
 SNUH = "A1100017"  # 서울대학교병원, regional centre
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    return prepare(load_scenario("seoul-central", DATA), cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def severity() -> TrainedSeverity:
-    return train_from_file(DATA / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
 
 
 class Bus:

@@ -26,9 +26,8 @@ import sqlalchemy as sa
 from paho.mqtt.client import topic_matches_sub
 
 from dashboard.state import CityView, alerts, kpis
-from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher
-from dispatch.severity.artifacts import train_from_file
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
 from simulations.live import _Inbox
@@ -267,16 +266,6 @@ def _take(row: Tally, step: Callable[[], object]) -> None:
 
 
 # --- the real system: recorder and dispatcher on a broker ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    return prepare(load_scenario("seoul-central", DATA), cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def severity() -> TrainedSeverity:
-    return train_from_file(DATA / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
 
 
 class Tap:

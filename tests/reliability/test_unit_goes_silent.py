@@ -11,21 +11,16 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher
-from dispatch.severity.artifacts import train_from_file
+from dispatch.severity.model import TrainedSeverity
 from telemetry import schemas, topics
 from telemetry.client import BrokerAddress, MqttClient, unit_will
 from tests.conftest import BrokerUnderTest
-from tests.dispatch.test_service import DATA, JONGNO_3GA, Bus
+from tests.dispatch.test_service import JONGNO_3GA, Bus
 from tests.helpers import unique, wait_until
 
 KEEPALIVE_S = 5
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    return prepare(load_scenario("seoul-central", DATA), cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture
@@ -59,9 +54,8 @@ def _send(client: paho.Client, kind: topics.Kind, unit: str, payload: schemas.Pa
 
 
 def test_a_silent_unit_shows_offline_within_one_and_a_half_keepalives_and_keeps_its_advice(
-    broker: BrokerUnderTest, prepared: Prepared, bus: Bus
+    broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity, bus: Bus
 ) -> None:
-    severity = train_from_file(DATA / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
     dispatcher = Dispatcher(MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol), prepared, severity)
     dispatcher.start()
     unit = unique("U")

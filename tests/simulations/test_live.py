@@ -16,9 +16,7 @@ import simpy.rt
 from dispatch.router import Need
 from dispatch.scenario import Centre, Prepared, Scenario, Station, prepare
 from dispatch.service import Dispatcher
-from dispatch.severity.artifacts import train_from_file
 from dispatch.severity.model import TrainedSeverity
-from goldentime.settings import default_data_dir
 from simulations.config import SimConfig
 from simulations.engine import CityDraws
 from simulations.live import NO_BED, LiveCity, LiveSummary
@@ -47,11 +45,6 @@ CONFIG = SimConfig(
     handover_min=1.0,
     refusal_min=0.5,
 )
-
-
-@pytest.fixture(scope="module")
-def severity() -> TrainedSeverity:
-    return train_from_file(default_data_dir() / "ktas_triage" / "ktas_triage_moon2019_dev.csv")
 
 
 @pytest.fixture
