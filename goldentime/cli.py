@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -740,9 +741,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.func(settings, args)
-    except BrokenPipeError:  # output piped into head & co.
-        return 0
+    except BrokenPipeError:
+        if _stdout_open():
+            raise  # a pipe of ours broke, not the output: that is an error
+        return 0  # output piped into head & co.
     return result
+
+
+def _stdout_open() -> bool:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - no second error when Python exits
+        return False
+    return True
 
 
 if __name__ == "__main__":

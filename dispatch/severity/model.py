@@ -29,6 +29,8 @@ from dispatch.severity.features import (
 from telemetry.schemas import Vitals
 
 LEVELS = (1, 2, 3, 4, 5)
+#: Complaints whose share of the logits a model keeps (see SeverityModel._text_logits): a few MB at most.
+TEXT_CACHE = 10_000
 
 
 class SeverityModel:
@@ -83,10 +85,28 @@ class SeverityModel:
 
     def logits(self, presentations: Sequence[Presentation]) -> np.ndarray:
         features = feature_matrix(presentations)
-        text = self.vectorizer_.transform(features.complaints)
         return np.asarray(
-            self._standardised(features) @ self.dense_coef_.T + (text @ self.text_coef_.T).toarray() + self.intercept_
+            self._standardised(features) @ self.dense_coef_.T + self._text_logits(features.complaints) + self.intercept_
         )
+
+    def _text_logits(self, complaints: Sequence[str]) -> np.ndarray:
+        """The complaints' share of the logits, (n, classes). Live complaints repeat (a crew sends the same one
+        with every vitals set), and the vectorizer's fixed cost per call is most of a small batch's scoring: so
+        each complaint's share is computed once and kept, for at most TEXT_CACHE complaints."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_text_cache", {})
+        new = sorted({c for c in complaints if c not in cache})
+        found = {}
+        if new:
+            found = dict(zip(new, (self.vectorizer_.transform(new) @ self.text_coef_.T).toarray(), strict=True))
+        shares = np.array([found[c] if c in found else cache[c] for c in complaints]).reshape(len(complaints), -1)
+        if len(cache) + len(found) > TEXT_CACHE:
+            cache.clear()
+        if len(found) <= TEXT_CACHE:
+            cache.update(found)
+        return shares
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_text_cache"}  # the cache is not saved
 
     def predict_proba(self, presentations: Sequence[Presentation]) -> np.ndarray:
         z = self.logits(presentations)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import os
 import random
 import sys
@@ -31,6 +30,7 @@ from dispatch.severity.features import read_ktas
 from dispatch.severity.model import TrainedSeverity
 from goldentime.bench import report
 from goldentime.bench.mosquitto import LABELS, label
+from goldentime.bench.processes import Child, spawn
 from goldentime.bench.severity import _vitals as ktas_vitals
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker
@@ -269,26 +269,20 @@ def _latency(spec: FleetSpec, broker: str, prepared: Prepared, severity: Trained
         dispatcher.capacity.update(capacity)  # the plan benchmark's synthetic reports, set directly (not on the bus)
     dispatcher.start(30)
     thread = "dispatcher" if severity is not None else None
-    context = mp.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_fleet, args=(spec, sender), daemon=True)
-    process.start()
+    generator: Child | None = None
     try:
-        if not receiver.poll(120):
-            raise RuntimeError("the load generator did not start")
-        start, stats = receiver.recv(), dispatcher.stats
+        generator = spawn(_fleet, spec)
+        start, stats = generator.first, dispatcher.stats
         time.sleep(max(0.0, start + spec.warmup_s - time.time()))
         before = (stats.messages, stats.plans, stats.advice, _thread_cpu_s(thread))
         time.sleep(max(0.0, start + spec.warmup_s + spec.duration_s - time.time()))
         after = (stats.messages, stats.plans, stats.advice, _thread_cpu_s(thread))
-        if not receiver.poll(spec.grace_s + 120):
-            raise RuntimeError("the load generator returned no results")
-        result = receiver.recv()
+        result = generator.recv(spec.grace_s + 120)
         rss = (rss_before, _rss_mb())
     finally:
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
+        if generator is not None:
+            generator.process.join(30)
+            generator.process.terminate()  # a no-op once it ended
         dispatcher.stop()
         logging.getLogger("dispatch.service").removeHandler(errors)
         _clean_up(spec, [c.hpid for c in prepared.scenario.centres], inbound)

@@ -13,7 +13,8 @@ from pathlib import Path
 from goldentime.bench import report
 from goldentime.bench.dispatch import FleetSpec, _clean_up, _fleet, _retained_inbound
 from goldentime.bench.mosquitto import LABELS, label
-from goldentime.bench.throughput import UNITS, Fleet, WorkerSpec, finish, fleet, spawn, worker
+from goldentime.bench.processes import spawn
+from goldentime.bench.throughput import UNITS, Fleet, WorkerSpec, finish, fleet, worker
 from goldentime.settings import Settings
 from telemetry.broker import EmbeddedBroker
 
@@ -62,22 +63,21 @@ def measure(spec: FleetSpec, broker: str, settings: Settings, drawn: Fleet) -> M
     inbound = _retained_inbound(spec.url, spec.protocol, spec.prefix)
     worker_spec = WorkerSpec(spec.url, spec.protocol, f"{spec.prefix}-dispatcher", spec.prefix, settings, track=False)
     began = time.perf_counter()
-    process, link, pid = spawn(worker, worker_spec)
-    startup_s = time.perf_counter() - began
+    dispatcher = spawn(worker, worker_spec)
+    startup_s, pid = time.perf_counter() - began, dispatcher.first
     try:
         time.sleep(2.0)  # the retained capacity and status messages handled
         idle = status(pid)
         reset = reset_peak(pid)
-        generator, results, _ = spawn(_fleet, spec)
+        generator = spawn(_fleet, spec)
         samples = []
-        while not results.poll(1.0):
+        while not generator.poll(1.0):
             samples.append(status(pid)["VmRSS"])
-            if not generator.is_alive():
-                raise RuntimeError("the load generator stopped without its results")
-        outcome, end = results.recv(), status(pid)
-        generator.join(30)
+        outcome, end = generator.recv(), status(pid)
+        generator.process.join(30)
+        tally = finish(dispatcher)
     finally:
-        tally = finish(process, link)
+        dispatcher.process.terminate()  # a no-op once finished
         _clean_up(spec, drawn.hpids, inbound)
     peak = end["VmHWM"] if reset else max([*samples, end["VmRSS"]])
     return Memory(broker, drawn.scenario, startup_s, idle["VmHWM"], idle["VmRSS"], peak, end["VmRSS"], not reset,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing as mp
 import os
 import random
 import socket
@@ -23,7 +22,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -40,6 +38,7 @@ from dispatch.severity.artifacts import KTAS_FILE, load_or_train
 from dispatch.severity.features import read_ktas
 from goldentime.bench import report
 from goldentime.bench.mosquitto import LABELS, label
+from goldentime.bench.processes import Child, spawn
 from goldentime.settings import Settings
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
@@ -274,25 +273,12 @@ def worker(spec: WorkerSpec, conn: Connection) -> None:
     _serve(conn, tally, dispatcher.stop)
 
 
-def spawn(target: Callable[..., None], *args: Any) -> tuple[BaseProcess, Connection, Any]:
-    """Start ``target(*args, conn)`` in a spawned process; returns it, our end of the pipe and its first message."""
-    context = mp.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=target, args=(*args, theirs), daemon=True)
-    process.start()
-    if not ours.poll(300):
-        process.terminate()
-        raise RuntimeError(f"{target.__name__} did not start")
-    return process, ours, ours.recv()
-
-
-def finish(process: BaseProcess, conn: Connection) -> Tally:
+def finish(child: Child) -> Tally:
     """Stop a consumer and return its full tally."""
-    conn.send("stop")
-    tally: Tally = conn.recv()
-    process.join(30)
-    if process.is_alive():
-        process.terminate()
+    tally: Tally = child.ask("stop")
+    child.process.join(30)
+    if child.process.is_alive():
+        child.process.terminate()
     return tally
 
 
@@ -370,13 +356,13 @@ def exactly_once(expected: list[bytes], seen: Counter[bytes]) -> tuple[int, int]
     return sum(1 for d in expected if d not in seen), sum(seen[d] - 1 for d in expected if seen[d] > 1)
 
 
-def _counts(links: list[Connection]) -> list[Tally]:
+def _counts(links: list[Child]) -> list[Tally]:
     for link in links:
         link.send("counts")
     return [link.recv() for link in links]
 
 
-def _wait(links: list[Connection], before: list[Tally], positions: int, vitals: int) -> list[Tally]:
+def _wait(links: list[Child], before: list[Tally], positions: int, vitals: int) -> list[Tally]:
     """The consumers' counts once every vitals sent was handled and every consumer has every position, or once
     nothing more was handled for SETTLE_S."""
     last, moved = (-1, -1), time.monotonic()
@@ -417,17 +403,16 @@ def run(
         ids = [f"{prefix}-dispatcher-{k}" for k in range(2 if group else 1)]
         consumers = [(worker, (WorkerSpec(url, protocol, i, prefix, settings, group),)) for i in ids]
     inbound = _retained_inbound(url, protocol, prefix) if consumer in ("dispatcher", "2_workers") else None
-    started: list[tuple[BaseProcess, Connection, Any]] = []
+    started: list[Child] = []
     expected: list[list[bytes]] = []  # each step's vitals
 
     def attempt(offered: float) -> Step:
         load = messages(spec, max(1, round(offered * step_s)), len(expected))
         expected.append([digest(payload) for topic, payload, _ in load if topic.endswith("/vitals")])
-        links, vitals = [conn for _, conn, _ in started], len(expected[-1])
-        before = _counts(links)
-        link.send((load, offered))
-        first, published = link.recv()
-        after = _wait(links, before, len(load) - vitals, vitals)
+        vitals = len(expected[-1])
+        before = _counts(started)
+        first, published = publisher.ask((load, offered))
+        after = _wait(started, before, len(load) - vitals, vitals)
         handled = tuple(a.vitals - b.vitals for a, b in zip(after, before, strict=True))
         step = Step(offered, rate(len(load), published - first), len(load) - vitals, vitals, handled,
                     min(a.positions - b.positions for a, b in zip(after, before, strict=True)),
@@ -436,15 +421,17 @@ def run(
         print(f"  offered {offered:,.0f}/s: {step.rate:,.0f}/s handled, {step.lost} vitals lost", flush=True)
         return step
 
-    publisher, link, _ = spawn(_publisher, url, protocol, f"{prefix}-publisher")
+    publisher = spawn(_publisher, url, protocol, f"{prefix}-publisher")
     try:
         for target, args in consumers:
             started.append(spawn(target, *args))
         steps = ladder(attempt, start, limit, bisections)
+        publisher.send(None)
+        publisher.process.join(30)
+        tallies = [finish(child) for child in started]
     finally:
-        link.send(None)
-        publisher.join(30)
-        tallies = [finish(process, conn) for process, conn, _ in started]
+        for child in (publisher, *started):
+            child.process.terminate()  # a no-op on those already done
         if inbound is not None:  # the advice and pre-notifications the dispatcher left retained
             _clean_up(spec, drawn.hpids, inbound)
     seen = Counter(d for t in tallies for d in t.digests)

@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from dispatch.severity.artifacts import KTAS_FILE, train_from_file
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
+from dispatch.severity.features import Presentation, feature_matrix, from_ktas_row, ktas_labels, read_ktas
 from dispatch.severity.model import Platt, SeverityModel, TrainedSeverity, assess, explain
 from dispatch.severity.training import METRICS, SEED, TARGET_RECALL, evaluate, threshold_for_recall, train
 from goldentime.settings import default_data_dir
@@ -376,3 +376,26 @@ def test_assessing_a_batch_gives_each_patient_what_assessing_them_alone_gives() 
         assert severity.p_critical == pytest.approx(alone.p_critical, abs=1e-12)
     assert {s.ktas for s in together[2::3]} == {1}  # a cardiac arrest is KTAS 1 in a batch too
     assert model.assess_many([]) == []
+
+
+def test_kept_complaint_shares_change_nothing_and_stay_bounded(
+    trained: TrainedSeverity, data: tuple[list[Presentation], np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model keeps each complaint's share of the logits (live complaints repeat); the logits are those of
+    a model that keeps nothing, the number kept is bounded, and what is kept is not saved with the model."""
+    import pickle
+
+    from dispatch.severity import model as model_module
+
+    presentations = data[0][:200]
+    fresh = pickle.loads(pickle.dumps(trained.model))
+    assert "_text_cache" not in fresh.__dict__
+    text = fresh.vectorizer_.transform([p.complaint for p in presentations]) @ fresh.text_coef_.T
+    dense = fresh._standardised(feature_matrix(presentations)) @ fresh.dense_coef_.T
+    expected = dense + text.toarray() + fresh.intercept_
+    monkeypatch.setattr(model_module, "TEXT_CACHE", 50)
+    for rows in (presentations[:20], presentations[:20], presentations, presentations[:20]):  # kept, or too many
+        assert fresh.logits(rows) == pytest.approx(expected[: len(rows)], abs=1e-12)
+        assert len(fresh.__dict__["_text_cache"]) <= 50
+    assert fresh.__dict__["_text_cache"]
+    assert "_text_cache" not in pickle.loads(pickle.dumps(fresh)).__dict__
