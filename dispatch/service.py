@@ -112,7 +112,7 @@ class Dispatcher:
         self._inbound_dirty: set[str] = set()  # centres whose inbound list may have changed
         self.assigned: dict[str, str] = {}
         self.stats = DispatcherStats()
-        self._queue: queue.Queue[Message] = queue.Queue()
+        self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._dirty: set[str] = set()  # units whose patient needs a decision at the next plan
         self._everyone = False  # capacity changed: re-plan every patient
         self._stop = threading.Event()

@@ -24,7 +24,7 @@ from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -120,6 +120,36 @@ class Delivery:
 
 MessageHandler = Callable[[Message], None]
 
+#: Bytes read from the socket at once (see _ReadAhead).
+READ_AHEAD = 65536
+
+
+class _ReadAhead(paho.Client):
+    """paho reads each packet with three or four ``recv`` calls (its type, its length byte by byte, its body).
+    Every call releases the interpreter lock and must take it back, and a consumer whose own thread is busy
+    deciding then holds it for up to the switch interval (5 ms) each time: under load the network thread crawls.
+    This reads up to READ_AHEAD bytes at once and serves paho's small reads from them; ``loop_read`` goes on
+    while read-ahead bytes wait (the socket's ``select`` cannot see them). A new socket starts empty."""
+
+    _ahead: bytes = b""
+    _at = 0
+    _ahead_sock: object = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._ahead_sock is not self._sock:  # connected again: nothing of the old stream is kept
+            self._ahead, self._at, self._ahead_sock = b"", 0, self._sock
+        if self._at >= len(self._ahead):
+            self._ahead, self._at = super()._sock_recv(max(bufsize, READ_AHEAD)), 0
+        data = self._ahead[self._at : self._at + bufsize]
+        self._at += len(data)
+        return data
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == paho.MQTT_ERR_SUCCESS and self._at < len(self._ahead) and self._ahead_sock is self._sock:
+            rc = super().loop_read(max_packets)
+        return rc
+
 
 def unit_will(unit_id: str) -> tuple[str, bytes]:
     """The Last Will of a unit: its retained status becomes ``offline``."""
@@ -168,7 +198,7 @@ class MqttClient:
             # MQTT 5 lets a consumer that acknowledges late (after a SQL commit) say how many
             # unacknowledged messages it can hold (Receive Maximum); under 3.1.1 the broker
             # decides (Mosquitto: max_inflight_messages, 20 by default).
-            client = paho.Client(
+            client = _ReadAhead(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=paho.MQTTv5,
@@ -180,7 +210,7 @@ class MqttClient:
                 properties.SessionExpiryInterval = session_expiry_s
             self._connect_options = {"clean_start": clean_session, "properties": properties}
         else:
-            client = paho.Client(
+            client = _ReadAhead(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 clean_session=clean_session,

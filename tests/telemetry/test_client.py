@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker, free_port
@@ -213,3 +214,73 @@ def test_qos1_published_while_disconnected_is_sent_after_reconnect() -> None:
             subscriber.stop()
     finally:
         publisher.stop()
+
+
+def test_read_ahead_serves_small_reads_and_forgets_an_old_socket() -> None:
+    """paho's reads of one packet (its type, length, body) are served from one read of the socket; bytes read
+    ahead on a connection are never handed out on the next one."""
+    from telemetry.client import _ReadAhead
+
+    client = _ReadAhead(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
+    old, old_peer = socket.socketpair()
+    new, new_peer = socket.socketpair()
+    with old, old_peer, new, new_peer:
+        old.setblocking(False)
+        new.setblocking(False)
+        client._sock = old
+        old_peer.sendall(b"\x30\x05hello\x30\x03bye")
+        assert [client._sock_recv(1), client._sock_recv(1), client._sock_recv(5)] == [b"\x30", b"\x05", b"hello"]
+        assert client._sock_recv(1) == b"\x30"  # the rest waits in the read-ahead
+        client._sock = new
+        new_peer.sendall(b"\x40\x02")
+        assert client._sock_recv(1) == b"\x40"  # not the old connection's b"\x03"
+        assert client._sock_recv(8) == b"\x02"
+        with pytest.raises(BlockingIOError):
+            client._sock_recv(1)
+
+
+def test_one_read_delivers_every_packet_it_read_ahead() -> None:
+    """``select`` cannot see bytes already read ahead: a read goes on until they are handled."""
+    from telemetry.client import _ReadAhead
+
+    def publish(topic: bytes, payload: bytes) -> bytes:  # an MQTT 3.1.1 PUBLISH at QoS 0
+        body = len(topic).to_bytes(2, "big") + topic + payload
+        return bytes([0x30, len(body)]) + body
+
+    got: list[bytes] = []
+    client = _ReadAhead(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
+    client.on_message = lambda c, userdata, m: got.append(bytes(m.payload))
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.setblocking(False)
+        client._sock = ours
+        peer.sendall(b"".join(publish(b"ems/incidents/x", f"m{i}".encode()) for i in range(50)))
+        client.loop_read()
+    assert got == [f"m{i}".encode() for i in range(50)]
+
+
+def test_a_backlog_and_a_message_larger_than_the_read_ahead_arrive_whole_in_order(
+    broker: BrokerUnderTest, clients: list[MqttClient]
+) -> None:
+    """Messages that pile up in the socket while the handler is busy are read many at a time: each arrives
+    once, whole and in order, also one larger than a read."""
+    from telemetry.client import READ_AHEAD
+
+    topic = f"ems/incidents/{unique('backlog')}"
+    inbox, release = Inbox(), threading.Event()
+
+    def slow_then_fast(message: Message) -> None:
+        release.wait(10)  # the first message blocks the network thread while the rest queue up
+        inbox(message)
+
+    subscriber = connect(broker, clients, slow_then_fast)  # type: ignore[arg-type]
+    subscriber.subscribe(topic, qos=1)
+    publisher = connect(broker, clients)
+    payloads = [f"{i:05d}".encode() * 20 for i in range(3000)]
+    payloads.insert(1500, b"x" * (3 * READ_AHEAD + 17))
+    deliveries = [publisher.publish(topic, p, qos=1) for p in payloads]
+    assert all(d.wait(20) for d in deliveries[:50])
+    release.set()
+    assert all(d.wait(20) for d in deliveries)
+    assert wait_until(lambda: len(inbox.on(topic)) >= len(payloads), timeout_s=30)
+    assert [m.payload for m in inbox.on(topic)] == payloads
