@@ -26,40 +26,49 @@ def label(url: str, fallback: str) -> str:
     return LABELS.get(url, fallback)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def start_mosquitto(directory: Path, port: int, *, listeners: list[str] | None = None,
+                    config: Path = CONFIG) -> subprocess.Popen[bytes]:  # fmt: skip
+    """``config`` with its listeners replaced by ``127.0.0.1:port`` (or by ``listeners``), started in
+    ``directory`` (where its relative password_file and acl_file are) as this user (started by root,
+    Mosquitto would become user ``mosquitto``, which cannot read a private temporary directory); returns
+    once the port answers. Its log goes to ``directory/mosquitto.log``: a pipe nobody reads would fill
+    and stop the broker mid-run."""
+    binary = shutil.which("mosquitto")
+    if binary is None:
+        raise RuntimeError("this needs Mosquitto 2 on PATH (apt-get install mosquitto)")
+    kept = [line for line in config.read_text().splitlines() if not line.strip().startswith(("listener", "port"))]
+    own = [*(listeners or [f"listener {port} 127.0.0.1"]), f"user {getpass.getuser()}"]
+    (directory / "mosquitto.conf").write_text("\n".join([*own, *kept, ""]))
+    log = directory / "mosquitto.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen([binary, "-c", "mosquitto.conf"], cwd=directory, stdout=sink, stderr=sink)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait(10)
+                raise RuntimeError(f"mosquitto did not start with {config}: {log.read_text()[-600:].strip()}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def private_mosquitto(config: Path = CONFIG) -> Iterator[str]:
     """Run ``mosquitto`` with ``config`` (its listeners replaced by one loopback port); yields its URL."""
-    binary = shutil.which("mosquitto")
-    if binary is None:
-        raise RuntimeError("--mosquitto needs the mosquitto binary on PATH (apt-get install mosquitto)")
-    port = _free_port()
-    kept = [line for line in config.read_text().splitlines() if not line.strip().startswith(("listener", "port"))]
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         made = write_broker_files(Path(tmp), [Account(Role.ADMIN)])
-        conf = Path(tmp) / "mosquitto.conf"
-        # `user`: started as root, Mosquitto would switch to `mosquitto`, which cannot read this directory.
-        conf.write_text("\n".join([f"listener {port} 127.0.0.1", f"user {getpass.getuser()}", *kept, ""]))
-        # cwd: Mosquitto opens the config's passwd and acl relative to where it starts.
-        process = subprocess.Popen(
-            [binary, "-c", str(conf)], cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        process = start_mosquitto(Path(tmp), port, config=config)
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                        raise RuntimeError(f"mosquitto did not start with {config}: {err.strip()[:300]}") from None
-                    time.sleep(0.05)
             url = f"mqtt://{userinfo('admin', made['admin'])}@127.0.0.1:{port}"
             LABELS[url] = f"Mosquitto with {config.parent.parent.name}/{config.parent.name}/{config.name}"
             yield url

@@ -125,6 +125,8 @@ def _trial(recorder: Recorder, tracker: _Tracker, url: str, protocol: str, count
     process = context.Process(target=_publish, args=(url, protocol, fleet, count, rate, achieved))
     process.start()
     process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(f"the recorder's load generator stopped with exit code {process.exitcode} (error above)")
     last, last_change = -1, time.monotonic()  # wait for all, or until nothing arrives for 3 s
     while time.monotonic() - last_change < 3 and tracker.count < count:
         if tracker.count != last:

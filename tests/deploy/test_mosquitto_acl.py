@@ -5,16 +5,13 @@ it needs the ``mosquitto`` binary (Mosquitto 2)."""
 
 from __future__ import annotations
 
-import getpass
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from goldentime.bench.mosquitto import free_port, start_mosquitto
 from goldentime.mqtt_users import DEPLOY, userinfo, write_broker_files
 from telemetry import access
 from telemetry.client import ConnectError, MqttClient
@@ -28,36 +25,6 @@ def settings_of(config: Path) -> dict[str, str]:
     """``option -> value`` of a Mosquitto config file, comments left out."""
     pairs = (line.split(None, 1) for line in config.read_text().splitlines() if line.strip())
     return {p[0]: p[1] if len(p) > 1 else "" for p in pairs if not p[0].startswith("#")}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_mosquitto(directory: Path, port: int, *, listeners: list[str] | None = None) -> subprocess.Popen[bytes]:
-    """The shipped config, its listener moved to ``127.0.0.1:port`` (or replaced by ``listeners``),
-    started in ``directory`` (where its relative password_file and acl_file are), as this user:
-    started by root, Mosquitto would become user ``mosquitto``, which cannot read a private
-    temporary directory."""
-    binary = shutil.which("mosquitto")
-    assert binary, "the deploy tests need Mosquitto 2 on PATH (apt-get install mosquitto)"
-    lines = [line for line in CONFIG.read_text().splitlines() if not line.startswith(("listener", "port"))]
-    own = [*(listeners or [f"listener {port} 127.0.0.1"]), f"user {getpass.getuser()}"]
-    (directory / "mosquitto.conf").write_text("\n".join([*own, *lines, ""]))
-    process = subprocess.Popen([binary, "-c", "mosquitto.conf"], cwd=directory, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                error = process.communicate()[1].decode(errors="replace")
-                raise AssertionError(f"mosquitto did not start with {CONFIG}: {error}") from None
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
