@@ -83,7 +83,11 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 def start_recorder(settings: Settings, url: str) -> Any:
     """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
     from telemetry.recorder import run_recorder
+    from telemetry.spool import Spool
 
+    spool = None
+    if settings.recorder_spool_mb > 0:
+        spool = Spool(settings.recorder_spool_path, int(settings.recorder_spool_mb * 1e6))
     recorder = run_recorder(
         url,
         settings.resolved_database_url(),
@@ -92,14 +96,19 @@ def start_recorder(settings: Settings, url: str) -> Any:
         flush_interval_s=settings.recorder_flush_interval_s,
         keepalive_s=settings.mqtt_keepalive_s,
         protocol=settings.protocol_for(settings.mqtt_url),
+        spool=spool,
     )
     print(f"recorder: ems/# on {url} -> {recorder.store.engine.url.render_as_string()}", flush=True)
+    if spool is not None and spool.waiting:
+        print(f"recorder: {spool.waiting} messages kept on disk ({spool.path}) go to the database first", flush=True)
     return recorder
 
 
 def recorder_line(recorder: Any) -> str:
     s = recorder.stats
-    return f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
+    line = f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
+    waiting = recorder.spool.waiting if recorder.spool is not None else 0
+    return line + (f", {waiting} kept on disk until the database is back" if waiting else "")
 
 
 def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int:
@@ -109,6 +118,8 @@ def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int
     finally:
         recorder.stop()
         print(recorder_line(recorder), flush=True)
+        if recorder.spool is not None:
+            recorder.spool.close()
     return 0
 
 

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     recorder_batch_size: int = Field(default=500, ge=1, le=100_000)
     recorder_flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     recorder_client_id: str = Field(default="goldentime-recorder", min_length=1, max_length=64)
+    recorder_spool_mb: float = Field(
+        default=256.0,
+        ge=0,
+        le=1_000_000,
+        description="While the database is unavailable the recorder keeps batches on disk "
+        "(var/recorder-spool.sqlite3) up to this size, then holds messages unacknowledged; 0 = no spool.",
+    )
 
     mqtt_protocol: Literal["3.1.1", "5"] | None = Field(
         default=None,
@@ -105,6 +112,10 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Prepared road graphs and travel-time indexes."""
         return self.var_dir / "cache"
+
+    @property
+    def recorder_spool_path(self) -> Path:
+        return self.var_dir / "recorder-spool.sqlite3"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under ``var_dir``."""

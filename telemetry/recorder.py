@@ -7,8 +7,11 @@
 - A refused message is published to ``ems/rejected/{source}`` with the reason and stored in
   the rejected table. A refused message that was itself a rejection report is stored but not
   re-published, so two consumers can never bounce reports back and forth.
-- A database error does not stop the recorder: the batch is retried with back-off and its
-  messages stay unacknowledged until it is stored.
+- A database error does not stop the recorder. With a spool (:mod:`telemetry.spool`, on by
+  default in ``goldentime recorder``), the batch is kept on disk and acknowledged, and the
+  spool goes to the database, oldest first, as soon as a retry (with back-off) succeeds;
+  without one, or when the spool is full, the batch is retried and its messages stay
+  unacknowledged (the broker keeps them) until it is stored.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
+from telemetry.spool import Spool
 from telemetry.store import RejectedMessage, StoredMessage, TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,8 @@ class RecorderStats:
     rejected: int = 0
     cleared: int = 0
     db_errors: int = 0
+    spooled: int = 0  # messages kept on disk while the database was unavailable
+    unspooled: int = 0  # of those, sent on to the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class _Item:
 
 
 BatchHook = Callable[[list[StoredMessage], float], None]
+#: Back-off between attempts at a database that failed: doubling from the first to the second.
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0
 
 
 @dataclass
@@ -64,6 +72,8 @@ class Recorder:
     #: Called after each committed batch with its accepted messages and the commit time
     #: (``time.time()``); the benchmarks use it to measure publish-to-stored latency.
     on_batch_stored: BatchHook | None = None
+    #: Where batches wait while the database is unavailable; None: they wait unacknowledged.
+    spool: Spool | None = None
     stats: RecorderStats = field(default_factory=RecorderStats)
 
     def __post_init__(self) -> None:
@@ -72,6 +82,8 @@ class Recorder:
         self._pending: queue.Queue[_Item] = queue.Queue(self.max_pending)
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
+        self._retry_at = 0.0  # time.monotonic() of the next attempt at a database that failed
+        self._retry_delay = RETRY_MIN_S
         self.client.on_message = self.handle
 
     # --- lifecycle -------------------------------------------------------------------
@@ -99,8 +111,8 @@ class Recorder:
         self.stop()
 
     def drained(self) -> bool:
-        """True when every message taken so far is stored."""
-        return self._pending.unfinished_tasks == 0
+        """True when every message taken so far is in the database."""
+        return self._pending.unfinished_tasks == 0 and (self.spool is None or self.spool.waiting == 0)
 
     # --- receiving (paho's thread) ---------------------------------------------------
 
@@ -172,29 +184,65 @@ class Recorder:
             batch = self._take_batch()
             if batch:
                 self._store(batch)
+            elif self.spool is not None and self.spool.waiting:
+                self._drain()  # quiet: send the spool on when the database is back
 
     def _store(self, batch: list[_Item]) -> None:
+        """Write a batch to the database, or to the spool, or wait for either; then acknowledge it."""
         accepted = [item.accepted for item in batch if item.accepted is not None]
         refused = [item.refused for item in batch if item.refused is not None]
-        delay = 0.1
         while True:
-            try:
-                self.store.write(accepted, refused)
+            if self._drain():  # the spool first: nothing overtakes what waits on disk
+                try:
+                    self.store.write(accepted, refused)
+                    self._stored(accepted, refused)
+                    break
+                except SQLAlchemyError as exc:
+                    self._failed(exc, len(batch))
+            if self.spool is not None and self.spool.add(accepted, refused):
+                self.stats.spooled += len(batch)
                 break
-            except SQLAlchemyError as exc:
-                self.stats.db_errors += 1
-                log.error("storing a batch of %d failed, retrying in %.1f s: %s", len(batch), delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        committed_at = time.time()
+            time.sleep(max(0.0, self._retry_at - time.monotonic()))  # no spool, or it is full: hold the batch
         for item in batch:
             self.client.ack(item.message)
             self._pending.task_done()
+
+    def _drain(self) -> bool:
+        """Send spooled batches to the database, oldest first. True once the spool is empty; False while the
+        database still fails or it is not yet time to try it again."""
+        if self.spool is None or not self.spool.waiting:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        while (oldest := self.spool.oldest()) is not None:
+            key, accepted, refused = oldest
+            try:
+                self.store.write(accepted, refused)
+            except SQLAlchemyError as exc:
+                self._failed(exc, len(accepted) + len(refused))
+                return False
+            self.spool.remove(key)
+            self.stats.unspooled += len(accepted) + len(refused)
+            self._stored(accepted, refused)
+        log.warning("database back: every message kept on disk while it was away is stored")
+        return True
+
+    def _stored(self, accepted: list[StoredMessage], refused: list[RejectedMessage]) -> None:
+        committed_at = time.time()
+        self._retry_delay = RETRY_MIN_S
         self.stats.stored_batches += 1
         self.stats.accepted += len(accepted)
         self.stats.rejected += len(refused)
         if self.on_batch_stored is not None:
             self.on_batch_stored(accepted, committed_at)
+
+    def _failed(self, exc: SQLAlchemyError, count: int) -> None:
+        self.stats.db_errors += 1
+        self._retry_at = time.monotonic() + self._retry_delay
+        where = "kept on disk" if self.spool is not None else "held unacknowledged"
+        log.error("storing a batch of %d failed (%s), next try in %.1f s; messages are %s",
+                  count, type(exc).__name__, self._retry_delay, where)  # fmt: skip
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
 
 
 def run_recorder(
@@ -208,9 +256,10 @@ def run_recorder(
     max_inflight: int = 20_000,
     protocol: str = "3.1.1",
     session_expiry_s: int = 7 * 24 * 3600,
+    spool: Spool | None = None,
 ) -> Recorder:
     """Build and start a recorder with a persistent session (messages published while it is
-    down are kept by the broker and stored when it comes back)."""
+    down are kept by the broker and stored when it comes back) and ``spool`` for database outages."""
     client = MqttClient(
         mqtt_url,
         client_id,
@@ -222,4 +271,4 @@ def run_recorder(
         session_expiry_s=session_expiry_s,
     )
     store = TelemetryStore.open(database_url)
-    return Recorder(client, store, batch_size=batch_size, flush_interval_s=flush_interval_s).start()
+    return Recorder(client, store, batch_size=batch_size, flush_interval_s=flush_interval_s, spool=spool).start()
