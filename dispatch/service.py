@@ -60,6 +60,7 @@ class UnitState:
     advised_eta_s: float | None = None
     eta_mode: schemas.EtaMode = schemas.EtaMode.ROAD
     etas: dict[str, float] = field(default_factory=dict)
+    vitals_ts: datetime | None = None  # when the newest vitals this worker handled were taken
     #: This worker handled the patient's latest vitals (with shared subscriptions, another
     #: worker may own it: then it only counts towards its centre's inbound patients).
     owned: bool = False
@@ -163,6 +164,8 @@ class Dispatcher:
                 self.handle_batch(batch)
             except Exception:  # the loop never dies; the error is logged with its traceback
                 log.exception("dispatcher failed on a batch of %d messages", len(batch))
+            for message in batch:  # with manual_ack: only now may the broker forget them (see start_dispatcher)
+                self.client.ack(message)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class Dispatcher:
             result = assessed[id(payload)]
             if unit.patient_id != payload.patient_id:
                 unit.destination, unit.declined, unit.advised_eta_s = None, set(), None
-            unit.patient_id = payload.patient_id
+            unit.patient_id, unit.vitals_ts = payload.patient_id, payload.ts
             if not unit.owned:
                 unit.advised_eta_s = None  # advise again: the new version tells other workers who owns it now
             unit.owned = True
@@ -258,6 +261,12 @@ class Dispatcher:
             unit = self._unit(topic.key)
             if payload.advice_version <= unit.advice_version:
                 return False, False  # our own advice coming back, or an older one
+            if unit.patient_id not in (None, payload.patient_id) and unit.vitals_ts and unit.vitals_ts > payload.ts:
+                # About an earlier patient: after a restart, the vitals the broker kept for us can come before the
+                # retained advice. The newer patient stays; our advice for them gets a version above this one.
+                unit.advice_version, unit.advised_eta_s = payload.advice_version, None
+                self._dirty.add(unit.unit_id)
+                return True, False
             # Advice this worker did not publish: a restart (take the patient over when working
             # alone) or another worker of the share group (its patient: count it, do not route it).
             rebuilding = unit.advice_version == 0 and not self.share_group

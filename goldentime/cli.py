@@ -80,6 +80,13 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def shown(url: str) -> str:
+    """A broker URL as printed: without the account and password it may carry."""
+    from telemetry.client import BrokerAddress
+
+    return str(BrokerAddress.parse(url))
+
+
 def start_recorder(settings: Settings, url: str) -> Any:
     """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
     from telemetry.recorder import run_recorder
@@ -98,7 +105,7 @@ def start_recorder(settings: Settings, url: str) -> Any:
         protocol=settings.protocol_for(settings.mqtt_url),
         spool=spool,
     )
-    print(f"recorder: ems/# on {url} -> {recorder.store.engine.url.render_as_string()}", flush=True)
+    print(f"recorder: ems/# on {shown(url)} -> {recorder.store.engine.url.render_as_string()}", flush=True)
     if spool is not None and spool.waiting:
         print(f"recorder: {spool.waiting} messages kept on disk ({spool.path}) go to the database first", flush=True)
     return recorder
@@ -331,7 +338,7 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(service, mqtt_connected=lambda: publisher.connected, cors_origins=settings.cors_origins)
         print(
             f"capacity API on http://{args.host}:{args.port} (OpenAPI at /docs), {service.store.count()} centres, "
-            f"publishing to {url}",
+            f"publishing to {shown(url)}",
             flush=True,
         )
         try:
@@ -355,6 +362,16 @@ def _stored_vitals(settings: Settings) -> Any:
     return last_vitals
 
 
+def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
+    """The dispatcher's connection: a persistent session (the broker keeps its subscriptions and queues its
+    QoS 1 messages while it is down, for an hour) and manual acknowledgement (a vitals message is acknowledged
+    once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
+    from telemetry.client import MqttClient
+
+    return MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url), clean_session=False,
+                      manual_ack=True, session_expiry_s=3600)  # fmt: skip
+
+
 def start_dispatcher(
     settings: Settings,
     url: str,
@@ -367,19 +384,19 @@ def start_dispatcher(
     from dispatch.scenario import load_scenario, prepare
     from dispatch.service import Dispatcher
     from dispatch.severity.artifacts import load_or_train
-    from telemetry.client import MqttClient
 
     if prepared is None:
         scenario = load_scenario(_scenario_name(settings, None), settings.data_dir)
         prepared = prepare(scenario, cache_dir=settings.cache_dir)
     name = prepared.scenario.name
     severity = load_or_train(settings.data_dir, settings.model_dir)
-    client = MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url))
+    client = dispatcher_client(settings, url, client_id)
     dispatcher = Dispatcher(
         client, prepared, severity, share_group=share_group, last_vitals=_stored_vitals(settings)
     ).start()
     mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
-    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {url}", flush=True)
+    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {shown(url)}",
+          flush=True)  # fmt: skip
     return dispatcher
 
 

@@ -35,15 +35,18 @@ def free_port() -> int:
 def start_mosquitto(directory: Path, port: int, *, listeners: list[str] | None = None,
                     config: Path = CONFIG) -> subprocess.Popen[bytes]:  # fmt: skip
     """``config`` with its listeners replaced by ``127.0.0.1:port`` (or by ``listeners``), started in
-    ``directory`` (where its relative password_file and acl_file are) as this user (started by root,
+    ``directory`` (where its relative password_file and acl_file are, and its persistence file goes; started
+    again on the same directory and port, it takes up where it stopped) as this user (started by root,
     Mosquitto would become user ``mosquitto``, which cannot read a private temporary directory); returns
     once the port answers. Its log goes to ``directory/mosquitto.log``: a pipe nobody reads would fill
     and stop the broker mid-run."""
     binary = shutil.which("mosquitto")
     if binary is None:
         raise RuntimeError("this needs Mosquitto 2 on PATH (apt-get install mosquitto)")
-    kept = [line for line in config.read_text().splitlines() if not line.strip().startswith(("listener", "port"))]
-    own = [*(listeners or [f"listener {port} 127.0.0.1"]), f"user {getpass.getuser()}"]
+    replaced = ("listener", "port", "persistence_location")
+    kept = [line for line in config.read_text().splitlines() if not line.strip().startswith(replaced)]
+    own = [*(listeners or [f"listener {port} 127.0.0.1"]), f"user {getpass.getuser()}",
+           f"persistence_location {directory.resolve()}/"]  # fmt: skip
     (directory / "mosquitto.conf").write_text("\n".join([*own, *kept, ""]))
     log = directory / "mosquitto.log"
     with log.open("ab") as sink:

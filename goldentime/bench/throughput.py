@@ -265,7 +265,9 @@ def worker(spec: WorkerSpec, conn: Connection) -> None:
     settings = spec.settings
     prepared = prepare(load_scenario(_scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
-    client = MqttClient(spec.url, spec.client_id, protocol=spec.protocol)
+    # as `goldentime dispatcher`'s (cli.dispatcher_client), but for the protocol: $share needs MQTT 5
+    client = MqttClient(spec.url, spec.client_id, protocol=spec.protocol, clean_session=False, manual_ack=True,
+                        session_expiry_s=60)  # fmt: skip
     tally = Tally(spec.prefix, spec.track)
     dispatcher = _Counted(tally, client, prepared, severity, share_group=spec.share_group,
                           last_vitals=_stored_vitals(settings)).start(60)  # fmt: skip

@@ -276,3 +276,67 @@ def test_a_restart_restores_needs_from_the_recorders_store(
         second.stop()
         recorder.stop()
         recorder.store.close()
+
+
+class Recording:
+    """A client that keeps what the dispatcher sends and acknowledges: the decision thread without a broker."""
+
+    on_message = None
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[topics.Topic, schemas.Payload]] = []
+        self.acked: list[int] = []
+
+    class _Sent:
+        def wait(self, timeout_s: float = 0.0) -> bool:
+            return True
+
+    def send(self, topic: topics.Topic, payload: schemas.Payload) -> _Sent:
+        self.sent.append((topic, payload))
+        return self._Sent()
+
+    def clear_retained(self, topic: str) -> _Sent:
+        return self._Sent()
+
+    def ack(self, message: Message) -> None:
+        self.acked.append(message.mid)
+
+    def advice(self, unit: str) -> list[schemas.Advice]:
+        return [
+            p for t, p in self.sent if t.kind is topics.Kind.ADVICE and t.key == unit and isinstance(p, schemas.Advice)
+        ]
+
+
+def _message(kind: topics.Kind, unit: str, payload: schemas.Payload, mid: int = 0) -> Message:
+    return Message(topics.build(kind, unit), schemas.encode(payload), topics.CONTRACT[kind].qos, False, mid)
+
+
+@pytest.mark.parametrize("newer", ["vitals", "advice"])
+def test_after_a_restart_the_newer_of_kept_vitals_and_retained_advice_decides_the_patient(
+    newer: str, prepared: Prepared, severity: TrainedSeverity
+) -> None:
+    """A restarted worker on a persistent session gets the vitals the broker kept for it before the retained
+    advice it re-subscribes to: vitals taken after that advice are a new patient and must not be overwritten
+    by the advice of the one before; advice newer than the vitals (another worker took over) still wins."""
+    unit, earlier = unique("u"), datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    later = datetime(2026, 11, 25, 7, 5, tzinfo=UTC)
+    position = schemas.Position.new(lat=JONGNO_3GA[0], lon=JONGNO_3GA[1])
+    state = [_message(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING)),
+             _message(topics.Kind.POSITION, unit, position)]  # fmt: skip
+    before = Recording()
+    first = Dispatcher(before, prepared, severity)  # type: ignore[arg-type]
+    old_vitals = schemas.Vitals.new(patient_id="P-old", hr_bpm=90)
+    first.handle_batch([*state, _message(topics.Kind.VITALS, unit, old_vitals)])
+    retained = before.advice(unit)[-1].model_copy(update={"ts": later if newer == "advice" else earlier})
+    new_vitals = schemas.Vitals.new(patient_id="P-new", hr_bpm=135, sbp_mmhg=80).model_copy(
+        update={"ts": earlier if newer == "advice" else later}
+    )
+    after = Recording()
+    second = Dispatcher(after, prepared, severity)  # type: ignore[arg-type]
+    second.handle_batch([_message(topics.Kind.VITALS, unit, new_vitals, mid=7), *state,
+                         _message(topics.Kind.ADVICE, unit, retained)])  # fmt: skip
+    expected = "P-new" if newer == "vitals" else "P-old"
+    assert second.units[unit].patient_id == expected
+    if newer == "vitals":
+        advised = after.advice(unit)[-1]
+        assert advised.patient_id == "P-new" and advised.advice_version > retained.advice_version
