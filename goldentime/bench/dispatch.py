@@ -29,7 +29,7 @@ from dispatch.severity.artifacts import KTAS_FILE, train_from_file
 from dispatch.severity.features import read_ktas
 from dispatch.severity.model import TrainedSeverity
 from goldentime.bench import report
-from goldentime.bench.mosquitto import LABELS, label
+from goldentime.bench.mosquitto import LABELS, judged, label
 from goldentime.bench.processes import Child, spawn
 from goldentime.bench.severity import _vitals as ktas_vitals
 from telemetry import schemas, topics
@@ -307,8 +307,8 @@ def _plan_met(patients: int, p99_ms: float) -> bool | None:
 
 def _latency_met(r: Run) -> bool | None:
     """Whether ``r`` meets the decision-latency goal; None unless it is the dispatcher answering 1,500 units on
-    Mosquitto, the only runs the goal is set for."""
-    national = r.units == max(FLEETS) and "mosquitto" in r.broker.lower() and r.responder == "dispatcher"
+    Mosquitto (:func:`~goldentime.bench.mosquitto.judged`), the only runs the goal is set for."""
+    national = r.units == max(FLEETS) and judged(r.broker) and r.responder == "dispatcher"
     return r.p99_ms < LATENCY_GOAL_MS if national else None
 
 
@@ -382,7 +382,9 @@ def _markdown(plans: list[tuple[int, float, float]], runs: list[Run], spec: Flee
         "— the floor that broker, generator and this machine set; the dispatcher's own share is the difference. "
         "A Mosquitto on its stock settings leaves Nagle's algorithm on (`set_tcp_nodelay false`), which holds small "
         "packets back while an earlier one is unacknowledged: compare its echo row with the one of the shipped "
-        "configuration (`deploy/mosquitto/mosquitto.conf`, `--mosquitto`), which turns it off.",
+        "configuration (`deploy/mosquitto/mosquitto.conf`, `--mosquitto`), which turns it off. The goal is judged "
+        "on the shipped configuration, the one GoldenTime deploys, when it ran; a stock Mosquitto is shown beside "
+        "it for comparison.",
         "",
         "| responder | broker | units | vitals measured | p50 | p99 | unanswered | messages/s | plans | advice "
         "| dispatcher CPU | errors | RSS | goal |",

@@ -26,6 +26,16 @@ def label(url: str, fallback: str) -> str:
     return LABELS.get(url, fallback)
 
 
+def judged(broker: str) -> bool:
+    """Whether a goal set "on Mosquitto" is judged on the broker a report names ``broker``: on Mosquitto with
+    the shipped configuration (the one we deploy) when this run started one (``--mosquitto``), else on any
+    Mosquitto. A Mosquitto on its stock settings is then shown beside it for comparison: those drop QoS 1
+    messages past 1,000 queued for a client and hold small packets back (Nagle)."""
+    if LABELS:
+        return broker in LABELS.values()
+    return "mosquitto" in broker.lower()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

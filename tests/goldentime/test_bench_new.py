@@ -160,3 +160,15 @@ def test_a_small_real_run_loses_no_vitals(tmp_path: Path) -> None:
         assert (first.positions, first.vitals) == (300, 30)
         assert (first.lost, first.duplicates, first.handled) == (0, 0, (30,)), run
         assert run.rate > 0
+
+
+def test_mosquitto_goals_are_judged_on_the_shipped_configuration_when_it_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldentime.bench import mosquitto
+
+    monkeypatch.setattr(mosquitto, "LABELS", {})
+    assert mosquitto.judged("mosquitto version 2.0.11 at mqtt://127.0.0.1:1883")
+    assert not mosquitto.judged("embedded (amqtt)")
+    shipped = "Mosquitto with deploy/mosquitto/mosquitto.conf"
+    monkeypatch.setattr(mosquitto, "LABELS", {"mqtt://admin:x@127.0.0.1:4000": shipped})
+    assert mosquitto.judged(shipped)
+    assert not mosquitto.judged("mosquitto version 2.0.11 at mqtt://127.0.0.1:1883")
