@@ -4,19 +4,27 @@ the settings, then calls into the packages."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from goldentime.services import (
+    broker_url,
+    capacity_service,
+    recorder_line,
+    scenario_name,
+    serve,
+    shown,
+    start_dispatcher,
+    start_recorder,
+    wait_for_stop,
+)
 from goldentime.settings import Settings
 
 log = logging.getLogger("goldentime")
@@ -29,45 +37,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _wait_for_stop(
-    tick: Callable[[], None] | None = None,
-    *,
-    seconds: float | None = None,
-    every_s: float = 10,
-    until: Callable[[], bool] | None = None,
-) -> None:
-    """Block until Ctrl-C / SIGTERM, ``seconds`` or ``until()`` turning true, calling ``tick`` every ``every_s``."""
-    stop = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM) if in_main}
-    deadline = None if seconds is None else time.monotonic() + seconds
-    next_tick = time.monotonic() + every_s
-    try:
-        while not stop.wait(0.25):
-            now = time.monotonic()
-            if (deadline is not None and now >= deadline) or (until is not None and until()):
-                return
-            if tick is not None and now >= next_tick:
-                tick()
-                next_tick = now + every_s
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _broker_url(settings: Settings) -> Iterator[str]:
-    """The configured broker, or an embedded one for the duration of the block."""
-    if settings.mqtt_url:
-        yield settings.mqtt_url
-        return
-    from telemetry.broker import EmbeddedBroker
-
-    with EmbeddedBroker() as broker:
-        print(f"embedded MQTT broker: {broker.url} (set GOLDENTIME_MQTT_URL to use another broker)", flush=True)
-        yield broker.url
-
-
 # --- subcommands -------------------------------------------------------------------------
 
 
@@ -76,52 +45,14 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
     with EmbeddedBroker(host=args.host, port=args.port, password_file=settings.mqtt_password_file) as broker:
         print(f"embedded MQTT broker listening on {broker.url}; Ctrl-C stops it", flush=True)
-        _wait_for_stop(seconds=args.seconds)
+        wait_for_stop(seconds=args.seconds)
     return 0
-
-
-def shown(url: str) -> str:
-    """A broker URL as printed: without the account and password it may carry."""
-    from telemetry.client import BrokerAddress
-
-    return str(BrokerAddress.parse(url))
-
-
-def start_recorder(settings: Settings, url: str) -> Any:
-    """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
-    from telemetry.recorder import run_recorder
-    from telemetry.spool import Spool
-
-    spool = None
-    if settings.recorder_spool_mb > 0:
-        spool = Spool(settings.recorder_spool_path, int(settings.recorder_spool_mb * 1e6))
-    recorder = run_recorder(
-        url,
-        settings.resolved_database_url(),
-        client_id=settings.recorder_client_id,
-        batch_size=settings.recorder_batch_size,
-        flush_interval_s=settings.recorder_flush_interval_s,
-        keepalive_s=settings.mqtt_keepalive_s,
-        protocol=settings.protocol_for(settings.mqtt_url),
-        spool=spool,
-    )
-    print(f"recorder: ems/# on {shown(url)} -> {recorder.store.engine.url.render_as_string()}", flush=True)
-    if spool is not None and spool.waiting:
-        print(f"recorder: {spool.waiting} messages kept on disk ({spool.path}) go to the database first", flush=True)
-    return recorder
-
-
-def recorder_line(recorder: Any) -> str:
-    s = recorder.stats
-    line = f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
-    waiting = recorder.spool.waiting if recorder.spool is not None else 0
-    return line + (f", {waiting} kept on disk until the database is back" if waiting else "")
 
 
 def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int:
     recorder = start_recorder(settings, url)
     try:
-        _wait_for_stop(lambda: print(recorder_line(recorder), flush=True), seconds=seconds)
+        wait_for_stop(lambda: print(recorder_line(recorder), flush=True), seconds=seconds)
     finally:
         recorder.stop()
         print(recorder_line(recorder), flush=True)
@@ -131,7 +62,7 @@ def _run_recorder(settings: Settings, url: str, *, seconds: float | None) -> int
 
 
 def cmd_recorder(settings: Settings, args: argparse.Namespace) -> int:
-    with _broker_url(settings) as url:
+    with broker_url(settings) as url:
         return _run_recorder(settings, url, seconds=args.seconds)
 
 
@@ -180,19 +111,13 @@ def cmd_data_fetch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _scenario_name(settings: Settings, requested: str | None) -> str:
-    from dispatch.scenario import default_scenario
-
-    return requested or settings.scenario or default_scenario(settings.data_dir)
-
-
 def cmd_eta(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from dispatch.roads import SnapError
     from dispatch.scenario import ScenarioError, load_scenario, prepare
 
-    name = _scenario_name(settings, args.scenario)
+    name = scenario_name(settings, args.scenario)
     try:
         prepared = prepare(load_scenario(name, settings.data_dir), cache_dir=settings.cache_dir)
         etas = prepared.index.etas(args.lat, args.lon)
@@ -292,46 +217,13 @@ def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _capacity_service(settings: Settings) -> Any:
-    from hospital_capacity.service import CapacityService, seed_rows
-    from hospital_capacity.store import CapacityStore
-
-    service = CapacityService(CapacityStore.open(settings.resolved_database_url()))
-    service.seed(seed_rows(settings.data_dir))
-    return service
-
-
-class Server:
-    """An ASGI app served by uvicorn on a background thread."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        import uvicorn
-
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-
-
-def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> None:
-    """Run an ASGI app with uvicorn until Ctrl-C (or ``seconds``)."""
-    server = Server(app, host, port)
-    try:
-        _wait_for_stop(seconds=seconds)
-    finally:
-        server.stop()
-
-
 def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     from hospital_capacity.api import create_app
     from hospital_capacity.publisher import CapacityPublisher
     from telemetry.client import MqttClient
 
-    service = _capacity_service(settings)
-    with _broker_url(settings) as url:
+    service = capacity_service(settings)
+    with broker_url(settings) as url:
         protocol = settings.protocol_for(settings.mqtt_url)
         publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
         publisher.start()
@@ -348,60 +240,8 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_vitals(settings: Settings) -> Any:
-    """The recorder's store as the dispatcher's memory: the newest vitals of a unit."""
-    from telemetry import schemas
-    from telemetry.store import TelemetryStore
-
-    store = TelemetryStore.open(settings.resolved_database_url())
-
-    def last_vitals(unit_id: str) -> schemas.Vitals | None:
-        payload = store.latest("vitals", unit_id)
-        return None if payload is None else schemas.Vitals.model_validate(payload)
-
-    return last_vitals
-
-
-def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
-    """The dispatcher's connection: a persistent session (the broker keeps its subscriptions and queues its
-    QoS 1 messages while it is down, for an hour) and manual acknowledgement (a vitals message is acknowledged
-    once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
-    from telemetry.client import MqttClient
-
-    return MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url), clean_session=False,
-                      manual_ack=True, session_expiry_s=3600)  # fmt: skip
-
-
-def start_dispatcher(
-    settings: Settings,
-    url: str,
-    *,
-    client_id: str = "goldentime-dispatcher",
-    share_group: str | None = None,
-    prepared: Any = None,
-) -> Any:
-    """Prepare the scenario (unless given) and the severity model, and start the dispatcher worker on ``url``."""
-    from dispatch.scenario import load_scenario, prepare
-    from dispatch.service import Dispatcher
-    from dispatch.severity.artifacts import load_or_train
-
-    if prepared is None:
-        scenario = load_scenario(_scenario_name(settings, None), settings.data_dir)
-        prepared = prepare(scenario, cache_dir=settings.cache_dir)
-    name = prepared.scenario.name
-    severity = load_or_train(settings.data_dir, settings.model_dir)
-    client = dispatcher_client(settings, url, client_id)
-    dispatcher = Dispatcher(
-        client, prepared, severity, share_group=share_group, last_vitals=_stored_vitals(settings)
-    ).start()
-    mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
-    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {shown(url)}",
-          flush=True)  # fmt: skip
-    return dispatcher
-
-
 def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
-    with _broker_url(settings) as url:
+    with broker_url(settings) as url:
         client_id = f"goldentime-dispatcher-{args.worker}" if args.share_group else "goldentime-dispatcher"
         dispatcher = start_dispatcher(settings, url, client_id=client_id, share_group=args.share_group)
 
@@ -411,7 +251,7 @@ def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
                   f"last plan {s.last_plan_ms:.1f} ms", flush=True)  # fmt: skip
 
         try:
-            _wait_for_stop(report, seconds=args.seconds)
+            wait_for_stop(report, seconds=args.seconds)
         finally:
             dispatcher.stop()
     return 0
@@ -423,7 +263,7 @@ def cmd_hospitals_token(settings: Settings, args: argparse.Namespace) -> int:
     if (args.hpid is None) == (not args.control):
         print("goldentime: error: give either an HPID or --control", file=sys.stderr)
         return 2
-    service = _capacity_service(settings)
+    service = capacity_service(settings)
     label = args.label or (f"centre {args.hpid}" if args.hpid else "control room")
     try:
         token = service.create_token(args.hpid, label, valid_days=args.days)
@@ -440,7 +280,7 @@ def _import_egen(settings: Settings, xml: bytes) -> int:
     from hospital_capacity.service import Caller, Forbidden
     from hospital_capacity.state import UpdateRejected
 
-    service = _capacity_service(settings)
+    service = capacity_service(settings)
     try:
         result = service.import_egen(xml, caller=Caller(label="goldentime hospitals import-egen", hpid=None))
     except (EgenError, UpdateRejected, Forbidden) as exc:
@@ -478,7 +318,7 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
 
     poll()
     if args.every:
-        _wait_for_stop(poll, every_s=args.every)
+        wait_for_stop(poll, every_s=args.every)
     return 0
 
 

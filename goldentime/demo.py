@@ -69,12 +69,12 @@ def _port_or_free(host: str, wanted: int) -> int:
 def _city(settings: Settings, args: argparse.Namespace, minutes: float) -> tuple[Any, Any, Any]:
     """The default scenario prepared once (for the dispatcher and the city), its config and the city's draws."""
     from dispatch.scenario import load_scenario, prepare, scenario_file
-    from goldentime.cli import _scenario_name
+    from goldentime.services import scenario_name
     from simulations.config import load_sim_config
     from simulations.engine import check_coverage, draw_city
     from simulations.patients import ambulance_patients, walkin_ktas_mix
 
-    name = _scenario_name(settings, None)
+    name = scenario_name(settings, None)
     scenario = load_scenario(name, settings.data_dir)
     prepared = prepare(scenario, cache_dir=settings.cache_dir)
     config = load_sim_config(scenario_file(name))
@@ -132,14 +132,14 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from goldentime.cli import (
+    from goldentime.services import (
         Server,
-        _broker_url,
-        _capacity_service,
-        _wait_for_stop,
+        broker_url,
+        capacity_service,
         recorder_line,
         start_dispatcher,
         start_recorder,
+        wait_for_stop,
     )
     from hospital_capacity.api import create_app
     from hospital_capacity.publisher import CapacityPublisher
@@ -152,8 +152,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     prepared, config, draws = _city(settings, args, minutes)
     protocol = settings.protocol_for(settings.mqtt_url)
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(_broker_url(settings))
-        service = _capacity_service(settings)
+        url = stack.enter_context(broker_url(settings))
+        service = capacity_service(settings)
         tokens = _demo_tokens(settings, service, [c.hpid for c in prepared.scenario.centres])
         publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
         publisher.start()
@@ -194,7 +194,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                   "what-if: /what-if)")  # fmt: skip
             ended = lambda: not runner.is_alive() or dashboard.poll() is not None  # noqa: E731
         print("running; Ctrl-C stops everything", flush=True)
-        _wait_for_stop(until=ended)
+        wait_for_stop(until=ended)
         print("stopping...", flush=True)
         city.stop()
         runner.join(15)

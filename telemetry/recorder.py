@@ -239,7 +239,7 @@ class Recorder:
     def _failed(self, exc: SQLAlchemyError, count: int) -> None:
         self.stats.db_errors += 1
         self._retry_at = time.monotonic() + self._retry_delay
-        where = "kept on disk" if self.spool is not None else "held unacknowledged"
+        where = "kept on disk while the spool has room" if self.spool is not None else "held unacknowledged"
         log.error("storing a batch of %d failed (%s), next try in %.1f s; messages are %s",
                   count, type(exc).__name__, self._retry_delay, where)  # fmt: skip
         self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)

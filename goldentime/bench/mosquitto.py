@@ -86,5 +86,6 @@ def private_mosquitto(config: Path = CONFIG) -> Iterator[str]:
             LABELS[url] = f"Mosquitto with {config.parent.parent.name}/{config.parent.name}/{config.name}"
             yield url
         finally:
+            LABELS.pop(url, None)
             process.terminate()
             process.wait(10)

@@ -230,9 +230,9 @@ def decision_us(settings: Settings, drawn: Fleet, count: int) -> float:
     """Microseconds :meth:`Dispatcher.handle_batch` spends per message of the fleet's mix (decode, state, ETAs,
     plans, advice), in batches of 50, with no MQTT: the share of a message's cost that is the dispatcher's own."""
     from goldentime.bench.dispatch import FleetSpec
-    from goldentime.cli import _scenario_name
+    from goldentime.services import scenario_name
 
-    prepared = prepare(load_scenario(_scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
+    prepared = prepare(load_scenario(scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
     dispatcher = Dispatcher(_Nowhere(), prepared, load_or_train(settings.data_dir, settings.model_dir))  # type: ignore[arg-type]
     spec = FleetSpec("", "", "bd00000000", UNITS, drawn.points, drawn.templates, 0, 0, 0)
     batch = [Message(topic, payload, qos, False, 0) for topic, payload, qos in messages(spec, count + 2 * UNITS)]
@@ -260,17 +260,17 @@ def worker(spec: WorkerSpec, conn: Connection) -> None:
     """A dispatcher worker in its own process, built as ``goldentime dispatcher`` builds it (its scenario and road
     index from the cache, the saved severity model, the recorder's store for restarts). Sends its pid once
     subscribed, then answers the coordinator (:func:`_serve`)."""
-    from goldentime.cli import _scenario_name, _stored_vitals
+    from goldentime.services import scenario_name, stored_vitals
 
     settings = spec.settings
-    prepared = prepare(load_scenario(_scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
+    prepared = prepare(load_scenario(scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
     # as `goldentime dispatcher`'s (cli.dispatcher_client), but for the protocol: $share needs MQTT 5
     client = MqttClient(spec.url, spec.client_id, protocol=spec.protocol, clean_session=False, manual_ack=True,
                         session_expiry_s=60)  # fmt: skip
     tally = Tally(spec.prefix, spec.track)
     dispatcher = _Counted(tally, client, prepared, severity, share_group=spec.share_group,
-                          last_vitals=_stored_vitals(settings)).start(60)  # fmt: skip
+                          last_vitals=stored_vitals(settings)).start(60)  # fmt: skip
     conn.send(os.getpid())
     _serve(conn, tally, dispatcher.stop)
 
@@ -550,9 +550,9 @@ class Fleet:
 
 def fleet(settings: Settings) -> Fleet:
     from goldentime.bench.severity import _vitals as ktas_vitals
-    from goldentime.cli import _scenario_name
+    from goldentime.services import scenario_name
 
-    prepared = prepare(load_scenario(_scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
+    prepared = prepare(load_scenario(scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
     if prepared.network is None:
         raise RuntimeError(f"scenario {prepared.scenario.name} has no road graph in {settings.data_dir}")
     points = list(zip(prepared.network.lat.tolist(), prepared.network.lon.tolist(), strict=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.scenario import Prepared
-from goldentime.cli import shown, start_dispatcher, start_recorder
+from goldentime.services import shown, start_dispatcher, start_recorder
 from goldentime.settings import Settings
 from telemetry.broker import EmbeddedBroker
 from tests.helpers import unique

@@ -12,6 +12,8 @@ from telemetry.access import Account, Role
 from telemetry.client import Delivery, Message, MqttClient, unit_will
 from tests.helpers import unique
 
+UNITS = 10  # units of a fault test's fleet
+
 
 class Broker:
     """A private Mosquitto that can be restarted on the same port and directory."""

@@ -8,39 +8,29 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from dispatch.scenario import Prepared
-from goldentime.cli import start_dispatcher, start_recorder
+from goldentime.services import start_dispatcher, start_recorder
 from goldentime.settings import Settings
 from telemetry import schemas, topics
 from telemetry.store import messages
 from tests.dispatch.test_service import JONGNO_3GA
 from tests.helpers import unique, wait_until
-from tests.reliability.fleet import Broker, Tablet
+from tests.reliability.fleet import UNITS, Broker, Tablet
 
 pytestmark = pytest.mark.integration
 
-UNITS = 10
 PERIOD_S = 0.05  # one vitals from the fleet this often (a unit: every 0.5 s)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[Broker, list[str]]]:
-    units = [unique("R") for _ in range(UNITS)]
-    started = Broker(tmp_path, units)
-    yield started, units
-    started.stop()
-
-
 def test_a_broker_restart_mid_stream_loses_nothing(
-    broker: tuple[Broker, list[str]], prepared: Prepared, tmp_path: Path
+    fleet: tuple[Broker, list[str]], prepared: Prepared, tmp_path: Path
 ) -> None:
-    mosquitto, units = broker
+    mosquitto, units = fleet
     settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'gt.sqlite3'}",
                         recorder_client_id=unique("recorder"), recorder_flush_interval_s=0.05)  # fmt: skip
     recorder = start_recorder(settings, mosquitto.url("recorder"))

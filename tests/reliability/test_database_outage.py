@@ -115,7 +115,7 @@ def test_the_recorder_command_keeps_its_spool_where_the_settings_say(
     megabytes: float, tmp_path: Path, broker: BrokerUnderTest, sqlite_url: str
 ) -> None:
     """`goldentime recorder` keeps its spool under var/, of the size set; a size of 0 keeps none."""
-    from goldentime.cli import start_recorder
+    from goldentime.services import start_recorder
     from goldentime.settings import Settings
 
     settings = Settings(var_dir=tmp_path, database_url=sqlite_url, recorder_spool_mb=megabytes,

@@ -13,21 +13,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from goldentime.cli import start_recorder
+from goldentime.services import start_recorder
 from goldentime.settings import Settings, default_data_dir
 from telemetry import schemas, topics
 from tests.dispatch.test_service import JONGNO_3GA
 from tests.helpers import unique, wait_until
-from tests.reliability.fleet import Broker, Tablet
+from tests.reliability.fleet import UNITS, Broker, Tablet
 
 pytestmark = pytest.mark.integration
-
-UNITS = 10
 
 
 class DispatcherProcess:
@@ -57,14 +54,6 @@ class DispatcherProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(20)
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Broker, list[str]]]:
-    units = [unique("K") for _ in range(UNITS)]
-    broker = Broker(tmp_path, units)
-    yield broker, units
-    broker.stop()
 
 
 def test_a_dispatcher_killed_mid_batch_and_restarted_leaves_no_patient_without_advice(

@@ -1,0 +1,182 @@
+"""The long-running services as the commands start them (``goldentime broker``, ``recorder``,
+``dispatcher``, ``capacity-api``, ``demo``): where they connect, how they are built from the
+settings, and how a command waits for Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from goldentime.settings import Settings
+
+
+def wait_for_stop(
+    tick: Callable[[], None] | None = None,
+    *,
+    seconds: float | None = None,
+    every_s: float = 10,
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Block until Ctrl-C / SIGTERM, ``seconds`` or ``until()`` turning true, calling ``tick`` every ``every_s``."""
+    stop = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM) if in_main}
+    deadline = None if seconds is None else time.monotonic() + seconds
+    next_tick = time.monotonic() + every_s
+    try:
+        while not stop.wait(0.25):
+            now = time.monotonic()
+            if (deadline is not None and now >= deadline) or (until is not None and until()):
+                return
+            if tick is not None and now >= next_tick:
+                tick()
+                next_tick = now + every_s
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def broker_url(settings: Settings) -> Iterator[str]:
+    """The configured broker, or an embedded one for the duration of the block."""
+    if settings.mqtt_url:
+        yield settings.mqtt_url
+        return
+    from telemetry.broker import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        print(f"embedded MQTT broker: {broker.url} (set GOLDENTIME_MQTT_URL to use another broker)", flush=True)
+        yield broker.url
+
+
+def shown(url: str) -> str:
+    """A broker URL as printed: without the account and password it may carry."""
+    from telemetry.client import BrokerAddress
+
+    return str(BrokerAddress.parse(url))
+
+
+def start_recorder(settings: Settings, url: str) -> Any:
+    """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
+    from telemetry.recorder import run_recorder
+    from telemetry.spool import Spool
+
+    spool = None
+    if settings.recorder_spool_mb > 0:
+        spool = Spool(settings.recorder_spool_path, int(settings.recorder_spool_mb * 1e6))
+    recorder = run_recorder(
+        url,
+        settings.resolved_database_url(),
+        client_id=settings.recorder_client_id,
+        batch_size=settings.recorder_batch_size,
+        flush_interval_s=settings.recorder_flush_interval_s,
+        keepalive_s=settings.mqtt_keepalive_s,
+        protocol=settings.protocol_for(settings.mqtt_url),
+        spool=spool,
+    )
+    print(f"recorder: ems/# on {shown(url)} -> {recorder.store.engine.url.render_as_string()}", flush=True)
+    if spool is not None and spool.waiting:
+        print(f"recorder: {spool.waiting} messages kept on disk ({spool.path}) go to the database first", flush=True)
+    return recorder
+
+
+def recorder_line(recorder: Any) -> str:
+    s = recorder.stats
+    line = f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
+    waiting = recorder.spool.waiting if recorder.spool is not None else 0
+    return line + (f", {waiting} kept on disk until the database is back" if waiting else "")
+
+
+def scenario_name(settings: Settings, requested: str | None) -> str:
+    from dispatch.scenario import default_scenario
+
+    return requested or settings.scenario or default_scenario(settings.data_dir)
+
+
+def capacity_service(settings: Settings) -> Any:
+    from hospital_capacity.service import CapacityService, seed_rows
+    from hospital_capacity.store import CapacityStore
+
+    service = CapacityService(CapacityStore.open(settings.resolved_database_url()))
+    service.seed(seed_rows(settings.data_dir))
+    return service
+
+
+class Server:
+    """An ASGI app served by uvicorn on a background thread."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> None:
+    """Run an ASGI app with uvicorn until Ctrl-C (or ``seconds``)."""
+    server = Server(app, host, port)
+    try:
+        wait_for_stop(seconds=seconds)
+    finally:
+        server.stop()
+
+
+def stored_vitals(settings: Settings) -> Any:
+    """The recorder's store as the dispatcher's memory: the newest vitals of a unit."""
+    from telemetry import schemas
+    from telemetry.store import TelemetryStore
+
+    store = TelemetryStore.open(settings.resolved_database_url())
+
+    def last_vitals(unit_id: str) -> schemas.Vitals | None:
+        payload = store.latest("vitals", unit_id)
+        return None if payload is None else schemas.Vitals.model_validate(payload)
+
+    return last_vitals
+
+
+def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
+    """The dispatcher's connection: a persistent session (the broker keeps its subscriptions and queues its
+    QoS 1 messages while it is down, for an hour) and manual acknowledgement (a vitals message is acknowledged
+    once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
+    from telemetry.client import MqttClient
+
+    return MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url), clean_session=False,
+                      manual_ack=True, session_expiry_s=3600)  # fmt: skip
+
+
+def start_dispatcher(
+    settings: Settings,
+    url: str,
+    *,
+    client_id: str = "goldentime-dispatcher",
+    share_group: str | None = None,
+    prepared: Any = None,
+) -> Any:
+    """Prepare the scenario (unless given) and the severity model, and start the dispatcher worker on ``url``."""
+    from dispatch.scenario import load_scenario, prepare
+    from dispatch.service import Dispatcher
+    from dispatch.severity.artifacts import load_or_train
+
+    if prepared is None:
+        scenario = load_scenario(scenario_name(settings, None), settings.data_dir)
+        prepared = prepare(scenario, cache_dir=settings.cache_dir)
+    name = prepared.scenario.name
+    severity = load_or_train(settings.data_dir, settings.model_dir)
+    client = dispatcher_client(settings, url, client_id)
+    dispatcher = Dispatcher(
+        client, prepared, severity, share_group=share_group, last_vitals=stored_vitals(settings)
+    ).start()
+    mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
+    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {shown(url)}",
+          flush=True)  # fmt: skip
+    return dispatcher
