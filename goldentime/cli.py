@@ -573,9 +573,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="measure performance and write docs/performance.md",
-        description="Measure ETA queries, road-index build time and memory (seoul-central and a synthetic "
-        "200,000-node grid), and recorder throughput and latency through the embedded broker and every --mqtt-url "
-        "given, into SQLite and every --database-url given; write the figures to docs/performance.md.",
+        description="Measure every figure beside its alternative: ETA queries against networkx (seoul-central and "
+        "a synthetic 200,000-node grid), severity assess latency, plan time and vitals-to-advice latency (38 and "
+        "1,500 units), capacity API updates, recorder throughput, 7 simulated days × 3 policies, one dispatcher "
+        "worker's throughput beside a plain paho pair (and two on a shared subscription), and a worker's memory; "
+        "through the embedded broker and every --mqtt-url given, into SQLite and every --database-url given. Writes "
+        "the figures to docs/performance.md, each benchmark its own section.",
     )
     p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     p.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
