@@ -29,7 +29,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.utils import gen_client_id
 
-from telemetry import passwords
+from telemetry import broker_delivery, passwords
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,13 @@ def _close_when_silent(handler: BrokerProtocolHandler) -> None:
 
 
 _closing: set[asyncio.Future[None]] = set()
+_sending: set[asyncio.Future[Any]] = set()
+
+
+def _sent(task: asyncio.Future[Any]) -> None:
+    _sending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a message kept for a session could not be sent: %s", task.exception())
 
 
 BrokerProtocolHandler.handle_read_timeout = _close_when_silent
@@ -135,8 +142,10 @@ class _Broker(Broker):  # type: ignore[misc]
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
     ) -> tuple[Any, Any]:
         """The session of a new connection; silent for 1.5 × its keep-alive, it is closed (MQTT
-        3.1.1 §3.1.2.10) and its Last Will goes out (:func:`_close_when_silent`)."""
+        3.1.1 §3.1.2.10) and its Last Will goes out (:func:`_close_when_silent`); its QoS 1 messages
+        are kept until acknowledged (:mod:`telemetry.broker_delivery`)."""
         handler, session = await self._checked_session(reader, writer, remote_address, remote_port)
+        broker_delivery.belongs_to(handler, self)
         if session.keep_alive > 0:
             session.keep_alive = math.ceil(1.5 * session.keep_alive)  # the broker's read timeout, not sent back
         return handler, session
@@ -183,6 +192,18 @@ class _Broker(Broker):  # type: ignore[misc]
         if session.keep_alive > 0 and isinstance(delay, int):
             session.keep_alive += delay
         return handler, session
+
+    async def _publish_session_retained_messages(self, session: Any) -> None:
+        """Send what a persistent session kept while it was away. amqtt waits here for every one's
+        PUBACK before it reads the client's next packet, so a client that acknowledges only after its
+        own work, or after its SUBSCRIBE is answered, stalls its connection: send them and go on (each
+        is kept until acknowledged, :mod:`telemetry.broker_delivery`), as ordinary deliveries (not retained)."""
+        handler = self._get_handler(session)
+        while handler is not None and not session.retained_messages.empty():
+            kept = session.retained_messages.get_nowait()
+            task = asyncio.ensure_future(handler.mqtt_publish(kept.topic, kept.data, kept.qos, retain=False))
+            _sending.add(task)  # held until done: asyncio keeps only weak references to tasks
+            task.add_done_callback(_sent)
 
     async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
         """amqtt sends retained messages without asking the topic plugins, and on every connect

@@ -22,6 +22,7 @@ from dispatch.severity.artifacts import KTAS_FILE, train_from_file
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
 from telemetry.broker import EmbeddedBroker
+from telemetry.client import MqttClient
 from telemetry.store import normalise_url
 
 EXTERNAL_MQTT = os.environ.get("GOLDENTIME_TEST_MQTT_URL") or None
@@ -47,6 +48,14 @@ def broker(request: pytest.FixtureRequest, embedded_broker: EmbeddedBroker) -> B
         return BrokerUnderTest("embedded", embedded_broker.url, "3.1.1")
     assert EXTERNAL_MQTT is not None
     return BrokerUnderTest("external", EXTERNAL_MQTT, "5")
+
+
+@pytest.fixture
+def publisher(broker: BrokerUnderTest) -> Iterator[MqttClient]:
+    """A plain client on ``broker``, for a test to publish with."""
+    client = MqttClient(broker.url, f"pub-{uuid.uuid4().hex[:8]}", protocol=broker.protocol).start()
+    yield client
+    client.stop()
 
 
 @pytest.fixture

@@ -44,13 +44,6 @@ def start_recorder(broker: BrokerUnderTest, database_url: str) -> Iterator[Start
         recorder.store.close()
 
 
-@pytest.fixture
-def publisher(broker: BrokerUnderTest) -> Iterator[MqttClient]:
-    client = MqttClient(broker.url, unique("pub"), protocol=broker.protocol).start()
-    yield client
-    client.stop()
-
-
 def rows(recorder: Recorder, key_prefix: str) -> list[sa.Row[tuple[str, str, str]]]:
     query = sa.select(messages.c.topic, messages.c.msg_id, messages.c.kind).where(messages.c.key.startswith(key_prefix))
     with recorder.store.engine.connect() as connection:
