@@ -16,6 +16,7 @@ import logging
 import math
 import socket
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,22 +86,27 @@ class OpenAccessPlugin(BaseAuthPlugin):  # type: ignore[misc]
         return True
 
 
+_running: set[asyncio.Future[Any]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, Any], what: str) -> None:
+    """Run ``work`` without waiting for it, held until done (asyncio keeps only weak references to
+    tasks); a failure is logged as ``what`` failing."""
+
+    def done(task: asyncio.Future[Any]) -> None:
+        _running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed: %s", what, task.exception())
+
+    task = asyncio.ensure_future(work)
+    _running.add(task)
+    task.add_done_callback(done)
+
+
 def _close_when_silent(handler: BrokerProtocolHandler) -> None:
     """amqtt 0.12 notices a client silent past its keep-alive and does nothing: end the connection
     as an abnormal one, so the broker publishes the client's Last Will (a unit shows offline)."""
-    task = asyncio.ensure_future(handler.handle_connection_closed())
-    _closing.add(task)  # held until done: asyncio keeps only weak references to tasks
-    task.add_done_callback(_closing.discard)
-
-
-_closing: set[asyncio.Future[None]] = set()
-_sending: set[asyncio.Future[Any]] = set()
-
-
-def _sent(task: asyncio.Future[Any]) -> None:
-    _sending.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("a message kept for a session could not be sent: %s", task.exception())
+    _in_background(handler.handle_connection_closed(), "closing a silent connection")
 
 
 BrokerProtocolHandler.handle_read_timeout = _close_when_silent
@@ -201,9 +207,8 @@ class _Broker(Broker):  # type: ignore[misc]
         handler = self._get_handler(session)
         while handler is not None and not session.retained_messages.empty():
             kept = session.retained_messages.get_nowait()
-            task = asyncio.ensure_future(handler.mqtt_publish(kept.topic, kept.data, kept.qos, retain=False))
-            _sending.add(task)  # held until done: asyncio keeps only weak references to tasks
-            task.add_done_callback(_sent)
+            sending = handler.mqtt_publish(kept.topic, kept.data, kept.qos, retain=False)
+            _in_background(sending, "sending a message kept for a session")
 
     async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
         """amqtt sends retained messages without asking the topic plugins, and on every connect

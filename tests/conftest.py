@@ -24,6 +24,7 @@ from goldentime.settings import default_data_dir
 from telemetry.broker import EmbeddedBroker
 from telemetry.client import MqttClient
 from telemetry.store import normalise_url
+from tests.helpers import unique
 
 EXTERNAL_MQTT = os.environ.get("GOLDENTIME_TEST_MQTT_URL") or None
 EXTERNAL_DB = os.environ.get("GOLDENTIME_TEST_DATABASE_URL") or None
@@ -53,7 +54,7 @@ def broker(request: pytest.FixtureRequest, embedded_broker: EmbeddedBroker) -> B
 @pytest.fixture
 def publisher(broker: BrokerUnderTest) -> Iterator[MqttClient]:
     """A plain client on ``broker``, for a test to publish with."""
-    client = MqttClient(broker.url, f"pub-{uuid.uuid4().hex[:8]}", protocol=broker.protocol).start()
+    client = MqttClient(broker.url, unique("pub"), protocol=broker.protocol).start()
     yield client
     client.stop()
 

@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from telemetry.client import Message, MqttClient
+from telemetry.client import MqttClient
 from tests.conftest import BrokerUnderTest
 from tests.helpers import unique, wait_until
+from tests.telemetry.broker_checks import Inbox
 
 pytestmark = pytest.mark.integration
 
@@ -18,25 +19,18 @@ class Held:
     """A persistent-session subscriber that acknowledges nothing until told to."""
 
     def __init__(self, broker: BrokerUnderTest, client_id: str, topic: str) -> None:
-        self.received: list[Message] = []
-        self.lock = threading.Lock()
+        self.inbox = Inbox()
         self.client = MqttClient(broker.url, client_id, protocol=broker.protocol, clean_session=False,
-                                 manual_ack=True, on_message=self._keep)  # fmt: skip
+                                 manual_ack=True, on_message=self.inbox)  # fmt: skip
         self.client.start()
         self.client.subscribe(topic, qos=1)
 
-    def _keep(self, message: Message) -> None:
-        with self.lock:
-            self.received.append(message)
-
     def payloads(self) -> list[bytes]:
-        with self.lock:
-            return [m.payload for m in self.received]
+        return self.inbox.payloads()
 
     def ack_all(self) -> None:
-        with self.lock:
-            for m in self.received:
-                self.client.ack(m)
+        for m in list(self.inbox.messages):
+            self.client.ack(m)
 
 
 def comes_again(broker: BrokerUnderTest, client_id: str, topic: str, payload: bytes) -> bool:
