@@ -6,6 +6,7 @@ not one of them is refused with :class:`TopicError`: consumers never guess.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,6 +94,7 @@ def build(kind: Kind, key: str) -> str:
     return str(Topic(kind, check_id(key, what=f"{kind.value} id")))
 
 
+@functools.lru_cache(maxsize=65536)  # a fleet's topics repeat with every message (a Topic is immutable)
 def parse(topic: str) -> Topic:
     """Parse a topic of the contract; anything else raises :class:`TopicError`."""
     parts = topic.split("/")

@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -219,9 +220,9 @@ def test_qos1_published_while_disconnected_is_sent_after_reconnect() -> None:
 def test_read_ahead_serves_small_reads_and_forgets_an_old_socket() -> None:
     """paho's reads of one packet (its type, length, body) are served from one read of the socket; bytes read
     ahead on a connection are never handed out on the next one."""
-    from telemetry.client import _ReadAhead
+    from telemetry.client import _Paho
 
-    client = _ReadAhead(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
+    client = _Paho(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
     old, old_peer = socket.socketpair()
     new, new_peer = socket.socketpair()
     with old, old_peer, new, new_peer:
@@ -241,14 +242,14 @@ def test_read_ahead_serves_small_reads_and_forgets_an_old_socket() -> None:
 
 def test_one_read_delivers_every_packet_it_read_ahead() -> None:
     """``select`` cannot see bytes already read ahead: a read goes on until they are handled."""
-    from telemetry.client import _ReadAhead
+    from telemetry.client import _Paho
 
     def publish(topic: bytes, payload: bytes) -> bytes:  # an MQTT 3.1.1 PUBLISH at QoS 0
         body = len(topic).to_bytes(2, "big") + topic + payload
         return bytes([0x30, len(body)]) + body
 
     got: list[bytes] = []
-    client = _ReadAhead(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
+    client = _Paho(CallbackAPIVersion.VERSION2, client_id=unique("ahead"))
     client.on_message = lambda c, userdata, m: got.append(bytes(m.payload))
     ours, peer = socket.socketpair()
     with ours, peer:
@@ -257,6 +258,53 @@ def test_one_read_delivers_every_packet_it_read_ahead() -> None:
         peer.sendall(b"".join(publish(b"ems/incidents/x", f"m{i}".encode()) for i in range(50)))
         client.loop_read()
     assert got == [f"m{i}".encode() for i in range(50)]
+
+
+def _publish_packet(
+    topic: bytes, payload: bytes, *, qos: int, retain: bool, v5: bool, properties: bytes = b""
+) -> bytes:
+    """An MQTT PUBLISH packet as a broker sends it (packet id 7 at QoS > 0)."""
+    body = len(topic).to_bytes(2, "big") + topic + (b"\x00\x07" if qos else b"")
+    body += (bytes([len(properties)]) + properties if v5 else b"") + payload
+    return bytes([0x30 | qos << 1 | retain, len(body)]) + body
+
+
+def _received(packet: bytes, *, v5: bool, fast: bool) -> list[tuple[str, Message]]:
+    """What an MqttClient's paho client hands on for ``packet``, and which decoded it: our fast path ("fast", when
+    ``fast``) or paho."""
+    from telemetry.client import _Paho
+
+    got: list[tuple[str, Message]] = []
+    client = _Paho(CallbackAPIVersion.VERSION2, client_id=unique("decode"),
+                   protocol=paho.MQTTv5 if v5 else paho.MQTTv311, manual_ack=True)  # fmt: skip
+    client.on_message = lambda c, userdata, m: got.append(
+        ("paho", Message(m.topic, bytes(m.payload), m.qos, bool(m.retain), m.mid))
+    )
+    client.deliver = (lambda m: got.append(("fast", m))) if fast else None
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.setblocking(False)
+        client._sock = ours
+        peer.sendall(packet)
+        client.loop_read()
+    return got
+
+
+@pytest.mark.parametrize("v5", [False, True], ids=["3.1.1", "5"])
+@pytest.mark.parametrize("qos", [0, 1])
+@pytest.mark.parametrize("retain", [False, True], ids=["live", "retained"])
+def test_a_message_decoded_by_the_fast_path_is_what_paho_decodes(v5: bool, qos: int, retain: bool) -> None:
+    packet = _publish_packet("ems/units/119-서울-01/vitals".encode(), b'{"hr": 88}', qos=qos, retain=retain, v5=v5)
+    expected = Message("ems/units/119-서울-01/vitals", b'{"hr": 88}', qos, retain, 7 if qos else 0)
+    assert _received(packet, v5=v5, fast=False) == [("paho", expected)]
+    assert _received(packet, v5=v5, fast=True) == [("fast", expected)]
+
+
+def test_a_message_with_properties_goes_through_paho() -> None:
+    """MQTT 5 properties (here a message expiry of 60 s) are paho's to read: the message still arrives whole."""
+    packet = _publish_packet(b"ems/incidents/x", b"payload", qos=1, retain=False, v5=True,
+                             properties=b"\x02\x00\x00\x00\x3c")  # fmt: skip
+    assert _received(packet, v5=True, fast=True) == [("paho", Message("ems/incidents/x", b"payload", 1, False, 7))]
 
 
 def test_a_backlog_and_a_message_larger_than_the_read_ahead_arrive_whole_in_order(
