@@ -595,12 +595,17 @@ def main(*, quick: bool, output: Path, settings: Settings, mqtt_urls: list[str])
         f"messages, batches of 50, no MQTT) takes {alone:.1f} µs per message: {1e6 / alone:,.0f} messages/s. The "
         "rest of a worker's cost per message is the MQTT client's Python network loop (paho) and the hand-off "
         "between its thread and the decision thread under one interpreter lock, on a machine whose two cores also "
-        "run the broker and the publisher. Two things the profile showed are done: the model scores a batch's "
-        "vitals in one pass and keeps each complaint's share of the score; the client reads 64 KiB from the "
-        "socket at once, where paho made three or four `recv` calls per packet, each giving the interpreter lock "
-        "to the busy decision thread and waiting up to 5 ms to get it back. More throughput comes from more "
-        "processes: workers on a shared subscription (the rows above; on this 2-core machine the second worker "
-        "competes with the first, the broker and the publisher for the same cores)."
+        "run the broker and the publisher (a sampling profile of a loaded worker, interpreter lock held: about "
+        "three quarters the decision thread, a quarter the network thread). What the profile showed is done: the "
+        "model scores a batch's vitals in one pass and keeps each complaint's share of the score; the client "
+        "reads 64 KiB from the socket at once, where paho made three or four `recv` calls per packet, each giving "
+        "the interpreter lock to the busy decision thread and waiting up to 5 ms to get it back; and it decodes a "
+        "message without MQTT 5 properties (all of the contract's) straight into its own `Message`, where paho "
+        "built an `MQTTMessage` with a `threading.Condition` and a `Properties` object of 27 names for each (over "
+        "a third of the network thread; in the runs of 2026-12-03 it took one worker from 42-50 % of the pair to "
+        "74 %). More throughput comes from more processes: workers on a shared subscription (the rows above; on "
+        "this 2-core machine the second worker competes with the first, the broker and the publisher for the same "
+        "cores)."
     )
     report.write_section(output, "throughput", text)
     print(f"wrote {output}", flush=True)
