@@ -337,7 +337,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             return cmd_bench(settings, args)
     figures: list[report.Figure] = []
     for name in args.only or BENCHMARKS:
+        report.StealMeter.begin()
         figures += _run_benchmark(name, settings, args)
+        if (stolen := report.StealMeter.share()) is not None:
+            figures.append(report.Figure(f"cpu_steal_pct.{name}", 100 * stolen, "%"))
     if figures:
         print("\n".join(["", "figures:", *(f"  {f.line()}" for f in figures)]), flush=True)
     if args.json:

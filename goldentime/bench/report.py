@@ -75,10 +75,43 @@ def machine() -> str:
     )
 
 
+def cpu_ticks(stat: str | None = None) -> tuple[int, int]:
+    """(all, stolen) CPU time of this machine since it booted, in clock ticks, from the first line of
+    ``/proc/stat`` (or ``stat``); (0, 0) where there is none. Stolen: time a virtual machine was ready to
+    run but the hypervisor ran another."""
+    if stat is None:
+        path = Path("/proc/stat")
+        stat = path.read_text(encoding="ascii") if path.exists() else ""
+    fields = stat.split("\n", 1)[0].split()
+    if not fields or fields[0] != "cpu":
+        return 0, 0
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return sum(ticks), ticks[7] if len(ticks) > 7 else 0
+
+
+class StealMeter:
+    """The share of the machine's CPU time stolen by the hypervisor since the running benchmark began
+    (``goldentime bench`` calls :meth:`begin` before each): printed in each section's stamp, because it makes
+    absolute figures of one run slower than another's."""
+
+    begun = cpu_ticks()
+
+    @classmethod
+    def begin(cls) -> None:
+        cls.begun = cpu_ticks()
+
+    @classmethod
+    def share(cls) -> float | None:
+        total, stolen = (now - then for now, then in zip(cpu_ticks(), cls.begun, strict=True))
+        return stolen / total if total > 0 else None
+
+
 def write_section(path: Path, name: str, body: str) -> None:
     """Replace (or append) the section ``name`` of the report at ``path``."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}._"
+    stolen = StealMeter.share()
+    steal = "" if stolen is None else f"; the hypervisor took {stolen:.0%} of its CPU time (steal) during the run"
+    stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}{steal}._"
     section = f"{start}\n{body.rstrip()}\n\n{stamp}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)

@@ -176,13 +176,32 @@ def test_bench_json_has_the_severity_figures(
     )
     assert code == 0, err
     figures = json.loads(out_json.read_text(encoding="utf-8"))["figures"]
-    assert [f["name"] for f in figures] == ["severity_assess_p50_us", "severity_assess_p99_us", "severity_training_s"]
+    names = ["severity_assess_p50_us", "severity_assess_p99_us", "severity_training_s", "cpu_steal_pct.severity"]
+    assert [f["name"] for f in figures] == names
     assert all(set(f) == {"name", "value", "unit", "baseline", "ratio", "goal", "met"} for f in figures)
     p99 = figures[1]
     assert p99["value"] > 0 and math.isclose(p99["ratio"], p99["baseline"] / p99["value"])
     assert p99["goal"] == "< 2,000 µs" and isinstance(p99["met"], bool)
     assert f"{p99['value']:,.0f} µs | < 2,000 µs: " in report.read_text(encoding="utf-8")
     assert "  severity_assess_p99_us: " in out
+    assert "of its CPU time (steal) during the run._" in report.read_text(encoding="utf-8")
+    assert 0 <= figures[-1]["value"] <= 100 and figures[-1]["unit"] == "%"
+
+
+def test_cpu_ticks_reads_all_and_stolen_time_from_proc_stat() -> None:
+    stat = "cpu  100 5 50 800 10 1 4 30 0 0\ncpu0 50 2 25 400 5 0 2 15 0 0\n"
+    assert report.cpu_ticks(stat) == (1000, 30)
+    assert report.cpu_ticks("") == (0, 0)  # no /proc/stat: nothing is claimed
+
+
+def test_steal_share_is_stolen_over_all_ticks_since_the_benchmark_began(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([(1000, 30), (1400, 230)])
+    monkeypatch.setattr(report, "cpu_ticks", lambda: next(ticks))
+    report.StealMeter.begin()
+    assert report.StealMeter.share() == pytest.approx(0.5)
+    monkeypatch.setattr(report, "cpu_ticks", lambda: (1000, 30))
+    report.StealMeter.begin()
+    assert report.StealMeter.share() is None  # no time passed: no share
 
 
 def test_json_writes_null_for_a_latency_that_was_never_measured(tmp_path: Path) -> None:
