@@ -7,10 +7,11 @@ import math
 import os
 import platform
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HEADER = """# Performance
 
@@ -104,6 +105,26 @@ class StealMeter:
     def share(cls) -> float | None:
         total, stolen = (now - then for now, then in zip(cpu_ticks(), cls.begun, strict=True))
         return stolen / total if total > 0 else None
+
+
+def save_plot(output: Path, name: str, draw: Callable[[Any], None], size: tuple[float, float]) -> str:
+    """Draw a section's plot with ``draw(pyplot figure)``, save it beside the report at ``output`` (named after
+    both: ``performance_throughput.png``) and return the Markdown that shows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # benchmarks run without a display
+    import matplotlib.pyplot as plt
+
+    path = output.with_name(f"{output.stem}_{name}.png")
+    figure = plt.figure(figsize=size, dpi=110)
+    try:
+        draw(figure)
+        figure.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
+    finally:
+        plt.close(figure)
+    return f"![{name}]({path.name})"
 
 
 def write_section(path: Path, name: str, body: str) -> None:

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import socket
+import textwrap
 import threading
 import time
 import uuid
@@ -488,8 +489,36 @@ def _steps(r: Run) -> str:
     return " · ".join(f"{s.offered / 1000:.1f}k{why(s)}" for s in r.steps)
 
 
+def _plot(runs: list[Run]) -> Callable[[Any], None]:
+    """Handled against offered rate, a panel per broker and a line per consumer; ✗ where vitals were lost."""
+
+    def draw(figure: Any) -> None:
+        brokers = list(dict.fromkeys(r.broker for r in runs))
+        axes = figure.subplots(1, len(brokers), sharey=True, squeeze=False)[0]
+        top = max(s.offered for r in runs for s in r.steps)
+        for ax, broker in zip(axes, brokers, strict=True):
+            ax.plot([0, top], [0, top], ":", color="grey", linewidth=1, label="handled = offered")
+            for r in (r for r in runs if r.broker == broker):
+                steps = sorted(r.steps, key=lambda s: s.offered)
+                ax.plot([s.offered for s in steps], [s.rate for s in steps], marker="o", markersize=3,
+                        color=f"C{list(CONSUMERS).index(r.consumer)}", label=CONSUMERS[r.consumer][0])  # fmt: skip
+                lost = [s for s in steps if not s.lossless]
+                ax.scatter([s.offered for s in lost], [s.rate for s in lost], marker="x", color="black", zorder=3,
+                           label="vitals lost" if lost else None)  # fmt: skip
+            ax.set_title(textwrap.fill(broker, 32), fontsize=9)
+            ax.set_xlabel("offered msgs/s")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("handled msgs/s, every consumer")
+        handles: dict[str, Any] = {}
+        for ax in axes:
+            handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+        axes[-1].legend(handles.values(), handles.keys(), fontsize=8, loc="upper left")
+
+    return draw
+
+
 def _markdown(runs: list[Run], found: list[report.Figure], sizes: tuple[float, float], step_s: float,
-              command: str, load: tuple[float, float, float]) -> str:  # fmt: skip
+              command: str, load: tuple[float, float, float], plot: str) -> str:  # fmt: skip
     lines = [
         "## Throughput: messages per second one dispatcher worker handles, beside the broker",
         "",
@@ -504,6 +533,8 @@ def _markdown(runs: list[Run], found: list[report.Figure], sizes: tuple[float, f
         "msgs/s: the best step with no vitals lost or handled twice, messages "
         "handled from its first publish to its last handled; a position counts once every worker has it (each "
         "worker keeps every unit's position, a vitals goes to one worker of the share group).",
+        "",
+        plot,
         "",
         "| broker | consumer | msgs/s, no vitals lost | vitals handled | positions delivered | vs | goal | steps "
         "(offered msgs/s) |",
@@ -587,7 +618,8 @@ def main(*, quick: bool, output: Path, settings: Settings, mqtt_urls: list[str])
     sizes = [float(np.mean([len(p) for _, p, qos in sample if qos == q])) for q in (0, 1)]
     command = "goldentime bench --only throughput" + (" --quick" if quick else "")
     command += "".join(f" --mqtt-url {u}" for u in mqtt_urls if u not in LABELS) + (" --mosquitto" if LABELS else "")
-    text = _markdown(runs, found_figures, (sizes[0], sizes[1]), step_s, command, load)
+    plot = report.save_plot(output, "throughput", _plot(runs), (4.0 * len({r.broker for r in runs}), 3.6))
+    text = _markdown(runs, found_figures, (sizes[0], sizes[1]), step_s, command, load, plot)
     alone = decision_us(settings, drawn, 3_000 if quick else 30_000)
     found_figures.append(report.Figure("dispatcher_decision_us_per_message", alone, "µs"))
     text += (

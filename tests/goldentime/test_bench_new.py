@@ -70,10 +70,21 @@ def test_a_run_that_never_kept_a_vitals_has_no_rate_and_misses_the_goal() -> Non
 def test_the_report_names_the_steps_and_says_when_the_goal_is_missed() -> None:
     never = throughput.Run("broker", "mosquitto", "dispatcher", (_step(1650, 900, lost=3),))
     runs = [_run("pair", 10_000), never]
-    text = throughput._markdown(runs, throughput.figures(runs, {"mosquitto"}), (200, 470), 4.0, "cmd", (1, 1, 1))
+    text = throughput._markdown(runs, throughput.figures(runs, {"mosquitto"}), (200, 470), 4.0, "cmd", (1, 1, 1),
+                                "![throughput](performance_throughput.png)")  # fmt: skip
     row = next(line for line in text.splitlines() if "dispatcher, 1 worker" in line)
     assert "**not met**" in row and "1.6k ✗ (lost 3)" in row and "| — |" in row
     assert "10.0k ✓ · 20.0k ✗ (lost 1)" in text
+    assert "\n![throughput](performance_throughput.png)\n" in text
+
+
+def test_the_plot_of_the_steps_is_saved_beside_the_report(tmp_path: Path) -> None:
+    runs = [_run("pair", 10_000), _run("dispatcher", 6_000), throughput.Run("other broker", "embedded", "pair",
+            (_step(1650, 1650), _step(3300, 2000, lost=2)))]  # fmt: skip
+    shown = report.save_plot(tmp_path / "perf.md", "throughput", throughput._plot(runs), (8.0, 3.6))
+    assert shown == "![throughput](perf_throughput.png)"
+    png = (tmp_path / "perf_throughput.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
 
 def test_a_lost_vitals_or_a_missing_position_is_not_counted_as_handled() -> None:
