@@ -5,6 +5,7 @@ settings, and how a command waits for Ctrl-C."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import threading
 import time
@@ -154,6 +155,16 @@ def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
                       manual_ack=True, session_expiry_s=3600)  # fmt: skip
 
 
+def freeze_heap() -> None:
+    """Put every object alive now (the libraries, the road index, the severity model) out of the garbage
+    collector's reach, for a service that has finished starting: its full collections then scan only what it
+    builds later. Each full collection holds every thread of the process, decisions included: in one run of the
+    decision-latency benchmark (1,500 units) without this, its 4 full collections took 113-188 ms each; with it,
+    4 of the run's 8 took under 4 ms, the longest 127 ms."""
+    gc.collect()  # what is garbage now is freed, not frozen
+    gc.freeze()
+
+
 def start_dispatcher(
     settings: Settings,
     url: str,
@@ -173,6 +184,7 @@ def start_dispatcher(
     name = prepared.scenario.name
     severity = load_or_train(settings.data_dir, settings.model_dir)
     client = dispatcher_client(settings, url, client_id)
+    freeze_heap()
     dispatcher = Dispatcher(
         client, prepared, severity, share_group=share_group, last_vitals=stored_vitals(settings)
     ).start()

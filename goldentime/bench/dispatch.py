@@ -32,6 +32,7 @@ from goldentime.bench import report
 from goldentime.bench.mosquitto import LABELS, judged, label
 from goldentime.bench.processes import Child, spawn
 from goldentime.bench.severity import _vitals as ktas_vitals
+from goldentime.services import freeze_heap
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker
 from telemetry.client import Message, MqttClient
@@ -267,6 +268,7 @@ def _latency(spec: FleetSpec, broker: str, prepared: Prepared, severity: Trained
     else:
         dispatcher = Dispatcher(client, prepared, severity)
         dispatcher.capacity.update(capacity)  # the plan benchmark's synthetic reports, set directly (not on the bus)
+    freeze_heap()  # as `goldentime dispatcher` does once started
     dispatcher.start(30)
     thread = "dispatcher" if severity is not None else None
     generator: Child | None = None

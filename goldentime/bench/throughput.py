@@ -261,11 +261,12 @@ def worker(spec: WorkerSpec, conn: Connection) -> None:
     """A dispatcher worker in its own process, built as ``goldentime dispatcher`` builds it (its scenario and road
     index from the cache, the saved severity model, the recorder's store for restarts). Sends its pid once
     subscribed, then answers the coordinator (:func:`_serve`)."""
-    from goldentime.services import scenario_name, stored_vitals
+    from goldentime.services import freeze_heap, scenario_name, stored_vitals
 
     settings = spec.settings
     prepared = prepare(load_scenario(scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
+    freeze_heap()
     # as `goldentime dispatcher`'s (cli.dispatcher_client), but for the protocol: $share needs MQTT 5
     client = MqttClient(spec.url, spec.client_id, protocol=spec.protocol, clean_session=False, manual_ack=True,
                         session_expiry_s=60)  # fmt: skip
