@@ -107,7 +107,7 @@ class _CellGrid:
     of the cell is within ``d0 + 2h`` of ``c``. A query then compares a handful of
     candidates. Points outside the grid (the nodes' extent plus ``margin_m``) get None."""
 
-    def __init__(self, xy: FloatArray, tree: cKDTree, *, margin_m: float, cells_per_node: float = 2.0) -> None:
+    def __init__(self, xy: FloatArray, tree: cKDTree, *, margin_m: float, cells_per_node: float = 4.0) -> None:
         low = xy.min(axis=0) - margin_m
         span = xy.max(axis=0) + margin_m - low
         self.cell = max(float(np.sqrt(span[0] * span[1] / (cells_per_node * len(xy)))), 1.0)
@@ -153,7 +153,9 @@ class RoadNetwork:
     grid_margin_m: float = 500.0
     _tree: cKDTree = field(init=False, repr=False)
     _cache: OrderedDict[tuple[str, int], FloatArray] = field(init=False, repr=False)
+    #: Projection to local metres: the nodes' mean (lat, lon) and metres per degree of (lon, lat) there.
     _origin: tuple[float, float] = field(init=False, repr=False)
+    _metres_per_degree: tuple[float, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.osm_ids)
@@ -170,6 +172,8 @@ class RoadNetwork:
             raise ValueError("every edge needs a positive, finite travel time")
         origin = (float(np.mean(self.lat)), float(np.mean(self.lon)))
         object.__setattr__(self, "_origin", origin)
+        per_degree = math.radians(1.0) * EARTH_RADIUS_M
+        object.__setattr__(self, "_metres_per_degree", (per_degree * math.cos(math.radians(origin[0])), per_degree))
         object.__setattr__(self, "_tree", cKDTree(self._project(self.lat, self.lon)))
         object.__setattr__(self, "_cache", OrderedDict())
 
@@ -183,9 +187,9 @@ class RoadNetwork:
 
     def _project(self, lat: ArrayLike, lon: ArrayLike) -> FloatArray:
         """Local equirectangular metres around the network's centre (exact enough for a city)."""
-        lat0, lon0 = self._origin
-        x = np.radians(np.asarray(lon, dtype=np.float64) - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
-        y = np.radians(np.asarray(lat, dtype=np.float64) - lat0) * EARTH_RADIUS_M
+        (lat0, lon0), (kx, ky) = self._origin, self._metres_per_degree
+        x = (np.asarray(lon, dtype=np.float64) - lon0) * kx
+        y = (np.asarray(lat, dtype=np.float64) - lat0) * ky
         return np.column_stack([np.atleast_1d(x), np.atleast_1d(y)])
 
     # --- snapping --------------------------------------------------------------------
@@ -223,9 +227,8 @@ class RoadNetwork:
 
     def snap_point(self, lat: float, lon: float, *, max_distance_m: float) -> tuple[int, float]:
         """:meth:`snap` for one point, as (node, distance in metres): the hot path of an ETA."""
-        lat0, lon0 = self._origin
-        x = math.radians(lon - lon0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
-        y = math.radians(lat - lat0) * EARTH_RADIUS_M
+        (lat0, lon0), (kx, ky) = self._origin, self._metres_per_degree
+        x, y = (lon - lon0) * kx, (lat - lat0) * ky
         found = self._grid.nearest(x, y) if math.isfinite(x) and math.isfinite(y) else None
         if found is None or found[1] > max_distance_m:
             snapped = self.snap(lat, lon, max_distance_m=max_distance_m)  # raises the SnapError
