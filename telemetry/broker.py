@@ -16,7 +16,6 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.utils import gen_client_id
 
 from telemetry import broker_delivery, passwords
+from telemetry.broker_delivery import in_background
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +86,10 @@ class OpenAccessPlugin(BaseAuthPlugin):  # type: ignore[misc]
         return True
 
 
-_running: set[asyncio.Future[Any]] = set()
-
-
-def _in_background(work: Coroutine[Any, Any, Any], what: str) -> None:
-    """Run ``work`` without waiting for it, held until done (asyncio keeps only weak references to
-    tasks); a failure is logged as ``what`` failing."""
-
-    def done(task: asyncio.Future[Any]) -> None:
-        _running.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("%s failed: %s", what, task.exception())
-
-    task = asyncio.ensure_future(work)
-    _running.add(task)
-    task.add_done_callback(done)
-
-
 def _close_when_silent(handler: BrokerProtocolHandler) -> None:
     """amqtt 0.12 notices a client silent past its keep-alive and does nothing: end the connection
     as an abnormal one, so the broker publishes the client's Last Will (a unit shows offline)."""
-    _in_background(handler.handle_connection_closed(), "closing a silent connection")
+    in_background(handler.handle_connection_closed(), "closing a silent connection")
 
 
 BrokerProtocolHandler.handle_read_timeout = _close_when_silent
@@ -225,7 +208,7 @@ class _Broker(Broker):  # type: ignore[misc]
         while handler is not None and not session.retained_messages.empty():
             kept = session.retained_messages.get_nowait()
             sending = handler.mqtt_publish(kept.topic, kept.data, kept.qos, retain=False)
-            _in_background(sending, "sending a message kept for a session")
+            in_background(sending, "sending a message kept for a session")
 
     async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
         """amqtt sends retained messages without asking the topic plugins, and on every connect

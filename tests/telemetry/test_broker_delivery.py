@@ -3,10 +3,14 @@ longer than amqtt's five seconds, and when its connection ends first (telemetry/
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 
+from telemetry.broker import EmbeddedBroker
 from telemetry.client import MqttClient
 from tests.conftest import BrokerUnderTest
 from tests.helpers import unique, wait_until
@@ -70,3 +74,40 @@ def test_a_consumer_slower_than_five_seconds_loses_nothing(broker: BrokerUnderTe
         assert not wait_until(lambda: bool(done.payloads()), timeout_s=1.5)
     finally:
         done.client.stop()
+
+
+@pytest.fixture
+def late_to_notice(embedded_broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> Iterator[BrokerUnderTest]:
+    """The embedded broker, ending a closed connection's wait for PUBACKs two seconds late, so that
+    the client is back while its message is still in flight on the old connection."""
+    cancel = BrokerProtocolHandler._stop_waiters
+
+    def two_seconds_late(self: BrokerProtocolHandler) -> None:
+        asyncio.get_running_loop().call_later(2.0, cancel, self)
+
+    monkeypatch.setattr(BrokerProtocolHandler, "_stop_waiters", two_seconds_late)
+    yield BrokerUnderTest("embedded", embedded_broker.url, "3.1.1")
+
+
+def test_a_message_in_flight_when_the_client_comes_back_comes_again_once_and_holds_nothing_up(
+    late_to_notice: BrokerUnderTest,
+) -> None:
+    """amqtt sent such a message again before it read anything from the new connection and waited
+    up to 10 s for its PUBACK, so the client's SUBSCRIBE went unanswered (a client that acknowledges
+    only once subscribed never got an answer) and the message was then dropped."""
+    broker, topic = late_to_notice, f"ems/test/{unique('t')}"
+    client_id = unique("back")
+    publisher = MqttClient(broker.url, unique("pub"), protocol=broker.protocol).start()
+    try:
+        first = Held(broker, client_id, topic)
+        publisher.publish(topic, b"in flight", qos=1).wait()
+        assert wait_until(lambda: first.payloads() == [b"in flight"])
+        first.client.stop()
+        assert comes_again(broker, client_id, topic, b"in flight"), "the message in flight was lost"
+        done = Held(broker, client_id, topic)
+        try:  # past the old connection's end, which must not send the acknowledged message a third time
+            assert not wait_until(lambda: bool(done.payloads()), timeout_s=3)
+        finally:
+            done.client.stop()
+    finally:
+        publisher.stop()
