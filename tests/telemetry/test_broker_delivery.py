@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 
 import pytest
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -48,6 +47,15 @@ def comes_again(broker: BrokerUnderTest, client_id: str, topic: str, payload: by
         again.client.stop()
 
 
+def comes_no_more(broker: BrokerUnderTest, client_id: str, topic: str, wait_s: float) -> bool:
+    """Whether the session's next connection gets nothing within ``wait_s``."""
+    done = Held(broker, client_id, topic)
+    try:
+        return not wait_until(lambda: bool(done.payloads()), timeout_s=wait_s)
+    finally:
+        done.client.stop()
+
+
 def test_a_message_unacknowledged_when_the_connection_ends_comes_again_on_the_next(
     broker: BrokerUnderTest, publisher: MqttClient
 ) -> None:
@@ -69,15 +77,11 @@ def test_a_consumer_slower_than_five_seconds_loses_nothing(broker: BrokerUnderTe
     threading.Event().wait(6.5)  # past amqtt's five seconds, still unacknowledged
     slow.client.stop()
     assert comes_again(broker, client_id, topic, b"slow"), "the broker gave up on the message"
-    done = Held(broker, client_id, topic)
-    try:
-        assert not wait_until(lambda: bool(done.payloads()), timeout_s=1.5)
-    finally:
-        done.client.stop()
+    assert comes_no_more(broker, client_id, topic, wait_s=1.5)
 
 
 @pytest.fixture
-def late_to_notice(embedded_broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> Iterator[BrokerUnderTest]:
+def late_to_notice(embedded_broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> BrokerUnderTest:
     """The embedded broker, ending a closed connection's wait for PUBACKs two seconds late, so that
     the client is back while its message is still in flight on the old connection."""
     cancel = BrokerProtocolHandler._stop_waiters
@@ -86,7 +90,7 @@ def late_to_notice(embedded_broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPa
         asyncio.get_running_loop().call_later(2.0, cancel, self)
 
     monkeypatch.setattr(BrokerProtocolHandler, "_stop_waiters", two_seconds_late)
-    yield BrokerUnderTest("embedded", embedded_broker.url, "3.1.1")
+    return BrokerUnderTest("embedded", embedded_broker.url, "3.1.1")
 
 
 def test_a_message_in_flight_when_the_client_comes_back_comes_again_once_and_holds_nothing_up(
@@ -104,10 +108,7 @@ def test_a_message_in_flight_when_the_client_comes_back_comes_again_once_and_hol
         assert wait_until(lambda: first.payloads() == [b"in flight"])
         first.client.stop()
         assert comes_again(broker, client_id, topic, b"in flight"), "the message in flight was lost"
-        done = Held(broker, client_id, topic)
-        try:  # past the old connection's end, which must not send the acknowledged message a third time
-            assert not wait_until(lambda: bool(done.payloads()), timeout_s=3)
-        finally:
-            done.client.stop()
+        # past the old connection's end, which must not send the acknowledged message a third time
+        assert comes_no_more(broker, client_id, topic, wait_s=3)
     finally:
         publisher.stop()
