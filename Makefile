@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench format clean browser screenshots
+.PHONY: demo test lint bench mutation format clean browser screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GoldenTime needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -37,6 +37,12 @@ screenshots: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/goldentime bench $(BENCH_ARGS)
+
+# Mutation testing of the destination decision (dispatch/router.py, pathways.py, explain.py) against the
+# fast router tests: mutmut in mutants/ plus the hand-written mutants of tools/mutation.py. Slow (about
+# 15 min); not part of `make test`. Prints the score; fails when a hand-written mutant survives.
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MUTATION_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -13,6 +13,7 @@ import uuid
 import streamlit as st
 
 from dashboard.feed import LiveFeed
+from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.scenario import Scenario, default_scenario, load_scenario
 from goldentime.settings import Settings
 from telemetry.client import MqttClient
@@ -42,6 +43,9 @@ _STYLE = """
   .gt-dest { background: #0b5d1e; color: #fff; }
   .gt-dest h2 { color: #fff; margin: 0 0 0.3rem 0; font-size: 2.1rem; }
   .gt-dest .gt-big { font-size: 1.6rem; font-weight: 700; }
+  .gt-dest.gt-stabilise { background: #7a3a00; }
+  .gt-banner { background: #b71c1c; color: #fff; font-size: 1.35rem; font-weight: 800; border-radius: 0.5rem;
+               padding: 0.5rem 0.8rem; margin-bottom: 0.6rem; }
   .gt-footer { font-size: 0.75rem; color: #666; margin-top: 2rem; border-top: 1px solid #ddd; padding-top: 0.5rem; }
 </style>
 """
@@ -53,6 +57,17 @@ def english() -> bool:
 
 def tr(text: Text) -> str:
     return text[1] if english() else text[0]
+
+
+def pathway_name(value: str | None) -> Text | None:
+    """The words of an advice's pathway (``dispatch.pathways``); the raw value when it is not one we
+    know (a newer dispatcher), None when the advice names none."""
+    if not value:
+        return None
+    try:
+        return PATHWAYS[Pathway(value)].name
+    except ValueError:
+        return (value, value)
 
 
 @st.cache_resource

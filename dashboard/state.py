@@ -28,8 +28,9 @@ KST = ZoneInfo("Asia/Seoul")
 VITALS_KEPT = 60
 #: Decisions kept for the control room's alerts.
 DECISIONS_KEPT = 200
-#: A centre's bed report older than this is stale: the age from which the router discounts it.
-STALE_AFTER_S = RouterConfig().stale_after_s
+#: A centre's bed report older than this is stale: the router's half-life for bed counts (it then
+#: counts half, and the crew's reason shows the report's age).
+STALE_AFTER_S = RouterConfig().beds_half_life_s
 #: A unit at a hospital for longer than this (city minutes) is a long offload.
 LONG_OFFLOAD_MIN = 30.0
 #: The response-time target the share is counted against.
@@ -255,6 +256,7 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 class AlertKind:
+    NO_DEFINITIVE = "no_definitive"  # the unit's advice: no definitive care within reach, stabilise
     STALE_CENTRE = "stale_centre"
     DECLINED = "declined"
     LONG_OFFLOAD = "long_offload"
@@ -266,8 +268,9 @@ class AlertKind:
 class Alert:
     kind: str
     subject: str  # a unit id or an HPID
-    minutes: float  # how long (data age, offload time, time offline, time since the decline)
-    detail: str = ""
+    #: how long (data age, offload time, time offline, time since the decline or the advice)
+    minutes: float
+    detail: str = ""  # the decline's reason, the centre of an offload, the pathway of a non-definitive advice
 
 
 def beds_age_s(capacity: schemas.Capacity, now: datetime) -> float:
@@ -300,6 +303,13 @@ def alerts(
             found.append(Alert(AlertKind.OFFLINE, key, minutes))
         elif unit.status is schemas.UnitStatus.AT_HOSPITAL and minutes * clock_speed > LONG_OFFLOAD_MIN:
             found.append(Alert(AlertKind.LONG_OFFLOAD, key, minutes * clock_speed, unit.hpid or ""))
+    for key, received in sorted(view.advice.items()):
+        advice = received.payload
+        assert isinstance(advice, schemas.Advice)
+        status = view.units[key].status if key in view.units else None
+        if not advice.definitive and status is not schemas.UnitStatus.AVAILABLE:
+            age_min = max(0.0, (now - advice.ts).total_seconds()) / 60.0
+            found.append(Alert(AlertKind.NO_DEFINITIVE, key, age_min, advice.pathway or ""))
     for decision in reversed(view.decisions):
         age = now - decision.decision.ts
         if decision.decision.decision is schemas.DecisionKind.DECLINE and age <= declined_within:
@@ -311,5 +321,16 @@ def alerts(
         stale_s = beds_age_s(received.payload, now)
         if stale_s > STALE_AFTER_S:
             found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0))
-    order = [AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED, AlertKind.LONG_OFFLOAD, AlertKind.STALE_CENTRE]
-    return sorted(found, key=lambda a: order.index(a.kind))
+    return sorted(found, key=lambda a: ALERT_ORDER.index(a.kind))
+
+
+#: Alert kinds, the most urgent first: a patient with no definitive care within reach (the control room
+#: arranges what comes after stabilisation), then units out of contact, then declined advice.
+ALERT_ORDER = (
+    AlertKind.NO_DEFINITIVE,
+    AlertKind.OFFLINE,
+    AlertKind.SILENT,
+    AlertKind.DECLINED,
+    AlertKind.LONG_OFFLOAD,
+    AlertKind.STALE_CENTRE,
+)

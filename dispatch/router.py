@@ -1,28 +1,44 @@
 """Destination choice: the right emergency centre for every patient, jointly.
 
-Pure decision core: given the patients in ambulances (severity, needs, ETAs to every centre),
+Pure decision core: given the patients in ambulances (pathways, urgency, ETAs to every centre),
 the live state of every centre and what the router already decided, choose every patient's
-destination at once with a min-cost flow (OR-Tools), so two ambulances are not sent to the
-last bed, and explain each choice in words a crew reads at a glance.
+destination at once with a min-cost flow (OR-Tools), and explain each choice in the crew's
+language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
+``docs/clinical_rules.md`` with its source and its test (the R-codes).
 
-The rules (each has a test):
-
-- **Feasibility.** A centre whose ER is shut (E-Gen ``MKioskTy28`` = N) takes nobody. A need
-  (from crew flags or the severity model) requires a capability: stroke (FAST+) → ischaemic
-  stroke thrombectomy, else CT; STEMI → PCI, else angiography; major trauma → a trauma
-  centre; burns, pregnancy, psychiatric → the matching acceptance; paediatric → a regional or
-  local centre or paediatric ER beds. A critical patient (KTAS 1–2) goes to a level 1–2 centre.
-  Cardiac arrest overrides all of these: the nearest open ER, time wins. A capability
-  reported as unknown is allowed at a cost (``unknown_penalty_s``); one reported absent is not.
-- **Closed centres** (EMS traffic ``closed``) are excluded unless no other feasible centre is
-  reachable within ``closed_margin_s`` of the closed one.
-- **Beds that will really be there**: reported available, minus patients we already send
-  there, minus expected walk-in arrivals during the trip; a report older than
-  ``stale_after_s`` counts for ``stale_weight`` of its value; an overcrowded ER has none.
-- **Objective**: Σ severity weight × (ETA + offload) + a per-patient cost for arriving at a
-  centre with no effective bed left; declined centres are never offered again to that patient.
-- **Stability**: a patient keeps the destination already advised unless it became
-  infeasible or another is better by ``switch_margin_s`` (weighted) or more.
+- **R-DATUM** Every datum about a centre has a state and an age: declared yes, declared no,
+  unknown (never reported, E-Gen ``-1`` or missing) or stale (older than
+  ``stale_after_half_lives`` half-lives: read as unknown). A declaration's weight halves every
+  half-life, so an old "yes" costs more than a fresh one and never less.
+- **R-TIER** Each pathway's tiers, best first. Among the centres the crew can reach (ER not
+  declared shut, not declined), those on the best tier any centre within the pathway's
+  ``time_bound_s`` is on are the candidates; every centre on a worse tier or declaring "no" is
+  excluded. "Unknown" costs ``unknown_penalty_s``; each tier below the first ``tier_penalty_s``.
+- **R-NONE** When no centre within the bound is on any tier, the patient is never left without
+  advice: the nearest open ER that can stabilise, with the pathway's "none fits" words, and the
+  advice marked not definitive (the control room sees an alert).
+- **R-ARREST / R-UNSTABLE** Cardiac arrest and patients too unstable to travel (the
+  ``StabiliseRule``): the nearest open ER, beds ignored.
+- **R-CLOSED** A centre on diversion (EMS traffic ``closed``) is excluded unless nothing else is
+  within ``closed_margin_s`` of it; a closure report with no expiry older than
+  ``diversion_stale_after_s`` reads as advisory (``advisory_penalty_s``).
+- **R-BEDS** Beds that will really be there: the reported count minus our patients heading
+  there; each patient's arc pays for the chance (Poisson) that walk-ins expected during its
+  drive take the spare beds first, and for the report's age (``unknown_beds_penalty_s`` × the
+  share of confidence lost); an overcrowded ER has none; a centre that never reported (or
+  reported long ago) offers ``unknown_bed_slots`` at ``unknown_beds_penalty_s``, never unlimited.
+- **R-TEAM** A pathway with ``slots`` (cath lab, stroke team, trauma bay) is gated by the
+  centre's declaration of that team and room, not by ER general beds: a centre on the pathway's
+  first tier offers ``slots`` patients at once; declared yes, they go straight in; unknown (assumed,
+  at its penalty), they need an ER bed too.
+- **R-PRIORITY** Arriving with no bed or team left costs ``full_penalty_s`` × urgency², per
+  patient, so a less urgent patient never takes the last bed or team a more urgent one needs.
+  Urgency is the expected harm: ``max(KTAS weight, 1 + 4 p_critical)``.
+- **R-CRIT** A critical call (KTAS 1-2) with ``p_critical`` at or above
+  :data:`~dispatch.pathways.HARD_CRITICAL_P` is held to regional or local centres (a pathway);
+  below it, a level 3-4 centre costs ``level_penalty_s`` × p_critical.
+- **R-STABLE** A patient keeps the destination already advised unless it left the candidates or
+  another is better by ``switch_margin_s`` (weighted) or more.
 """
 
 from __future__ import annotations
@@ -33,76 +49,81 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from dispatch import explain
+from dispatch.explain import Text, say
+from dispatch.pathways import (
+    HARD_CRITICAL_P,
+    ITEM_WORDS,
+    PATHWAYS,
+    Designation,
+    Item,
+    Pathway,
+    PathwaySpec,
+    StabiliseRule,
+)
 from dispatch.scenario import Centre
-from telemetry.schemas import BedType, Capacity, Condition, Equipment, TrafficStatus
+from telemetry.schemas import BedType, Capacity, Condition, TrafficStatus
 
-
-class Need(StrEnum):
-    CARDIAC_ARREST = "cardiac_arrest"
-    STROKE = "stroke"
-    STEMI = "stemi"
-    MAJOR_TRAUMA = "major_trauma"
-    BURNS = "burns"
-    OBSTETRIC = "obstetric"
-    PAEDIATRIC = "paediatric"
-    PSYCHIATRIC = "psychiatric"
-
-
-#: The need each crew flag of ``ems.vitals/1`` (``CrewFlags`` field) stands for.
-FLAG_NEEDS = {
-    "cardiac_arrest": Need.CARDIAC_ARREST,
-    "fast_positive": Need.STROKE,
-    "stemi": Need.STEMI,
-    "major_trauma": Need.MAJOR_TRAUMA,
-    "burns": Need.BURNS,
-    "pregnancy": Need.OBSTETRIC,
-    "paediatric": Need.PAEDIATRIC,
-}
-
-#: What each need asks of a centre: any one of these conditions / equipment, in order of preference.
-_REQUIRES: dict[Need, tuple[Condition | Equipment, ...]] = {
-    Need.STROKE: (Condition.STROKE_THROMBECTOMY, Equipment.CT),
-    Need.STEMI: (Condition.STEMI_PCI, Equipment.ANGIOGRAPHY),
-    Need.MAJOR_TRAUMA: (Condition.MAJOR_TRAUMA,),
-    Need.BURNS: (Condition.MAJOR_BURNS,),
-    Need.OBSTETRIC: (Condition.OBSTETRIC_DELIVERY, Condition.OBSTETRIC_SURGERY),
-    Need.PSYCHIATRIC: (Condition.PSYCHIATRIC_ADMISSION,),
-}
-CAPABILITY_WORDS: dict[Condition | Equipment, str] = {
-    Condition.STROKE_THROMBECTOMY: "thrombectomy",
-    Equipment.CT: "CT",
-    Condition.STEMI_PCI: "PCI",
-    Equipment.ANGIOGRAPHY: "angiography",
-    Condition.MAJOR_TRAUMA: "trauma centre",
-    Condition.MAJOR_BURNS: "burns unit",
-    Condition.OBSTETRIC_DELIVERY: "obstetrics",
-    Condition.OBSTETRIC_SURGERY: "obstetric surgery",
-    Condition.PSYCHIATRIC_ADMISSION: "psychiatric ward",
-}
+#: Urgency by KTAS level (1 most urgent).
 SEVERITY_WEIGHT = {1: 5.0, 2: 4.0, 3: 3.0, 4: 2.0, 5: 1.0}
 
 
 @dataclass(frozen=True)
 class RouterConfig:
-    stale_after_s: float = 1800.0  # a bed report older than 30 min is discounted
-    stale_weight: float = 0.5
+    beds_half_life_s: float = 1800.0  # a bed count's weight halves every 30 min
+    declaration_half_life_s: float = 3 * 3600.0  # a yes / no declaration's weight halves every 3 h
+    stale_after_half_lives: float = 2.0  # older than this many half-lives: stale, read as unknown
+    diversion_stale_after_s: float = 6 * 3600.0  # a closure with no expiry this old reads as advisory
+    offload_stale_after_s: float = 3600.0
     closed_margin_s: float = 600.0  # a closed centre only if nothing else is within 10 min of it
     switch_margin_s: float = 120.0  # change an advised destination only for 2 min (weighted) or more
-    #: Arriving where no effective bed is left costs 3 h (weighted): with a free bed anywhere within
-    #: reach, nobody is sent to a full ER (the re-transfer the product exists to prevent).
+    #: Arriving with no bed or team left costs 3 h × urgency² (R-PRIORITY).
     full_penalty_s: float = 10_800.0
-    unknown_penalty_s: float = 900.0  # a needed capability reported unknown costs 15 min (weighted)
-    unknown_beds_penalty_s: float = 60.0  # beds never reported: a small cost, not a ban
-    #: Second-choice capability (CT instead of thrombectomy, angiography instead of PCI) costs 30 min
-    #: (weighted): used when no first-choice centre is within about half an hour more.
-    fallback_penalty_s: float = 1800.0
+    unknown_penalty_s: float = 1200.0  # a needed item unknown or stale: 20 min (weighted)
+    tier_penalty_s: float = 1800.0  # each tier below the pathway's first: 30 min (weighted)
+    unknown_beds_penalty_s: float = 300.0  # beds never reported or stale: 5 min (weighted) ...
+    unknown_bed_slots: int = 1  # ... and one bed assumed, not unlimited
+    advisory_penalty_s: float = 300.0
+    level_penalty_s: float = 1800.0  # R-CRIT below HARD_CRITICAL_P: level 3-4 costs this × p_critical
     #: Walk-in and other arrivals expected per hour, by centre level (assumption, see docs/router.md).
     arrivals_per_hour: Mapping[int, float] = field(default_factory=lambda: {1: 4.0, 2: 3.0, 3: 1.5, 4: 0.5})
+    stabilise: StabiliseRule = field(default_factory=StabiliseRule)
+
+
+# --- what the router knows of a centre ---------------------------------------------------------
+
+
+class State(StrEnum):
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+    STALE = "stale"
+
+
+@dataclass(frozen=True)
+class Datum:
+    """One declared fact: ``value`` None = unknown; ``age_s`` None = a static designation (no age)."""
+
+    value: bool | None = None
+    age_s: float | None = None
+
+    def weight(self, half_life_s: float) -> float:
+        if self.value is None:
+            return 0.0
+        return 1.0 if self.age_s is None else 0.5 ** (self.age_s / half_life_s)
+
+    def state(self, half_life_s: float, config: RouterConfig) -> State:
+        if self.value is None:
+            return State.UNKNOWN
+        if self.age_s is not None and self.age_s > config.stale_after_half_lives * half_life_s:
+            return State.STALE
+        return State.YES if self.value else State.NO
 
 
 @dataclass(frozen=True)
 class CentreView:
-    """A centre as the router sees it now: static facts plus its latest capacity report."""
+    """A centre as the router sees it now: static facts plus its latest capacity report, every
+    datum with its age."""
 
     hpid: str
     name: str
@@ -111,19 +132,35 @@ class CentreView:
     er_available: int | None  # None = unknown
     overcrowded: bool
     beds_age_s: float | None
-    capabilities: Mapping[str, bool | None]  # Condition / Equipment value -> reported availability
+    items: Mapping[str, Datum]  # Condition / Equipment / BedType value -> declaration
     traffic: TrafficStatus
     traffic_reason: str | None
     offload_s: float
+    traffic_age_s: float | None = None
+    offload_age_s: float | None = None
 
-    def capability(self, item: Condition | Equipment) -> bool | None:
-        if item is Condition.MAJOR_TRAUMA and self.trauma_centre:
-            return True
-        return self.capabilities.get(item.value)
+    def datum(self, item: Item) -> Datum:
+        if item is Designation.REGIONAL_OR_LOCAL:
+            return Datum(self.level <= 2)
+        if item is Designation.TRAUMA_CENTRE:
+            reported = self.items.get(Condition.MAJOR_TRAUMA.value)
+            if reported is not None and reported.value is not None:
+                return reported  # a trauma centre saying its bays are full, or a hospital taking trauma
+            return Datum(self.trauma_centre)
+        return self.items.get(item.value, Datum())
 
-    @property
-    def er_open(self) -> bool:
-        return self.capabilities.get(Condition.ER_OPEN.value) is not False
+    def er_open(self, config: RouterConfig) -> bool:
+        """The ER gate keeper (E-Gen ``MKioskTy28``): only a declared, fresh "no" shuts it."""
+        return self.datum(Condition.ER_OPEN).state(config.declaration_half_life_s, config) is not State.NO
+
+    def closed(self, config: RouterConfig) -> bool:
+        if self.traffic is not TrafficStatus.CLOSED:
+            return False
+        return self.traffic_age_s is None or self.traffic_age_s <= config.diversion_stale_after_s
+
+
+def _age(now: datetime, at: datetime | None) -> float | None:
+    return None if at is None else max(0.0, (now - at).total_seconds())
 
 
 def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> CentreView:
@@ -132,8 +169,14 @@ def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> Cen
         return CentreView(centre.hpid, centre.name, centre.level, centre.trauma_centre, None, False, None, {},
                           TrafficStatus.NORMAL, None, 0.0)  # fmt: skip
     er = capacity.beds.get(BedType.ER_GENERAL)
-    capabilities: dict[str, bool | None] = {k.value: v.available for k, v in capacity.equipment.items()}
-    capabilities |= {k.value: v.available for k, v in capacity.conditions.items()}
+    items: dict[str, Datum] = {}
+    for reported in (capacity.equipment, capacity.conditions):
+        for key, cap in reported.items():
+            items[key.value] = Datum(cap.available, _age(now, cap.updated_at or capacity.updated_at))
+    paediatric = capacity.beds.get(BedType.ER_PAEDIATRIC)
+    if paediatric is not None and (paediatric.available is not None or paediatric.overcrowded):
+        free = bool(paediatric.available) and not paediatric.overcrowded
+        items[BedType.ER_PAEDIATRIC.value] = Datum(free, _age(now, paediatric.updated_at or capacity.updated_at))
     traffic = capacity.ems_traffic
     status = traffic.status
     if traffic.expires_at is not None and traffic.expires_at <= now:
@@ -146,29 +189,59 @@ def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> Cen
         trauma_centre=centre.trauma_centre,
         er_available=None if er is None else er.available,
         overcrowded=bool(er and er.overcrowded),
-        beds_age_s=max(0.0, (now - beds_at).total_seconds()) if er else None,
-        capabilities=capabilities,
+        beds_age_s=_age(now, beds_at) if er else None,
+        items=items,
         traffic=status,
         traffic_reason=traffic.reason,
         offload_s=(capacity.offload_minutes or 0.0) * 60.0,
+        # a closure that expires is trusted until it does; one without expiry ages
+        traffic_age_s=None if traffic.expires_at is not None else _age(now, traffic.updated_at or capacity.updated_at),
+        offload_age_s=_age(now, capacity.offload_updated_at or capacity.updated_at)
+        if capacity.offload_minutes is not None
+        else None,
     )
+
+
+# --- patients and choices ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class PatientCase:
-    """A patient to route: who, how sick, what they need, and the ETA to every centre."""
+    """A patient to route: who, how sick, which pathways, and the ETA to every centre."""
 
     unit_id: str
     ktas: int
-    needs: frozenset[Need]
+    needs: frozenset[Pathway]  # the pathways of the crew flags (general critical / non-critical implied)
     eta_s: Mapping[str, float]  # hpid -> seconds (inf = unreachable)
     current: str | None = None  # the destination already advised
     declined: frozenset[str] = frozenset()
     critical: bool = False
+    p_critical: float | None = None  # the calibrated probability of KTAS 1-2 (None: not assessed)
+    unstable: bool = False  # the StabiliseRule holds (computed at the edge from the vitals)
 
     @property
     def weight(self) -> float:
-        return SEVERITY_WEIGHT.get(self.ktas, 3.0)
+        """Urgency (R-PRIORITY): the expected harm of delay, by KTAS and by p_critical."""
+        by_level = SEVERITY_WEIGHT.get(self.ktas, 3.0)
+        return by_level if self.p_critical is None else max(by_level, 1.0 + 4.0 * self.p_critical)
+
+    @property
+    def hard_critical(self) -> bool:
+        return self.critical and (self.p_critical is None or self.p_critical >= HARD_CRITICAL_P)
+
+    def pathways(self) -> frozenset[Pathway]:
+        """The pathways the router holds the patient to (R-CRIT decides general critical)."""
+        if self.needs:
+            return self.needs
+        return frozenset({Pathway.GENERAL_CRITICAL if self.hard_critical else Pathway.NON_CRITICAL})
+
+
+class Mode(StrEnum):
+    DEFINITIVE = "definitive"  # on the pathway's tiers
+    PARTIAL = "partial"  # the most time-critical pathway met, another not
+    STABILISE = "stabilise"  # no centre fits within the bound: the nearest that can stabilise (R-NONE)
+    NEAREST = "nearest"  # cardiac arrest or unstable: time wins
+    ALL_DECLINED = "all_declined"  # every reachable centre declined: the nearest, the control room decides
 
 
 @dataclass(frozen=True)
@@ -177,9 +250,10 @@ class Option:
     name: str
     eta_s: float  # driving + offload
     beds_on_arrival: int | None
-    reason: str
+    reason: str  # Korean
     cost: float
-    drawback: str = ""  # the main reason not to go there, if any ("reports ER full")
+    drawback: Text | None = None  # the main reason not to go there, if any ("응급실 포화")
+    reason_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,54 +262,281 @@ class Choice:
     destination: Option
     alternatives: tuple[Option, ...]
     changed: bool  # differs from the destination advised before
+    mode: Mode = Mode.DEFINITIVE
+    pathway: Pathway | None = None  # the pathway that decided
+    unmet: tuple[Pathway, ...] = ()  # pathways no centre within reach fits
+    notice: Text | None = None  # what the crew and the control room must know first
+    team: Pathway | None = None  # the pathway team and room taken at the destination
+    takes_bed: bool = True  # an ER bed is taken there too (all but a declared team's patients)
+
+    @property
+    def definitive(self) -> bool:
+        return self.mode in (Mode.DEFINITIVE, Mode.NEAREST)
 
 
-# --- feasibility -----------------------------------------------------------------------------
+# --- candidates -------------------------------------------------------------------------------
 
 
-def _matched(case: PatientCase, centre: CentreView, config: RouterConfig) -> tuple[bool, list[str], float]:
-    """(feasible, capabilities matched in words, extra cost in seconds) of a centre for a patient."""
-    if not centre.er_open or centre.hpid in case.declined:
-        return False, [], 0.0
-    if Need.CARDIAC_ARREST in case.needs:
-        return True, ["nearest ER (cardiac arrest)"], 0.0
-    words: list[str] = []
-    extra = 0.0
-    for need in sorted(case.needs, key=lambda n: n.value):
-        if need is Need.PAEDIATRIC:
-            if centre.level > 2:
-                return False, [], 0.0
-            continue
-        options = _REQUIRES.get(need, ())
-        states = [centre.capability(item) for item in options]
-        if any(states):
-            best = states.index(True)
-            words.append(CAPABILITY_WORDS[options[best]] + " available")
-            extra += config.fallback_penalty_s if best > 0 else 0.0
-        elif any(s is None for s in states):
-            words.append(f"{CAPABILITY_WORDS[options[0]]} not reported")
+@dataclass(frozen=True)
+class _Arc:
+    hpid: str
+    cost: float  # weighted seconds, before the bed or team it takes
+    texts: tuple[Text, ...]  # what the centre offers this patient
+    drawbacks: tuple[Text, ...]
+    team: Pathway | None  # the pathway team and room it takes (None: none)
+    needs_bed: bool = True  # an ER bed too: all but a declared team, which takes the patient straight in
+
+
+@dataclass(frozen=True)
+class _Route:
+    arcs: tuple[_Arc, ...]
+    mode: Mode
+    pathway: Pathway | None
+    unmet: tuple[Pathway, ...] = ()
+    notice: Text | None = None
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Where a centre stands on one pathway."""
+
+    tier: int  # the best tier it is on (0 = definitive care)
+    extra_s: float  # what not knowing and lower tiers cost (weighted by the patient's urgency later)
+    offers: tuple[Text, ...]
+    drawbacks: tuple[Text, ...]
+    declared: bool  # every group a yes: the team and room are declared, not assumed (R-TEAM)
+
+
+def _tier_fit(centre: CentreView, spec: PathwaySpec, config: RouterConfig) -> _Fit | None:
+    """The centre's best tier of the pathway, or None: a declared no on every tier (R-DATUM, R-TIER)."""
+    half = config.declaration_half_life_s
+    for index, tier in enumerate(spec.tiers):
+        extra, drawbacks, declared = 0.0, list[Text](), True
+        for group in tier.groups:
+            data = [(item, centre.datum(item)) for item in group]
+            states = [(item, d, d.state(half, config)) for item, d in data]
+            yes = [(item, d) for item, d, s in states if s is State.YES]
+            if yes:
+                item, best = max(yes, key=lambda x: x[1].weight(half))
+                extra += config.unknown_penalty_s * (1.0 - best.weight(half))
+                if best.age_s is not None and best.age_s > half:
+                    drawbacks.append(say("stale_item", item=ITEM_WORDS.get(item, (item.value,) * 2),
+                                         age=explain.age(best.age_s)))  # fmt: skip
+                continue
+            maybe = [(item, d, s) for item, d, s in states if s is not State.NO]
+            if not maybe:
+                break  # every item of the group declared no: off this tier
+            declared = False
             extra += config.unknown_penalty_s
+            item, d, s = maybe[0]
+            words = ITEM_WORDS.get(item, (item.value, item.value))
+            if s is State.STALE and d.age_s is not None:
+                drawbacks.append(say("stale_item", item=words, age=explain.age(d.age_s)))
+            else:
+                drawbacks.append(say("unknown_item", item=words))
         else:
-            return False, [], 0.0
-    if case.critical and centre.level > 2:
-        return False, [], 0.0
-    return True, words, extra
+            return _Fit(index, extra + index * config.tier_penalty_s, (tier.words,), tuple(drawbacks), declared)
+    return None
+
+
+class _Board:
+    """The centres as every patient of one plan sees them: judged once per plan, not once per patient."""
+
+    def __init__(self, centres: Sequence[CentreView], config: RouterConfig) -> None:
+        self.config = config
+        self.centres = centres
+        self.open = [c for c in centres if c.er_open(config)]
+        self.closed = {c.hpid for c in centres if c.closed(config)}
+        self._fits: dict[tuple[str, Pathway], _Fit | None] = {}
+
+    def fit(self, centre: CentreView, spec: PathwaySpec) -> _Fit | None:
+        key = (centre.hpid, spec.pathway)
+        if key not in self._fits:
+            self._fits[key] = _tier_fit(centre, spec, self.config)
+        return self._fits[key]
+
+    def open_or_only(self, centres: Sequence[CentreView], eta: Mapping[str, float]) -> list[CentreView]:
+        """R-CLOSED: the centres left once those on diversion are dropped, unless nothing open is
+        within ``closed_margin_s`` of them."""
+        open_best = min((eta[c.hpid] for c in centres if c.hpid not in self.closed), default=math.inf)
+        margin = self.config.closed_margin_s
+        return [c for c in centres if c.hpid not in self.closed or open_best > eta[c.hpid] + margin]
+
+
+def _route(case: PatientCase, board: _Board) -> _Route:
+    """Which centres this patient may go to, at what cost, and in which mode (R-TIER ... R-NONE)."""
+    eta = case.eta_s
+    reachable = [c for c in board.open if math.isfinite(eta.get(c.hpid, math.inf)) and c.hpid not in case.declined]
+    pathways = sorted(case.pathways(), key=lambda p: (PATHWAYS[p].priority, p.value))
+    if Pathway.CARDIAC_ARREST in pathways or case.unstable:
+        words = say("arrest") if Pathway.CARDIAC_ARREST in pathways else say("unstable")
+        arcs = tuple(
+            _Arc(c.hpid, case.weight * eta[c.hpid], (words,), (), None) for c in board.open_or_only(reachable, eta)
+        )
+        if arcs:
+            return _Route(arcs, Mode.NEAREST, pathways[0])
+        return _all_declined(case, board.centres)
+    tiered = [PATHWAYS[p] for p in pathways if PATHWAYS[p].tiers]
+    if not tiered:
+        arcs = _definitive(case, reachable, [], board)
+        return _Route(arcs, Mode.DEFINITIVE, pathways[0]) if arcs else _all_declined(case, board.centres)
+    # every pathway at once; when no centre meets them all, the most time-critical alone
+    for specs in [tiered, *([tiered[:1]] if len(tiered) > 1 else [])]:
+        arcs = _definitive(case, reachable, specs, board)
+        if arcs:
+            unmet = tuple(s.pathway for s in tiered if s not in specs)
+            mode = Mode.PARTIAL if unmet else Mode.DEFINITIVE
+            return _Route(arcs, mode, specs[0].pathway, unmet, PATHWAYS[unmet[0]].when_none if unmet else None)
+    # R-NONE: no centre fits within the bound; the nearest that can stabilise, and say so.
+    arcs = _definitive(case, reachable, [], board, stabilise=True)
+    if not arcs:
+        return _all_declined(case, board.centres)
+    return _Route(arcs, Mode.STABILISE, tiered[0].pathway, tuple(s.pathway for s in tiered), tiered[0].when_none)
+
+
+def _all_declined(case: PatientCase, centres: Sequence[CentreView]) -> _Route:
+    """Every reachable centre declined or shut: name the nearest, and hand the choice to the control room."""
+    eta = case.eta_s
+    reachable = sorted((c for c in centres if math.isfinite(eta.get(c.hpid, math.inf))), key=lambda c: eta[c.hpid])
+    arcs = tuple(_Arc(c.hpid, case.weight * eta[c.hpid], (), (), None) for c in reachable[:3])
+    return _Route(arcs, Mode.ALL_DECLINED, None, tuple(case.pathways()), say("all_declined"))
+
+
+def _definitive(
+    case: PatientCase,
+    reachable: Sequence[CentreView],
+    specs: Sequence[PathwaySpec],
+    board: _Board,
+    *,
+    stabilise: bool = False,
+) -> tuple[_Arc, ...]:
+    eta, config = case.eta_s, board.config
+    fits: list[tuple[CentreView, int, float, list[Text], list[Text], Pathway | None, bool]] = []
+    for centre in reachable:
+        tier, extra, texts, drawbacks, team, needs_bed = 0, 0.0, list[Text](), list[Text](), None, True
+        for spec in specs:
+            fit = board.fit(centre, spec)
+            if fit is None:
+                break
+            tier, extra = max(tier, fit.tier), extra + fit.extra_s
+            texts.extend(fit.offers)
+            drawbacks.extend(fit.drawbacks)
+            if team is None and spec.slots is not None and fit.tier == 0:
+                # R-TEAM: the team and room take the patient; declared, straight in; assumed, through the ER
+                team, needs_bed = spec.pathway, not fit.declared
+        else:
+            fits.append((centre, tier, extra, texts, drawbacks, team, needs_bed))
+    if specs:
+        bound = min(s.time_bound_s for s in specs)
+        within = [tier for centre, tier, *_ in fits if eta[centre.hpid] <= bound]
+        if not within:
+            return ()
+        best = min(within)
+        fits = [f for f in fits if f[1] == best]
+    soft = not specs and case.critical and not case.hard_critical
+    allowed = {c.hpid for c in board.open_or_only([f[0] for f in fits], eta)}
+    arcs = []
+    for centre, _tier, extra, texts, drawbacks, team, needs_bed in fits:
+        if centre.hpid not in allowed:
+            continue
+        closed = centre.hpid in board.closed
+        cost_s = eta[centre.hpid] + centre.offload_s + extra
+        minus = list(drawbacks)
+        if centre.traffic is TrafficStatus.ADVISORY or (centre.traffic is TrafficStatus.CLOSED and not closed):
+            cost_s += config.advisory_penalty_s
+        if soft and centre.level > 2:
+            cost_s += config.level_penalty_s * (case.p_critical or 0.0)
+            minus.append(say("not_regional"))
+        if centre.hpid == case.current:
+            cost_s -= config.switch_margin_s
+        shown = (say("stabilise_here"),) if stabilise else tuple(texts)
+        arcs.append(_Arc(centre.hpid, case.weight * cost_s, shown, tuple(minus), team, needs_bed))
+    return tuple(arcs)
+
+
+# --- beds ---------------------------------------------------------------------------------------
+
+
+def reported_beds(centre: CentreView, config: RouterConfig) -> tuple[int | None, float]:
+    """(free ER beds as reported, the confidence the count still holds); None: unknown or stale (R-BEDS)."""
+    if centre.overcrowded:
+        return 0, 1.0
+    if centre.er_available is None:
+        return None, 0.0
+    age = centre.beds_age_s or 0.0
+    if age > config.stale_after_half_lives * config.beds_half_life_s:
+        return None, 0.0
+    return centre.er_available, 0.5 ** (age / config.beds_half_life_s)
 
 
 def effective_beds(centre: CentreView, inbound: int, eta_s: float, config: RouterConfig) -> float | None:
-    """Beds likely free on arrival: reported (discounted when stale) − our inbound − expected arrivals."""
+    """Beds likely free on arrival: reported − our inbound − expected walk-ins (None: unknown or stale)."""
+    beds, _ = reported_beds(centre, config)
+    if beds is None:
+        return None
     if centre.overcrowded:
         return -float(inbound)
-    if centre.er_available is None:
-        return None
-    reported = float(centre.er_available)
-    if centre.beds_age_s is not None and centre.beds_age_s > config.stale_after_s:
-        reported *= config.stale_weight
-    expected = config.arrivals_per_hour.get(centre.level, 1.0) * eta_s / 3600.0
-    return reported - inbound - expected
+    return beds - inbound - walk_ins(centre, eta_s, config)
+
+
+def walk_ins(centre: CentreView, eta_s: float, config: RouterConfig) -> float:
+    """Arrivals expected at the centre (walk-ins, other services) during a drive of ``eta_s``."""
+    return config.arrivals_per_hour.get(centre.level, 1.0) * eta_s / 3600.0
+
+
+def _at_least(k: int, mean: float) -> float:
+    """P(N >= k) for N ~ Poisson(mean): the chance that k or more walk-ins come first."""
+    if k <= 0:
+        return 1.0
+    term = total = math.exp(-mean)
+    for j in range(1, k):
+        term *= mean / j
+        total += term
+    return max(0.0, 1.0 - total)
+
+
+def _bed_capacity(centre: CentreView, held: int, config: RouterConfig) -> int:
+    beds, _ = reported_beds(centre, config)
+    return max(0, (config.unknown_bed_slots if beds is None else beds) - held)
+
+
+def _bed_cost(case: PatientCase, centre: CentreView, held: int, config: RouterConfig) -> float:
+    """What taking a bed there costs this patient beyond the drive: not knowing (fully for unknown or
+    stale beds, by the report's age otherwise), and the chance that walk-ins take the spare beds first
+    (an unknown count is read as ``unknown_bed_slots``, so it is never better than that count reported)."""
+    beds, confidence = reported_beds(centre, config)
+    if beds is None:  # unknown or stale: as if it had reported ``unknown_bed_slots``, with no confidence
+        beds, confidence = config.unknown_bed_slots, 0.0
+    doubt = case.weight * config.unknown_beds_penalty_s * (1.0 - confidence)
+    return doubt + _at_least(beds - held, walk_ins(centre, case.eta_s[centre.hpid], config)) * _overflow(case, config)
+
+
+def full_resources(
+    centres: Sequence[CentreView],
+    beds_held: Mapping[str, int],
+    teams_held: Mapping[tuple[str, Pathway], int],
+    *,
+    config: RouterConfig = RouterConfig(),
+) -> set[tuple[str, Pathway | None]]:
+    """The ER beds (team None) and pathway teams with nothing left once the patients heading there
+    arrive: a worker that re-plans only some patients re-plans those holding these too, so a more
+    urgent patient can still take the last bed or team (R-PRIORITY across plans)."""
+    full: set[tuple[str, Pathway | None]] = {
+        (c.hpid, None) for c in centres if beds_held.get(c.hpid, 0) >= _bed_capacity(c, 0, config)
+    }
+    full |= {key for key, n in teams_held.items() if n >= (PATHWAYS[key[1]].slots or 0)}
+    return full
+
+
+def _overflow(case: PatientCase, config: RouterConfig) -> float:
+    return config.full_penalty_s * case.weight**2
 
 
 # --- the joint assignment -------------------------------------------------------------------------
+
+
+#: Modes where time wins: the nearest, whatever the beds (decided before the joint flow).
+_TIME_WINS = (Mode.NEAREST, Mode.ALL_DECLINED)
 
 
 def plan(
@@ -243,144 +544,197 @@ def plan(
     centres: Sequence[CentreView],
     *,
     inbound_elsewhere: Mapping[str, int] | None = None,
+    teams_elsewhere: Mapping[tuple[str, Pathway], int] | None = None,
     config: RouterConfig = RouterConfig(),
 ) -> list[Choice]:
-    """Destinations for every case, chosen together (see the module docstring).
+    """Destinations for every case, chosen together (see the module docstring): one choice for
+    every case that can reach any centre at all.
 
-    ``inbound_elsewhere``: patients already heading to each centre that are not in ``cases``
-    (their beds are taken)."""
-    from ortools.graph.python import min_cost_flow
-
-    by_id = {c.hpid: c for c in centres}
+    ``inbound_elsewhere``: patients already heading to each centre's ER beds that are not in
+    ``cases``; ``teams_elsewhere``: those already taking a centre's pathway team (cath lab ...)."""
+    by_id = {c.hpid: c for c in sorted(centres, key=lambda c: c.hpid)}
     order = sorted(cases, key=lambda c: c.unit_id)
-    held = dict(inbound_elsewhere or {})
-    arcs: list[list[tuple[str, float, list[str]]]] = []
-    for case in order:
-        arcs.append(_candidates(case, centres, held, config))
-
-    flow = min_cost_flow.SimpleMinCostFlow()
-    n_cases, centre_ids = len(order), sorted(by_id)
-    centre_node = {hpid: n_cases + i for i, hpid in enumerate(centre_ids)}
-    sink = n_cases + len(centre_ids)
-    for i, candidates in enumerate(arcs):
-        arrest = Need.CARDIAC_ARREST in order[i].needs
-        for hpid, cost, _ in candidates:
-            # cardiac arrest: time wins, beds do not limit (straight to the sink)
-            flow.add_arc_with_capacity_and_unit_cost(i, sink if arrest else centre_node[hpid], 1, _int(cost))
-        flow.set_node_supply(i, 1 if candidates else 0)
-    for hpid in centre_ids:
-        free = _free_beds(by_id[hpid], held.get(hpid, 0), config)
-        if free > 0:
-            flow.add_arc_with_capacity_and_unit_cost(centre_node[hpid], sink, free, 0)
-        # beyond the free beds: still possible, at the cost of a patient waiting for a bed
-        weight = max((case.weight for case in order), default=1.0)
-        flow.add_arc_with_capacity_and_unit_cost(centre_node[hpid], sink, n_cases, _int(config.full_penalty_s * weight))
-    routed = sum(1 for candidates in arcs if candidates)
-    flow.set_node_supply(sink, -routed)
-    if routed and flow.solve() != flow.OPTIMAL:
-        raise RuntimeError("destination assignment has no solution")
+    held = _Held(dict(inbound_elsewhere or {}), dict(teams_elsewhere or {}))
+    board = _Board(list(by_id.values()), config)
+    routes = [_route(case, board) for case in order]
+    # Time wins for arrest, unstable and all-declined patients: the nearest, decided first, and the
+    # bed they take there counts for everyone else (R-ARREST, R-BEDS).
     chosen: dict[int, str] = {}
-    arc = 0
-    for i, candidates in enumerate(arcs):  # arcs were added case by case, candidate by candidate
-        for hpid, _, _ in candidates:
-            if flow.flow(arc) > 0:
-                chosen[i] = hpid
-            arc += 1
-
-    taken = dict(held)
-    for hpid in chosen.values():
-        taken[hpid] = taken.get(hpid, 0) + 1
+    for i, route in enumerate(routes):
+        if route.mode in _TIME_WINS and route.arcs:
+            chosen[i] = min(route.arcs, key=lambda a: (a.cost, a.hpid)).hpid
+            held.take(chosen[i], None, bed=True)
+    seated = set(chosen)  # cases that took a free bed or team (the others go beyond them)
+    flowing = [i for i, route in enumerate(routes) if route.arcs and i not in chosen]
+    for i, hpid, took in _assign([(order[i], routes[i]) for i in flowing], by_id, held, config):
+        chosen[flowing[i]] = hpid
+        if took:
+            seated.add(flowing[i])
     choices = []
     for i, case in enumerate(order):
-        if i not in chosen:
-            continue
-        others = {**taken, chosen[i]: taken[chosen[i]] - 1}  # beds on arrival: before this patient takes one
-        options = [_option(case, by_id[h], words, cost, others, config) for h, cost, words in arcs[i]]
-        options.sort(key=lambda o: (o.hpid != chosen[i], o.cost, o.hpid))
-        destination, alternatives = options[0], tuple(options[1:3])
-        choices.append(
-            Choice(
-                case.unit_id,
-                _with_comparison(destination, alternatives),
-                alternatives,
-                destination.hpid != case.current,
-            )
-        )
+        if i in chosen:
+            choices.append(_choice(case, routes[i], chosen[i], i in seated, by_id, held, config))
     return choices
+
+
+@dataclass
+class _Held:
+    """ER beds and pathway teams taken at each centre by patients already decided."""
+
+    beds: dict[str, int]
+    teams: dict[tuple[str, Pathway], int]
+
+    def take(self, hpid: str, team: Pathway | None, *, bed: bool) -> None:
+        if bed:
+            self.beds[hpid] = self.beds.get(hpid, 0) + 1
+        if team is not None:
+            self.teams[(hpid, team)] = self.teams.get((hpid, team), 0) + 1
+
+
+def _assign(
+    cases: Sequence[tuple[PatientCase, _Route]], by_id: Mapping[str, CentreView], held: _Held, config: RouterConfig
+) -> list[tuple[int, str, bool]]:
+    """The joint min-cost flow: (case index, centre, took a free bed or team — not beyond them) for every
+    case; the beds and teams taken are added to ``held``."""
+    from ortools.graph.python import min_cost_flow
+
+    flow = min_cost_flow.SimpleMinCostFlow()
+    sink = len(cases)
+    nodes: dict[tuple[str, Pathway | None], int] = {}  # a centre's ER beds (None) and its pathway teams
+    through_er: dict[tuple[str, Pathway], bool] = {}  # an assumed team's patients also need an ER bed
+    arc_of: list[tuple[int, _Arc, bool]] = []  # arc index -> (case index, arc, beyond its beds)
+    for i, (case, route) in enumerate(cases):
+        for arc in route.arcs:
+            key = (arc.hpid, arc.team)
+            nodes.setdefault(key, sink + 1 + len(nodes))
+            if arc.team is not None:
+                through_er[(arc.hpid, arc.team)] = arc.needs_bed
+                if arc.needs_bed:
+                    nodes.setdefault((arc.hpid, None), sink + 1 + len(nodes))
+            beds = held.beds.get(arc.hpid, 0)
+            bed = _bed_cost(case, by_id[arc.hpid], beds, config) if arc.needs_bed else 0.0
+            flow.add_arc_with_capacity_and_unit_cost(i, nodes[key], 1, _int(arc.cost + bed))
+            # beyond the free beds or team: still possible, at this patient's own price (R-PRIORITY)
+            flow.add_arc_with_capacity_and_unit_cost(i, sink, 1, _int(arc.cost + _overflow(case, config)))
+            arc_of += [(i, arc, False), (i, arc, True)]
+        flow.set_node_supply(i, 1)
+    for (hpid, team), index in nodes.items():
+        to = sink
+        if team is None:
+            free = _bed_capacity(by_id[hpid], held.beds.get(hpid, 0), config)
+        else:
+            free = max(0, (PATHWAYS[team].slots or 0) - held.teams.get((hpid, team), 0))
+            to = nodes[(hpid, None)] if through_er[(hpid, team)] else sink
+        if free:
+            flow.add_arc_with_capacity_and_unit_cost(index, to, free, 0)
+        flow.set_node_supply(index, 0)
+    flow.set_node_supply(sink, -len(cases))
+    if cases and flow.solve() != flow.OPTIMAL:
+        raise RouterError("destination assignment has no solution")
+    found: list[tuple[int, str, bool]] = []
+    for index, (i, arc, beyond) in enumerate(arc_of):
+        if flow.flow(index) > 0:
+            found.append((i, arc.hpid, not beyond))
+            if not beyond:
+                held.take(arc.hpid, arc.team, bed=arc.needs_bed)
+    return found
+
+
+def _choice(
+    case: PatientCase,
+    route: _Route,
+    hpid: str,
+    seated: bool,
+    by_id: Mapping[str, CentreView],
+    held: _Held,
+    config: RouterConfig,
+) -> Choice:
+    """The advice for one patient: the destination and the two best alternatives, in words."""
+    shown = sorted(route.arcs, key=lambda a: (a.hpid != hpid, a.cost, a.hpid))[:3]  # the crew sees three
+    options = [_option(case, by_id[a.hpid], a, a.hpid == hpid and seated, held, config) for a in shown]
+    destination = _with_comparison(options[0], options[1:], route.notice)
+    arc = next(a for a in route.arcs if a.hpid == hpid)
+    return Choice(
+        case.unit_id,
+        destination,
+        tuple(options[1:]),
+        destination.hpid != case.current,
+        route.mode,
+        route.pathway,
+        route.unmet,
+        route.notice,
+        arc.team,
+        arc.needs_bed,
+    )
+
+
+class RouterError(RuntimeError):
+    """The assignment could not be solved (a bug: every case has an overflow arc)."""
 
 
 def _int(seconds: float) -> int:
     return round(seconds)
 
 
-def _free_beds(centre: CentreView, held: int, config: RouterConfig) -> int:
-    beds = effective_beds(centre, held, 0.0, config)
-    if beds is None:
-        return 1_000_000  # unknown: not a capacity limit (priced by unknown_beds_penalty_s instead)
-    return max(0, math.floor(beds))
-
-
-def _candidates(
-    case: PatientCase, centres: Sequence[CentreView], held: Mapping[str, int], config: RouterConfig
-) -> list[tuple[str, float, list[str]]]:
-    """(hpid, cost, capability words) of every centre this patient may go to."""
-    feasible: list[tuple[CentreView, float, list[str], float]] = []
-    for centre in sorted(centres, key=lambda c: c.hpid):
-        eta = case.eta_s.get(centre.hpid, math.inf)
-        ok, words, extra = _matched(case, centre, config)
-        if ok and math.isfinite(eta):
-            feasible.append((centre, eta, words, extra))
-    if Need.CARDIAC_ARREST in case.needs:  # time wins: nothing but the drive counts
-        return [(c.hpid, eta, words) for c, eta, words, _ in feasible if c.traffic is not TrafficStatus.CLOSED] or [
-            (c.hpid, eta, words) for c, eta, words, _ in feasible
-        ]
-    open_best = min((eta for c, eta, _, _ in feasible if c.traffic is not TrafficStatus.CLOSED), default=math.inf)
-    result = []
-    for centre, eta, words, extra in feasible:
-        if centre.traffic is TrafficStatus.CLOSED and open_best <= eta + config.closed_margin_s:
-            continue
-        cost = case.weight * (eta + centre.offload_s + extra)
-        if centre.er_available is None and not centre.overcrowded:
-            cost += case.weight * config.unknown_beds_penalty_s
-        if centre.hpid == case.current:
-            cost -= case.weight * config.switch_margin_s
-        result.append((centre.hpid, cost, words))
-    return result
-
-
 def _option(
-    case: PatientCase, centre: CentreView, words: list[str], cost: float, taken: Mapping[str, int], config: RouterConfig
+    case: PatientCase,
+    centre: CentreView,
+    arc: _Arc,
+    seated: bool,
+    held: _Held,
+    config: RouterConfig,
 ) -> Option:
     eta = case.eta_s[centre.hpid] + centre.offload_s
-    beds = effective_beds(centre, taken.get(centre.hpid, 0), case.eta_s[centre.hpid], config)
+    facts: list[Text] = [say("minutes", n=explain.minutes(eta)), *arc.texts]
+    drawbacks: list[Text] = []
+    on_arrival: int | None = None
+    if arc.team is not None:
+        taken = held.teams.get((centre.hpid, arc.team), 0) - (1 if seated else 0)
+        if taken >= (PATHWAYS[arc.team].slots or 0):
+            drawbacks.append(say("team_busy", team=ITEM_WORDS.get(PATHWAYS[arc.team].tiers[0].groups[0][0], ("", ""))))
+    others = held.beds.get(centre.hpid, 0) - (1 if seated and arc.needs_bed else 0)
+    beds = effective_beds(centre, others, case.eta_s[centre.hpid], config)
     on_arrival = None if beds is None else max(0, math.floor(beds + 0.5))
-    facts = [f"{centre.name}: {math.ceil(eta / 60)} min", *words]
-    drawbacks = []
     if centre.overcrowded:
-        drawbacks.append("reports ER full")
+        drawbacks.append(say("er_full"))
     elif on_arrival is None:
-        facts.append("beds not reported")
-    elif on_arrival == 0:
-        drawbacks.append("no bed left after inbound")
+        if centre.er_available is not None and centre.beds_age_s is not None:
+            drawbacks.append(say("stale_beds", age=explain.age(centre.beds_age_s)))
+        else:
+            facts.append(say("beds_unknown"))
+    elif on_arrival == 0 and arc.needs_bed:
+        drawbacks.append(say("no_bed"))
     else:
-        facts.append(f"{on_arrival} bed{'s' if on_arrival != 1 else ''} after inbound")
-    if centre.traffic is not TrafficStatus.NORMAL:
-        drawbacks.append(centre.traffic.value + (f" ({centre.traffic_reason})" if centre.traffic_reason else ""))
-    if centre.beds_age_s is not None and centre.beds_age_s > config.stale_after_s:
-        drawbacks.append(f"bed report {int(centre.beds_age_s // 60)} min old")
-    drawbacks += [w for w in words if w.endswith("not reported")]
+        facts.append(say("bed_after" if on_arrival == 1 else "beds_after", n=on_arrival))
+        if centre.beds_age_s is not None and centre.beds_age_s > config.beds_half_life_s:
+            drawbacks.append(say("stale_beds", age=explain.age(centre.beds_age_s)))
+    if centre.traffic is TrafficStatus.CLOSED:
+        if centre.closed(config):
+            drawbacks.append(say("closed", why=explain.because(centre.traffic_reason)))
+        elif centre.traffic_age_s is not None:
+            drawbacks.append(say("stale_closure", age=explain.age(centre.traffic_age_s)))
+    elif centre.traffic is TrafficStatus.ADVISORY:
+        drawbacks.append(say("advisory", why=explain.because(centre.traffic_reason)))
+    drawbacks += arc.drawbacks
     if centre.offload_s:
-        facts.append(f"offload {int(centre.offload_s // 60)} min")
-    reason = ", ".join(facts + [d for d in drawbacks if d not in facts])
-    return Option(centre.hpid, centre.name, eta, on_arrival, reason, cost, drawbacks[0] if drawbacks else "")
+        facts.append(say("offload", n=int(centre.offload_s // 60)))
+        if centre.offload_age_s is not None and centre.offload_age_s > config.offload_stale_after_s:
+            drawbacks.append(say("stale_offload", age=explain.age(centre.offload_age_s)))
+    reason = explain.headed(centre.name, facts + [d for d in drawbacks if d not in facts])
+    return Option(
+        centre.hpid, centre.name, eta, on_arrival, reason[0], arc.cost, drawbacks[0] if drawbacks else None, reason[1]
+    )
 
 
-def _with_comparison(destination: Option, alternatives: Sequence[Option]) -> Option:
-    """Add to the destination's reason why a faster alternative was not chosen."""
+def _with_comparison(destination: Option, alternatives: Sequence[Option], notice: Text | None) -> Option:
+    """Put what the crew must know first (no centre fits), and why a faster alternative was not chosen."""
+    reason: Text = (destination.reason, destination.reason_en)
     faster = [a for a in alternatives if a.eta_s < destination.eta_s]
-    if not faster:
-        return destination
-    nearest = min(faster, key=lambda a: a.eta_s)
-    why = nearest.drawback or "costlier overall (severity, beds, offload)"
-    reason = f"{destination.reason}; {nearest.name} is {math.ceil(nearest.eta_s / 60)} min but {why}"
-    return replace(destination, reason=reason[:300])
+    if faster:
+        nearest = min(faster, key=lambda a: a.eta_s)
+        why = nearest.drawback or say("costlier")
+        faster_one = say("faster", name=nearest.name, n=explain.minutes(nearest.eta_s), why=why)
+        reason = explain.join([reason, faster_one], "; ")
+    if notice is not None:
+        reason = explain.join([notice, reason], " · ")
+    return replace(destination, reason=reason[0][:300], reason_en=reason[1][:300])

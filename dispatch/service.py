@@ -18,12 +18,13 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from dispatch.pathways import FLAG_PATHWAYS, Pathway
 from dispatch.roads import SnapError
-from dispatch.router import FLAG_NEEDS, Choice, Need, Option, PatientCase, RouterConfig, centre_view, plan
+from dispatch.router import Choice, Option, PatientCase, RouterConfig, centre_view, full_resources, plan
 from dispatch.scenario import Prepared, approximate_index
 from dispatch.severity.model import Severity, TrainedSeverity
 from dispatch.units import Incident, Unit, assign_units, response_times
@@ -52,8 +53,13 @@ class UnitState:
     status: schemas.UnitStatus | None = None
     patient_id: str | None = None
     severity: schemas.Severity | None = None
-    needs: frozenset[Need] = frozenset()
+    needs: frozenset[Pathway] = frozenset()
     critical: bool = False
+    unstable: bool = False  # the router's StabiliseRule holds on the newest vitals
+    team: Pathway | None = None  # the pathway team and room the advised destination holds for this patient
+    holds_bed: bool = True  # and an ER bed there (all but the patients a declared team takes straight in)
+    definitive: bool = True  # the advised destination gives the pathway's definitive care
+    bed: bool | None = None  # the advice said a bed (or team) is left on arrival; None: unknown
     destination: str | None = None
     declined: set[str] = field(default_factory=set)
     advice_version: int = 0
@@ -231,11 +237,7 @@ class Dispatcher:
                 unit.advised_eta_s = None  # advise again: the new version tells other workers who owns it now
             unit.owned = True
             self.stats.vitals += 1
-            unit.severity = schemas.Severity(
-                ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency
-            )
-            unit.critical = result.critical
-            unit.needs = frozenset(need for flag, need in FLAG_NEEDS.items() if getattr(payload.flags, flag))
+            self._assessed(unit, payload, result)
             self._dirty.add(unit.unit_id)
             return True, False
         if isinstance(payload, schemas.Status):
@@ -272,7 +274,7 @@ class Dispatcher:
             rebuilding = unit.advice_version == 0 and not self.share_group
             unit.advice_version = payload.advice_version
             unit.patient_id = payload.patient_id
-            unit.destination = payload.destination.hpid
+            unit.destination, unit.definitive = payload.destination.hpid, payload.definitive
             unit.advised_eta_s = payload.destination.eta_s
             unit.severity = payload.severity
             unit.critical = payload.severity is not None and payload.severity.ktas <= 2
@@ -304,17 +306,24 @@ class Dispatcher:
             return
         if vitals is None or vitals.patient_id != patient_id:
             return
-        result = self.severity.assess(vitals, explain_inputs=False)
+        self._assessed(unit, vitals, self.severity.assess(vitals, explain_inputs=False))
+
+    def _assessed(self, unit: UnitState, vitals: schemas.Vitals, result: Severity) -> None:
+        """The patient as the router sees them: severity, crew-flag pathways, stability."""
         unit.severity = schemas.Severity(ktas=result.ktas, p_critical=result.p_critical, p_emergency=result.p_emergency)
         unit.critical = result.critical
-        unit.needs = frozenset(need for flag, need in FLAG_NEEDS.items() if getattr(vitals.flags, flag))
+        unit.needs = frozenset(p for flag, p in FLAG_PATHWAYS.items() if getattr(vitals.flags, flag))
+        unit.unstable = self.config.stabilise.unstable(
+            spo2_pct=vitals.spo2_pct, rr_per_min=vitals.rr_per_min, sbp_mmhg=vitals.sbp_mmhg
+        )
 
     def _close_trip(self, unit: UnitState) -> None:
         """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""
         if unit.owned:
             self.client.clear_retained(topics.build(topics.Kind.ADVICE, unit.unit_id))
         unit.patient_id = unit.severity = unit.destination = unit.advised_eta_s = None
-        unit.declined, unit.owned, unit.etas = set(), False, {}
+        unit.declined, unit.owned, unit.etas, unit.team, unit.definitive = set(), False, {}, None, True
+        unit.holds_bed = True
 
     # --- planning ------------------------------------------------------------------------------
 
@@ -335,15 +344,22 @@ class Dispatcher:
         started = time.perf_counter()
         now = self.clock()
         closed = (schemas.UnitStatus.AT_HOSPITAL, schemas.UnitStatus.AVAILABLE)
-        candidates = self.units.values() if everyone else [self.units[u] for u in self._dirty if u in self.units]
-        routed = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in closed]
+        views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
+        candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
+        if not everyone:
+            # R-PRIORITY across batches: whoever holds a bed or team that is now full may have to give
+            # way to a more urgent patient of this batch, so they are decided again with it.
+            full = full_resources(views, *self._held(()), config=self.config)
+            for unit_id, hpid in self._tracked.items():
+                unit = self.units[unit_id]
+                if (unit.holds_bed and (hpid, None) in full) or (unit.team and (hpid, unit.team) in full):
+                    candidates.append(unit)
+        active = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in closed]
+        routed = list({u.unit_id: u for u in active}.values())
         self._dirty.clear()
         self._everyone = False
-        # beds already taken by patients not being decided now
-        elsewhere = {hpid: len(units) for hpid, units in self._heading.items() if units}
-        for unit in routed:
-            if unit.unit_id in self._tracked:
-                elsewhere[self._tracked[unit.unit_id]] -= 1
+        # beds and pathway teams already taken by patients not being decided now
+        elsewhere, teams = self._held({u.unit_id for u in routed})
         cases = []
         for unit in routed:
             unit.etas = self._etas(unit)
@@ -357,10 +373,11 @@ class Dispatcher:
                     current=unit.destination,
                     declined=frozenset(unit.declined),
                     critical=unit.critical,
+                    p_critical=unit.severity.p_critical,
+                    unstable=unit.unstable,
                 )
             )
-        views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
-        choices = plan(cases, views, inbound_elsewhere=elsewhere, config=self.config) if cases else []
+        choices = plan(cases, views, inbound_elsewhere=elsewhere, teams_elsewhere=teams, config=self.config)
         self.stats.plans += 1
         self.stats.last_plan_ms = (time.perf_counter() - started) * 1000
         for choice in choices:
@@ -369,12 +386,29 @@ class Dispatcher:
             self._track(unit)  # new destinations and fresh ETAs
         self._publish_inbound()
 
+    def _held(self, deciding: Collection[str]) -> tuple[dict[str, int], dict[tuple[str, Pathway], int]]:
+        """ER beds and pathway teams taken by the patients heading to each centre, but ``deciding``."""
+        beds: dict[str, int] = {}
+        teams: dict[tuple[str, Pathway], int] = {}
+        for unit_id, hpid in self._tracked.items():
+            if unit_id in deciding:
+                continue
+            unit = self.units[unit_id]
+            if unit.holds_bed:
+                beds[hpid] = beds.get(hpid, 0) + 1
+            if unit.team is not None:
+                teams[(hpid, unit.team)] = teams.get((hpid, unit.team), 0) + 1
+        return beds, teams
+
     def _advise(self, unit: UnitState, choice: Choice) -> None:
         destination = choice.destination
+        unit.team, unit.holds_bed = choice.team, choice.takes_bed
         moved = unit.advised_eta_s is None or abs(destination.eta_s - unit.advised_eta_s) >= ETA_REPUBLISH_S
-        if destination.hpid == unit.destination and not moved:
-            return
-        unit.destination = destination.hpid
+        bed = None if destination.beds_on_arrival is None else destination.beds_on_arrival > 0
+        same = (destination.hpid, choice.definitive, bed) == (unit.destination, unit.definitive, unit.bed)
+        if same and not moved:
+            return  # the crew is told again only what changes their plan: where, whether definitive, a bed or not
+        unit.destination, unit.definitive, unit.bed = destination.hpid, choice.definitive, bed
         unit.advice_version += 1
         unit.advised_eta_s = destination.eta_s
         assert unit.patient_id is not None
@@ -382,7 +416,7 @@ class Dispatcher:
         def option(o: Option) -> schemas.Option:
             eta = o.eta_s if math.isfinite(o.eta_s) else 86_400.0
             return schemas.Option(hpid=o.hpid, name=o.name, eta_s=min(eta, 86_400.0), beds_on_arrival=o.beds_on_arrival,
-                                  reason=o.reason[:300])  # fmt: skip
+                                  reason=o.reason[:300], reason_en=o.reason_en[:300] or None)  # fmt: skip
 
         advice = schemas.Advice.new(
             advice_version=unit.advice_version,
@@ -391,6 +425,8 @@ class Dispatcher:
             alternatives=tuple(option(a) for a in choice.alternatives),
             severity=unit.severity,
             eta_mode=unit.eta_mode,
+            pathway=choice.pathway.value if choice.pathway else None,
+            definitive=choice.definitive,
         )
         self.client.send(topics.Topic(topics.Kind.ADVICE, unit.unit_id), advice)
         self.stats.advice += 1

@@ -66,11 +66,48 @@ MIMIC = (
     "PhysioNet, 2023. https://doi.org/10.13026/jzz5-vs76"
 )
 PHYSIONET = "Goldberger AL et al., Circulation 101(23): e215–e220 (2000)"
+OASIS = "EDXL-HAVE 1.0 and imported schemas: Copyright OASIS Open (2006-2009)"
 
 # fmt: off
 _HOSP_COLS = ("hpid", "dutyName", "dutyEmclsName", "wgs84Lat", "wgs84Lon")
 _EGEN_SRC = "NEMC E-Gen institution list, data.go.kr 15000563, via betacircuit/GoldenTimeRouter server-catalog.json"
 _FIRE_SRC = "소방청_119안전센터 현황, data.go.kr 15065056, 2024-06-30, geocoded with VWorld by phinics77/ds_2025"
+#: The OASIS EDXL-HAVE 1.0 schema and the schemas it imports, laid out so imports resolve locally.
+_EDXL_HAVE = (
+    "edxl-rm/1.0/CommonTypes.xsd",
+    "edxl-rm/1.0/EDXL-RMCommitResource.xsd",
+    "edxl-rm/1.0/EDXL-RMCommonTypes.xsd",
+    "edxl-rm/1.0/EDXL-RMOfferUnsolicitedResource.xsd",
+    "edxl-rm/1.0/EDXL-RMReference.xsd",
+    "edxl-rm/1.0/EDXL-RMReleaseResource.xsd",
+    "edxl-rm/1.0/EDXL-RMReportResourceDeploymentStatus.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestExtendedDeploymentDuration.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestInformation.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestQuote.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestResource.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestResourceDeploymentStatus.xsd",
+    "edxl-rm/1.0/EDXL-RMRequestReturn.xsd",
+    "edxl-rm/1.0/EDXL-RMRequisitionResource.xsd",
+    "edxl-rm/1.0/EDXL-RMResponseToRequestExtendedDeploymentDuration.xsd",
+    "edxl-rm/1.0/EDXL-RMResponseToRequestInformation.xsd",
+    "edxl-rm/1.0/EDXL-RMResponseToRequestQuote.xsd",
+    "edxl-rm/1.0/EDXL-RMResponseToRequestResource.xsd",
+    "edxl-rm/1.0/EDXL-RMResponseToRequestReturn.xsd",
+    "edxl-rm/1.0/edxl-have.xsd",
+    "edxl-rm/1.0/geo-oasis.xsd",
+    "edxl-rm/1.0/gml-oasis.xsd",
+    "edxl-rm/1.0/xAL-types.xsd",
+    "edxl-rm/1.0/xAL.xsd",
+    "edxl-rm/1.0/xLink.xsd",
+    "edxl-rm/1.0/xNAL-types.xsd",
+    "edxl-rm/1.0/xNAL.xsd",
+    "edxl-rm/1.0/xNL-types.xsd",
+    "edxl-rm/1.0/xNL.xsd",
+    "edxl-rm/1.0/xPIL-types.xsd",
+    "edxl-rm/1.0/xPIL.xsd",
+    "edxl-rm/1.0/xlink-2003-12-31.xsd",
+    "xlink/1.0.0/xlinks.xsd",
+)
 _MIMIC_TABLES = (
     ("edstays", 222, "fc185cb111a70e9dfd8457c6e1da4f9366dee729e072282995dcd7045a5a3c52"),
     ("triage", 222, "086dadcb49adc5f24bdda0e342ec9cf0fbcb2e9595516c5c101d408434e1e09b"),
@@ -160,6 +197,13 @@ CATALOGUE: tuple[DataSet, ...] = (
         "CC BY 4.0", (MOON,), True,
         _shared("Moon et al. 2019 PLOS ONE S1 Data; this development split exists only there, the published file "
                 "also holds the held-out rows"),
+    ),
+    DataSet(
+        "standards/edxl-have",
+        tuple(DataFile(f"standards/edxl-have-1.0/{name}", encoding=None) for name in _EDXL_HAVE),
+        "the official OASIS EDXL-HAVE 1.0 schema: validates the capacity API's HAVE export",
+        "OASIS (copying with notice)", (OASIS,), False,
+        _shared("OASIS published schemas via huangdy/xCore-1.3.3 commit 7c14c70e"),
     ),
     DataSet(
         "mimic-iv-ed-demo",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dispatch.router import Need
+from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, ScenarioError
 
 #: ER beds by level when the scenario gives none (assumption: a 권역 centre's ER is about 30
@@ -33,9 +33,11 @@ BEDS_BY_LEVEL: Mapping[int, int] = {1: 30, 2: 20, 3: 12, 4: 6}
 #: criteria: regional and local centres run stroke and PCI teams; burns only at regional
 #: centres; local institutions and registered ERs stabilise and transfer). Major trauma is the
 #: regional trauma centre flag of the data; cardiac arrest is every open ER.
-CAPABILITIES_BY_LEVEL: Mapping[int, frozenset[Need]] = {
-    1: frozenset({Need.STROKE, Need.STEMI, Need.BURNS, Need.OBSTETRIC, Need.PAEDIATRIC, Need.PSYCHIATRIC}),
-    2: frozenset({Need.STROKE, Need.STEMI, Need.OBSTETRIC, Need.PAEDIATRIC}),
+CAPABILITIES_BY_LEVEL: Mapping[int, frozenset[Pathway]] = {
+    1: frozenset(
+        {Pathway.STROKE, Pathway.STEMI, Pathway.BURNS, Pathway.OBSTETRIC, Pathway.PAEDIATRIC, Pathway.PSYCHIATRIC}
+    ),
+    2: frozenset({Pathway.STROKE, Pathway.STEMI, Pathway.OBSTETRIC, Pathway.PAEDIATRIC}),
     3: frozenset(),
     4: frozenset(),
 }
@@ -53,7 +55,7 @@ class SimConfig:
     #: Share of its ER beds each centre's walk-in patients alone keep busy on average.
     walkin_occupancy: float = 0.85
     beds: Mapping[str, int] = field(default_factory=dict)
-    capabilities: Mapping[str, frozenset[Need]] = field(default_factory=dict)
+    capabilities: Mapping[str, frozenset[Pathway]] = field(default_factory=dict)
     on_duty_by_level: Mapping[int, float] = field(default_factory=lambda: dict(ON_DUTY_BY_LEVEL))
     shift_h: float = 12.0
     #: How often a centre posts its beds and teams (E-Gen is updated by hand; assumption).
@@ -68,20 +70,20 @@ class SimConfig:
     def beds_of(self, centre: Centre) -> int:
         return int(self.beds.get(centre.hpid, BEDS_BY_LEVEL.get(centre.level, 6)))
 
-    def designated(self, centre: Centre) -> frozenset[Need]:
+    def designated(self, centre: Centre) -> frozenset[Pathway]:
         base = self.capabilities.get(centre.hpid, CAPABILITIES_BY_LEVEL.get(centre.level, frozenset()))
-        extra = {Need.CARDIAC_ARREST} | ({Need.MAJOR_TRAUMA} if centre.trauma_centre else set())
+        extra = {Pathway.CARDIAC_ARREST} | ({Pathway.MAJOR_TRAUMA} if centre.trauma_centre else set())
         return frozenset(base | extra)
 
     def on_duty_share(self, centre: Centre) -> float:
         return float(self.on_duty_by_level.get(centre.level, 0.0))
 
 
-def _need(value: Any, where: str) -> Need:
+def _need(value: Any, where: str) -> Pathway:
     try:
-        return Need(value)
+        return Pathway(value)
     except ValueError:
-        raise ScenarioError(f"{where}: {value!r} is not a need ({', '.join(n.value for n in Need)})") from None
+        raise ScenarioError(f"{where}: {value!r} is not a need ({', '.join(n.value for n in Pathway)})") from None
 
 
 def load_sim_config(scenario_file: Path) -> SimConfig:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from dispatch.router import Need
+from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, Prepared, Scenario, ScenarioError
 from dispatch.units import response_times
 from simulations.config import SimConfig
@@ -47,7 +47,7 @@ class CityDraws:
     stay_s: tuple[float, ...]  # by call: the patient's ED length of stay
     walkins: dict[str, tuple[tuple[float, float], ...]]  # centre -> (arrival, length of stay)
     initial: dict[str, tuple[float, ...]]  # centre -> remaining stays of the patients there at t=0
-    rosters: dict[str, tuple[frozenset[Need], ...]]  # centre -> teams on duty, by shift
+    rosters: dict[str, tuple[frozenset[Pathway], ...]]  # centre -> teams on duty, by shift
     seed: int
     surge: float
 
@@ -95,7 +95,7 @@ def draw_city(
         stays.append(length_of_stay_s(own, patient.ktas))
     walkins: dict[str, tuple[tuple[float, float], ...]] = {}
     initial: dict[str, tuple[float, ...]] = {}
-    rosters: dict[str, tuple[frozenset[Need], ...]] = {}
+    rosters: dict[str, tuple[frozenset[Pathway], ...]] = {}
     shifts = math.ceil(days * 24 / config.shift_h) + 1
     ktas_levels = np.arange(1, 6)
     mix = np.asarray(walkin_mix, dtype=float) / float(np.sum(walkin_mix))
@@ -189,7 +189,7 @@ class Simulation:
         self.env.run(until=end + 2 * DAY_S)  # calls of the last day finish; none is cut off
         return self._result(days)
 
-    def _roster(self, centre: CentreState, teams: frozenset[Need]) -> None:
+    def _roster(self, centre: CentreState, teams: frozenset[Pathway]) -> None:
         centre.on_duty = teams
 
     def _reports(self, centre: CentreState, *, phase: float) -> simpy.events.ProcessGenerator:
@@ -245,7 +245,7 @@ class Simulation:
             bed, treats = centre.has_bed(), centre.treats(patient)
             full += not bed
             incapable += not treats
-            arrest = Need.CARDIAC_ARREST in patient.needs and config.arrest_always_accepted
+            arrest = Pathway.CARDIAC_ARREST in patient.needs and config.arrest_always_accepted
             if treats and (bed or arrest):
                 break
             if all(c.hpid in tried for c in world.open_centres()):

@@ -46,8 +46,8 @@ import numpy as np
 import simpy
 import simpy.rt
 
+from dispatch.pathways import Pathway
 from dispatch.roads import TravelTimeIndex, haversine_m
-from dispatch.router import Need
 from dispatch.scenario import Prepared
 from simulations.config import SimConfig
 from simulations.engine import HOUR_S, CityDraws, Simulation
@@ -308,7 +308,7 @@ class LiveCity:
         centre.change(self.env.now, +1)
         self._at(stay_s, lambda: centre.change(self.env.now, -1))
 
-    def _set_roster(self, centre: CentreState, teams: frozenset[Need]) -> None:
+    def _set_roster(self, centre: CentreState, teams: frozenset[Pathway]) -> None:
         centre.on_duty = teams
 
     @staticmethod
@@ -525,7 +525,7 @@ class LiveCity:
         centre.arrivals += 1
         bed, treats = centre.has_bed(), centre.treats(patient)
         self.counters.full_arrivals += not bed
-        arrest = Need.CARDIAC_ARREST in patient.needs and self.config.arrest_always_accepted
+        arrest = Pathway.CARDIAC_ARREST in patient.needs and self.config.arrest_always_accepted
         if treats and (bed or arrest):
             return True
         if all(c.hpid in trip.tried for c in self.world.open_centres()):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dispatch.router import FLAG_NEEDS, Need
+from dispatch.pathways import FLAG_PATHWAYS, Pathway
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
 from dispatch.severity.model import LEVELS, SeverityModel, TrainedSeverity
 from dispatch.severity.training import train
@@ -69,11 +69,12 @@ class SimPatient:
     ktas: int  # KTAS_expert, the truth
     ktas_nurse: int | None  # KTAS_RN: the triage nurse's estimate, the baselines' stand-in for the crew
     flags: schemas.CrewFlags  # the crew flags that follow from the row (module docstring)
-    needs: frozenset[Need]  # dispatch.router.FLAG_NEEDS applied to the flags
+    needs: frozenset[Pathway]  # dispatch.pathways.FLAG_PATHWAYS applied to the flags
     vitals: schemas.Vitals  # the live payload a tablet would send (flags included)
     complaint: str
     model_ktas: int  # the severity model's level, out of fold
     model_critical: bool  # the model's critical call (Severity.critical), out of fold
+    model_p_critical: float  # the model's calibrated probability of KTAS 1-2 (Severity.p_critical), out of fold
 
 
 # --- crew flags ----------------------------------------------------------------------------------
@@ -110,9 +111,9 @@ def crew_flags(row: dict[str, str]) -> schemas.CrewFlags:
     )
 
 
-def needs_of(flags: schemas.CrewFlags) -> frozenset[Need]:
-    """What the flagged patient needs of a centre (``FLAG_NEEDS``), as the dispatcher reads it."""
-    return frozenset(need for flag, need in FLAG_NEEDS.items() if getattr(flags, flag))
+def needs_of(flags: schemas.CrewFlags) -> frozenset[Pathway]:
+    """What the flagged patient needs of a centre (``FLAG_PATHWAYS``), as the dispatcher reads it."""
+    return frozenset(pathway for flag, pathway in FLAG_PATHWAYS.items() if getattr(flags, flag))
 
 
 # --- the live payload ----------------------------------------------------------------------------
@@ -218,6 +219,7 @@ def _patient(i: int, row: dict[str, str], p: Presentation, ktas: int, model: Tra
         complaint=p.complaint,
         model_ktas=severity.ktas,
         model_critical=severity.critical,
+        model_p_critical=severity.p_critical,
     )
 
 

@@ -25,7 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from dispatch.router import Need, PatientCase, RouterConfig, centre_view, plan
+from dispatch.pathways import Pathway
+from dispatch.router import PatientCase, RouterConfig, centre_view, plan
 from dispatch.units import Incident, assign_units
 from simulations.world import Call, CentreState, SimUnit, Trip, World
 
@@ -79,7 +80,7 @@ class Capable(NearestUnits):
     def destination(self, world: World, trip: Trip) -> str:
         patient, etas = trip.call.patient, world.etas_for(trip)
         untried = _untried(world, trip)
-        if Need.CARDIAC_ARREST in patient.needs:
+        if Pathway.CARDIAC_ARREST in patient.needs:
             return nearest_of(untried, etas)
         critical = patient.ktas_nurse is not None and patient.ktas_nurse <= 2
         capable = [c for c in untried if patient.needs <= c.designated and not (critical and c.centre.level > 2)]
@@ -110,11 +111,13 @@ class GoldenTime:
             eta_s=etas,
             declined=trip.tried,
             critical=patient.model_critical,
+            p_critical=patient.model_p_critical,
         )
-        choices = plan([case], views, inbound_elsewhere=world.inbound, config=self.config)
-        if choices:
-            return choices[0].destination.hpid
-        return nearest_of(_untried(world, trip), etas)  # nothing feasible left: the nearest untried ER
+        # plan gives every case that can reach a centre a choice (stabilise or all-declined modes included)
+        for choice in plan([case], views, inbound_elsewhere=world.inbound, config=self.config):
+            if choice.destination.hpid not in trip.tried:
+                return choice.destination.hpid
+        return nearest_of(_untried(world, trip), etas)  # no centre reachable (or only tried ones): the nearest untried
 
 
 POLICIES: dict[str, type[Nearest] | type[Capable] | type[GoldenTime]] = {

@@ -16,7 +16,7 @@ class CallRecord:
     call_id: int
     t_call_s: float  # when the call came in
     ktas: int  # the patient's true level (the expert KTAS of the data row), 1-5
-    needs: tuple[str, ...]  # dispatch.router.Need values the patient has, sorted ("stroke", ...)
+    needs: tuple[str, ...]  # dispatch.pathways.Pathway values the patient has, sorted ("stroke", ...)
     response_s: float  # call -> ambulance on scene (includes waiting for a free ambulance)
     transport_s: float  # leaving the scene -> accepted at a centre (every leg, re-transfers included)
     definitive_s: float  # call -> accepted at a centre that can treat the patient (definitive care)

@@ -9,10 +9,11 @@ dispatcher reads ``ems/hospitals/+/capacity``) and the patients already on their
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dispatch.router import Need
+from dispatch.pathways import PATHWAYS, Designation, Item, Pathway, PathwaySpec, pathways_of
 from dispatch.scenario import Centre, Prepared
 from dispatch.units import ResponseTimes, Unit
 from simulations.config import SimConfig
@@ -22,25 +23,44 @@ from telemetry import schemas
 #: Simulated time 0 (a Monday, midnight, Korea time written as UTC: only the clock matters).
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
 
-#: Teams a centre reports, and the E-Gen items it reports them under.
-_REPORTED: dict[Need, tuple[schemas.Condition | schemas.Equipment, ...]] = {
-    Need.STROKE: (schemas.Condition.STROKE_THROMBECTOMY, schemas.Equipment.CT),
-    Need.STEMI: (schemas.Condition.STEMI_PCI, schemas.Equipment.ANGIOGRAPHY),
-    Need.BURNS: (schemas.Condition.MAJOR_BURNS,),
-    Need.OBSTETRIC: (schemas.Condition.OBSTETRIC_DELIVERY, schemas.Condition.OBSTETRIC_SURGERY),
-    Need.PSYCHIATRIC: (schemas.Condition.PSYCHIATRIC_ADMISSION,),
+
+def _items(spec: PathwaySpec) -> tuple[Item, ...]:
+    """Every item a pathway's tiers ask for, in the table's order, each once."""
+    return tuple(dict.fromkeys(item for tier in spec.tiers for group in tier.groups for item in group))
+
+
+def _reported() -> dict[Pathway, tuple[schemas.Condition | schemas.Equipment, ...]]:
+    found = {}
+    for spec in PATHWAYS.values():
+        items = tuple(i for i in _items(spec) if isinstance(i, schemas.Condition | schemas.Equipment))
+        if items:
+            found[spec.pathway] = items
+    return found
+
+
+#: Teams a centre reports, and the E-Gen items (conditions, equipment) it reports them under: the
+#: items of the pathway's tiers (dispatch.pathways), so the router reads what the simulator means.
+REPORTED: Mapping[Pathway, tuple[schemas.Condition | schemas.Equipment, ...]] = _reported()
+#: The pathways whose team each item (designations aside) stands for: a centre has the item while one
+#: of them is available there.
+_TEAMS_OF: Mapping[Item, frozenset[Pathway]] = {
+    item: frozenset(other.pathway for other in PATHWAYS.values() if item in _items(other))
+    for spec in PATHWAYS.values()
+    for item in _items(spec)
+    if not isinstance(item, Designation)
 }
-#: Always staffed where designated (trauma centres and resuscitation bays run around the clock).
-ALWAYS_ON = frozenset({Need.CARDIAC_ARREST, Need.MAJOR_TRAUMA, Need.PAEDIATRIC})
+#: Pathways no E-Gen item reports a team for (resuscitation bays, trauma centres, paediatric beds, the
+#: regional designation): always staffed where designated.
+ALWAYS_ON = frozenset(pathway for pathway in Pathway if pathway not in REPORTED)
 
 
 @dataclass
 class CentreState:
     centre: Centre
     beds: int
-    designated: frozenset[Need]
+    designated: frozenset[Pathway]
     closed: bool = False
-    on_duty: frozenset[Need] = frozenset()  # designated teams staffed in this shift
+    on_duty: frozenset[Pathway] = frozenset()  # designated teams staffed in this shift
     occupancy: int = 0
     peak: int = 0
     area: float = 0.0  # occupancy x seconds, for the time-weighted mean
@@ -53,20 +73,36 @@ class CentreState:
     def hpid(self) -> str:
         return self.centre.hpid
 
-    def available(self) -> frozenset[Need]:
+    def available(self) -> frozenset[Pathway]:
         return (self.designated & ALWAYS_ON) | self.on_duty
 
     def treats(self, patient: SimPatient) -> bool:
-        """Definitive care for this patient here now: an open ER with every team the patient
-        needs on duty, and a regional or local centre (level 1-2) for a KTAS 1-2 patient
-        (cardiac arrest: any open ER)."""
+        """Definitive care for this patient here now, as the pathway table means it: an open ER on
+        one of the tiers of every pathway the patient is on (the general critical pathway, a
+        regional or local centre, for a KTAS 1-2 patient without a crew flag), and never a level 3-4
+        centre for a KTAS 1-2 patient; cardiac arrest: any open ER."""
         if self.closed:
             return False
-        if Need.CARDIAC_ARREST in patient.needs:
+        if any(PATHWAYS[p].nearest_open_er for p in patient.needs):
             return True
         if patient.ktas <= 2 and self.centre.level > 2:
             return False
-        return patient.needs <= self.available()
+        pathways = patient.needs or pathways_of({}, critical=patient.ktas <= 2)
+        return all(self.on_a_tier(PATHWAYS[p]) for p in pathways)
+
+    def on_a_tier(self, spec: PathwaySpec) -> bool:
+        """On one of the pathway's tiers (none: any open ER): every group met by an item it has now."""
+        return not spec.tiers or any(
+            all(any(self.has(item) for item in group) for group in tier.groups) for tier in spec.tiers
+        )
+
+    def has(self, item: Item) -> bool:
+        """What the centre really has now (the truth its reports may lag)."""
+        if item is Designation.REGIONAL_OR_LOCAL:
+            return self.centre.level <= 2
+        if item is Designation.TRAUMA_CENTRE:
+            return Pathway.MAJOR_TRAUMA in self.available()
+        return bool(_TEAMS_OF.get(item, frozenset()) & self.available())
 
     def has_bed(self) -> bool:
         return self.occupancy < self.beds
@@ -88,9 +124,9 @@ class CentreState:
             schemas.Condition.ER_OPEN: schemas.Capability(available=not self.closed, updated_at=at)
         }
         equipment: dict[schemas.Equipment, schemas.Capability] = {}
-        for need, items in _REPORTED.items():
-            state = schemas.Capability(available=need in self.on_duty, updated_at=at)
+        for items in REPORTED.values():
             for item in items:
+                state = schemas.Capability(available=self.has(item), updated_at=at)
                 if isinstance(item, schemas.Condition):
                     conditions[item] = state
                 else:

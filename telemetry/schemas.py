@@ -198,7 +198,8 @@ class Option(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     eta_s: Seconds
     beds_on_arrival: int | None = Field(default=None, ge=0, le=10_000)
-    reason: ShortText
+    reason: ShortText  # in the dispatcher's language, Korean by default
+    reason_en: ShortText | None = None  # the same reason in English, for the tablet's language switch
 
 
 class EtaMode(StrEnum):
@@ -216,6 +217,11 @@ class Advice(Payload):
     alternatives: tuple[Option, ...] = Field(default=(), max_length=10)
     severity: Severity | None = None
     eta_mode: EtaMode = EtaMode.ROAD
+    #: The clinical pathway that decided (dispatch.pathways.Pathway value), when known.
+    pathway: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,39}$")] | None = None
+    #: False when no centre within reach gives the pathway's definitive care and the patient is
+    #: taken to be stabilised (the reason says so first; the control room gets an alert).
+    definitive: bool = True
 
 
 class DecisionKind(StrEnum):

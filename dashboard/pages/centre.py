@@ -18,23 +18,14 @@ import streamlit as st
 from dashboard import capacity_client
 from dashboard.common import NOT_CONNECTED, REFRESH_S, age_text, footer, live_feed, page_header, scenario, settings, tr
 from dashboard.state import KST, beds_age_s
-from dispatch.router import CAPABILITY_WORDS as ROUTER_WORDS
+from dispatch.pathways import ITEM_WORDS, declared_items
 from telemetry import schemas
 
 TITLE = ("응급의료기관", "Emergency centre")
 ER = schemas.BedType.ER_GENERAL
 #: The capabilities the router asks for, in the router's order (its words are the English labels).
-KOREAN = {
-    schemas.Condition.STROKE_THROMBECTOMY: "뇌졸중 혈전제거술",
-    schemas.Equipment.CT: "CT",
-    schemas.Condition.STEMI_PCI: "심근경색 PCI",
-    schemas.Equipment.ANGIOGRAPHY: "혈관조영",
-    schemas.Condition.MAJOR_TRAUMA: "권역외상센터",
-    schemas.Condition.MAJOR_BURNS: "중증화상",
-    schemas.Condition.OBSTETRIC_DELIVERY: "분만",
-    schemas.Condition.OBSTETRIC_SURGERY: "산과 수술",
-    schemas.Condition.PSYCHIATRIC_ADMISSION: "정신과 입원",
-}
+#: What the form lets a nurse declare: every condition and equipment some pathway asks for.
+ROUTER_WORDS = {item: ITEM_WORDS[item] for item in declared_items()}
 TRAFFIC = {
     schemas.TrafficStatus.NORMAL: ("정상 수용", "Normal"),
     schemas.TrafficStatus.ADVISORY: ("수용 제한 (주의)", "Advisory"),
@@ -168,9 +159,9 @@ def _form(hpid: str) -> None:
         st.text_input(label, max_chars=300, key=_key("reason", hpid))
         st.markdown(f"**{tr(('가능한 진료', 'What you can treat now'))}**")
         columns = st.columns(3)
-        for i, (item, english) in enumerate(ROUTER_WORDS.items()):
+        for i, (item, words) in enumerate(ROUTER_WORDS.items()):
             unknown = tr((" · 미확인", " · unknown")) if _capability(base, item) is None else ""
-            columns[i % 3].checkbox(tr((KOREAN.get(item, english), english)) + unknown, key=_key(item.value, hpid))
+            columns[i % 3].checkbox(tr(words) + unknown, key=_key(item.value, hpid))
         st.form_submit_button(tr(("보내기", "Send")), type="primary", on_click=_submit, args=(hpid,), key="send")
 
 

@@ -19,6 +19,7 @@ from dashboard.common import (
     footer,
     live_feed,
     page_header,
+    pathway_name,
     scenario,
     settings,
     tr,
@@ -39,6 +40,10 @@ STATUS: dict[str, Text] = {
     "unknown": ("알 수 없음", "unknown"),
 }
 ALERTS: dict[str, Text] = {
+    AlertKind.NO_DEFINITIVE: ("{subject} 최종 치료 가능 기관 없음 ({detail}) — 안정화 이송 중, "
+                              "전원 계획 필요 ({minutes:.0f}분)",
+                              "{subject} no definitive care within reach ({detail}) — going to be stabilised, "
+                              "plan the transfer ({minutes:.0f} min)"),
     AlertKind.OFFLINE: ("{subject} 연결 끊김 ({minutes:.0f}분)", "{subject} offline ({minutes:.0f} min)"),
     AlertKind.SILENT: ("{subject} 응답 없음: {minutes:.1f}분째 수신 없음",
                        "{subject} silent: nothing for {minutes:.1f} min"),
@@ -49,7 +54,7 @@ ALERTS: dict[str, Text] = {
     AlertKind.STALE_CENTRE: ("{subject} 병상 정보 {minutes:.0f}분 경과",
                              "{subject} bed data {minutes:.0f} min old"),
 }  # fmt: skip
-URGENT = {AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED}
+URGENT = {AlertKind.NO_DEFINITIVE, AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED}
 LEGEND: Text = (
     "구급차: 🔵 대기 · 🟠 출동 · 🔴 현장 · 🟣 이송/병원 · ⚫ 연결 끊김 — 응급실(도착 시 남는 병상): "
     "🟢 3+ · 🟡 1-2 · 🔴 없음 · 🟪 수용 불가 · ⚪ 정보 오래됨 — 🟨 사건",
@@ -114,7 +119,10 @@ def _kpi_tiles(view: CityView, now: datetime) -> None:
 
 
 def _alert_text(alert: Alert) -> str:
-    return tr(ALERTS[alert.kind]).format(subject=alert.subject, minutes=alert.minutes, detail=alert.detail)
+    detail = alert.detail
+    if alert.kind == AlertKind.NO_DEFINITIVE:
+        detail = tr(pathway_name(detail) or ("경로 미상", "pathway unknown"))
+    return tr(ALERTS[alert.kind]).format(subject=alert.subject, minutes=alert.minutes, detail=detail)
 
 
 def _unit_board(view: CityView, now: datetime) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """Crew tablet: where to take this patient, one big card and two big buttons.
 
-The destination card shows the centre, the ETA, the beds expected on arrival and the reason;
+The destination card shows the centre, the ETA, the beds expected on arrival and the reason (in
+English when the switch asks for it and the dispatcher sent it), under a red banner when no centre
+within reach gives definitive care and the patient is taken to be stabilised;
 Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen.
 When the connection drops the page says so and keeps the last advice with its age.
 """
@@ -12,7 +14,19 @@ import html
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import NOT_CONNECTED, REFRESH_S, Text, age_text, eta_text, footer, live_feed, page_header, tr
+from dashboard.common import (
+    NOT_CONNECTED,
+    REFRESH_S,
+    Text,
+    age_text,
+    english,
+    eta_text,
+    footer,
+    live_feed,
+    page_header,
+    pathway_name,
+    tr,
+)
 from dashboard.feed import LiveFeed
 from telemetry import schemas, topics
 from telemetry.client import TelemetryError
@@ -25,6 +39,11 @@ DECLINE_REASONS: list[Text] = [
     ("환자·보호자 요청", "Patient or family request"),
     ("기타", "Other"),
 ]
+#: Over the card when no centre within reach gives the pathway's definitive care (``Advice.definitive``).
+NO_DEFINITIVE: Text = (
+    "⚠ 도달 가능한 범위에 최종 치료 가능 기관 없음 — 안정화를 위해 이송합니다",
+    "⚠ No definitive care within reach — the patient goes here to be stabilised",
+)
 KTAS_COLOURS = {1: "#1565c0", 2: "#c62828", 3: "#f9a825", 4: "#2e7d32", 5: "#eeeeee"}
 TREND = {"hr_bpm": "HR", "sbp_mmhg": "SBP", "spo2_pct": "SpO₂", "rr_per_min": "RR"}
 
@@ -42,16 +61,32 @@ def _unit_choice(feed: LiveFeed) -> str | None:
     return str(unit)
 
 
+def reason_text(option: schemas.Option) -> str:
+    """The reason in the language of the switch: English when asked for and the dispatcher sent it."""
+    return option.reason_en if english() and option.reason_en else option.reason
+
+
+def _banner(advice: schemas.Advice) -> str:
+    if advice.definitive:
+        return ""
+    name = pathway_name(advice.pathway)
+    prefix = f"{tr(name)} · " if name else ""
+    words = html.escape(prefix + tr(NO_DEFINITIVE))
+    return f'<div class="gt-banner" role="alert" data-testid="no-definitive">{words}</div>'
+
+
 def _card(advice: schemas.Advice, age_s: float) -> str:
     d = advice.destination
     beds = "?" if d.beds_on_arrival is None else str(d.beds_on_arrival)
     mode = tr((" (추정)", " (approximate)")) if advice.eta_mode is schemas.EtaMode.APPROXIMATE else ""
+    kind = "gt-dest" if advice.definitive else "gt-dest gt-stabilise"
     return (
-        '<div class="gt-card gt-dest" data-testid="destination-card">'
+        f'<div class="gt-card {kind}" data-testid="destination-card">'
+        f"{_banner(advice)}"
         f"<h2>{html.escape(d.name)}</h2>"
         f'<div class="gt-big">{tr(("도착 예정", "ETA"))} {eta_text(d.eta_s)}{mode} · '
         f"{tr(('도착 시 병상', 'beds on arrival'))} {beds}</div>"
-        f"<div>{html.escape(d.reason)}</div>"
+        f"<div>{html.escape(reason_text(d))}</div>"
         f"<div style='opacity:.8'>v{advice.advice_version} · {age_text(age_s)}</div></div>"
     )
 
@@ -93,7 +128,7 @@ def _alternatives(advice: schemas.Advice) -> None:
             tr(("병원", "Centre")): o.name,
             tr(("도착 예정", "ETA")): eta_text(o.eta_s),
             tr(("도착 시 병상", "Beds on arrival")): "?" if o.beds_on_arrival is None else o.beds_on_arrival,
-            tr(("이유", "Why not first")): o.reason,
+            tr(("이유", "Why not first")): reason_text(o),
         }
         for o in advice.alternatives
     ]

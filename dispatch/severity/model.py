@@ -18,6 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS
 from dispatch.severity.features import (
     MEASURED,
     NUMERIC,
@@ -196,12 +197,12 @@ class TrainedSeverity:
         for k, (presentation, own) in enumerate(zip(presentations, flags, strict=True)):
             ktas, p_critical, p_emergency = int(levels[k]), float(p_crit[k]), float(p_emer[k])
             reasons = list(explain(self.model, presentation)) if explain_inputs else []
-            floor = min((_FLAG_FLOOR[f] for f in own), default=5)
+            floor = min((FLAG_FLOORS[f] for f in own), default=5)
             ktas = min(ktas, floor)
             if floor <= 2:
                 p_critical = max(p_critical, self.threshold)
                 p_emergency = max(p_emergency, p_critical)
-                reasons.insert(0, "crew: " + ", ".join(_FLAG_WORDS[f] for f in own if _FLAG_FLOOR[f] <= 2))
+                reasons.insert(0, "crew: " + ", ".join(_flag_words(f) for f in own if FLAG_FLOORS[f] <= 2))
             found.append(Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2))
         return found
 
@@ -211,19 +212,13 @@ class TrainedSeverity:
 
     def assess_many(self, vitals: Sequence[Vitals], *, explain_inputs: bool = True) -> list[Severity]:
         """Severity of several live ``ems.vitals/1`` payloads at once (the dispatcher's batches)."""
-        flags = [[name for name, on in v.flags.model_dump().items() if on and name in _FLAG_FLOOR] for v in vitals]
+        flags = [[name for name, on in v.flags.model_dump().items() if on and name in FLAG_FLOORS] for v in vitals]
         return self.assess_presentations([from_vitals(v) for v in vitals], flags, explain_inputs=explain_inputs)
 
 
-#: Crew flags are hard rules on top of the model: the most urgent level they allow.
-_FLAG_FLOOR = {"cardiac_arrest": 1, "stemi": 2, "fast_positive": 2, "major_trauma": 2, "burns": 2}
-_FLAG_WORDS = {
-    "cardiac_arrest": "cardiac arrest",
-    "stemi": "STEMI",
-    "fast_positive": "FAST+ stroke",
-    "major_trauma": "major trauma",
-    "burns": "burns",
-}
+def _flag_words(flag: str) -> str:
+    """A crew flag in the model's (English) reasons: its pathway's name (dispatch.pathways)."""
+    return PATHWAYS[FLAG_PATHWAYS[flag]].name[1]
 
 
 def assess(vitals: Vitals, model: TrainedSeverity) -> Severity:

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.router import CentreView, Need, PatientCase, centre_view, plan
+from dispatch.pathways import Pathway
+from dispatch.router import CentreView, PatientCase, centre_view, plan
 from dispatch.scenario import Prepared, load_scenario, prepare
 from dispatch.service import Dispatcher, DispatcherStats
 from dispatch.severity.artifacts import KTAS_FILE, train_from_file
@@ -48,8 +49,8 @@ VITALS_PERIOD_S = 10.0
 CONNECTIONS = 10  # the generator multiplexes its units over at most this many MQTT connections
 FLAG_SHARE = 0.15
 FLAGS = ("fast_positive", "stemi", "major_trauma", "pregnancy", "burns", "cardiac_arrest")
-ONE_NEED = (Need.CARDIAC_ARREST, Need.STROKE, Need.STEMI, Need.MAJOR_TRAUMA, Need.BURNS)
-NEEDS = (frozenset[Need](),) * 4 + tuple(frozenset({n}) for n in ONE_NEED)  # 4 in 9 patients need nothing
+ONE_NEED = (Pathway.CARDIAC_ARREST, Pathway.STROKE, Pathway.STEMI, Pathway.MAJOR_TRAUMA, Pathway.BURNS)
+NEEDS = (frozenset[Pathway](),) * 4 + tuple(frozenset({n}) for n in ONE_NEED)  # 4 in 9 patients need nothing
 CONDITIONS = (schemas.Condition.STROKE_THROMBECTOMY, schemas.Condition.STEMI_PCI, schemas.Condition.MAJOR_BURNS)
 Point = tuple[float, float]
 

@@ -151,7 +151,7 @@ def test_the_form_is_filled_with_the_last_report_and_the_inbound_units_are_liste
     assert at.radio(key=key("traffic")).value == schemas.TrafficStatus.NORMAL
     assert at.checkbox(key=key("stemi_pci")).value is True and at.checkbox(key=key("ct")).value is True
     assert at.checkbox(key=key("major_trauma")).value is False
-    assert at.checkbox(key=key("major_trauma")).label == "권역외상센터 · 미확인"
+    assert at.checkbox(key=key("major_trauma")).label == "중증외상 수용 · 미확인"  # ITEM_WORDS
     assert at.metric[0].value == "4 / 30"
     assert any(t.startswith("마지막 보고 2분 전") for t in at.caption.values)
     table = at.dataframe[0].value
@@ -287,7 +287,7 @@ def test_english_switches_the_texts(city: City) -> None:
     at.toggle(key="english").set_value(True).run()
     assert at.title[0].value == "Emergency centre"
     assert at.number_input(key=key("available")).label == "ER beds available"
-    assert at.checkbox(key=key("major_trauma")).label == "trauma centre · unknown"
+    assert at.checkbox(key=key("major_trauma")).label == "major trauma · unknown"
     assert at.button(key="send").label == "Send"
     assert list(at.dataframe[0].value.columns) == ["Unit", "KTAS", "p(critical)", "ETA (min)"]
     assert "Demo token filled in." in at.caption.values

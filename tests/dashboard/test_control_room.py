@@ -102,3 +102,20 @@ def test_the_app_opens_on_the_control_room(bus: Bus) -> None:
     at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60).run()
     assert not at.exception, at.exception
     assert at.title[0].value == "관제실"
+
+
+def test_a_unit_with_no_definitive_care_within_reach_is_an_urgent_alert(bus: Bus) -> None:
+    unit = unique("U")
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
+    option = schemas.Option(hpid=CENTRES[0].hpid, name=CENTRES[0].name, eta_s=300, reason="가까운 응급실에서 안정화")
+    advice = schemas.Advice.new(advice_version=1, patient_id="P-test", destination=option, pathway="stemi",
+                                definitive=False)  # fmt: skip
+    bus.send(topics.Kind.ADVICE, unit, advice)
+    assert wait_until(lambda: unit in bus.feed.snapshot().advice and unit in bus.feed.snapshot().units)
+    at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    alert = next(e.value for e in at.error if unit in e.value)
+    assert "최종 치료 가능 기관 없음" in alert and "급성심근경색(STEMI)" in alert
+    at.sidebar.toggle(key="english").set_value(True).run()
+    alert = next(e.value for e in at.error if unit in e.value)
+    assert "no definitive care within reach (STEMI)" in alert

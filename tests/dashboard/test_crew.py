@@ -33,15 +33,16 @@ class Decisions:
             self.received.append(decision)
 
 
-def _advised(bus: Bus) -> str:
+def _advised(bus: Bus, *, definitive: bool = True, pathway: str | None = None) -> str:
     unit = unique("U")
     destination = schemas.Option(hpid="A1100010", name="서울대학교병원", eta_s=540, beds_on_arrival=3,
-                                 reason="PCI team on duty, 3 beds free on arrival")  # fmt: skip
-    other = schemas.Option(
-        hpid="A1100017", name="강북삼성병원", eta_s=360, beds_on_arrival=0, reason="no bed on arrival"
-    )
+                                 reason="PCI 가능 · 도착 시 병상 3",
+                                 reason_en="PCI team on duty, 3 beds free on arrival")  # fmt: skip
+    other = schemas.Option(hpid="A1100017", name="강북삼성병원", eta_s=360, beds_on_arrival=0,
+                           reason="도착 시 병상 없음", reason_en="no bed on arrival")  # fmt: skip
     advice = schemas.Advice.new(advice_version=4, patient_id="P-crew", destination=destination, alternatives=(other,),
-                                severity=schemas.Severity(ktas=2, p_critical=0.71))  # fmt: skip
+                                severity=schemas.Severity(ktas=2, p_critical=0.71), pathway=pathway,
+                                definitive=definitive)  # fmt: skip
     bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
     for hr in (110, 118, 124):
         bus.send(topics.Kind.VITALS, unit, schemas.Vitals.new(patient_id="P-crew", hr_bpm=hr, sbp_mmhg=90, spo2_pct=93))
@@ -70,8 +71,11 @@ def test_the_card_shows_destination_eta_beds_and_reason_and_accept_is_published(
     try:
         at = _open(unit)
         text = _page_text(at)
-        assert "서울대학교병원" in text and "9 min" in text and "PCI team on duty" in text and "KTAS 2" in text
-        assert "강북삼성병원" in set(at.dataframe[0].value["병원"])
+        assert "서울대학교병원" in text and "9 min" in text and "PCI 가능 · 도착 시 병상 3" in text and "KTAS 2" in text
+        assert "PCI team on duty" not in text  # Korean by default
+        assert "no-definitive" not in text  # definitive care: no banner
+        alternatives = at.dataframe[0].value
+        assert "강북삼성병원" in set(alternatives["병원"]) and "도착 시 병상 없음" in set(alternatives["이유"])
         assert len(at.get("vega_lite_chart")) == 1  # the vitals trend
 
         at.button(key="accept").click().run()
@@ -113,3 +117,35 @@ def test_no_advice_yet_says_so(bus: Bus) -> None:
     assert wait_until(lambda: unit in bus.feed.snapshot().units)
     at = _open(unit)
     assert "아직 안내가 없습니다" in at.info[0].value
+
+
+def test_the_english_switch_shows_the_dispatchers_english_reasons(bus: Bus) -> None:
+    unit = _advised(bus)
+    at = _open(unit)
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert not at.exception, at.exception
+    text = _page_text(at)
+    assert "PCI team on duty, 3 beds free on arrival" in text and "PCI 가능 · 도착 시 병상 3" not in text
+    assert set(at.dataframe[0].value["Why not first"]) == {"no bed on arrival"}
+
+
+def test_an_advice_without_english_keeps_the_korean_reason_under_the_english_switch(bus: Bus) -> None:
+    unit = unique("U")
+    option = schemas.Option(hpid="A1100010", name="서울대학교병원", eta_s=540, reason="도착 시 병상 2")
+    bus.send(topics.Kind.ADVICE, unit, schemas.Advice.new(advice_version=1, patient_id="P-crew", destination=option))
+    assert wait_until(lambda: unit in bus.feed.snapshot().advice)
+    at = _open(unit)
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert "도착 시 병상 2" in _page_text(at)
+
+
+def test_no_definitive_care_puts_a_warning_banner_on_the_card(bus: Bus) -> None:
+    unit = _advised(bus, definitive=False, pathway="stemi")
+    at = _open(unit)
+    card = next(m.value for m in at.markdown if 'data-testid="destination-card"' in m.value)
+    assert 'data-testid="no-definitive"' in card and "gt-stabilise" in card
+    assert "급성심근경색(STEMI) · ⚠ 도달 가능한 범위에 최종 치료 가능 기관 없음" in card
+    assert card.index("no-definitive") < card.index("서울대학교병원")  # above the destination
+    at.sidebar.toggle(key="english").set_value(True).run()
+    card = next(m.value for m in at.markdown if 'data-testid="destination-card"' in m.value)
+    assert "STEMI · ⚠ No definitive care within reach — the patient goes here to be stabilised" in card

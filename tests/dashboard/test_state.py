@@ -28,9 +28,12 @@ def _status(status: schemas.UnitStatus, at: datetime, **fields: str | None) -> s
     return schemas.Status.new(status=status, ts=at, **fields)
 
 
-def _advice(version: int, hpid: str = "A1", patient: str = "P-0001") -> schemas.Advice:
+def _advice(
+    version: int, hpid: str = "A1", patient: str = "P-0001", *, definitive: bool = True, pathway: str | None = None
+) -> schemas.Advice:
     option = schemas.Option(hpid=hpid, name="서울대병원", eta_s=420.0, beds_on_arrival=2, reason="free bed")
-    return schemas.Advice.new(advice_version=version, patient_id=patient, destination=option)
+    return schemas.Advice.new(advice_version=version, patient_id=patient, destination=option, ts=NOW,
+                              definitive=definitive, pathway=pathway)  # fmt: skip
 
 
 def _capacity(available: int, total: int, at: datetime, *, overcrowded: bool = False) -> schemas.Capacity:
@@ -155,3 +158,27 @@ def test_a_unit_heard_once_and_not_since_is_silent_before_its_last_will_arrives(
     _send(view, topics.Kind.STATUS, "U1", will, at=NOW - timedelta(seconds=10))
     found = alerts(view, NOW, silent_after_s=45.0)
     assert [(a.kind, a.subject) for a in found] == [(AlertKind.OFFLINE, "U1")] and found[0].minutes < 0.2
+
+
+def test_a_unit_whose_advice_is_not_definitive_is_the_most_urgent_alert() -> None:
+    view = CityView()
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.OFFLINE, NOW - timedelta(minutes=2)))
+    _send(view, topics.Kind.STATUS, "U2", _status(schemas.UnitStatus.TRANSPORTING, NOW - timedelta(minutes=9)))
+    _send(view, topics.Kind.ADVICE, "U2", _advice(3, definitive=False, pathway="stemi"))
+    _send(view, topics.Kind.STATUS, "U3", _status(schemas.UnitStatus.TRANSPORTING, NOW - timedelta(minutes=9)))
+    _send(view, topics.Kind.ADVICE, "U3", _advice(1, pathway="stroke"))  # definitive: no alert
+
+    found = alerts(view, NOW + timedelta(minutes=4))
+    assert [(a.kind, a.subject) for a in found] == [(AlertKind.NO_DEFINITIVE, "U2"), (AlertKind.OFFLINE, "U1")]
+    assert found[0].detail == "stemi" and 3.9 < found[0].minutes < 4.1  # since the advice was given
+
+    _send(view, topics.Kind.ADVICE, "U2", _advice(4, pathway="stemi"))  # a PCI centre came within reach
+    assert [a.kind for a in alerts(view, NOW)] == [AlertKind.OFFLINE]
+
+
+def test_a_non_definitive_advice_stops_alerting_once_the_unit_is_available() -> None:
+    view = CityView()
+    _send(view, topics.Kind.ADVICE, "U1", _advice(1, definitive=False))  # status not heard yet: alert
+    assert [(a.kind, a.subject, a.detail) for a in alerts(view, NOW)] == [(AlertKind.NO_DEFINITIVE, "U1", "")]
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.AVAILABLE, NOW))
+    assert alerts(view, NOW) == []

@@ -3,9 +3,7 @@ decline, fallback, arrival, pre-notification, incidents, bad input, restart."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,73 +15,12 @@ from goldentime.settings import default_data_dir
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
 from tests.conftest import EXTERNAL_MQTT, BrokerUnderTest
+from tests.dispatch.bus import DONGNIMMUN, advised, by_distance, critical_vitals, report
+from tests.dispatch.bus import JONGNO_3GA as JONGNO_3GA  # re-exported: the reliability tests import them from here
+from tests.dispatch.bus import Bus as Bus
 from tests.helpers import unique, wait_until
 
 DATA = default_data_dir()
-JONGNO_3GA = (37.5704, 126.9921)  # a street corner in central Seoul
-SNUH = "A1100017"  # 서울대학교병원, regional centre
-
-
-class Bus:
-    """A tablet-like client that publishes for units and records what the dispatcher sends."""
-
-    def __init__(self, broker: BrokerUnderTest) -> None:
-        self.messages: dict[str, list[bytes]] = {}
-        self.used: set[tuple[topics.Kind, str]] = set()
-        self._lock = threading.Lock()
-        self.client = MqttClient(broker.url, unique("bus"), on_message=self._on, protocol=broker.protocol)
-        for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT):
-            self.client.subscribe(topics.subscription(kind), qos=1)
-        self.client.subscribe("ems/rejected/dispatcher", qos=1)
-        self.client.start()
-
-    def _on(self, message: Message) -> None:
-        with self._lock:
-            self.messages.setdefault(message.topic, []).append(message.payload)
-
-    def last(self, topic: str) -> bytes | None:
-        with self._lock:
-            found = self.messages.get(topic)
-            return found[-1] if found else None
-
-    def advice(self, unit: str) -> schemas.Advice | None:
-        raw = self.last(topics.build(topics.Kind.ADVICE, unit))
-        if not raw:
-            return None
-        payload = schemas.decode(topics.Kind.ADVICE, raw)
-        assert isinstance(payload, schemas.Advice)
-        return payload
-
-    def send(self, kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
-        self.used.add((kind, key))
-        assert self.client.send(topics.Topic(kind, key), payload).wait(5)
-
-    def clean(self) -> None:
-        """Clear the retained messages of this test (a real broker keeps them across runs)."""
-        for kind, key in self.used:
-            related = {
-                topics.Kind.STATUS: (topics.Kind.STATUS, topics.Kind.ADVICE),
-                topics.Kind.INCIDENT: (topics.Kind.ASSIGNMENT,),
-                topics.Kind.CAPACITY: (topics.Kind.CAPACITY,),
-            }.get(kind, ())
-            for retained in related:
-                self.client.clear_retained(topics.build(retained, key)).wait(5)
-
-
-@pytest.fixture
-def bus(broker: BrokerUnderTest) -> Iterator[Bus]:
-    b = Bus(broker)
-    yield b
-    b.clean()
-    b.client.stop()
-
-
-@pytest.fixture
-def dispatcher(broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity) -> Iterator[Dispatcher]:
-    client = MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol)
-    d = Dispatcher(client, prepared, severity).start()
-    yield d
-    d.stop()
 
 
 def _stroke_patient(unit: str, bus: Bus) -> None:
@@ -114,8 +51,6 @@ def test_vitals_in_advice_out_decline_fallback_arrival(bus: Bus, dispatcher: Dis
     assert first.severity.ktas <= 2  # FAST+ is a critical call
     assert first.eta_mode is schemas.EtaMode.ROAD and first.destination.eta_s > 0
     assert len(first.alternatives) >= 1 and first.destination.reason.startswith(first.destination.name)
-    hospital_levels = {c.hpid: c.level for c in dispatcher.prepared.scenario.centres}
-    assert hospital_levels[first.destination.hpid] <= 2  # a critical patient goes to a level 1-2 centre
 
     inbound = topics.build(topics.Kind.INBOUND, first.destination.hpid)
     assert wait_until(lambda: bus.last(inbound) is not None and unit.encode() in (bus.last(inbound) or b""))
@@ -138,30 +73,58 @@ def test_vitals_in_advice_out_decline_fallback_arrival(bus: Bus, dispatcher: Dis
     assert wait_until(lambda: bus.last(advice_topic) == b"", timeout_s=10), "arrival closes the trip"
 
 
+def test_a_critical_patient_passes_nearer_level_3_centres_for_a_regional_or_local_one(
+    bus: Bus, dispatcher: Dispatcher
+) -> None:
+    """R-CRIT through the worker: no crew flag, but the model scores the patient critical; the two nearest
+    centres are level 3 (every bed count unknown alike, so without the rule the nearest would win)."""
+    levels = {c.hpid: c.level for c in dispatcher.prepared.scenario.centres}
+    nearest = by_distance(dispatcher, DONGNIMMUN)
+    assert [levels[h] for h in nearest[:2]] == [3, 3], "the trap: level 3 centres nearest"
+    unit = unique("u")
+    bus.transport(unit, DONGNIMMUN, critical_vitals())
+    advice = advised(bus, dispatcher, unit)
+    assert advice.severity is not None and advice.severity.ktas <= 2 and advice.severity.p_critical >= 0.5
+    assert levels[advice.destination.hpid] <= 2  # a critical patient goes to a level 1-2 centre
+    assert advice.destination.hpid == next(h for h in nearest if levels[h] <= 2)  # the nearest of them
+    assert advice.pathway == "general_critical" and advice.definitive
+
+
 def test_a_full_centre_is_avoided_and_a_closed_one_excluded(bus: Bus, dispatcher: Dispatcher) -> None:
+    """The full centre is the one a stroke patient here would go to (the nearest: no centre reported
+    anything else); the closed one is where the same patient goes once the full one is avoided. The
+    other centres are on advisory when it closes: excluded, a closure is more than an advisory's cost."""
     now = datetime.now(UTC)
+    nearest = by_distance(dispatcher, JONGNO_3GA)[0]
+    first, second = unique("u"), unique("u")
     full = schemas.Capacity.new(
         updated_at=now,
         beds={schemas.BedType.ER_GENERAL: schemas.BedCount(available=0, total=30, overcrowded=True, updated_at=now)},
     )
+    report(bus, dispatcher, {nearest: full})
+    _stroke_patient(first, bus)
+    chosen = advised(bus, dispatcher, first).destination.hpid
+    assert chosen != nearest  # the full centre is avoided ...
+
     closed = schemas.Capacity.new(
         updated_at=now,
         ems_traffic=schemas.EmsTraffic(status=schemas.TrafficStatus.CLOSED, reason="CT down", updated_at=now),
     )
-    centres = [c.hpid for c in dispatcher.prepared.scenario.centres]
-    try:
-        bus.send(topics.Kind.CAPACITY, SNUH, full)
-        other = next(h for h in centres if h != SNUH and h != "A1100052")
-        bus.send(topics.Kind.CAPACITY, other, closed)
-        assert wait_until(lambda: SNUH in dispatcher.capacity and other in dispatcher.capacity)
-        unit = unique("u")
-        _stroke_patient(unit, bus)
-        assert wait_until(lambda: bus.advice(unit) is not None, timeout_s=10)
-        advice = bus.advice(unit)
-        assert advice is not None
-        assert advice.destination.hpid not in (SNUH, other)
-    finally:
-        bus.used |= {(topics.Kind.CAPACITY, SNUH), (topics.Kind.CAPACITY, other)}
+    advisory = schemas.EmsTraffic(status=schemas.TrafficStatus.ADVISORY, updated_at=now)
+    others = [h for h in by_distance(dispatcher, JONGNO_3GA) if h not in (nearest, chosen)]
+    report(bus, dispatcher, {chosen: closed} | {h: schemas.Capacity.new(updated_at=now, ems_traffic=advisory)
+                                                for h in others})  # fmt: skip
+
+    def moved_off() -> bool:
+        advice = bus.advice(first)
+        return advice is not None and advice.destination.hpid != chosen
+
+    assert wait_until(moved_off), "the patient on the way is moved off the closed centre"
+    _stroke_patient(second, bus)
+    for unit in (first, second):
+        advice = advised(bus, dispatcher, unit)
+        assert advice.destination.hpid not in (nearest, chosen), unit  # ... and the closed one excluded
+        assert chosen not in {a.hpid for a in advice.alternatives}  # another open centre is minutes away
 
 
 def test_bad_input_is_rejected_and_the_loop_goes_on(bus: Bus, dispatcher: Dispatcher) -> None:
@@ -247,7 +210,7 @@ if EXTERNAL_MQTT:  # collected only where a real broker is configured (CI), neve
 def test_a_restart_restores_needs_from_the_recorders_store(
     broker: BrokerUnderTest, bus: Bus, prepared: Prepared, severity: TrainedSeverity, sqlite_url: str
 ) -> None:
-    from dispatch.router import Need
+    from dispatch.pathways import Pathway
     from telemetry.recorder import run_recorder
 
     recorder = run_recorder(broker.url, sqlite_url, client_id=unique("rec"), batch_size=100, flush_interval_s=0.05,
@@ -269,7 +232,7 @@ def test_a_restart_restores_needs_from_the_recorders_store(
     ).start()
     try:
         # the FAST+ flag (not part of the advice) came back from the store
-        assert wait_until(lambda: unit in second.units and Need.STROKE in second.units[unit].needs, timeout_s=10)
+        assert wait_until(lambda: unit in second.units and Pathway.STROKE in second.units[unit].needs, timeout_s=10)
         assert second.units[unit].destination is not None
         bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.AT_HOSPITAL))
     finally:

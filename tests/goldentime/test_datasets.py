@@ -66,6 +66,7 @@ def test_catalogue_ids() -> None:
         "hospitals/egen-sample",
         "stations/gwangju",
         "stations/raw-national",
+        "standards/edxl-have",
         "mimic-iv-ed-demo",
     }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.router import Need
+from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station, prepare
 from simulations.config import SimConfig
 from simulations.engine import CityDraws, check_coverage, simulate
@@ -26,8 +26,14 @@ def _prepared(tmp_path: Path, centres: tuple[Centre, ...] = (NEAR, FAR)) -> Prep
     return prepare(scenario, cache_dir=None)
 
 
-def _patient(ktas: int, needs: frozenset[Need] = frozenset(), *, model_ktas: int | None = None) -> SimPatient:
-    flags = schemas.CrewFlags(fast_positive=Need.STROKE in needs, cardiac_arrest=Need.CARDIAC_ARREST in needs)
+def _patient(
+    ktas: int,
+    needs: frozenset[Pathway] = frozenset(),
+    *,
+    model_ktas: int | None = None,
+    p_critical: float | None = None,
+) -> SimPatient:
+    flags = schemas.CrewFlags(fast_positive=Pathway.STROKE in needs, cardiac_arrest=Pathway.CARDIAC_ARREST in needs)
     return SimPatient(
         row=0,
         ktas=ktas,
@@ -38,12 +44,13 @@ def _patient(ktas: int, needs: frozenset[Need] = frozenset(), *, model_ktas: int
         complaint="",
         model_ktas=model_ktas or ktas,
         model_critical=(model_ktas or ktas) <= 2,
+        model_p_critical=p_critical if p_critical is not None else 0.9 if (model_ktas or ktas) <= 2 else 0.05,
     )
 
 
 def _draws(calls: list[Call], *, occupied: dict[str, int] | None = None, teams: bool = True) -> CityDraws:
     occupied = occupied or {}
-    on_duty = frozenset({Need.STROKE, Need.STEMI}) if teams else frozenset[Need]()
+    on_duty = frozenset({Pathway.STROKE, Pathway.STEMI}) if teams else frozenset[Pathway]()
     return CityDraws(
         calls=tuple(calls),
         on_scene_s=tuple(600.0 for _ in calls),
@@ -65,7 +72,7 @@ CONFIG = SimConfig(calls_per_day=1.0, walkin_occupancy=0.0, beds={NEAR.hpid: 2, 
 
 def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: Path) -> None:
     prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(2, frozenset({Need.STROKE}))))
+    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
     result = simulate(prepared, CONFIG, draws, Nearest(), days=1)
     (call,) = result.calls
     assert (call.first_hpid, call.final_hpid, call.retransfers, call.incapable_arrivals) == (
@@ -79,7 +86,7 @@ def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: P
 
 @pytest.mark.parametrize("policy", [Capable(), GoldenTime()])
 def test_capable_policies_go_straight_to_the_stroke_centre(tmp_path: Path, policy: Capable | GoldenTime) -> None:
-    draws = _draws(_one_call(_patient(2, frozenset({Need.STROKE}))))
+    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
     result = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1)
     (call,) = result.calls
     assert (call.first_hpid, call.final_hpid, call.retransfers) == (FAR.hpid, FAR.hpid, 0)
@@ -87,12 +94,21 @@ def test_capable_policies_go_straight_to_the_stroke_centre(tmp_path: Path, polic
 
 def test_goldentime_knows_the_stroke_team_is_off_duty_and_capable_does_not(tmp_path: Path) -> None:
     prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(3, frozenset({Need.STROKE}))), teams=False)
+    draws = _draws(_one_call(_patient(3, frozenset({Pathway.STROKE}))), teams=False)
     capable = simulate(prepared, CONFIG, draws, Capable(), days=1).calls[0]
     golden = simulate(prepared, CONFIG, draws, GoldenTime(), days=1).calls[0]
     assert capable.first_hpid == FAR.hpid and capable.incapable_arrivals >= 1
     assert golden.incapable_arrivals == capable.incapable_arrivals  # nobody can treat it: both end forced
     assert golden.forced and capable.forced
+
+
+@pytest.mark.parametrize(("p_critical", "first"), [(0.9, FAR.hpid), (0.1, NEAR.hpid)])
+def test_goldentime_weighs_the_models_p_critical(tmp_path: Path, p_critical: float, first: str) -> None:
+    """A critical call the model is sure of goes to the regional centre; one it is not (p below
+    HARD_CRITICAL_P) weighs the level 3 centre's nearness against a cost of p_critical (R-CRIT)."""
+    draws = _draws(_one_call(_patient(3, model_ktas=2, p_critical=p_critical)))
+    call = simulate(_prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1).calls[0]
+    assert (call.first_hpid, call.retransfers) == (first, 0)
 
 
 def test_a_full_er_refuses_and_goldentime_avoids_it(tmp_path: Path) -> None:
@@ -106,7 +122,7 @@ def test_a_full_er_refuses_and_goldentime_avoids_it(tmp_path: Path) -> None:
 
 
 def test_a_cardiac_arrest_is_taken_at_the_nearest_er_even_when_full(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(1, frozenset({Need.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
+    draws = _draws(_one_call(_patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
     for policy in (Nearest(), Capable(), GoldenTime()):
         call = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
         assert (call.final_hpid, call.retransfers, call.full_arrivals) == (NEAR.hpid, 0, 1), policy.name

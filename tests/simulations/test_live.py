@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import simpy.rt
 
-from dispatch.router import Need
+from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, Prepared, Scenario, Station, prepare
 from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
@@ -70,7 +70,7 @@ def _sprained_ankle() -> SimPatient:
         injury=True,
         chief_complaint="ankle pain",
     )
-    return SimPatient(0, 4, 4, schemas.CrewFlags(), frozenset[Need](), vitals, "ankle pain", 4, False)
+    return SimPatient(0, 4, 4, schemas.CrewFlags(), frozenset[Pathway](), vitals, "ankle pain", 4, False, 0.01)
 
 
 def _draws(seed: int) -> CityDraws:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.router import Need
+from dispatch.pathways import Pathway
 from dispatch.severity.artifacts import KTAS_FILE
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
 from dispatch.severity.model import TrainedSeverity
@@ -181,13 +181,13 @@ def test_flags_never_fail_and_never_paediatric(complaint: str, ktas: int, injury
 def test_needs_follow_flags(on: set[str]) -> None:
     flags = schemas.CrewFlags(**dict.fromkeys(on, True))
     expected = {
-        "cardiac_arrest": Need.CARDIAC_ARREST,
-        "fast_positive": Need.STROKE,
-        "stemi": Need.STEMI,
-        "major_trauma": Need.MAJOR_TRAUMA,
-        "burns": Need.BURNS,
-        "pregnancy": Need.OBSTETRIC,
-        "paediatric": Need.PAEDIATRIC,
+        "cardiac_arrest": Pathway.CARDIAC_ARREST,
+        "fast_positive": Pathway.STROKE,
+        "stemi": Pathway.STEMI,
+        "major_trauma": Pathway.MAJOR_TRAUMA,
+        "burns": Pathway.BURNS,
+        "pregnancy": Pathway.OBSTETRIC,
+        "paediatric": Pathway.PAEDIATRIC,
     }
     assert needs_of(flags) == {expected[name] for name in on}
 
@@ -263,6 +263,16 @@ def test_catalogue_patients_agree_with_their_rows(rows: list[dict[str, str]], pa
         assert p.complaint == from_ktas_row(row).complaint == (p.vitals.chief_complaint or "")
         assert 1 <= p.model_ktas <= 5
         assert p.model_critical == (p.model_ktas <= 2)
+        assert 0.0 <= p.model_p_critical <= 1.0
+
+
+def test_the_models_probability_is_kept_with_its_critical_call(
+    patients: tuple[SimPatient, ...], full_model: TrainedSeverity
+) -> None:
+    """The fold models keep the full model's threshold: critical exactly when p_critical reaches it."""
+    for p in patients:
+        assert p.model_critical == (p.model_p_critical >= full_model.threshold), p.row
+    assert len({round(p.model_p_critical, 6) for p in patients}) > 50  # a probability, not a yes / no
 
 
 def test_crew_flag_floors_apply(patients: tuple[SimPatient, ...]) -> None:
