@@ -186,6 +186,15 @@ def test_r_team_the_first_tier_takes_the_team_declared_or_unknown_a_lower_tier_a
     assert one(stroke, [ct_only]).team is None  # thrombolysis, the second tier: an ER bed
 
 
+def test_r_team_an_assumed_team_takes_an_er_bed_too_a_declared_one_takes_the_patient_straight_in() -> None:
+    stemi = patient("a-stemi", eta={"A": 300, "B": 600}, ktas=2, needs={Pathway.STEMI})
+    mild = patient("b-mild", eta={"A": 300, "B": 600}, ktas=4)
+    assumed = [view("A", beds=1), view("B")]  # PCI not reported: the STEMI patient goes through A's one ER bed
+    assert destination([stemi, mild], assumed, config=NO_WALK_INS) == {"a-stemi": "A", "b-mild": "B"}
+    declared = [view("A", beds=1, conditions={"stemi_pci": True}), view("B")]
+    assert destination([stemi, mild], declared, config=NO_WALK_INS) == {"a-stemi": "A", "b-mild": "A"}
+
+
 def test_r_team_the_patient_beyond_a_taken_team_is_told_and_the_others_are_not() -> None:
     busy_ko, busy_en = "심근경색 PCI 이미 다른 환자 이송 중", "STEMI PCI already taken by an inbound patient"
     pci = view("pci", conditions={"stemi_pci": True})
