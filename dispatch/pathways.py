@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from dispatch.explain import Text
 from telemetry.schemas import BedType, Condition, Equipment
-
-Text = tuple[str, str]  # (Korean, English)
 
 
 class Pathway(StrEnum):
@@ -76,6 +75,10 @@ class PathwaySpec:
     nearest_open_er: bool
     when_none: Text  # what the crew is told when no centre fits
     priority: int  # lower = more time-critical: which pathway decides first when they conflict
+
+    def items(self) -> tuple[Item, ...]:
+        """Every item the pathway's tiers ask for, in the table's order, each once."""
+        return tuple(dict.fromkeys(item for tier in self.tiers for group in tier.groups for item in group))
 
 
 _MIN = 60.0
@@ -219,10 +222,6 @@ def declared_items() -> tuple[Condition | Equipment, ...]:
     """The conditions and equipment some pathway asks for: what a centre's form must let a nurse declare."""
     seen: dict[Condition | Equipment, None] = {}
     for spec in PATHWAYS.values():
-        for tier in spec.tiers:
-            for group in tier.groups:
-                for item in group:
-                    if isinstance(item, Condition | Equipment):
-                        seen[item] = None
+        seen |= dict.fromkeys(item for item in spec.items() if isinstance(item, Condition | Equipment))
     seen[Condition.MAJOR_TRAUMA] = None  # a trauma centre can say its bays are full
     return tuple(seen)

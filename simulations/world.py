@@ -24,15 +24,10 @@ from telemetry import schemas
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def _items(spec: PathwaySpec) -> tuple[Item, ...]:
-    """Every item a pathway's tiers ask for, in the table's order, each once."""
-    return tuple(dict.fromkeys(item for tier in spec.tiers for group in tier.groups for item in group))
-
-
 def _reported() -> dict[Pathway, tuple[schemas.Condition | schemas.Equipment, ...]]:
     found = {}
     for spec in PATHWAYS.values():
-        items = tuple(i for i in _items(spec) if isinstance(i, schemas.Condition | schemas.Equipment))
+        items = tuple(i for i in spec.items() if isinstance(i, schemas.Condition | schemas.Equipment))
         if items:
             found[spec.pathway] = items
     return found
@@ -44,9 +39,9 @@ REPORTED: Mapping[Pathway, tuple[schemas.Condition | schemas.Equipment, ...]] = 
 #: The pathways whose team each item (designations aside) stands for: a centre has the item while one
 #: of them is available there.
 _TEAMS_OF: Mapping[Item, frozenset[Pathway]] = {
-    item: frozenset(other.pathway for other in PATHWAYS.values() if item in _items(other))
+    item: frozenset(other.pathway for other in PATHWAYS.values() if item in other.items())
     for spec in PATHWAYS.values()
-    for item in _items(spec)
+    for item in spec.items()
     if not isinstance(item, Designation)
 }
 #: Pathways no E-Gen item reports a team for (resuscitation bays, trauma centres, paediatric beds, the
