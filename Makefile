@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/goldentime demo
+	$(BIN)/goldentime demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

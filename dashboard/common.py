@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard.feed import LiveFeed
 from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.scenario import Scenario, default_scenario, load_scenario
+from goldentime.services import mqtt_protocol
 from goldentime.settings import Settings
 from telemetry.client import MqttClient
 
@@ -25,10 +26,10 @@ REFRESH_S = 2.0
 ATTRIBUTION: Text = (
     "지도·도로 © OpenStreetMap 기여자 (ODbL) · 응급의료기관 정보: 국립중앙의료원 E-Gen (공공누리 제1유형) · "
     "119안전센터: 소방청 (공공누리 제1유형) · 중증도 학습자료: Moon et al. 2019 (CC BY 4.0) · "
-    "MIMIC-IV-ED demo (ODbL) · 지도 타일 © CARTO",
+    "MIMIC-IV-ED demo (ODbL) · EDXL-HAVE 스키마 © OASIS Open · 지도 타일 © CARTO",
     "Map and roads © OpenStreetMap contributors (ODbL) · Emergency centres: NEMC E-Gen (KOGL Type 1) · "
     "119 safety centres: National Fire Agency (KOGL Type 1) · Severity training data: Moon et al. 2019 (CC BY 4.0) · "
-    "MIMIC-IV-ED demo (ODbL) · Map tiles © CARTO",
+    "MIMIC-IV-ED demo (ODbL) · EDXL-HAVE schema © OASIS Open · Map tiles © CARTO",
 )
 NOT_CONNECTED: Text = (
     "MQTT 연결 끊김 — 다시 연결하는 중입니다. 아래는 마지막으로 받은 정보입니다.",
@@ -81,7 +82,7 @@ def feed(url: str) -> LiveFeed:
     """The one background subscriber of this process, shared by every session and page."""
     config = settings()
     client_id = f"goldentime-dashboard-{uuid.uuid4().hex[:8]}"  # two dashboards must not take each other's session
-    client = MqttClient(url, client_id, protocol=config.protocol_for(config.mqtt_url))
+    client = MqttClient(url, client_id, protocol=mqtt_protocol(config))
     return LiveFeed(client).start(timeout_s=5.0)
 
 

@@ -139,8 +139,8 @@ class CityView:
             self.incidents[key] = payload
         elif isinstance(payload, schemas.Assignment):
             self.assignments[key] = payload
-        elif isinstance(payload, schemas.Rejected):
-            self.rejected += 1
+        elif isinstance(payload, schemas.Rejected) and parsed.kind is topics.Kind.REJECTED:
+            self.rejected += 1  # a unit's copy on ems/units/{unit}/rejected is not counted twice
 
     def _unit(self, key: str) -> UnitView:
         return self.units.get(key) or UnitView(key)

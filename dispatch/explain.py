@@ -1,4 +1,5 @@
-"""The words of the advice: every reason the crew reads, built from templates in Korean and English.
+"""The words of the advice: every reason the crew reads, built from templates in Korean and English
+(the advice's reasons, and what the dispatcher tells a unit about a message of its own).
 
 A :data:`Text` is a (Korean, English) pair. :func:`say` fills one template in both languages at
 once, so the router never writes a sentence of its own; :func:`join` strings pairs together the
@@ -36,6 +37,43 @@ TEMPLATES: dict[str, Text] = {
     "stabilise_here": ("안정화 가능", "can stabilise"),
     "all_declined": ("모든 기관 거절됨 — 상황실 연락", "every centre declined — call the control room"),
     "not_regional": ("권역·지역센터 아님", "not a regional or local centre"),
+    # what the dispatcher tells a unit about a message of its own (ems/units/{unit}/rejected)
+    "decision_no_advice": (
+        "결정 거부: 현재 환자에 대한 이송 권고가 없습니다(결정한 권고 버전 {v}). 권고를 받은 뒤 다시 결정하세요",
+        "decision refused: there is no advice for the current patient (the decision names advice version {v}); "
+        "decide once advice arrives",
+    ),
+    "decision_future": (
+        "결정 거부: 권고 버전 {v}은(는) 발행된 적이 없습니다. 최신 권고(버전 {current}, {name})를 보고 다시 결정하세요",
+        "decision refused: advice version {v} was never issued; decide again on the newest advice "
+        "(version {current}, {name})",
+    ),
+    "decision_unknown": (
+        "결정 거부: 권고 버전 {v}의 목적지를 알 수 없습니다. 최신 권고(버전 {current}, {name})를 보고 다시 결정하세요",
+        "decision refused: the destination of advice version {v} is not known; decide again on the newest advice "
+        "(version {current}, {name})",
+    ),
+    "decision_changed": (
+        "결정 거부: 권고가 바뀌었습니다. 버전 {v}은(는) {old}, 최신 버전 {current}은(는) {name}입니다. "
+        "최신 권고를 보고 다시 결정하세요",
+        "decision refused: the advice changed: version {v} named {old}, the newest (version {current}) names "
+        "{name}; decide again on the newest advice",
+    ),
+    "held_no_position": (
+        "보류(거부 아님): 이 구급대의 위치를 아직 받지 못했습니다. 활력징후는 보관했으며, 첫 위치를 받으면 "
+        "이송 권고를 보냅니다",
+        "held, not refused: no position from this unit yet; the vitals are kept and the advice follows its "
+        "first position",
+    ),
+    "empty_payload": (
+        "메시지 거부: 빈 메시지입니다({kind}). 빈 메시지는 보존(retained) 토픽을 지울 때만 씁니다",
+        "message refused: the payload is empty ({kind}); an empty payload only clears a retained topic",
+    ),
+    "malformed": ("메시지 거부(형식 오류): {detail}", "message refused (malformed): {detail}"),
+    "off_contract": (
+        "메시지 거부(계약에 없는 토픽): {detail}",
+        "message refused (topic not in the contract): {detail}",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ second start skips osmnx entirely. :func:`load_index` does the same for a travel
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import zipfile
@@ -28,11 +29,30 @@ CACHE_VERSION = 1
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content: of the uncompressed bytes for a ``.gz`` file (so a graph keeps its
+    published checksum, and its cache, whether it is stored plain or compressed)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def resolve_graph(path: Path) -> Path:
+    """``path``, or its gzip-compressed twin ``<path>.gz`` when only that exists (the bundled graphs
+    ship compressed)."""
+    packed = path.with_name(path.name + ".gz")
+    return packed if not path.exists() and packed.is_file() else path
+
+
+def load_graphml(path: Path) -> Any:
+    """The osmnx graph of a GraphML file, plain or gzip-compressed (``.graphml.gz``)."""
+    import osmnx
+
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return osmnx.load_graphml(graphml_str=handle.read())
+    return osmnx.load_graphml(path)
 
 
 def network_from_graph(graph: Any, *, speeds: SpeedProfile, name: str = "graph") -> RoadNetwork:
@@ -183,16 +203,14 @@ def load_network(
     (``key``: its :func:`network_cache_key`, when the caller has it already)."""
     if not graph_path.is_file():
         raise FileNotFoundError(f"road graph {graph_path} does not exist")
-    name = graph_path.name
+    name = graph_path.name.removesuffix(".gz")
     key = key or network_cache_key(graph_path, speeds)
     cache = cache_dir / f"network-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         arrays = _load(cache, _NETWORK_ARRAYS)
         if arrays is not None:
             return _network_from_arrays(arrays, name)
-    import osmnx
-
-    network = network_from_graph(osmnx.load_graphml(graph_path), speeds=speeds, name=name)
+    network = network_from_graph(load_graphml(graph_path), speeds=speeds, name=name)
     if cache is not None:
         _save(cache, _network_arrays(network))
     return network

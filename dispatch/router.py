@@ -205,6 +205,12 @@ def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> Cen
 # --- patients and choices ---------------------------------------------------------------------
 
 
+def urgency(ktas: int, p_critical: float | None) -> float:
+    """Urgency (R-PRIORITY): the expected harm of delay, by KTAS and by p_critical."""
+    by_level = SEVERITY_WEIGHT.get(ktas, 3.0)
+    return by_level if p_critical is None else max(by_level, 1.0 + 4.0 * p_critical)
+
+
 @dataclass(frozen=True)
 class PatientCase:
     """A patient to route: who, how sick, which pathways, and the ETA to every centre."""
@@ -221,9 +227,7 @@ class PatientCase:
 
     @property
     def weight(self) -> float:
-        """Urgency (R-PRIORITY): the expected harm of delay, by KTAS and by p_critical."""
-        by_level = SEVERITY_WEIGHT.get(self.ktas, 3.0)
-        return by_level if self.p_critical is None else max(by_level, 1.0 + 4.0 * self.p_critical)
+        return urgency(self.ktas, self.p_critical)
 
     @property
     def hard_critical(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.graph_files import load_index, load_network, network_cache_key
+from dispatch.graph_files import load_index, load_network, network_cache_key, resolve_graph
 from dispatch.roads import ApproximateIndex, EtaIndex, RoadNetwork, Target
 from dispatch.speeds import SpeedProfile
 
@@ -149,7 +149,7 @@ def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Sce
             name=spec.get("name", name),
             title=spec.get("title", name),
             data_dir=data_dir,
-            road_graph=data_dir / spec["road_graph"],
+            road_graph=resolve_graph(data_dir / spec["road_graph"]),
             centres=centres,
             stations=stations,
             speeds=SpeedProfile(trust_maxspeed=bool(speeds.get("trust_maxspeed", True))),

@@ -20,7 +20,7 @@ from goldentime.services import (
     recorder_line,
     scenario_name,
     serve,
-    shown,
+    start_capacity_publisher,
     start_dispatcher,
     start_recorder,
     wait_for_stop,
@@ -91,10 +91,49 @@ def cmd_data_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok_for_default else 1
 
 
-def cmd_data_fetch(settings: Settings, args: argparse.Namespace) -> int:
-    out = args.out if args.out.is_absolute() else settings.data_dir / args.out
+def _fetch_target(settings: Settings, args: argparse.Namespace) -> Path | None:
+    """Where ``data fetch`` writes (relative paths: inside the data directory); None (said) when it exists."""
+    out: Path = args.out if args.out.is_absolute() else settings.data_dir / args.out
     if out.exists() and not args.force:
         print(f"goldentime: error: {out} exists (use --force to replace it)", file=sys.stderr)
+        return None
+    return out
+
+
+def cmd_data_fetch_egen(settings: Settings, args: argparse.Namespace) -> int:
+    import urllib.request
+
+    from goldentime.egen_list import FetchError, fetch_institutions, write_csv
+
+    key = args.service_key or settings.egen_service_key
+    if not key:
+        print("goldentime: error: a data.go.kr service key is needed: --service-key KEY or GOLDENTIME_EGEN_SERVICE_KEY",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    out = _fetch_target(settings, args)
+    if out is None:
+        return 2
+
+    def get(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body: bytes = response.read()
+            return body
+
+    print("reading the national emergency-institution list from the E-Gen OpenAPI (needs internet)...", flush=True)
+    try:
+        rows, skipped = fetch_institutions(get, key)
+    except (OSError, ValueError, FetchError) as exc:  # ValueError: a malformed key (build_url)
+        print(f"goldentime: error: E-Gen institution list: {exc}", file=sys.stderr)
+        return 1
+    write_csv(rows, out)
+    note = f" ({skipped} items without an hpid or coordinates left out)" if skipped else ""
+    print(f"wrote {out}: {len(rows):,} institutions{note} (출처: 국립중앙의료원 중앙응급의료센터(E-Gen), KOGL Type 1)")
+    return 0
+
+
+def cmd_data_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    out = _fetch_target(settings, args)
+    if out is None:
         return 2
     import osmnx
 
@@ -219,18 +258,14 @@ def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     from hospital_capacity.api import create_app
-    from hospital_capacity.publisher import CapacityPublisher
-    from telemetry.client import MqttClient
 
     service = capacity_service(settings)
     with broker_url(settings) as url:
-        protocol = settings.protocol_for(settings.mqtt_url)
-        publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
-        publisher.start()
+        publisher, where = start_capacity_publisher(settings, service, url)
         app = create_app(service, mqtt_connected=lambda: publisher.connected, cors_origins=settings.cors_origins)
         print(
             f"capacity API on http://{args.host}:{args.port} (OpenAPI at /docs), {service.store.count()} centres, "
-            f"publishing to {shown(url)}",
+            f"publishing to {where}",
             flush=True,
         )
         try:
@@ -287,6 +322,10 @@ def _import_egen(settings: Settings, xml: bytes) -> int:
         print(f"goldentime: error: {exc}", file=sys.stderr)
         return 2
     print(f"{result.operation}: updated {len(result.updated)} centres; unknown hpids: {result.unknown_hpids or 'none'}")
+    for refusal in result.refused:
+        print(f"refused {refusal.hpid}: {refusal.reason}")
+    for hpid, parts in result.kept_newer.items():
+        print(f"kept {hpid}: {', '.join(parts)} (stored values were observed later)")
     return 0
 
 
@@ -305,10 +344,15 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
     from hospital_capacity.egen import build_url
 
     operations = ("getEmrrmRltmUsefulSckbdInfoInqire", "getSrsillDissAceptncPosblInfoInqire")
+    key = args.service_key or settings.egen_service_key
+    if not key:
+        print("goldentime: error: a data.go.kr service key is needed: --service-key KEY or GOLDENTIME_EGEN_SERVICE_KEY",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
     def poll() -> None:
         for operation in operations:
-            url = build_url(operation, service_key=args.service_key, stage1=args.stage1, stage2=args.stage2,
+            url = build_url(operation, service_key=key, stage1=args.stage1, stage2=args.stage2,
                             page=1, rows=1000)  # fmt: skip
             try:
                 with urllib.request.urlopen(url, timeout=30) as response:
@@ -320,6 +364,36 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
     if args.every:
         wait_for_stop(poll, every_s=args.every)
     return 0
+
+
+def cmd_fhir_export(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from telemetry.fhir import FhirError
+    from telemetry.fhir_export import OutputError, export
+
+    try:
+        result = export(settings.resolved_database_url(), args.out, patient=args.patient, since=args.since,
+                        now=datetime.now(UTC))  # fmt: skip
+    except FhirError as exc:
+        print(f"goldentime: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, OutputError) else 1
+    print(f"wrote {result.observations} observations of {result.patients} patients ({result.messages} vitals "
+          f"messages) to {result.out}", file=sys.stderr if args.out == "-" else sys.stdout)  # fmt: skip
+    return 0
+
+
+def _fhir_argument(check: Any) -> Any:
+    """An argparse type from a telemetry.fhir check: its FhirError becomes a one-line usage error."""
+    from telemetry.fhir import FhirError
+
+    def convert(value: str) -> Any:
+        try:
+            return check(value)
+        except FhirError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
 BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder", "simulation", "throughput", "memory")
@@ -455,14 +529,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = data_sub.add_parser(
         "fetch",
-        help="build a road graph from OpenStreetMap with osmnx (needs internet)",
+        help="refresh or extend the data directory from the public sources (needs internet)",
+        description="Refresh or extend the data directory from the public sources: a road graph from "
+        "OpenStreetMap (roads), the national emergency-institution list from the E-Gen OpenAPI (egen).",
+    )
+    fetch_sub = c.add_subparsers(dest="fetch_source", required=True, metavar="SOURCE", parser_class=_Parser)
+    f = fetch_sub.add_parser(
+        "roads",
+        help="build a road graph from OpenStreetMap with osmnx",
         description="Download the drive network of a place from OpenStreetMap with osmnx and save it as GraphML "
         'in the data directory, e.g. --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml.',
     )
-    c.add_argument("--place", required=True, help='a place name OpenStreetMap knows, e.g. "Gwangju, South Korea"')
-    c.add_argument("--out", type=Path, required=True, help="GraphML path, relative to the data directory")
-    c.add_argument("--force", action="store_true", help="replace an existing file")
-    c.set_defaults(func=cmd_data_fetch)
+    f.add_argument("--place", required=True, help='a place name OpenStreetMap knows, e.g. "Gwangju, South Korea"')
+    f.add_argument("--out", type=Path, required=True, help="GraphML path, relative to the data directory")
+    f.add_argument("--force", action="store_true", help="replace an existing file")
+    f.set_defaults(func=cmd_data_fetch)
+    f = fetch_sub.add_parser(
+        "egen",
+        help="the national emergency-institution list from the E-Gen OpenAPI (data.go.kr service key)",
+        description="Read every page of the E-Gen institution list (getEgytListInfoInqire) and the trauma-centre "
+        "list (getStrmListInfoInqire) and write them in the columns of hospitals/korea_emergency_institutions.csv.",
+    )
+    f.add_argument("--service-key", help="data.go.kr service key (default: GOLDENTIME_EGEN_SERVICE_KEY)")
+    f.add_argument("--out", type=Path, default=Path("hospitals/korea_emergency_institutions.csv"),
+                   help="CSV path, relative to the data directory (default: the national list)")  # fmt: skip
+    f.add_argument("--force", action="store_true", help="replace an existing file")
+    f.set_defaults(func=cmd_data_fetch_egen)
 
     p = sub.add_parser(
         "eta",
@@ -557,11 +649,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll the live E-Gen API (needs internet and a data.go.kr service key)",
         description="Fetch both E-Gen operations and import them; with --every, keep polling until Ctrl-C.",
     )
-    c.add_argument("--service-key", required=True, help="data.go.kr service key")
+    c.add_argument("--service-key", help="data.go.kr service key (default: GOLDENTIME_EGEN_SERVICE_KEY)")
     c.add_argument("--stage1", default="광주광역시", help="시도 (default 광주광역시)")
     c.add_argument("--stage2", help="시군구 (default: all)")
     c.add_argument("--every", type=_positive, help="seconds between polls (default: poll once)")
     c.set_defaults(func=cmd_hospitals_poll)
+
+    from telemetry import fhir
+
+    p = sub.add_parser("fhir", help="FHIR R4 export of the recorded vitals")
+    fhir_sub = p.add_subparsers(dest="fhir_command", required=True, metavar="ACTION", parser_class=_Parser)
+    c = fhir_sub.add_parser(
+        "export",
+        help="the recorded vitals as a FHIR R4 Bundle of vital-signs Observations (docs/fhir.md)",
+        description="Write the vitals the recorder stored in GOLDENTIME_DATABASE_URL as a FHIR R4 Bundle (type "
+        "collection) of Observations: vital-signs profile, LOINC codes, UCUM units, Patient/<pseudonymous id>, "
+        "effective time = the vitals' ts. See docs/fhir.md.",
+    )
+    c.add_argument("--patient", type=_fhir_argument(fhir.check_patient_id), metavar="ID",
+                   help="only this pseudonymous patient id")  # fmt: skip
+    c.add_argument("--since", type=_fhir_argument(fhir.parse_time), metavar="T",
+                   help="only vitals measured at or after T (ISO 8601 with a zone: 2026-11-24T09:00:00Z)")  # fmt: skip
+    c.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write ('-': standard output)")
+    c.set_defaults(func=cmd_fhir_export)
 
     from goldentime import simulate
 
@@ -619,7 +729,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _stdout_open():
             raise  # a pipe of ours broke, not the output: that is an error
         return 0  # output piped into head & co.
+    except Exception as exc:
+        if (failure := _broker_failure(exc)) is None:
+            raise
+        print(f"goldentime: error: {failure}", file=sys.stderr)
+        return 1
     return result
+
+
+def _broker_failure(exc: Exception) -> str | None:
+    """One line for a broker that cannot be reached or started, or a broker URL that cannot be used: it names the
+    broker (never the password of its URL) and the cause. None for any other error."""
+    from telemetry.broker import BrokerStartError
+    from telemetry.client import BrokerUrlError, ConnectError
+
+    return str(exc) if isinstance(exc, ConnectError | BrokerUrlError | BrokerStartError) else None
 
 
 def _stdout_open() -> bool:

@@ -12,6 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,8 @@ class DataSet:
 
 def _shared(source: str) -> str:
     return (
-        "only in the project's shared data folder: set GOLDENTIME_DATA_DIR to it, or copy the file(s) into your "
-        f"data directory (source: {source})"
+        "shipped in the project's data bundle (data/ of the checkout: `git checkout -- data` restores it); with "
+        f"GOLDENTIME_DATA_DIR set elsewhere, copy the file(s) from there (source: {source})"
     )
 
 
@@ -131,7 +132,7 @@ CATALOGUE: tuple[DataSet, ...] = (
         (DataFile("roads/gwangju_drive.graphml", encoding=None),),
         "osmnx drive graph of Gwangju: exact road ETAs of gwangju, which runs approximate-ETA without it",
         "ODbL 1.0", (OSM,), False,
-        'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml '
+        'goldentime data fetch roads --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml '
         "(needs internet; builds it from OpenStreetMap with osmnx)",
     ),
     DataSet(
@@ -212,7 +213,7 @@ CATALOGUE: tuple[DataSet, ...] = (
         "MIMIC-IV-ED Demo v2.2 ED tables: schema checks and an out-of-distribution sanity check",
         "ODbL 1.0 (PhysioNet)", (MIMIC, PHYSIONET), False,
         "download ed/*.csv.gz of https://physionet.org/content/mimic-iv-ed-demo/2.2/ (open access, no credentialing) "
-        "into mimic_iv_ed_demo/, or copy them from the project's shared data folder",
+        "into mimic_iv_ed_demo/ (shipped in the project's data bundle, data/ of the checkout)",
     ),
 )
 # fmt: on
@@ -309,6 +310,9 @@ def _count_rows(path: Path, spec: DataFile, encoding: str) -> tuple[int | None, 
 
 def _check_file(data_dir: Path, spec: DataFile) -> FileStatus:
     path = data_dir / spec.path
+    packed = path.with_name(path.name + ".gz")  # a graph may ship gzip-compressed; the checksum is of its content
+    if not path.exists() and spec.encoding is None and packed.is_file():
+        path = packed
     try:
         if not path.exists():
             return FileStatus(spec, present=False)
@@ -322,8 +326,13 @@ def _check_file(data_dir: Path, spec: DataFile) -> FileStatus:
             problems += table_problems
         checksum: Checksum = "unpublished"
         if spec.expected_sha256 is not None:
-            with path.open("rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            try:
+                with gzip.open(path, "rb") if path is packed else path.open("rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                return FileStatus(
+                    spec, True, size, rows, "mismatch", (f"{packed.name}: not a valid gzip file ({exc})",)
+                )
             checksum = "verified" if digest == spec.expected_sha256 else "mismatch"
             if checksum == "mismatch":
                 problems.append(
@@ -370,9 +379,9 @@ def render(report: DataReport) -> str:
     if not report.exists:
         lines += [
             f"  The data directory {report.data_dir} does not exist.",
-            "  Set GOLDENTIME_DATA_DIR to the folder holding roads/, hospitals/, stations/, ktas_triage/ and",
-            "  mimic_iv_ed_demo/ (in this workplace ../shared/data beside the checkout), for example",
-            "  `export GOLDENTIME_DATA_DIR=/path/to/data`, or pass --data-dir.",
+            "  The project ships its data bundle in data/ of the checkout (`git checkout -- data` restores it);",
+            "  unset GOLDENTIME_DATA_DIR to use it, or point GOLDENTIME_DATA_DIR (or --data-dir) at a folder",
+            "  holding roads/, hospitals/, stations/, ktas_triage/, standards/ and mimic_iv_ed_demo/.",
         ]
     header = ("status", "data set", "size", "rows", "sha256", "licence")
     table = [header] + [

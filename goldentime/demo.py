@@ -137,26 +137,23 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         broker_url,
         capacity_service,
         recorder_line,
+        start_capacity_publisher,
         start_dispatcher,
         start_recorder,
         wait_for_stop,
     )
     from hospital_capacity.api import create_app
-    from hospital_capacity.publisher import CapacityPublisher
     from simulations.live import LiveCity, LiveSummary
-    from telemetry.client import MqttClient
 
     minutes = args.minutes or (2.0 if args.headless else MAX_DAYS * 24 * 60 / args.speed)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     print("GoldenTime demo: preparing the city (roads, severity model, patients)...", flush=True)
     prepared, config, draws = _city(settings, args, minutes)
-    protocol = settings.protocol_for(settings.mqtt_url)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(broker_url(settings))
         service = capacity_service(settings)
         tokens = _demo_tokens(settings, service, [c.hpid for c in prepared.scenario.centres])
-        publisher = CapacityPublisher(service, lambda: MqttClient(url, "goldentime-capacity-api", protocol=protocol))
-        publisher.start()
+        publisher, _ = start_capacity_publisher(settings, service, url)
         stack.callback(publisher.stop)
         api_port = _port_or_free(args.host, args.api_port)
         api = create_app(service, mqtt_connected=lambda: publisher.connected, cors_origins=settings.cors_origins)
@@ -166,6 +163,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         stack.callback(recorder.stop)
         dispatcher = start_dispatcher(settings, url, prepared=prepared)
         stack.callback(dispatcher.stop)
+        protocol: str = recorder.client.protocol  # negotiated: the city and the dashboard speak it too
         run_id = f"D{time.strftime('%m%d%H%M%S')}"  # incident ids never repeat an earlier demo's on a kept broker
         city = LiveCity(prepared, config, draws, url=url, protocol=protocol, speed=args.speed, run_id=run_id)
         summaries: list[LiveSummary] = []

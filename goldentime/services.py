@@ -54,6 +54,15 @@ def broker_url(settings: Settings) -> Iterator[str]:
         yield broker.url
 
 
+def mqtt_protocol(settings: Settings) -> str | None:
+    """The MQTT version a command's clients speak: ``GOLDENTIME_MQTT_PROTOCOL`` when set (no fallback); else
+    3.1.1 to the embedded broker a command starts itself, and for a broker URL ``None``: the client negotiates
+    (MQTT 5, and 3.1.1 when the broker refuses it, as ``goldentime broker`` does)."""
+    if settings.mqtt_protocol:
+        return settings.mqtt_protocol
+    return None if settings.mqtt_url else "3.1.1"
+
+
 def shown(url: str) -> str:
     """A broker URL as printed: without the account and password it may carry."""
     from telemetry.client import BrokerAddress
@@ -76,10 +85,11 @@ def start_recorder(settings: Settings, url: str) -> Any:
         batch_size=settings.recorder_batch_size,
         flush_interval_s=settings.recorder_flush_interval_s,
         keepalive_s=settings.mqtt_keepalive_s,
-        protocol=settings.protocol_for(settings.mqtt_url),
+        protocol=mqtt_protocol(settings),
         spool=spool,
     )
-    print(f"recorder: ems/# on {shown(url)} -> {recorder.store.engine.url.render_as_string()}", flush=True)
+    print(f"recorder: ems/# on {recorder.client.describe()} -> {recorder.store.engine.url.render_as_string()}",
+          flush=True)  # fmt: skip
     if spool is not None and spool.waiting:
         print(f"recorder: {spool.waiting} messages kept on disk ({spool.path}) go to the database first", flush=True)
     return recorder
@@ -96,6 +106,23 @@ def scenario_name(settings: Settings, requested: str | None) -> str:
     from dispatch.scenario import default_scenario
 
     return requested or settings.scenario or default_scenario(settings.data_dir)
+
+
+def start_capacity_publisher(settings: Settings, service: Any, url: str) -> tuple[Any, str]:
+    """Start the capacity publisher, its first connection made here: a broker that cannot be reached ends the
+    command with the cause (:class:`telemetry.client.ConnectError`) instead of a publisher retrying unseen in the
+    background. Later connections speak the protocol the first one settled on. Returns the publisher and where
+    it publishes (``mqtt://host:port (MQTT 5)``)."""
+    from hospital_capacity.publisher import CapacityPublisher
+    from telemetry.client import MqttClient
+
+    first = MqttClient(url, "goldentime-capacity-api", protocol=mqtt_protocol(settings)).start()
+    unused = [first]
+
+    def make_client() -> MqttClient:
+        return unused.pop() if unused else MqttClient(url, "goldentime-capacity-api", protocol=first.protocol)
+
+    return CapacityPublisher(service, make_client).start(), first.describe()
 
 
 def capacity_service(settings: Settings) -> Any:
@@ -151,7 +178,7 @@ def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
     once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
     from telemetry.client import MqttClient
 
-    return MqttClient(url, client_id, protocol=settings.protocol_for(settings.mqtt_url), clean_session=False,
+    return MqttClient(url, client_id, protocol=mqtt_protocol(settings), clean_session=False,
                       manual_ack=True, session_expiry_s=3600)  # fmt: skip
 
 
@@ -189,6 +216,6 @@ def start_dispatcher(
         client, prepared, severity, share_group=share_group, last_vitals=stored_vitals(settings)
     ).start()
     mode = "exact road ETAs" if prepared.exact else "APPROXIMATE ETAs (no road graph)"
-    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {shown(url)}",
+    print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {client.describe()}",
           flush=True)  # fmt: skip
     return dispatcher

@@ -17,9 +17,12 @@ _HERE = Path(__file__).resolve().parent.parent
 
 
 def default_data_dir() -> Path:
-    """``../shared/data`` beside the checkout when it exists, else ``./data``."""
-    shared = _HERE.parent / "shared" / "data"
-    return shared if shared.is_dir() else Path("data").resolve()
+    """The data bundle shipped with the project (``data/`` of the checkout), else ``./data``.
+
+    ``GOLDENTIME_DATA_DIR`` points elsewhere (a fuller data folder, or one ``goldentime data fetch``
+    refreshed)."""
+    bundled = _HERE / "data"
+    return bundled if bundled.is_dir() else Path("data").resolve()
 
 
 class Settings(BaseSettings):
@@ -53,7 +56,9 @@ class Settings(BaseSettings):
 
     mqtt_protocol: Literal["3.1.1", "5"] | None = Field(
         default=None,
-        description="MQTT protocol version; unset = 3.1.1 for the embedded broker, 5 for a broker URL.",
+        description="MQTT protocol version, spoken with no fallback; unset = 3.1.1 for the embedded broker a command "
+        "starts itself, and for a broker URL negotiated: MQTT 5, else 3.1.1 when the broker refuses it (as "
+        "`goldentime broker` does). Commands say which one they use (docs/brokers.md).",
     )
     mqtt_password_file: Path | None = Field(
         default=None,
@@ -83,11 +88,15 @@ class Settings(BaseSettings):
         description="City seconds per wall-clock second, for durations the dashboard measures between messages: "
         "1 in service; the demo's simulated city runs faster.",
     )
+    egen_service_key: str | None = Field(
+        default=None,
+        description="data.go.kr service key of the E-Gen OpenAPI (`data fetch egen`, `hospitals poll-egen`).",
+    )
     demo_tokens: Path | None = Field(
         default=None, description="The demo's file of centre tokens (JSON), pre-filled on the emergency centre page."
     )
 
-    @field_validator("mqtt_url", "database_url")
+    @field_validator("mqtt_url", "database_url", "egen_service_key")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -96,12 +105,6 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:
         return value or None
-
-    def protocol_for(self, url: str | None) -> str:
-        """The MQTT protocol to speak to ``url`` (``None`` = the embedded broker)."""
-        if self.mqtt_protocol:
-            return self.mqtt_protocol
-        return "5" if url else "3.1.1"
 
     @property
     def model_dir(self) -> Path:

@@ -1,21 +1,34 @@
-"""One centre's status as an OASIS EDXL-HAVE 1.0 document (pure function, no I/O).
+"""Centres' status as an OASIS EDXL-HAVE 1.0 document (pure function, no I/O).
 
-Structure (namespace ``urn:oasis:names:tc:emergency:EDXL:HAVE:1.0``, prefix ``have``)::
+Structure (namespace ``urn:oasis:names:tc:emergency:EDXL:HAVE:1.0``, prefix ``have``), one
+``Hospital`` per centre (one for ``GET /hospitals/{hpid}/have.xml``, every centre for
+``GET /hospitals/have.xml``)::
 
-    HospitalStatus/Hospital
+    HospitalStatus/Hospital+
       Organization
         OrganizationInformation      CIQ xPIL organisation details:
           xnl:OrganisationName[@xnl:ID = hpid]/xnl:NameElement = name
         OrganizationGeoLocation/gml:Point/gml:pos = "lat lon" (WGS84; left out if not finite)
         CommentText                  "E-Gen hpid A1500002; level 1; regional trauma centre"
+        CommentText                  "never reported: ..." for a centre that never reported
       EmergencyDepartmentStatus
-        EMSTraffic                   EMSTrafficStatus Normal | Advisory | Closed, EMSTrafficReason,
-                                     CommentText "until ...; updated ..." when known
+        EMSTraffic                   EMSTrafficStatus Normal | Advisory | Closed (left out while
+                                     unknown), EMSTrafficReason, CommentText "until ...; updated ..."
+                                     or "status unknown: ..."
         EMSAmbulanceStatus/EMSOffloadMinutes   when known (rounded to whole minutes)
       HospitalBedCapacityStatus/BedCapacity*   one per bed type the centre has reported
         BedType, Capacity(CapacityStatus?, AvailableCount?, BaselineCount?), CommentText
       <!-- equipment and severe-illness conditions (GoldenTime extension comment) -->
-      LastUpdateTime                 StatusPublic.updated_at (left out if never updated)
+      LastUpdateTime                 StatusPublic.updated_at; the export time if never updated
+
+**A centre that never reported.** The schema requires ``LastUpdateTime`` and has no "unknown"
+for it. Such a centre gets the time of the export (the time at which the document states that
+nothing is known), and says so twice: an ``Organization/CommentText`` "never reported:
+LastUpdateTime is the time of this export; every status unknown", and an ``EMSTraffic`` with no
+``EMSTrafficStatus`` (the element is optional; HAVE has no "unknown" status either) and the
+comment "status unknown: never reported". No bed capacity is written. A centre that reported
+beds but never its EMS traffic status is written the same way for its traffic: GoldenTime
+reads an unreported status as normal, but the document does not claim what nobody said.
 
 Bed types (HAVE 1.0 ``BedType`` enumeration):
 
@@ -42,12 +55,14 @@ Available > 0 → ``Vacant/Available`` with ``AvailableCount``; 0 or overcrowded
 
 The schema has one ``LastUpdateTime`` per hospital, so the per-part update times go into the
 ``CommentText`` of the bed type and the EMS traffic. Times are xs:dateTime in UTC (``Z``);
-naive datetimes are taken as UTC. HAVE 1.0 ``ServiceCoverageStatus`` and
+naive datetimes are taken as UTC; a time within a day of year 1 or year 9999 that UTC cannot
+express (never one the API accepted) is written as the nearest instant it can. HAVE 1.0 ``ServiceCoverageStatus`` and
 ``HospitalResourcesStatus`` have no faithful counterpart of E-Gen equipment and MKioskTy
 conditions, so those are listed in one XML comment instead (``ct=yes``, ``mri=unknown`` ...),
 not as HAVE elements. Text that XML 1.0 cannot carry (control characters, lone surrogates) is
-replaced by U+FFFD. The output has not been validated against the OASIS XSD (not available
-offline); element names, order and enumerations follow HAVE 1.0.
+replaced by U+FFFD. Every shape of the output (never reported, unknown, overcrowded, advisory,
+closed with expiry, one centre and all of them) is validated against the official OASIS schema
+in the tests (``standards/edxl-have-1.0/`` of the data directory, with lxml).
 """
 
 from __future__ import annotations
@@ -55,6 +70,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from hospital_capacity.schemas import BedPublic, HospitalPublic, StatusPublic
@@ -87,15 +103,30 @@ NOT_AVAILABLE = "NotAvailable"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def to_have_xml(hospital: HospitalPublic) -> bytes:
-    """The EDXL-HAVE 1.0 ``HospitalStatus`` document of one centre, UTF-8 with an XML declaration."""
+NEVER_REPORTED = "never reported: LastUpdateTime is the time of this export; every status unknown"
+TRAFFIC_UNKNOWN = "status unknown: never reported"
+
+
+def to_have_xml(hospitals: Sequence[HospitalPublic], *, now: datetime) -> bytes:
+    """The EDXL-HAVE 1.0 ``HospitalStatus`` document of ``hospitals`` (at least one: the schema
+    wants one ``Hospital`` or more), exported at ``now``, UTF-8 with an XML declaration."""
+    if not hospitals:
+        raise ValueError("an EDXL-HAVE HospitalStatus needs at least one hospital")
     root = ET.Element(
         "have:HospitalStatus",
         {"xmlns:have": HAVE_NS, "xmlns:gml": GML_NS, "xmlns:xnl": XNL_NS, "xmlns:xpil": XPIL_NS},
     )
+    for hospital in hospitals:
+        _hospital(root, hospital, now)
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.encode("utf-8") + b"\n"
+
+
+def _hospital(root: ET.Element, hospital: HospitalPublic, now: datetime) -> None:
     node = ET.SubElement(root, "have:Hospital")
-    _organization(node, hospital)
     status = hospital.status
+    _organization(node, hospital, reported=status.updated_at is not None)
     _emergency_department(node, status)
     if status.beds:
         beds = ET.SubElement(node, "have:HospitalBedCapacityStatus")
@@ -105,11 +136,7 @@ def to_have_xml(hospital: HospitalPublic) -> bytes:
     extension = _extension_comment(status)
     if extension:
         node.append(ET.Comment(extension))
-    if status.updated_at is not None:
-        _text(node, "have:LastUpdateTime", _time(status.updated_at))
-    ET.indent(root)
-    body = ET.tostring(root, encoding="unicode")
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.encode("utf-8") + b"\n"
+    _text(node, "have:LastUpdateTime", _time(status.updated_at if status.updated_at is not None else now))
 
 
 def _clean(text: str) -> str:
@@ -128,11 +155,12 @@ def _time(value: datetime) -> str:
         return value.replace(tzinfo=None).isoformat() + "Z"
     try:
         return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
-    except OverflowError:  # at the edge of the datetime range: keep the original offset
-        return value.isoformat()
+    except OverflowError:  # within a day of year 1 or 9999: the nearest instant UTC can express
+        edge = datetime.min if value.year == datetime.min.year else datetime.max
+        return edge.isoformat() + "Z"
 
 
-def _organization(parent: ET.Element, hospital: HospitalPublic) -> None:
+def _organization(parent: ET.Element, hospital: HospitalPublic, *, reported: bool) -> None:
     organization = ET.SubElement(parent, "have:Organization")
     information = ET.SubElement(organization, "have:OrganizationInformation")
     name = ET.SubElement(information, "xnl:OrganisationName", {"xnl:ID": _clean(hospital.hpid)})
@@ -147,12 +175,25 @@ def _organization(parent: ET.Element, hospital: HospitalPublic) -> None:
     if hospital.region:
         facts.append(f"region {hospital.region}")
     _text(organization, "have:CommentText", "; ".join(facts))
+    if not reported:
+        _text(organization, "have:CommentText", NEVER_REPORTED)
 
 
 def _emergency_department(parent: ET.Element, status: StatusPublic) -> None:
     department = ET.SubElement(parent, "have:EmergencyDepartmentStatus")
     traffic: EmsTraffic = status.ems_traffic
     ems = ET.SubElement(department, "have:EMSTraffic")
+    if traffic == EmsTraffic():  # the default: nobody ever reported it
+        _text(ems, "have:CommentText", TRAFFIC_UNKNOWN)
+    else:
+        _traffic(ems, traffic)
+    minutes = status.offload_minutes
+    if minutes is not None and math.isfinite(minutes) and minutes >= 0:
+        ambulance = ET.SubElement(department, "have:EMSAmbulanceStatus")
+        _text(ambulance, "have:EMSOffloadMinutes", str(round(minutes)))
+
+
+def _traffic(ems: ET.Element, traffic: EmsTraffic) -> None:
     _text(ems, "have:EMSTrafficStatus", HAVE_TRAFFIC[traffic.status])
     if traffic.reason:
         _text(ems, "have:EMSTrafficReason", traffic.reason)
@@ -163,10 +204,6 @@ def _emergency_department(parent: ET.Element, status: StatusPublic) -> None:
         notes.append(f"updated {_time(traffic.updated_at)}")
     if notes:
         _text(ems, "have:CommentText", "; ".join(notes))
-    minutes = status.offload_minutes
-    if minutes is not None and math.isfinite(minutes) and minutes >= 0:
-        ambulance = ET.SubElement(department, "have:EMSAmbulanceStatus")
-        _text(ambulance, "have:EMSOffloadMinutes", str(round(minutes)))
 
 
 def _bed_capacity(parent: ET.Element, bed_type: BedType, bed: BedPublic) -> None:

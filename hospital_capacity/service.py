@@ -17,8 +17,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hospital_capacity import egen
-from hospital_capacity.schemas import HospitalCreate, HospitalPublic, ImportResult, StatusUpdate, UpdatePublic
-from hospital_capacity.state import UpdateRejected, apply, empty_state, to_public
+from hospital_capacity.schemas import (
+    HospitalCreate,
+    HospitalPublic,
+    ImportRefusal,
+    ImportResult,
+    StatusUpdate,
+    UpdatePublic,
+)
+from hospital_capacity.state import Applied, UpdateRejected, apply, check_times, empty_state, to_public
 from hospital_capacity.store import CapacityStore
 
 #: The national E-Gen list (529, the 24 Gwangju rows among them, field for field); the Gwangju
@@ -124,27 +131,40 @@ class CapacityService:
 
     def update(self, hpid: str, update: StatusUpdate, *, caller: Caller, source: str = "api") -> HospitalPublic:
         """Apply and store an update. Raises UnknownHospital, Forbidden or UpdateRejected;
-        on any of them nothing is stored."""
+        on any of them nothing is stored. An update that names no part changes nothing and is
+        not stored; parts observed before the stored ones are kept as they were (see
+        :mod:`hospital_capacity.state`), the update itself is still kept in the history."""
+        self._store_update(hpid, update, caller=caller, source=source)
+        return self.hospital(hpid)
+
+    def _store_update(
+        self, hpid: str, update: StatusUpdate, *, caller: Caller, source: str, now: datetime | None = None
+    ) -> Applied | None:
+        """What :meth:`update` does, at ``now`` (default: the clock's); the result of applying, or
+        None when nothing was named."""
         if not caller.may_update(hpid):
             raise Forbidden(f"the token of {caller.hpid} may update only {caller.hpid}, not {hpid}")
-        now = self.clock()
+        now = self.clock() if now is None else now
+        check_times(update, now)
         for _ in range(10):  # optimistic concurrency: retry when another update came first
             row = self.store.hospital(hpid)
             if row is None:
                 raise UnknownHospital(hpid)
-            state = apply(row["state"], update, at=update.observed_at or now, by=caller.label)
+            if update.changes_nothing():
+                return None
+            applied = apply(row["state"], update, at=update.observed_at or now, by=caller.label)
             body = update.model_dump(mode="json", exclude_unset=True)
             if self.store.save_update(
                 hpid,
                 expected_version=int(row["version"]),
-                state=state,
+                state=applied.state,
                 body=body,
                 received_at=now,
                 by=caller.label,
                 source=source,
             ):
                 self.changed.set()
-                return self.hospital(hpid)
+                return applied
         raise UpdateRejected(f"{hpid} is being updated by others too fast; try again")
 
     def history(self, hpid: str, since: datetime | None, limit: int = 1000) -> list[UpdatePublic]:
@@ -164,19 +184,41 @@ class CapacityService:
 
     def import_egen(self, xml: bytes, *, caller: Caller) -> ImportResult:
         """Apply every item of an E-Gen response. The file is checked whole before anything is
-        stored (a bad file changes nothing); centres we do not know are listed, not created."""
+        stored (a bad file changes nothing); centres we do not know are listed, not created. An
+        item whose ``hvidate`` the clock refuses (in the future, or before 2000) is refused with
+        its reason and the others are imported; parts that were observed later than the item
+        are kept and listed in ``kept_newer``."""
         operation, items = egen.parse(xml)
-        known = [item for item in items if self.store.hospital(item.hpid) is not None]
-        for item in known:
+        now = self.clock()
+        known, refused = [], []
+        for item in items:
+            if self.store.hospital(item.hpid) is None:
+                continue
             if not caller.may_update(item.hpid):
                 raise Forbidden(f"the token of {caller.hpid} may not update {item.hpid}")
+            try:
+                check_times(item.update, now)
+            except UpdateRejected as exc:
+                where = ".".join(str(p) for p in exc.loc)
+                refused.append(ImportRefusal(hpid=item.hpid, reason=f"hvidate ({where}): {exc}"))
+                continue
             row = self.store.hospital(item.hpid)
             assert row is not None
-            apply(row["state"], item.update, at=item.update.observed_at or self.clock(), by=caller.label)
+            apply(row["state"], item.update, at=item.update.observed_at or now, by=caller.label)
+            known.append(item)
+        kept: dict[str, list[str]] = {}
         for item in known:
-            self.update(item.hpid, item.update, caller=caller, source="egen")
-        unknown = sorted({item.hpid for item in items} - {item.hpid for item in known})
-        return ImportResult(updated=[item.hpid for item in known], unknown_hpids=unknown, operation=operation)
+            applied = self._store_update(item.hpid, item.update, caller=caller, source="egen", now=now)
+            if applied is not None and applied.kept_newer:
+                kept.setdefault(item.hpid, []).extend(applied.kept_newer)
+        unknown = sorted({item.hpid for item in items if self.store.hospital(item.hpid) is None})
+        return ImportResult(
+            updated=[item.hpid for item in known],
+            unknown_hpids=unknown,
+            operation=operation,
+            refused=refused,
+            kept_newer=kept,
+        )
 
     # --- tokens ----------------------------------------------------------------------------
 

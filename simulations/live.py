@@ -187,7 +187,7 @@ class LiveCity:
         draws: CityDraws,
         *,
         url: str | None = None,
-        protocol: str = "3.1.1",
+        protocol: str | None = "3.1.1",
         client_factory: ClientFactory | None = None,
         speed: float = 10.0,
         position_every_s: float = 5.0,

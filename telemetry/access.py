@@ -4,7 +4,9 @@ Every MQTT account has a :class:`Role`. Two roles are *identities*, one account 
 centre, whose username names the part of the topic tree they own:
 
 - ``unit``: username ``units/{unit id}`` publishes its own position, vitals, status (and Last
-  Will) and decisions, and reads ``ems/units/{unit id}/#`` (its advice);
+  Will) and decisions, and reads ``ems/units/{unit id}/#`` (its advice, and on
+  ``ems/units/{unit id}/rejected`` why a message of its own was refused: ``ems/rejected/#`` is for
+  operators);
 - ``centre``: username ``hospitals/{hpid}`` publishes its own capacity and reads
   ``ems/hospitals/{hpid}/#`` (its inbound list).
 
@@ -90,7 +92,11 @@ RULES: dict[Role, Grants] = {
     Role.DASHBOARD: Grants(publish=(), read=(topics.ALL,)),
     Role.CREW_TABLET: Grants(publish=_any(Kind.DECISION), read=(topics.ALL,)),
     Role.DISPATCHER: Grants(
-        publish=(*_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT), topics.build(Kind.REJECTED, "dispatcher")),
+        publish=(
+            *_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT),
+            topics.build(Kind.REJECTED, "dispatcher"),
+            *_any(Kind.UNIT_REJECTED),  # each unit's copy of the refusals of its own messages
+        ),
         read=_any(Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION, Kind.CAPACITY, Kind.INCIDENT),
     ),
     Role.RECORDER: Grants(publish=(topics.build(Kind.REJECTED, "recorder"),), read=(topics.ALL,)),

@@ -7,11 +7,16 @@ port (never 1883, which belongs to a real broker). Production uses Mosquitto or 
 It lets everyone in by default (the demo, the tests). Given a Mosquitto password file it
 enforces :mod:`telemetry.access` instead, the rules deploy/mosquitto/ gives Mosquitto
 (:mod:`telemetry.broker_auth`).
+
+It speaks MQTT 3.1.1: a CONNECT of another protocol level (an MQTT 5 client trying first) gets a
+CONNACK "unacceptable protocol level" at once, and the client may fall back to 3.1.1
+(:class:`telemetry.client.MqttClient` does).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import socket
@@ -22,9 +27,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from amqtt.adapters import BufferReader
 from amqtt.broker import Broker
+from amqtt.codecs_amqtt import read_or_raise
 from amqtt.contexts import Action
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.connack import UNACCEPTABLE_PROTOCOL_VERSION, ConnackPacket
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.utils import gen_client_id
@@ -35,14 +43,59 @@ from telemetry.broker_delivery import in_background
 log = logging.getLogger(__name__)
 
 STANDARD_PORT = 1883
+#: The protocol level of MQTT 3.1.1, the only one amqtt speaks (MQTT 5 is 5).
+MQTT_311 = 4
+#: Ends the error of a CONNECT refused for its protocol level (amqtt logs it; :func:`_quiet_amqtt` does not).
+_LEVEL_REFUSED = "this broker speaks MQTT 3.1.1"
+
+
+def _not_said_otherwise(record: logging.LogRecord) -> bool:
+    """False for amqtt's lines that this module says otherwise: a CONNECT refused for its protocol level (logged
+    here at info) and a failed start, with its traceback (:class:`BrokerStartError` names the cause)."""
+    message = record.getMessage()
+    return _LEVEL_REFUSED not in message and message != "Broker startup failed"
 
 
 def _quiet_amqtt() -> None:
     """amqtt logs every message's payload at debug level, and payloads are patient data: keep its
-    loggers at info or above whatever the root logger's level (``goldentime -v``, pytest's caplog)."""
+    loggers at info or above whatever the root logger's level (``goldentime -v``, pytest's caplog).
+    Two of amqtt's lines are left out (:func:`_not_said_otherwise`): a client negotiating its MQTT version is
+    no warning, and a failed start is one line, not a traceback."""
     amqtt_log = logging.getLogger("amqtt")
     if amqtt_log.level < logging.INFO:
         amqtt_log.setLevel(logging.INFO)
+    broker_log = logging.getLogger("amqtt.broker")
+    if _not_said_otherwise not in broker_log.filters:
+        broker_log.addFilter(_not_said_otherwise)
+
+
+async def _read_packet(reader: Any) -> bytes:
+    """The whole of the next packet: its fixed header and the number of bytes its remaining length says."""
+    packet: bytes = await read_or_raise(reader, 1)
+    length, multiplier = 0, 1
+    for _ in range(4):
+        byte: bytes = await read_or_raise(reader, 1)
+        packet += byte
+        length += (byte[0] & 0x7F) * multiplier
+        if not byte[0] & 0x80:
+            rest: bytes = await read_or_raise(reader, length) if length else b""
+            return packet + rest
+        multiplier *= 128
+    raise MQTTError(f"invalid remaining length in the first packet ({packet.hex()})")
+
+
+def protocol_level(packet: bytes) -> int | None:
+    """The protocol level a CONNECT packet asks for (4: MQTT 3.1.1, 5: MQTT 5); None for another packet or
+    one too short to say."""
+    if packet[0] >> 4 != 1:
+        return None
+    start = 2
+    while start <= len(packet) and packet[start - 1] & 0x80:  # the remaining length's bytes
+        start += 1
+    if len(packet) < start + 2:
+        return None
+    at = start + 2 + int.from_bytes(packet[start : start + 2], "big")  # after the protocol name
+    return packet[at] if at < len(packet) else None
 
 
 class BrokerStartError(RuntimeError):
@@ -149,8 +202,22 @@ class _Broker(Broker):  # type: ignore[misc]
     ) -> tuple[Any, Any]:
         """The session of a new connection; silent for 1.5 × its keep-alive, it is closed (MQTT
         3.1.1 §3.1.2.10) and its Last Will goes out (:func:`_close_when_silent`); its QoS 1 messages
-        are kept until acknowledged (:mod:`telemetry.broker_delivery`)."""
-        handler, session = await self._checked_session(reader, writer, remote_address, remote_port)
+        are kept until acknowledged (:mod:`telemetry.broker_delivery`).
+
+        amqtt reads a CONNECT field by field from the connection: one with MQTT 5 properties sends it reading past
+        the packet, waiting for bytes that never come (the client gets no answer). So the whole packet is read
+        first, by its length; a protocol level other than 3.1.1 is answered at once, as MQTT 3.1.1 §3.1.2.2
+        says (CONNACK return code 1, then the connection closes), and amqtt parses the rest from that packet."""
+        connect = await _read_packet(reader)
+        level = protocol_level(connect)
+        if level is not None and level != MQTT_311:
+            with contextlib.suppress(OSError):  # the client may be gone already
+                await ConnackPacket.build(0, UNACCEPTABLE_PROTOCOL_VERSION).to_stream(writer)
+                await writer.close()
+            log.info("refused a CONNECT of protocol level %d from %s:%s (MQTT 3.1.1 only)", level, remote_address,
+                     remote_port)  # fmt: skip
+            raise MQTTError(f"protocol level {level} from {remote_address}:{remote_port}: {_LEVEL_REFUSED}")
+        handler, session = await self._checked_session(BufferReader(connect), writer, remote_address, remote_port)
         broker_delivery.belongs_to(handler, self)
         if session.keep_alive > 0:
             session.keep_alive = math.ceil(1.5 * session.keep_alive)  # the broker's read timeout, not sent back

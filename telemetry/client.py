@@ -1,6 +1,10 @@
 """The one wrapper over paho-mqtt. Paho's types and errors never leave this module.
 
 - connects in the background with retry and exponential back-off, and keeps reconnecting;
+- speaks MQTT 5 or 3.1.1 as asked, or negotiates: MQTT 5 first, 3.1.1 when the broker refuses
+  that protocol level (the embedded amqtt broker does); :attr:`MqttClient.protocol` says which;
+- a first connection that fails names the broker and the cause (refused, name not resolved,
+  timeout, not authorised, protocol) in its :class:`ConnectError`;
 - re-subscribes every filter after each reconnect;
 - publishes with the QoS and retain flag of the contract (:mod:`telemetry.topics`);
 - sets a retained Last Will (``offline`` status) for units;
@@ -13,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -43,11 +48,25 @@ class BrokerUrlError(TelemetryError, ValueError):
 
 
 class ConnectError(TelemetryError):
-    """The broker could not be reached in time."""
+    """The broker could not be reached in time, or it refused the connection. The message names the
+    broker (never the account or password its URL carries) and the cause."""
 
 
 class PublishError(TelemetryError):
     """A message could not be handed to the broker."""
+
+
+def redacted(url: str) -> str:
+    """``url`` as it may be printed: the password it carries, if any, replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    account, host = rest.rsplit("@", 1)  # a password may hold an unencoded "/" or "@": all of it goes
+    user, colon, _ = account.partition(":")
+    shown = f"{user}:***" if colon and "/" not in user else "***"
+    return f"{scheme}{sep}{shown}@{host}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +82,14 @@ class BrokerAddress:
         """``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` (TLS)."""
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise BrokerUrlError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
+            raise BrokerUrlError(f"broker URL {redacted(url)!r} must start with mqtt:// or mqtts://")
         tls = parts.scheme in ("mqtts", "ssl")
         try:
             port = parts.port or (8883 if tls else 1883)
         except ValueError:
-            raise BrokerUrlError(f"broker URL {url!r} has an invalid port") from None
+            raise BrokerUrlError(f"broker URL {redacted(url)!r} has an invalid port") from None
         if not parts.hostname:
-            raise BrokerUrlError(f"broker URL {url!r} has no host")
+            raise BrokerUrlError(f"broker URL {redacted(url)!r} has no host")
         return cls(
             host=parts.hostname,
             port=port,
@@ -145,6 +164,32 @@ class _Paho(paho.Client):
     _ahead_sock: object = None
     #: Receives the messages decoded here (MqttClient sets it); the others go to paho's ``on_message``.
     deliver: Callable[[Message], None] | None = None
+    #: Why the last attempt to open a connection failed (paho's ``on_connect_fail`` does not say).
+    open_error: OSError | None = None
+    #: The next connection attempt goes at once, without the back-off (set after switching protocol).
+    retry_at_once = False
+
+    def _create_socket(self) -> paho.SocketLike:
+        try:
+            return super()._create_socket()
+        except OSError as exc:
+            self.open_error = exc
+            raise
+
+    def _reconnect_wait(self) -> None:
+        if self.retry_at_once:
+            self.retry_at_once = False
+            return
+        super()._reconnect_wait()
+
+    def speak_311(self, clean_session: bool) -> None:
+        """Speak MQTT 3.1.1 from the next connection on (this client was made for MQTT 5). What paho does
+        itself when a broker refuses 3.1.1 (it goes down to 3.1): every packet is encoded for
+        ``_protocol`` when it is sent, messages queued meanwhile included."""
+        self._protocol = paho.MQTTv311
+        self._clean_session = clean_session
+        self._connect_properties = None
+        self._clean_start = paho.MQTT_CLEAN_START_FIRST_ONLY
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._ahead_sock is not self._sock:  # connected again: nothing of the old stream is kept
@@ -188,6 +233,46 @@ class _Paho(paho.Client):
         return paho.MQTT_ERR_SUCCESS
 
 
+#: The MQTT versions a client speaks; ``protocol=None`` negotiates (MQTT 5, else 3.1.1).
+PROTOCOLS = ("3.1.1", "5")
+#: While negotiating, an MQTT 5 CONNECT left unanswered this long counts as refused (stock amqtt never answers
+#: one that carries properties: it reads past the packet).
+NEGOTIATION_WAIT_S = 3.0
+#: CONNACK reason "Unsupported protocol version" (MQTT 5: 0x84; paho gives a 3.1.1 return code 1 the same).
+UNSUPPORTED_PROTOCOL = 0x84
+#: CONNACK refusals that no retry changes (protocol, client id, bad user name or password, not authorised,
+#: banned, bad authentication method): a first connection ends with them at once.
+FINAL_REFUSALS = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C})
+
+
+def _refusal(reason: ReasonCode, protocol: str) -> str:
+    """The cause, in words, of a CONNACK that refused the connection."""
+    if reason.value == 0x86:
+        return "not authorised: bad user name or password"
+    if reason.value == 0x87:
+        return "not authorised"
+    if reason.value == UNSUPPORTED_PROTOCOL:
+        return f"the broker does not speak MQTT {protocol} (unsupported protocol version)"
+    return f"refused by the broker: {str(reason).lower()}"
+
+
+def _open_failure(exc: OSError | None, host: str) -> str:
+    """The cause, in words, of a connection that could not be opened."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if isinstance(exc, socket.gaierror):
+        return f"host name {host!r} not resolved ({exc.strerror})"
+    if isinstance(exc, TimeoutError):
+        return "timed out opening the connection"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate is not accepted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    if exc is None:
+        return "could not open a connection"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def unit_will(unit_id: str) -> tuple[str, bytes]:
     """The Last Will of a unit: its retained status becomes ``offline``."""
     payload = schemas.Status.new(status=schemas.UnitStatus.OFFLINE)
@@ -210,9 +295,12 @@ class MqttClient:
         will: tuple[str, bytes] | None = None,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
-        protocol: str = "3.1.1",
+        protocol: str | None = "3.1.1",
         session_expiry_s: int = 7 * 24 * 3600,
     ) -> None:
+        """``protocol``: "3.1.1" or "5", spoken with no fallback; ``None`` negotiates: MQTT 5 first, and 3.1.1
+        when the broker refuses that protocol level (a CONNACK "unsupported protocol version", or a connection
+        closed unanswered, as a 3.1.1-only broker may do). :attr:`protocol` then says which is spoken."""
         self.address = BrokerAddress.parse(url)
         self.client_id = client_id
         #: Called on paho's thread for every message; may be replaced before start().
@@ -227,11 +315,21 @@ class MqttClient:
         self._started = False
         self._stopping = False
         self.reconnects = 0
+        self._clean_session = clean_session
+        #: True until the first connection is accepted, when ``protocol`` is None: 3.1.1 may still be needed.
+        self._negotiating = protocol is None
+        #: Set when something start() waits for happened: connected, or a refusal no retry changes.
+        self._news = threading.Event()
+        self._failure: str | None = None  # why the connection cannot succeed (a final refusal)
+        self._cause: str | None = None  # why the last attempt failed
+        self._answered = False  # the broker answered the CONNECT of the current attempt
+        self._opened_at: float | None = None  # when the current attempt's connection opened (time.monotonic())
+        self._connected_once = False
 
-        if protocol not in ("3.1.1", "5"):
+        if protocol is not None and protocol not in PROTOCOLS:
             raise BrokerUrlError(f"MQTT protocol {protocol!r} must be '3.1.1' or '5'")
-        self._connect_options: dict[str, object] = {}
-        if protocol == "5":
+        self._v5_properties: Properties | None = None
+        if protocol != "3.1.1":
             # MQTT 5 lets a consumer that acknowledges late (after a SQL commit) say how many
             # unacknowledged messages it can hold (Receive Maximum); under 3.1.1 the broker
             # decides (Mosquitto: max_inflight_messages, 20 by default).
@@ -245,7 +343,7 @@ class MqttClient:
             properties.ReceiveMaximum = min(max_inflight, 65535)
             if not clean_session:
                 properties.SessionExpiryInterval = session_expiry_s
-            self._connect_options = {"clean_start": clean_session, "properties": properties}
+            self._v5_properties = properties
         else:
             client = _Paho(
                 callback_api_version=CallbackAPIVersion.VERSION2,
@@ -263,6 +361,9 @@ class MqttClient:
             client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         if will:
             client.will_set(will[0], will[1], qos=1, retain=True)
+        client.on_pre_connect = self._handle_pre_connect
+        client.on_socket_open = self._handle_socket_open
+        client.on_connect_fail = self._handle_connect_fail
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_subscribe = self._handle_subscribe
@@ -273,23 +374,52 @@ class MqttClient:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self, timeout_s: float = 10.0) -> MqttClient:
-        """Connect in the background and wait until connected (or raise :class:`ConnectError`).
+        """Connect in the background and wait until connected and subscribed. Raise :class:`ConnectError`
+        naming the cause when that does not happen within ``timeout_s``, or at once when the broker refuses
+        the connection for a reason no retry changes (not authorised, protocol).
 
         The background loop keeps retrying after a failed first attempt and after every
         later disconnection, with back-off."""
+        deadline = time.monotonic() + timeout_s
         if not self._started:
-            self._client.connect_async(
-                self.address.host,
-                self.address.port,
-                self._keepalive_s,
-                **self._connect_options,  # type: ignore[arg-type]
-            )
+            self._failure = self._cause = None
+            self._news.clear()
+            if self._client.protocol == paho.MQTTv5:
+                self._client.connect_async(self.address.host, self.address.port, self._keepalive_s,
+                                           clean_start=self._clean_session, properties=self._v5_properties)  # fmt: skip
+            else:
+                self._client.connect_async(self.address.host, self.address.port, self._keepalive_s)
             self._client.loop_start()
             self._started = True
-        if not self._connected.wait(timeout_s):
-            self.stop()
-            raise ConnectError(f"could not connect to {self.address} within {timeout_s:g} s")
-        return self
+        while not self._connected.is_set() and self._failure is None:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            wake = deadline
+            opened_at = self._opened_at
+            if self._negotiating and not self._answered and opened_at is not None:
+                if now >= opened_at + NEGOTIATION_WAIT_S:
+                    self._abandon_attempt()  # paho's thread then falls back to 3.1.1 (_handle_disconnect)
+                else:
+                    wake = min(wake, opened_at + NEGOTIATION_WAIT_S)
+            self._news.wait(wake - now)
+            self._news.clear()
+        if self._connected.is_set():
+            return self
+        failure, cause = self._failure, self._cause or "no answer from the broker"
+        self.stop()
+        if failure is not None:
+            raise ConnectError(f"could not connect to {self.address}: {failure}")
+        raise ConnectError(f"could not connect to {self.address} within {timeout_s:g} s: {cause}")
+
+    def _abandon_attempt(self) -> None:
+        """Close the connection of the current attempt (it waits for a CONNACK that does not come); paho's thread sees
+        it closed."""
+        self._opened_at = None
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         """Disconnect cleanly (no Last Will) and stop the background loop."""
@@ -310,6 +440,15 @@ class MqttClient:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def protocol(self) -> str:
+        """The MQTT version spoken, "5" or "3.1.1" (while negotiating, the one being tried)."""
+        return "5" if self._client.protocol == paho.MQTTv5 else "3.1.1"
+
+    def describe(self) -> str:
+        """Where and how it connects, for a console line: ``mqtt://127.0.0.1:1883 (MQTT 5)``; never the account."""
+        return f"{self.address} (MQTT {self.protocol})"
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
@@ -360,6 +499,33 @@ class MqttClient:
 
     # --- paho callbacks (run on paho's loop thread) ----------------------------------
 
+    def _handle_pre_connect(self, client: paho.Client, userdata: object) -> None:
+        self._answered = False
+        self._opened_at = None
+
+    def _handle_socket_open(self, client: paho.Client, userdata: object, sock: paho.SocketLike) -> None:
+        self._opened_at = time.monotonic()
+        if self._negotiating:
+            self._news.set()  # start() times the answer from now
+
+    def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        self._cause = _open_failure(self._client.open_error, self.address.host)
+        if isinstance(self._client.open_error, ssl.SSLCertVerificationError):
+            self._failure = self._cause  # no retry makes a certificate trusted
+            self._news.set()
+        log.debug("%s could not connect to %s: %s", self.client_id, self.address, self._cause)
+
+    def _fall_back(self, why: str) -> None:
+        """The broker refused MQTT 5 while negotiating: speak 3.1.1 from the next attempt on, made at once."""
+        self._negotiating = False
+        self._client.speak_311(self._clean_session)
+        self._client.retry_at_once = True
+        log.info("%s: %s does not speak MQTT 5 (%s); speaking MQTT 3.1.1", self.client_id, self.address, why)
+
+    def _ready(self) -> None:
+        self._connected.set()
+        self._news.set()
+
     def _handle_connect(
         self,
         client: paho.Client,
@@ -368,9 +534,22 @@ class MqttClient:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._answered = True
         if reason_code.is_failure:
-            log.warning("broker %s refused connection of %s: %s", self.address, self.client_id, reason_code)
+            if self._negotiating and reason_code.value == UNSUPPORTED_PROTOCOL:
+                self._fall_back(str(reason_code).lower())
+                return
+            self._cause = _refusal(reason_code, self.protocol)
+            if reason_code.value in FINAL_REFUSALS:
+                self._failure = self._cause
+                self._news.set()
+            # a first connection's refusal is told by start()'s ConnectError; a later one only here
+            level = logging.WARNING if self._connected_once else logging.DEBUG
+            log.log(level, "broker %s refused connection of %s: %s", self.address, self.client_id, reason_code)
             return
+        self._negotiating = False
+        self._connected_once = True
+        self._failure = self._cause = None
         sock = client.socket()
         if isinstance(sock, socket.socket):
             # Small QoS 1 messages must not wait for Nagle's algorithm and delayed ACKs (~40 ms).
@@ -380,8 +559,9 @@ class MqttClient:
             if filters:
                 _, self._ready_mid = client.subscribe(filters)
         if not filters:
-            self._connected.set()
-        log.info("%s connected to %s (session present: %s)", self.client_id, self.address, flags.session_present)
+            self._ready()
+        log.info("%s connected to %s (MQTT %s, session present: %s)", self.client_id, self.address, self.protocol,
+                 flags.session_present)  # fmt: skip
 
     def _handle_subscribe(
         self,
@@ -400,7 +580,7 @@ class MqttClient:
         if waiter is not None:
             waiter.set()
         if ready:
-            self._connected.set()
+            self._ready()
 
     def _handle_disconnect(
         self,
@@ -410,6 +590,11 @@ class MqttClient:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        if not self._answered and not self._stopping:
+            if self._negotiating:
+                self._fall_back("an MQTT 5 CONNECT was not answered")
+            else:
+                self._cause = "the broker closed the connection without answering the CONNECT"
         if self._connected.is_set() and not self._stopping:
             self.reconnects += 1
             log.warning("%s lost connection to %s: %s", self.client_id, self.address, reason_code)

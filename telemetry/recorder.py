@@ -254,7 +254,7 @@ def run_recorder(
     flush_interval_s: float,
     keepalive_s: int = 30,
     max_inflight: int = 20_000,
-    protocol: str = "3.1.1",
+    protocol: str | None = "3.1.1",
     session_expiry_s: int = 7 * 24 * 3600,
     spool: Spool | None = None,
 ) -> Recorder:

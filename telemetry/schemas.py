@@ -404,20 +404,26 @@ class Assignment(Payload):
 
 
 class Rejected(Payload):
-    """``ems/rejected/{source}``: a message a consumer refused, with the reason."""
+    """``ems/rejected/{source}``: a message a consumer refused, with the reason. The dispatcher sends
+    the same report about a unit's own message to ``ems/units/{unit}/rejected`` too (the one the
+    unit may read), where a notice about a message that was kept but not yet acted on also goes."""
 
     schema_id: Literal["ems.rejected/1"] = Field(default="ems.rejected/1", alias="schema")
     topic: Annotated[str, StringConstraints(max_length=1024)]
+    #: Why, in the consumer's language: Korean for what a crew reads.
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    #: The same reason in English (the tablet's language switch), when the consumer gives one.
+    reason_en: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     payload_excerpt: Annotated[str, StringConstraints(max_length=2048)]
     payload_bytes: int = Field(ge=0)
 
     @classmethod
-    def of(cls, topic: str, raw: bytes, reason: str) -> Rejected:
-        """The report of a refused message: where it came, why, and how it started."""
+    def of(cls, topic: str, raw: bytes, reason: str, reason_en: str | None = None) -> Rejected:
+        """The report of a refused message: where it came, why (and why in English), and how it started."""
         return cls.new(
             topic=_storable(topic[:1024]),
             reason=_storable(reason[:2000]),
+            reason_en=None if reason_en is None else _storable(reason_en[:2000]),
             payload_excerpt=_storable(excerpt(raw)),
             payload_bytes=len(raw),
         )
@@ -434,7 +440,16 @@ MODELS: dict[Kind, type[Payload]] = {
     Kind.INCIDENT: Incident,
     Kind.ASSIGNMENT: Assignment,
     Kind.REJECTED: Rejected,
+    Kind.UNIT_REJECTED: Rejected,  # the same report, on the unit's own topic
 }
+
+
+def schema_of(kind: Kind) -> str:
+    """The ``schema`` a payload of ``kind`` carries (``ems.rejected/1`` on both refusal topics)."""
+    default = MODELS[kind].model_fields["schema_id"].default
+    assert isinstance(default, str)
+    return default
+
 
 #: How many characters of a refused payload travel in ``Rejected.payload_excerpt``.
 EXCERPT_CHARS = 512

@@ -36,6 +36,9 @@ class Kind(StrEnum):
     INCIDENT = "incident"
     ASSIGNMENT = "assignment"
     REJECTED = "rejected"
+    #: A unit's own copy of the refusals (and notices) about what it sent: the one refusal topic a
+    #: unit account may read (``ems/rejected/#`` is for operators). Payload ``ems.rejected/1``.
+    UNIT_REJECTED = "unit_rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +61,17 @@ CONTRACT: dict[Kind, Route] = {
     Kind.INCIDENT: Route("ems/incidents/{id}", qos=1, retained=False),
     Kind.ASSIGNMENT: Route("ems/incidents/{id}/assignment", qos=1, retained=True),
     Kind.REJECTED: Route("ems/rejected/{id}", qos=1, retained=False),
+    Kind.UNIT_REJECTED: Route("ems/units/{id}/rejected", qos=1, retained=False),
 }
 
-_UNIT_KINDS = {k.value: k for k in (Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION)}
-_HOSPITAL_KINDS = {k.value: k for k in (Kind.CAPACITY, Kind.INBOUND)}
+
+def _last_level(*kinds: Kind) -> dict[str, Kind]:
+    """The last level of each kind's topic (``ems/units/{id}/rejected`` -> ``rejected``) -> the kind."""
+    return {CONTRACT[k].template.rsplit("/", 1)[1]: k for k in kinds}
+
+
+_UNIT_KINDS = _last_level(Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION, Kind.UNIT_REJECTED)
+_HOSPITAL_KINDS = _last_level(Kind.CAPACITY, Kind.INBOUND)
 
 
 @dataclass(frozen=True, slots=True)

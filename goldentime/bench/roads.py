@@ -117,7 +117,7 @@ def _nx_digraph(network: RoadNetwork) -> Any:
 
 def _nx_osmnx_graph(scenario: Scenario, network: RoadNetwork) -> Any:
     """What an osmnx user queries: the MultiDiGraph as loaded, priced by the same speed profile."""
-    graph = importlib.import_module("osmnx").load_graphml(scenario.road_graph)
+    graph = graph_files.load_graphml(scenario.road_graph)
     for _, _, data in graph.edges(data=True):
         data["time_s"] = data["length"] / (scenario.speeds.speed_kmh(data.get("highway"), data.get("maxspeed")) / 3.6)
     position = {int(osm): i for i, osm in enumerate(network.osm_ids.tolist())}

@@ -57,6 +57,15 @@ def test_malformed_and_foreign_messages_are_counted_not_kept() -> None:
     assert view.ignored == 3 and not view.units and view.messages == 3
 
 
+def test_a_refusal_counts_once_though_the_unit_gets_a_copy() -> None:
+    """The dispatcher reports a unit's refused message to the operators and the same report to the unit."""
+    view = CityView()
+    report = schemas.Rejected.of("ems/units/U1/vitals", b"{", "메시지 거부(형식 오류)", "message refused (malformed)")
+    _send(view, topics.Kind.REJECTED, "dispatcher", report)
+    _send(view, topics.Kind.UNIT_REJECTED, "U1", report)
+    assert view.rejected == 1 and view.ignored == 0 and view.messages == 2
+
+
 def test_older_advice_never_replaces_newer_and_a_cleared_advice_goes() -> None:
     view = CityView()
     _send(view, topics.Kind.ADVICE, "U1", _advice(2))

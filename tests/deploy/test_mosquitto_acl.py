@@ -79,6 +79,10 @@ def test_every_account_receives_exactly_what_the_rules_allow(bench: checks.Bench
     checks.every_delivery_follows_the_rules(bench)
 
 
+def test_a_unit_reads_its_own_refusals_and_no_other_units(bench: checks.Bench) -> None:
+    checks.unit_reads_only_its_own_refusals(bench)
+
+
 def test_retained_messages_reach_only_who_may_read_them(bench: checks.Bench) -> None:
     checks.unit_gets_only_its_own_retained_advice(bench)
 

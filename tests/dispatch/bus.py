@@ -38,6 +38,7 @@ class Bus:
         for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT):
             self.client.subscribe(topics.subscription(kind), qos=1)
         self.client.subscribe("ems/rejected/dispatcher", qos=1)
+        self.client.subscribe(topics.subscription(topics.Kind.UNIT_REJECTED), qos=1)  # what a unit is told
         self.client.start()
 
     def _on(self, message: Message) -> None:
@@ -56,6 +57,20 @@ class Bus:
         payload = schemas.decode(topics.Kind.ADVICE, raw)
         assert isinstance(payload, schemas.Advice)
         return payload
+
+    def refusals(self, unit: str) -> list[schemas.Rejected]:
+        """What the dispatcher told ``unit`` on its own refusal topic, oldest first."""
+        with self._lock:
+            raws = list(self.messages.get(topics.build(topics.Kind.UNIT_REJECTED, unit), []))
+        found = [schemas.decode(topics.Kind.UNIT_REJECTED, raw) for raw in raws]
+        return [r for r in found if isinstance(r, schemas.Rejected)]
+
+    def reports(self) -> list[schemas.Rejected]:
+        """The operators' reports on ``ems/rejected/dispatcher``, oldest first."""
+        with self._lock:
+            raws = list(self.messages.get("ems/rejected/dispatcher", []))
+        found = [schemas.decode(topics.Kind.REJECTED, raw) for raw in raws]
+        return [r for r in found if isinstance(r, schemas.Rejected)]
 
     def send(self, kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
         self.used.add((kind, key))

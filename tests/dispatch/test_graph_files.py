@@ -6,6 +6,7 @@ corruption tests run on a tiny GraphML written to ``tmp_path`` so each rebuild i
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 from pathlib import Path
@@ -16,14 +17,14 @@ import numpy as np
 import pytest
 
 import dispatch.graph_files as graph_files
-from dispatch.graph_files import file_sha256, load_index, load_network, network_cache_key
+from dispatch.graph_files import file_sha256, load_index, load_network, network_cache_key, resolve_graph
 from dispatch.roads import RoadNetwork, Target, TravelTimeIndex
 from dispatch.scenario import load_scenario, on_graph
 from dispatch.speeds import SpeedProfile
 from goldentime.settings import default_data_dir
 
 DATA_DIR = default_data_dir()
-GRAPH = DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml"
+GRAPH = resolve_graph(DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml")  # the bundle ships it gzip-compressed
 GRAPH_SHA256 = "9237356efffca6f57f17817d899f487c843081240be8abbf766e94bbf390e224"  # roads/README.md
 PROFILE = SpeedProfile(trust_maxspeed=False)
 
@@ -79,7 +80,7 @@ def test_load_network_writes_its_cache(prepared: tuple[Path, RoadNetwork]) -> No
     assert key == f"{GRAPH_SHA256[:16]}-{PROFILE.key()}"
     assert [p.name for p in cache_dir.iterdir()] == [f"network-{key}.npz"]  # no partial file left behind
     assert network.node_count == 3309
-    assert network.name == GRAPH.name
+    assert network.name == "seoul_jongno_junggu_drive.graphml"
 
 
 def test_second_load_uses_the_cache(prepared: tuple[Path, RoadNetwork], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,8 +128,8 @@ def test_every_profile_value_is_in_the_key(other: SpeedProfile) -> None:
 
 def test_changed_graph_bytes_change_the_key(prepared: tuple[Path, RoadNetwork], tmp_path: Path) -> None:
     assert file_sha256(GRAPH) == GRAPH_SHA256
-    copy = tmp_path / GRAPH.name
-    copy.write_bytes(GRAPH.read_bytes() + b"\n")
+    copy = tmp_path / GRAPH.name.removesuffix(".gz")
+    copy.write_bytes(gzip.decompress(GRAPH.read_bytes()) + b"\n")
     assert network_cache_key(copy, PROFILE) != network_cache_key(GRAPH, PROFILE)
     assert network_cache_key(copy, PROFILE).endswith(PROFILE.key())
 
@@ -138,6 +139,18 @@ def test_changed_graph_bytes_change_the_key(prepared: tuple[Path, RoadNetwork], 
     assert len(_cache_files(cache_dir)) == 2
     assert (cache_dir / f"network-{network_cache_key(copy, PROFILE)}.npz").is_file()
     _assert_same_network(network, prepared[1])  # same roads, only the bytes changed
+
+
+def test_a_compressed_graph_is_the_same_graph_with_the_same_cache(
+    prepared: tuple[Path, RoadNetwork], tmp_path: Path
+) -> None:
+    """The bundle ships the graph gzip-compressed: the plain file gives the same network and cache key."""
+    assert GRAPH.name.endswith(".graphml.gz")
+    plain = tmp_path / GRAPH.name.removesuffix(".gz")
+    plain.write_bytes(gzip.decompress(GRAPH.read_bytes()))
+    assert resolve_graph(plain) == plain and resolve_graph(tmp_path / "absent.graphml") == tmp_path / "absent.graphml"
+    assert network_cache_key(plain, PROFILE) == network_cache_key(GRAPH, PROFILE)
+    _assert_same_network(load_network(plain, speeds=PROFILE, cache_dir=None), prepared[1])
 
 
 def test_missing_graph_is_file_not_found(tmp_path: Path) -> None:

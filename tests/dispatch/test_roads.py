@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString  # type: ignore[import-untyped, unused-ignore]
 
-from dispatch.graph_files import load_network, network_from_graph
+from dispatch.graph_files import load_graphml, load_network, network_from_graph, resolve_graph
 from dispatch.roads import (
     EARTH_RADIUS_M,
     ApproximateIndex,
@@ -34,7 +34,7 @@ from dispatch.speeds import SpeedProfile
 from goldentime.settings import default_data_dir
 
 DATA_DIR = default_data_dir()
-GRAPH = DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml"
+GRAPH = resolve_graph(DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml")  # shipped gzip-compressed
 PROFILE = SpeedProfile(trust_maxspeed=False)
 # bbox of the graph (roads/README.md)
 LAT_MIN, LAT_MAX, LON_MIN, LON_MAX = 37.5442, 37.5891, 126.9499, 127.0066
@@ -318,8 +318,6 @@ class Seoul:
 
 @pytest.fixture(scope="module")
 def seoul(tmp_path_factory: pytest.TempPathFactory) -> Seoul:
-    import osmnx
-
     network = load_network(GRAPH, speeds=PROFILE, cache_dir=tmp_path_factory.mktemp("road-cache"))
     scenario = on_graph(load_scenario("seoul-central", DATA_DIR), network)
     rng = np.random.default_rng(20240519)
@@ -329,7 +327,7 @@ def seoul(tmp_path_factory: pytest.TempPathFactory) -> Seoul:
     ]
     index = build_index(network, targets)
 
-    graph = osmnx.load_graphml(GRAPH)
+    graph = load_graphml(GRAPH)
     component = max(nx.strongly_connected_components(graph), key=len)
     reference: nx.MultiDiGraph[int] = graph.subgraph(component).copy()
     for _, _, data in reference.edges(data=True):

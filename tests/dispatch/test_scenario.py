@@ -53,7 +53,7 @@ def test_seoul_central_loads(seoul: Scenario) -> None:
     assert len(seoul.stations) == 14
     assert seoul.fleet_size == 14  # one ambulance per safety centre
     assert seoul.has_road_graph
-    assert seoul.road_graph == DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml"
+    assert seoul.road_graph == DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml.gz"  # the bundle compresses it
     assert seoul.speeds.trust_maxspeed is False
     assert seoul.max_snap_m == 500.0
     assert seoul.data_dir == DATA_DIR

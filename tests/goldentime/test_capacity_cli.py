@@ -50,6 +50,20 @@ def test_import_egen_from_the_command_line(capsys: pytest.CaptureFixture[str], t
     assert code == 2 and "cannot read" in err
 
 
+def test_import_egen_says_which_items_were_refused_and_what_was_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sample = SAMPLE.read_text(encoding="utf-8")
+    assert run(capsys, "hospitals", "import-egen", str(SAMPLE))[0] == 0  # observed 2024-09-26
+    future, older = tmp_path / "future.xml", tmp_path / "older.xml"
+    future.write_text(sample.replace("<hvidate>20240926204223<", "<hvidate>20990101000000<"), encoding="utf-8")
+    older.write_text(sample.replace("<hvidate>20240926204223<", "<hvidate>20240101000000<"), encoding="utf-8")
+    code, out, _ = run(capsys, "hospitals", "import-egen", str(future))
+    assert code == 0 and "updated 0 centres" in out and "refused A1100015: hvidate" in out and "future" in out
+    code, out, _ = run(capsys, "hospitals", "import-egen", str(older))
+    assert code == 0 and "kept A1100015: beds.er_general" in out and "observed later" in out
+
+
 def test_capacity_api_serves_and_stops(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "hospitals", "token", "create", "--control")
     token = out.strip()

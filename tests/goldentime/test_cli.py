@@ -94,13 +94,13 @@ def test_data_fetch_saves_what_osmnx_builds(
 
     monkeypatch.setattr(osmnx, "graph_from_place", fake_graph_from_place)
     out_file = tmp_path / "gwangju_drive.graphml"
-    code, out, _ = run(capsys, "data", "fetch", "--place", "Gwangju, South Korea", "--out", str(out_file))
+    code, out, _ = run(capsys, "data", "fetch", "roads", "--place", "Gwangju, South Korea", "--out", str(out_file))
     assert code == 0 and out_file.exists()
     assert asked == [("Gwangju, South Korea", "drive")]
     assert "2 nodes, 1 edges" in out
     assert osmnx.load_graphml(out_file).number_of_edges() == 1
 
-    code, _, err = run(capsys, "data", "fetch", "--place", "Gwangju, South Korea", "--out", str(out_file))
+    code, _, err = run(capsys, "data", "fetch", "roads", "--place", "Gwangju, South Korea", "--out", str(out_file))
     assert code == 2 and "exists" in err
 
 
@@ -113,7 +113,7 @@ def test_data_fetch_offline_fails_in_one_line(
         raise ConnectionError("Failed to resolve 'nominatim.openstreetmap.org'")
 
     monkeypatch.setattr(osmnx, "graph_from_place", offline)
-    code, _, err = run(capsys, "data", "fetch", "--place", "Gwangju", "--out", str(tmp_path / "g.graphml"))
+    code, _, err = run(capsys, "data", "fetch", "roads", "--place", "Gwangju", "--out", str(tmp_path / "g.graphml"))
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "nominatim" in err
 

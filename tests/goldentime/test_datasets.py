@@ -6,6 +6,7 @@ They run against the real data directory (always present here and in CI: GOLDENT
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ REQUIRED = {"roads/seoul-central", "hospitals/seoul-central", "stations/seoul-ce
 GRAPH = "roads/seoul_jongno_junggu_drive.graphml"
 KTAS = "ktas_triage/ktas_triage_moon2019_dev.csv"
 REQUIRED_FILES = (
-    GRAPH,
+    GRAPH + ".gz",  # the bundle ships the graph gzip-compressed
     "hospitals/seoul_central_emergency_centers.csv",
     "stations/seoul_central_119_centers.csv",
     KTAS,
@@ -96,7 +97,10 @@ def test_ktas_has_no_expected_hash() -> None:
 def test_catalogue_covers_every_file_of_the_real_data_dir() -> None:
     catalogued = {f.path for ds in CATALOGUE for f in ds.files}
     on_disk = {p.relative_to(REAL_DATA).as_posix() for p in REAL_DATA.rglob("*") if p.is_file()}
-    assert {p for p in on_disk if not p.endswith("README.md")} <= catalogued
+    # a graph may be stored gzip-compressed beside its catalogued name
+    assert {
+        p if p in catalogued else p.removesuffix(".gz") for p in on_disk if not p.endswith("README.md")
+    } <= catalogued
 
 
 def test_attributions() -> None:
@@ -132,8 +136,8 @@ def test_real_data_dir_is_ok_for_default(real: DataReport) -> None:
 
 def test_real_road_graph_checksum_verifies(real: DataReport) -> None:
     graph = real["roads/seoul-central"]
-    assert graph.checksum == "verified"
-    assert graph.size == 3_843_834
+    assert graph.checksum == "verified"  # of the content: the bundle stores it gzip-compressed
+    assert graph.size == (REAL_DATA / GRAPH).with_suffix(".graphml.gz").stat().st_size
     assert graph.rows is None
 
 
@@ -175,14 +179,14 @@ def test_real_gwangju_road_graph_missing_with_fetch_hint(real: DataReport) -> No
     assert not gwangju.present
     assert gwangju.missing_paths == ["roads/gwangju_drive.graphml"]
     assert (
-        'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml'
+        'goldentime data fetch roads --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml'
         in gwangju.dataset.how_to_get
     )
     text = render(real)
     missing = text.split("\nMissing:\n", 1)[1]
     assert (
         "roads/gwangju" in missing
-        and 'goldentime data fetch --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml' in missing
+        and 'goldentime data fetch roads --place "Gwangju, South Korea" --out roads/gwangju_drive.graphml' in missing
     )
 
 
@@ -198,7 +202,7 @@ def test_render_real(real: DataReport) -> None:
         assert line[id_col:].startswith(ds.id)  # aligned columns
         assert line[size_end - 1] != " "  # sizes right-aligned
     graph_line = next(line for line in rows if "roads/seoul-central" in line)
-    assert "3.8 MB" in graph_line and "verified" in graph_line and "ODbL 1.0" in graph_line
+    assert "381.2 kB" in graph_line and "verified" in graph_line and "ODbL 1.0" in graph_line
     assert "1,014" in next(line for line in rows if " ktas " in line)
     assert "Problems:" not in text
     assert lines[-1].startswith("Default scenario seoul-central: can run")
@@ -243,9 +247,18 @@ def test_required_files_alone_are_enough(required_tree: Path) -> None:
     assert render(report).splitlines()[-1].startswith("Default scenario seoul-central: can run")
 
 
+def test_corrupted_compressed_road_graph_is_reported(required_tree: Path) -> None:
+    packed = required_tree / (GRAPH + ".gz")
+    packed.write_bytes(packed.read_bytes()[:-100])  # cut short
+    status = check(required_tree)["roads/seoul-central"]
+    assert status.present and status.checksum == "mismatch" and not status.ok
+    assert any("not a valid gzip file" in p for p in status.problems)
+
+
 def test_corrupted_road_graph_is_a_checksum_mismatch(required_tree: Path) -> None:
-    graph = required_tree / GRAPH
-    data = bytearray(graph.read_bytes())
+    packed = required_tree / (GRAPH + ".gz")
+    graph = required_tree / GRAPH  # a plain copy beside the compressed one is the one read
+    data = bytearray(gzip.decompress(packed.read_bytes()))
     data[1000] ^= 0x01  # one flipped bit, same size
     graph.write_bytes(bytes(data))
     report = check(required_tree)

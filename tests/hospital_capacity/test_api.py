@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from goldentime.settings import default_data_dir
-from hospital_capacity.api import create_app
+from hospital_capacity.api import MAX_BODY_BYTES, MAX_IMPORT_BYTES, create_app
+from hospital_capacity.egen import KST
 from hospital_capacity.service import CapacityService, seed_rows
-from hospital_capacity.store import CapacityStore
+from hospital_capacity.store import CapacityStore, updates
+from tests.hospital_capacity.test_have import assert_valid
 
 DATA = default_data_dir()
 SAMPLE = DATA / "hospitals" / "nemc_samples" / "getEmrrmRltmUsefulSckbdInfoInqire_A1100015_20240926.xml"
@@ -61,7 +65,11 @@ def test_a_centre_updates_itself_partially_and_every_part_keeps_its_time(api: Ap
         "PATCH",
         f"/hospitals/{JNUH}/status",
         api.jnuh,
-        json={"beds": {"er_general": {"available": 3, "total": 30}}, "equipment": {"ct": True}},
+        json={
+            "beds": {"er_general": {"available": 3, "total": 30}},
+            "equipment": {"ct": True},
+            "observed_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat(),
+        },
     )
     assert first.status_code == 200, first.text
     observed = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
@@ -139,23 +147,43 @@ def test_history_keeps_every_update_with_who_made_it(api: Api) -> None:
         ({"beds": {"morgue": {"available": 3}}}, "morgue"),
         ({"beds": {"er_general": {"available": -1}}}, "available"),
         ({"ems_traffic": {"status": "closed"}}, "reason"),
-        ({}, "changes nothing"),
         ({"offload_minutes": "soon"}, "offload_minutes"),
+        ({"offload_minutes": "12"}, "offload_minutes"),  # a JSON string is not a number
+        ({"equipment": {"ct": 1}}, "ct"),  # nor 1 a boolean
+        ({"beds": {"icu": {"available": "3"}}}, "available"),
+        ({"observed_at": 0}, "observed_at"),  # not seconds since 1970
+        ({"observed_at": 1772355600}, "observed_at"),
+        ({"offload_minutes": 3, "observed_at": "1999-12-31T23:59:59+09:00"}, "observed_at"),  # before 2000
+        ({"offload_minutes": 3, "observed_at": "9999-12-31T00:00:00+00:00"}, "observed_at"),  # the future
+        ({"ems_traffic": {"status": "closed", "reason": "CT 고장\u0000"}}, "reason"),  # NUL
+        ({"ems_traffic": {"status": "closed", "reason": "CT\u001b[31m"}}, "reason"),  # ESC
+        ({"ems_traffic": {"status": "closed", "reason": "CT\u0085"}}, "reason"),  # C1 control
+        ({"ems_traffic": {"status": "closed", "reason": "   "}}, "reason"),
+        (
+            {"ems_traffic": {"status": "closed", "reason": "CT down", "expires_at": "2020-01-01T00:00:00+09:00"}},
+            "expires_at",
+        ),
     ],
 )
 def test_bad_bodies_get_a_422_naming_the_problem_and_change_nothing(api: Api, body: dict[str, Any], names: str) -> None:
     before = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()
     response = api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=body)
     assert response.status_code == 422
-    assert names in json.dumps(response.json(), ensure_ascii=False)
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and all(entry["loc"][0] == "body" and entry["msg"] for entry in detail)
+    assert names in json.dumps([(entry["loc"], entry["msg"]) for entry in detail], ensure_ascii=False), detail
     after = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()
     assert after == before
+    assert api.call("GET", f"/hospitals/{JNUH}/history", api.jnuh).json() == []
 
 
-def test_available_above_the_stored_total_is_refused(api: Api) -> None:
+def test_available_above_the_stored_total_is_refused_with_a_list_naming_the_field(api: Api) -> None:
     api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json={"beds": {"icu": {"available": 2, "total": 10}}})
     response = api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json={"beds": {"icu": {"available": 12}}})
-    assert response.status_code == 422 and "greater than total 10" in response.json()["detail"]
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "beds", "icu", "available"] and "greater than total 10" in problem["msg"]
+    assert problem["type"] == "value_error"
 
 
 def test_unknown_centre_and_huge_body(api: Api) -> None:
@@ -166,14 +194,169 @@ def test_unknown_centre_and_huge_body(api: Api) -> None:
     assert api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=huge).status_code == 413
 
 
-def test_e_gen_import_of_the_real_sample(api: Api) -> None:
-    response = api.call("POST", "/import/egen", api.control, content=SAMPLE.read_bytes())
+def stored_version(api: Api, hpid: str) -> int:
+    row = api.service.store.hospital(hpid)
+    assert row is not None
+    return int(row["version"])
+
+
+def test_an_empty_update_is_a_no_op_success(api: Api) -> None:
+    """The schema makes every part optional, so ``{}`` is valid: it changes nothing, stores
+    nothing, publishes nothing, and answers the current state."""
+    api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json={"offload_minutes": 12})
+    before = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()
+    version = stored_version(api, JNUH)
+    bodies: list[dict[str, Any]] = [
+        {},
+        {"beds": {}, "equipment": {}, "conditions": {}},
+        {"observed_at": datetime.now(UTC).isoformat()},
+    ]
+    for body in bodies:
+        response = api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=body)
+        assert response.status_code == 200, response.text
+        assert {**response.json(), "status": {**response.json()["status"], "age_s": None}} == {
+            **before,
+            "status": {**before["status"], "age_s": None},
+        }
+    assert stored_version(api, JNUH) == version
+    assert len(api.call("GET", f"/hospitals/{JNUH}/history", api.jnuh).json()) == 1
+    assert api.call("PATCH", f"/hospitals/{CHOSUN}/status", api.jnuh, json={}).status_code == 403
+    assert api.call("PATCH", "/hospitals/A9999999/status", api.control, json={}).status_code == 404
+
+
+@pytest.mark.parametrize("since", ["0.5", "0", "1772355600", "2026-01-01T00:00:00", "yesterday"])
+def test_history_since_must_be_an_iso_time_with_a_zone(api: Api, since: str) -> None:
+    response = api.call("GET", f"/hospitals/{JNUH}/history", api.jnuh, params={"since": since})
+    assert response.status_code == 422
+    assert [entry["loc"] for entry in response.json()["detail"]] == [["query", "since"]]
+
+
+def test_a_closure_needs_an_expiry_in_the_future(api: Api) -> None:
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    body = {"ems_traffic": {"status": "closed", "reason": "CT 고장", "expires_at": past}}
+    response = api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=body)
+    assert response.status_code == 422
+    assert [entry["loc"] for entry in response.json()["detail"]] == [["body", "ems_traffic", "expires_at"]]
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"ems_traffic": {"status": "closed", "reason": "CT 고장", "expires_at": future}}
+    assert api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=body).status_code == 200
+
+
+def test_a_nul_in_a_reason_is_refused_and_the_store_stays_queryable(api: Api) -> None:
+    body = {"ems_traffic": {"status": "closed", "reason": "CT\u0000down"}}
+    response = api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=body)
+    assert response.status_code == 422 and "reason" in json.dumps(response.json()["detail"])
+    ok = {"ems_traffic": {"status": "closed", "reason": "CT 고장 (복구 예정)"}}
+    assert api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=ok).status_code == 200
+    with api.service.store.engine.connect() as connection:  # PostgreSQL refused such rows in queries
+        reasons = [str(row[0]) for row in connection.execute(sa.select(updates.c.body))]
+    assert len(reasons) == 1 and "\\u0000" not in reasons[0] and "\x00" not in reasons[0]
+
+
+# --- time: the newest observation wins; no observation from the future --------------------------------
+
+
+def egen_beds(*items: tuple[str, datetime, str]) -> bytes:
+    """An E-Gen real-time beds response: (hpid, hvidate, fields) per item."""
+    body = "".join(
+        f"<item><hpid>{hpid}</hpid>{fields}<hvidate>{at.astimezone(KST):%Y%m%d%H%M%S}</hvidate></item>"
+        for hpid, at, fields in items
+    )
+    return (f"<response><header><resultCode>00</resultCode></header><body><items>{body}</items>"
+            f"</body></response>").encode()  # fmt: skip
+
+
+def test_the_newest_observation_wins_per_part_between_the_api_and_e_gen(api: Api) -> None:
+    t = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    posted = {
+        "beds": {"er_general": {"overcrowded": True, "total": 30}},
+        "equipment": {"ct": False},
+        "offload_minutes": 40,
+        "observed_at": t.isoformat(),
+    }
+    assert api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=posted).status_code == 200
+    api_state = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()["status"]
+
+    snapshot = "<hvec>6</hvec><hvs01>15</hvs01><hvctayn>Y</hvctayn>"
+    older = api.call("POST", "/import/egen", api.control, content=egen_beds((JNUH, t - timedelta(hours=1), snapshot)))
+    assert older.status_code == 200, older.text
+    status = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()["status"]
+    assert status["beds"]["er_general"]["overcrowded"] is True
+    assert {**status, "age_s": None} == {**api_state, "age_s": None}  # the API's values stay
+    assert older.json()["kept_newer"] == {JNUH: ["beds.er_general", "equipment.ct"]}
+
+    newer = egen_beds((JNUH, t + timedelta(minutes=1), "<hvec>4</hvec><hvs01>30</hvs01><hv28>1</hv28><hvs02>2</hvs02>"))
+    response = api.call("POST", "/import/egen", api.control, content=newer)
+    assert response.status_code == 200 and response.json()["kept_newer"] == {}
+    status = api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()["status"]
+    assert status["beds"]["er_general"]["available"] == 4 and status["beds"]["er_general"]["overcrowded"] is False
+    assert status["beds"]["er_paediatric"]["available"] == 1
+    assert datetime.fromisoformat(status["beds"]["er_general"]["updated_at"]) == t + timedelta(minutes=1)
+    assert status["equipment"] == api_state["equipment"]  # not in that item: unchanged
+    assert (status["offload_minutes"], status["offload_updated_at"]) == (40, api_state["offload_updated_at"])
+    assert datetime.fromisoformat(status["updated_at"]) == t + timedelta(minutes=1)
+
+    late = {"beds": {"er_general": {"available": 9}}, "observed_at": (t - timedelta(hours=2)).isoformat()}
+    assert api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json=late).status_code == 200
+    assert api.call("GET", f"/hospitals/{JNUH}", api.jnuh).json()["status"]["beds"]["er_general"]["available"] == 4
+    assert len(api.call("GET", f"/hospitals/{JNUH}/history", api.jnuh).json()) == 4  # every update is kept
+
+
+def test_an_observation_from_the_future_is_refused_with_the_field_named(api: Api) -> None:
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    api.service.clock = lambda: now
+    url = f"/hospitals/{JNUH}/status"
+    for observed in ("9999-12-31T23:59:59+00:00", (now + timedelta(minutes=6)).isoformat()):
+        response = api.call("PATCH", url, api.jnuh, json={"offload_minutes": 5, "observed_at": observed})
+        assert response.status_code == 422, observed
+        [problem] = response.json()["detail"]
+        assert problem["loc"] == ["body", "observed_at"] and "future" in problem["msg"]
+    within_skew = (now + timedelta(minutes=4)).isoformat()
+    response = api.call("PATCH", url, api.jnuh, json={"offload_minutes": 5, "observed_at": within_skew})
+    assert response.status_code == 200 and response.json()["status"]["age_s"] == 0
+    assert len(api.call("GET", f"/hospitals/{JNUH}/history", api.jnuh).json()) == 1
+
+
+def test_an_e_gen_item_from_the_future_is_refused_and_the_others_imported(api: Api) -> None:
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    api.service.clock = lambda: now
+    document = egen_beds(
+        (JNUH, datetime(2099, 1, 1, tzinfo=UTC), "<hvec>6</hvec><hvs01>15</hvs01>"),
+        (CHOSUN, now - timedelta(minutes=3), "<hvec>2</hvec><hvs01>20</hvs01>"),
+    )
+    response = api.call("POST", "/import/egen", api.control, content=document)
     assert response.status_code == 200, response.text
-    assert response.json() == {"updated": ["A1100015"], "unknown_hpids": [], "operation": "beds"}
-    status = api.call("GET", "/hospitals/A1100015", api.control).json()["status"]
-    assert status["beds"]["er_general"]["available"] == 6 and status["beds"]["er_general"]["total"] == 15
-    assert status["equipment"]["ct"]["available"] is True
-    assert status["beds"]["er_general"]["updated_at"].startswith("2024-09-26T11:42:23")
+    result = response.json()
+    assert result["updated"] == [CHOSUN]
+    [refusal] = result["refused"]
+    assert refusal["hpid"] == JNUH and "hvidate" in refusal["reason"] and "future" in refusal["reason"]
+    assert api.call("GET", f"/hospitals/{JNUH}", api.control).json()["status"]["beds"] == {}
+    assert api.call("GET", f"/hospitals/{CHOSUN}", api.control).json()["status"]["beds"]["er_general"]["available"] == 2
+
+
+# --- E-Gen ----------------------------------------------------------------------------------------
+
+
+def test_an_ordinary_45_item_e_gen_page_over_64_kb_is_imported_and_2_mb_is_the_limit(api: Api) -> None:
+    """45 items shaped as the real sample's (the live API's layout and fields), for known centres."""
+    sample = SAMPLE.read_text(encoding="utf-8")
+    start, end = sample.index("<item>"), sample.index("</item>") + len("</item>")
+    at = f"{datetime.now(UTC).astimezone(KST) - timedelta(minutes=5):%Y%m%d%H%M%S}"
+    centres = seed_rows(DATA)[:45]
+    items = [
+        re.sub(r"<hvidate>[0-9]+</hvidate>", f"<hvidate>{at}</hvidate>", sample[start:end])
+        .replace("A1100015", h.hpid)
+        .replace("연세대학교의과대학강남세브란스병원", h.name)
+        for h in centres
+    ]
+    page = (sample[:start] + "".join(items) + sample[end:]).encode()
+    assert len(page) > MAX_BODY_BYTES
+    response = api.call("POST", "/import/egen", api.control, content=page)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["updated"] == [h.hpid for h in centres]
+    too_big = page + b" " * (MAX_IMPORT_BYTES - len(page) + 1)
+    response = api.call("POST", "/import/egen", api.control, content=too_big)
+    assert response.status_code == 413 and str(MAX_IMPORT_BYTES) in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +374,9 @@ def test_e_gen_import_of_the_real_sample(api: Api) -> None:
 def test_bad_e_gen_files_change_nothing(api: Api, body: bytes, names: str) -> None:
     before = api.call("GET", "/hospitals", api.control).json()
     response = api.call("POST", "/import/egen", api.control, content=body)
-    assert response.status_code == 422 and names in response.json()["detail"]
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body"] and names in problem["msg"]
     assert api.call("GET", "/hospitals", api.control).json() == before
 
 
@@ -207,6 +392,58 @@ def test_have_export(api: Api) -> None:
     response = api.call("GET", f"/hospitals/{JNUH}/have.xml", api.jnuh)
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
     assert b"urn:oasis:names:tc:emergency:EDXL:HAVE:1.0" in response.content and JNUH.encode() in response.content
+    assert_valid(response.content)
+
+
+def test_have_exports_of_one_centre_and_of_all_validate_against_the_oasis_schema(api: Api) -> None:
+    """After start-up nearly every centre has never reported: each export must still be valid."""
+    api.call("POST", "/import/egen", api.control, content=SAMPLE.read_bytes())  # one centre by E-Gen
+    closing = {
+        "status": "closed",
+        "reason": "CT 고장",
+        "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }
+    api.call("PATCH", f"/hospitals/{JNUH}/status", api.jnuh, json={"ems_traffic": closing,
+             "beds": {"er_general": {"overcrowded": True}}})  # fmt: skip
+    api.call("PATCH", f"/hospitals/{CHOSUN}/status", api.control, json={"beds": {"icu": {"available": None}},
+             "ems_traffic": {"status": "advisory", "reason": "소아 불가"}})  # fmt: skip
+    for hpid in (JNUH, CHOSUN, "A1100015", "A1500004"):
+        response = api.call("GET", f"/hospitals/{hpid}/have.xml", api.jnuh)
+        assert response.status_code == 200
+        assert_valid(response.content)
+    every = api.call("GET", "/hospitals/have.xml", api.jnuh)
+    assert every.status_code == 200 and every.headers["content-type"].startswith("application/xml")
+    assert_valid(every.content)
+    assert every.content.count(b"<have:Hospital>") == len(seed_rows(DATA))
+    assert every.content.count(b"never reported: LastUpdateTime") == len(seed_rows(DATA)) - 3
+    region = api.call("GET", "/hospitals/have.xml", api.jnuh, params={"region": "전남광주통합특별시"})
+    assert region.status_code == 200 and 20 <= region.content.count(b"<have:Hospital>") < len(seed_rows(DATA))
+    assert_valid(region.content)
+    nowhere = api.call("GET", "/hospitals/have.xml", api.jnuh, params={"region": "nowhere"})
+    assert nowhere.status_code == 404 and "nowhere" in nowhere.json()["detail"]
+    assert api.call("GET", "/hospitals/have.xml", None).status_code == 401
+
+
+# --- the OpenAPI document says what the API answers ------------------------------------------------------
+
+
+def test_the_openapi_document_lists_every_status_and_the_import_body(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    declared = {
+        (method.upper(), path): set(op["responses"]) for path, ops in paths.items() for method, op in ops.items()
+    }
+    assert declared[("POST", "/import/egen")] >= {"200", "401", "403", "413", "422"}
+    assert declared[("PATCH", "/hospitals/{hpid}/status")] >= {"200", "401", "403", "404", "413", "422"}
+    for route in ("/hospitals/{hpid}", "/hospitals/{hpid}/history", "/hospitals/{hpid}/have.xml"):
+        assert declared[("GET", route)] >= {"200", "401", "404", "422"}, route
+    body = paths["/import/egen"]["post"]["requestBody"]
+    assert body["required"] is True and "application/xml" in body["content"]
+    example = body["content"]["application/xml"]["example"].encode()  # the document's own example works
+    response = api.call("POST", "/import/egen", api.control, content=example)
+    assert response.status_code == 200 and response.json()["updated"] == [JNUH], response.text
+    assert "application/xml" in paths["/hospitals/{hpid}/have.xml"]["get"]["responses"]["200"]["content"]
+    import_422 = paths["/import/egen"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    assert import_422 == {"$ref": "#/components/schemas/ValidationProblems"}
 
 
 # --- fuzzing the API: whatever comes in, never a 5xx ---------------------------------------------

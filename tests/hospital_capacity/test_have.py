@@ -1,16 +1,23 @@
-"""Tests of the EDXL-HAVE 1.0 export (``hospital_capacity.have``): every document is parsed back."""
+"""Tests of the EDXL-HAVE 1.0 export (``hospital_capacity.have``): every document is parsed back
+and validated against the official OASIS schema (``standards/edxl-have-1.0/`` of the data
+directory, with lxml)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree  # type: ignore[import-untyped]  # no stubs shipped
 
-from hospital_capacity.have import GML_NS, HAVE_BED_TYPES, HAVE_NS, XNL_NS, to_have_xml
+from goldentime.settings import default_data_dir
+from hospital_capacity import have
+from hospital_capacity.have import GML_NS, HAVE_BED_TYPES, HAVE_NS, XNL_NS
 from hospital_capacity.schemas import BedPublic, CapabilityPublic, HospitalPublic, StatusPublic
 from telemetry.schemas import BedType, Condition, EmsTraffic, Equipment, TrafficStatus
 
@@ -23,6 +30,30 @@ HAVE_1_0_BED_TYPES = {
     "OtherIsolation", "OperatingRooms",
 }  # fmt: skip
 AT = datetime(2026, 9, 14, 6, 0, tzinfo=UTC)
+#: When the documents of these tests are exported.
+EXPORTED = datetime(2026, 9, 14, 6, 30, tzinfo=UTC)
+#: The entry point of the official schema, in the data directory (see its README).
+HAVE_XSD = default_data_dir() / "standards" / "edxl-have-1.0" / "edxl-rm" / "1.0" / "edxl-have.xsd"
+
+
+@functools.cache
+def oasis_schema() -> etree.XMLSchema:
+    """The OASIS EDXL-HAVE 1.0 schema (its imports resolve locally; no network)."""
+    return etree.XMLSchema(etree.parse(str(HAVE_XSD)))
+
+
+def assert_valid(doc: bytes) -> None:
+    """``doc`` validates against the OASIS schema (the error log names line and element if not)."""
+    schema = oasis_schema()
+    if not schema.validate(etree.fromstring(doc)):
+        raise AssertionError("\n".join(str(error) for error in schema.error_log) + "\n" + doc.decode())
+
+
+def to_have_xml(hospitals: HospitalPublic | Sequence[HospitalPublic], *, now: datetime = EXPORTED) -> bytes:
+    """The export of one centre or several, checked against the schema on the way."""
+    doc = have.to_have_xml([hospitals] if isinstance(hospitals, HospitalPublic) else hospitals, now=now)
+    assert_valid(doc)
+    return doc
 
 
 def bed(available: int | None, total: int | None, *, overcrowded: bool = False) -> BedPublic:
@@ -139,7 +170,8 @@ def test_ems_traffic_and_offload() -> None:
 
 def test_advisory_and_normal_traffic() -> None:
     for status, expected in ((TrafficStatus.ADVISORY, "Advisory"), (TrafficStatus.NORMAL, "Normal")):
-        traffic = EmsTraffic(status=status, reason="surge" if status is TrafficStatus.ADVISORY else None)
+        reason = "surge" if status is TrafficStatus.ADVISORY else None
+        traffic = EmsTraffic(status=status, reason=reason, updated_at=AT)
         root = parsed(to_have_xml(hospital(full_status().model_copy(update={"ems_traffic": traffic}))))
         path = "have:Hospital/have:EmergencyDepartmentStatus/have:EMSTraffic/have:EMSTrafficStatus"
         assert text(root, path) == expected
@@ -185,15 +217,104 @@ def test_equipment_and_conditions_go_into_one_comment() -> None:
                         "conditions stroke_thrombectomy=no "]  # fmt: skip
 
 
-def test_never_updated_centre() -> None:
+def test_never_updated_centre_is_valid_with_the_export_time_and_says_everything_is_unknown() -> None:
+    """The schema requires LastUpdateTime: a centre that never reported gets the export time, and
+    the document says so; no traffic status is claimed (the element is optional)."""
     root = parsed(to_have_xml(hospital(empty_status(), trauma_centre=False, region=None)))
     assert root.find("have:Hospital/have:HospitalBedCapacityStatus", NS) is None
-    assert root.find("have:Hospital/have:LastUpdateTime", NS) is None
+    assert text(root, "have:Hospital/have:LastUpdateTime") == "2026-09-14T06:30:00Z"
+    comments = [e.text for e in root.iterfind("have:Hospital/have:Organization/have:CommentText", NS)]
+    assert comments == [
+        "E-Gen hpid A1500002; level 1",
+        "never reported: LastUpdateTime is the time of this export; every status unknown",
+    ]
     assert root.find("have:Hospital/have:EmergencyDepartmentStatus/have:EMSAmbulanceStatus", NS) is None
-    path = "have:Hospital/have:EmergencyDepartmentStatus/have:EMSTraffic/have:EMSTrafficStatus"
-    assert text(root, path) == "Normal"
-    assert text(root, "have:Hospital/have:Organization/have:CommentText") == "E-Gen hpid A1500002; level 1"
+    ems = "have:Hospital/have:EmergencyDepartmentStatus/have:EMSTraffic"
+    assert root.find(ems + "/have:EMSTrafficStatus", NS) is None
+    assert text(root, ems + "/have:CommentText") == "status unknown: never reported"
     assert not [c for c in root.iter() if is_comment(c)]
+
+
+def test_a_reported_centre_has_no_never_reported_note_and_its_own_time() -> None:
+    root = parsed(to_have_xml(hospital()))
+    comments = [e.text for e in root.iterfind("have:Hospital/have:Organization/have:CommentText", NS)]
+    assert len(comments) == 1 and "never reported" not in str(comments)
+    assert text(root, "have:Hospital/have:LastUpdateTime") == "2026-09-14T06:00:00Z"
+
+
+def test_beds_reported_but_traffic_never_is_not_claimed_normal() -> None:
+    status = full_status().model_copy(update={"ems_traffic": EmsTraffic()})
+    root = parsed(to_have_xml(hospital(status)))
+    ems = "have:Hospital/have:EmergencyDepartmentStatus/have:EMSTraffic"
+    assert root.find(ems + "/have:EMSTrafficStatus", NS) is None
+    assert text(root, ems + "/have:CommentText") == "status unknown: never reported"
+
+
+# --- every shape against the OASIS schema ------------------------------------------------------------
+
+
+def shaped(**status: object) -> HospitalPublic:
+    """A centre whose status is the empty one with ``status`` on top."""
+    return hospital(empty_status().model_copy(update={"updated_at": AT, **status}))
+
+
+SHAPES = {
+    "never reported": hospital(empty_status()),
+    "diverting (closed with expiry)": shaped(
+        ems_traffic=EmsTraffic(
+            status=TrafficStatus.CLOSED, reason="CT 고장", expires_at=AT + timedelta(hours=2), updated_at=AT
+        ),
+        beds={BedType.ER_GENERAL: bed(0, 15)},
+    ),
+    "unknown (E-Gen -1)": shaped(
+        beds={BedType.ER_GENERAL: bed(None, 15), BedType.ICU: bed(None, None)},
+        equipment={Equipment.CT: CapabilityPublic(available=None, updated_at=AT)},
+    ),
+    "overcrowded (E-Gen hvec <= -2)": shaped(beds={BedType.ER_GENERAL: bed(0, 15, overcrowded=True)}),
+    "advisory": shaped(
+        ems_traffic=EmsTraffic(status=TrafficStatus.ADVISORY, reason="소아 진료 불가", updated_at=AT),
+        offload_minutes=35.0,
+        offload_updated_at=AT,
+    ),
+    "expired closure (reads normal)": shaped(
+        ems_traffic=EmsTraffic(status=TrafficStatus.NORMAL, reason="closed expired", updated_at=AT)
+    ),
+    "every part": hospital(),
+}
+
+
+def test_every_export_shape_validates_against_the_oasis_schema() -> None:
+    assert HAVE_XSD.is_file(), f"the OASIS schema is missing from the data directory: {HAVE_XSD}"
+    for name, centre in SHAPES.items():
+        doc = have.to_have_xml([centre], now=EXPORTED)
+        root = etree.fromstring(doc)
+        assert oasis_schema().validate(root), (name, [str(e) for e in oasis_schema().error_log])
+
+
+def test_a_document_of_every_shape_at_once_validates() -> None:
+    centres = [c.model_copy(update={"hpid": f"A15{i:05d}"}) for i, c in enumerate(SHAPES.values())]
+    root = parsed(to_have_xml(centres))
+    assert [e.get(f"{{{XNL_NS}}}ID") for e in root.iterfind(".//xnl:OrganisationName", NS)] == [c.hpid for c in centres]
+    assert len(root.findall("have:Hospital/have:LastUpdateTime", NS)) == len(centres)
+
+
+def test_an_empty_list_is_refused_not_written_invalid() -> None:
+    try:
+        have.to_have_xml([], now=EXPORTED)
+    except ValueError as exc:
+        assert "at least one" in str(exc)
+    else:
+        raise AssertionError("an empty HospitalStatus was written")
+
+
+def test_the_validator_catches_a_missing_last_update_time() -> None:
+    """The check is real: the document of the old exporter (no LastUpdateTime) is refused."""
+    doc = have.to_have_xml([hospital(empty_status())], now=EXPORTED)
+    root = etree.fromstring(doc)
+    for element in root.iter(f"{H}LastUpdateTime"):
+        element.getparent().remove(element)
+    assert not oasis_schema().validate(root)
+    assert "LastUpdateTime" in str(oasis_schema().error_log)
 
 
 def test_text_xml_cannot_carry_is_replaced() -> None:
@@ -267,17 +388,21 @@ HOSPITALS = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(HOSPITALS)
-def test_any_hospital_exports_a_well_formed_have_document(centre: HospitalPublic) -> None:
-    doc = to_have_xml(centre)
+def test_any_hospital_exports_a_valid_have_document(centre: HospitalPublic) -> None:
+    doc = to_have_xml(centre)  # validated against the OASIS schema
     root = parsed(doc)
     assert root.tag == f"{H}HospitalStatus"
     assert len(root.findall("have:Hospital/have:HospitalBedCapacityStatus/have:BedCapacity", NS)) == len(
         centre.status.beds
     )
     status_path = "have:Hospital/have:EmergencyDepartmentStatus/have:EMSTraffic/have:EMSTrafficStatus"
-    assert text(root, status_path) in {"Normal", "Advisory", "Closed"}
+    assert text(root, status_path) in {"Normal", "Advisory", "Closed", None}
     for element in root.iterfind(".//have:CapacityStatus", NS):
         assert element.text in {"Vacant/Available", "NotAvailable"}
     for element in root.iterfind(".//have:AvailableCount", NS):
         assert element.text is not None and int(element.text) >= 0
-    assert (root.find("have:Hospital/have:LastUpdateTime", NS) is None) is (centre.status.updated_at is None)
+    assert root.find("have:Hospital/have:LastUpdateTime", NS) is not None
+    never = "never reported" in "".join(
+        e.text or "" for e in root.iterfind(".//have:Organization/have:CommentText", NS)
+    )
+    assert never is (centre.status.updated_at is None)

@@ -234,7 +234,7 @@ def _valid_model(kind: Kind, ts: datetime, msg_id: str) -> schemas.Payload:
         return schemas.Incident(lat=37.5704, lon=126.9921, category="stroke", priority=1, ts=ts, msg_id=msg_id)
     if kind is Kind.ASSIGNMENT:
         return schemas.Assignment(unit_id="U-1", eta_s=240.5, eta_mode=schemas.EtaMode.ROAD, ts=ts, msg_id=msg_id)
-    assert kind is Kind.REJECTED
+    assert kind in (Kind.REJECTED, Kind.UNIT_REJECTED)  # one report, on the operators' or the unit's topic
     return schemas.Rejected(
         topic="ems/units/U-1/vitals",
         reason="hr_bpm: too high",
@@ -461,10 +461,11 @@ def _systematic(b: _Builder) -> None:
                 "missing-field", kind, replaced(b.fresh(kind), path, None, remove=True), expect, field=dotted(path)
             )
         # schema: another kind's, another version, near misses
+        own = schemas.schema_of(kind)
         for other in Kind:
-            if other is not kind:
-                b.add_json("wrong-schema", kind, {**b.fresh(kind), "schema": f"ems.{other.value}/1"}, Expect.REJECT)
-        for schema in (f"ems.{kind.value}/2", f"EMS.{kind.value.upper()}/1", f" ems.{kind.value}/1", "", None, 1):
+            if schemas.MODELS[other] is not schemas.MODELS[kind]:
+                b.add_json("wrong-schema", kind, {**b.fresh(kind), "schema": schemas.schema_of(other)}, Expect.REJECT)
+        for schema in (own.replace("/1", "/2"), own.upper(), f" {own}", "", None, 1):
             b.add_json("wrong-schema", kind, {**b.fresh(kind), "schema": schema}, Expect.REJECT, field="schema")
         # an extra field in the payload and in each nested object
         payload = b.fresh(kind)
@@ -476,7 +477,7 @@ def _systematic(b: _Builder) -> None:
         b.add("duplicate-key", kind, to_bytes(text[:-1] + ',"ts":NaN}'), Expect.REJECT)
         # the payload on the topic of every other kind
         for other in Kind:
-            if other is not kind:
+            if schemas.MODELS[other] is not schemas.MODELS[kind]:  # both refusal topics carry ems.rejected/1
                 raw = to_bytes(dumps(b.fresh(kind)))
                 b.add("wrong-kind-topic", kind, raw, Expect.REJECT, topic=topics.build(other, b.key(other)))
         # cut short, not UTF-8, not JSON, too deep, too large

@@ -222,6 +222,26 @@ def unit_gets_only_its_own_retained_advice(b: Bench) -> None:
             assert dispatcher.clear_retained(topic).wait(10)
 
 
+def unit_reads_only_its_own_refusals(b: Bench) -> None:
+    """The dispatcher reports a refusal for the operators and then one to U1 and one to U2 on
+    ``ems/units/{unit}/rejected``; each unit, subscribed to every unit's refusals and to the operators'
+    ``ems/rejected/#``, gets exactly its own (the operators' report, and U1's, would reach U2 first).
+    That a unit cannot write there is part of :func:`every_publish_follows_the_rules`."""
+    inboxes = {unit: Inbox() for unit in (U1, U2)}
+    wide = (topics.subscription(topics.Kind.UNIT_REJECTED), "ems/rejected/#")
+    for unit, inbox in inboxes.items():
+        b.client(unit, inbox=inbox, subscribe=wide)
+    dispatcher = b.client(Account(Role.DISPATCHER))
+    own = {unit: topics.build(topics.Kind.UNIT_REJECTED, unit.id or "") for unit in inboxes}
+    sent = [dispatcher.publish("ems/rejected/dispatcher", b"for operators", qos=1)]
+    sent += [dispatcher.publish(topic, f"for {topic}".encode(), qos=1) for topic in own.values()]
+    assert all(delivery.wait(10) for delivery in sent)
+    for unit, inbox in inboxes.items():
+        assert wait_until(_received_all(inbox, 1)), unit.username
+        assert inbox.topics() == [own[unit]], (unit.username, inbox.topics())
+        assert inbox.payloads() == [f"for {own[unit]}".encode()]
+
+
 def stranger_cannot_take_a_session_over(b: Bench) -> None:
     """A wrong password with a service's client id, clean or persistent, neither disconnects the
     service nor changes what it receives."""

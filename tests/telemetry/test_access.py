@@ -44,6 +44,19 @@ def test_a_unit_reads_what_is_sent_to_it_only() -> None:
     assert U1.may_subscribe("ems/#") and U1.may_subscribe("ems/units/+/advice")
 
 
+def test_a_unit_reads_why_its_own_messages_were_refused_and_nothing_of_other_units() -> None:
+    """``ems/units/{unit}/rejected``: the unit's own refusals (the operators' ``ems/rejected/#`` stays closed
+    to it); a unit cannot write there, not even for itself, and never reads another unit's."""
+    own, other = topics.build(Kind.UNIT_REJECTED, "U1"), topics.build(Kind.UNIT_REJECTED, "U2")
+    assert own == "ems/units/U1/rejected"
+    assert U1.may_read(own) and U1.may_subscribe(own) and U1.may_subscribe("ems/units/+/rejected")
+    assert not U1.may_read(other) and not U2.may_read(own)
+    assert not U1.may_subscribe("ems/units/U2/rejected")
+    assert not any(U1.may_read(t) for t in every_topic("dispatcher", "recorder") if t.startswith("ems/rejected/"))
+    assert not U1.may_publish(own) and not U1.may_publish(other)
+    assert not H1.may_read(own)
+
+
 def test_a_centre_publishes_its_own_capacity_and_reads_its_own_inbound_list() -> None:
     assert {t for t in every_topic("U1", "H1", "H2") if H1.may_publish(t)} == {"ems/hospitals/H1/capacity"}
     assert {t for t in every_topic("U1", "H1", "H2") if H1.may_read(t)} == {
@@ -83,6 +96,8 @@ def test_the_dispatcher_may_do_what_dispatch_service_does() -> None:
         assert dispatcher.may_publish(topic)
     assert dispatcher.may_publish("ems/rejected/dispatcher")
     assert not dispatcher.may_publish("ems/rejected/recorder")
+    # and every unit's copy of the refusals of its own messages
+    assert dispatcher.may_publish("ems/units/U1/rejected") and dispatcher.may_publish("ems/units/U2/rejected")
     assert not any(dispatcher.may_publish(topics.build(k, "U1")) for k in (Kind.VITALS, Kind.STATUS, Kind.CAPACITY))
 
 
@@ -217,6 +232,11 @@ def test_the_acl_file_has_a_block_per_service_and_patterns_for_units_and_centres
     assert "topic readwrite ems/units/+/advice" in dispatcher
     assert "topic read ems/units/+/vitals" in dispatcher
     assert "topic write ems/rejected/dispatcher" in dispatcher
+    assert "topic write ems/units/+/rejected" in dispatcher
+    # no other service is granted a unit's refusals by name (the admin may write anything)
+    blocks = [block.splitlines() for block in acl.split("\n\n")]
+    writers = [b[1] for b in blocks if any(line.endswith(" ems/units/+/rejected") for line in b)]
+    assert writers == ["user dispatcher"]
     assert "user dashboard\ntopic read ems/#\n" in acl
 
 

@@ -77,6 +77,10 @@ def test_a_session_ending_while_a_message_goes_out_costs_no_other_subscriber_tha
     assert wait_until(lambda: all(b"leave" in inbox.payloads() for inbox in inboxes))
 
 
+def test_a_unit_reads_its_own_refusals_and_no_other_units(bench: checks.Bench) -> None:
+    checks.unit_reads_only_its_own_refusals(bench)
+
+
 def test_retained_messages_reach_only_who_may_read_them(bench: checks.Bench) -> None:
     checks.unit_gets_only_its_own_retained_advice(bench)
 

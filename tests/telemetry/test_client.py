@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from telemetry import schemas, topics
+from telemetry import passwords, schemas, topics
 from telemetry.broker import EmbeddedBroker, free_port
 from telemetry.client import BrokerAddress, BrokerUrlError, ConnectError, Message, MqttClient, PublishError, unit_will
 from tests.conftest import BrokerUnderTest
 from tests.helpers import unique, wait_until
+
+SECRET = "s3cret-Pa55"
 
 
 class Inbox:
@@ -322,3 +327,130 @@ def test_a_backlog_and_a_message_larger_than_the_read_ahead_arrive_whole_in_orde
     assert all(d.wait(20) for d in deliveries)
     assert wait_until(lambda: len(inbox.on(topic)) >= len(payloads), timeout_s=30)
     assert [m.payload for m in inbox.on(topic)] == payloads
+
+
+# --- the protocol: negotiated, or as asked; a failed connection names its cause ----------
+
+
+def test_an_unset_protocol_is_negotiated_and_said(
+    broker: BrokerUnderTest, clients: list[MqttClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not told which, a client tries MQTT 5 and speaks 3.1.1 when the broker refuses it: the embedded broker
+    (amqtt, reached by its URL) speaks 3.1.1 only, Mosquitto 5. It says which (attribute and log line) and works
+    with it: a subscription made before the start, and a persistent session that keeps what came while away."""
+    expected = "3.1.1" if broker.name == "embedded" else "5"
+    topic, client_id, inbox = f"ems/incidents/{unique('nego')}", unique("nego"), Inbox()
+    with caplog.at_level(logging.INFO, logger="telemetry.client"):
+        client = MqttClient(broker.url, client_id, on_message=inbox, protocol=None, clean_session=False,
+                            session_expiry_s=60)  # fmt: skip
+        clients.append(client)
+        client.subscribe(topic, qos=1)
+        client.start()
+    assert client.protocol == expected
+    assert client.describe() == f"{BrokerAddress.parse(broker.url)} (MQTT {expected})"
+    said = [r.getMessage() for r in caplog.records if r.name == "telemetry.client"]
+    assert any(f"{client_id} connected to {BrokerAddress.parse(broker.url)} (MQTT {expected}," in m for m in said)
+    assert any("does not speak MQTT 5" in m for m in said) == (expected == "3.1.1"), said
+
+    client.stop()
+    publisher = connect(broker, clients)
+    assert publisher.publish(topic, b"kept", qos=1).wait(5)
+    again = MqttClient(broker.url, client_id, on_message=inbox, protocol=None, clean_session=False,
+                       session_expiry_s=60)  # fmt: skip
+    clients.append(again)
+    again.start()
+    assert again.protocol == expected
+    assert wait_until(lambda: [m.payload for m in inbox.on(topic)] == [b"kept"]), inbox.messages
+    again.subscribe(topic, qos=1)
+    assert publisher.publish(topic, b"live", qos=1).wait(5)
+    assert wait_until(lambda: [m.payload for m in inbox.on(topic)] == [b"kept", b"live"]), inbox.messages
+
+
+def test_an_explicit_protocol_is_spoken_with_no_fallback(embedded_broker: EmbeddedBroker) -> None:
+    """MQTT 5 asked of the embedded broker: one clear error, at once (not after the timeout), and no 3.1.1."""
+    client = MqttClient(embedded_broker.url, unique("v5"), protocol="5")
+    with pytest.raises(ConnectError) as refused:
+        client.start(timeout_s=60)
+    assert str(refused.value) == (
+        f"could not connect to {embedded_broker.url}: the broker does not speak MQTT 5 (unsupported protocol version)"
+    )
+    assert client.protocol == "5" and not client.connected
+
+
+class _V311OnlyBroker:
+    """A broker that accepts MQTT 3.1.1 and, on an MQTT 5 CONNECT, closes the connection unanswered
+    (``silent=False``) or leaves it open unanswered (``silent=True``, as stock amqtt does with a CONNECT that
+    carries properties). The protocol levels it was asked for are in ``levels`` (4: 3.1.1, 5: MQTT 5)."""
+
+    def __init__(self, *, silent: bool) -> None:
+        self.levels: list[int] = []
+        self.silent = silent
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"mqtt://127.0.0.1:{self._server.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                packet = conn.recv(1024)  # CONNECT: 0x10, remaining length (1 byte here), 00 04 "MQTT", level
+                self.levels.append(packet[8])
+                if packet[8] != 5:
+                    conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: accepted
+                if packet[8] != 5 or self.silent:
+                    self._open.append(conn)
+                else:
+                    conn.close()
+
+    def close(self) -> None:
+        self._server.close()
+        for conn in self._open:
+            conn.close()
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["closes", "never-answers"])
+def test_a_broker_that_does_not_answer_an_mqtt5_connect_gets_311(silent: bool) -> None:
+    fake = _V311OnlyBroker(silent=silent)
+    client = MqttClient(fake.url, unique("nego"), protocol=None, clean_session=False)
+    try:
+        client.start(timeout_s=30)
+        assert (client.protocol, fake.levels) == ("3.1.1", [5, 4])
+    finally:
+        client.stop()
+        fake.close()
+
+
+def test_a_closed_port_is_said_to_refuse() -> None:
+    port = free_port()
+    with pytest.raises(ConnectError) as failed:
+        MqttClient(f"mqtt://units%2FU1:{SECRET}@127.0.0.1:{port}", unique("nobody"), protocol=None).start(0.5)
+    assert str(failed.value) == (
+        f"could not connect to mqtt://127.0.0.1:{port} within 0.5 s: connection refused (nothing listens on that port)"
+    )
+
+
+def test_a_broker_that_never_answers_is_said_to_time_out() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts connections; nobody answers
+        port = silent.getsockname()[1]
+        with pytest.raises(ConnectError) as failed:
+            MqttClient(f"mqtt://127.0.0.1:{port}", unique("nobody")).start(0.5)
+    assert str(failed.value) == f"could not connect to mqtt://127.0.0.1:{port} within 0.5 s: no answer from the broker"
+
+
+def test_a_host_name_that_does_not_resolve_is_said() -> None:
+    with pytest.raises(ConnectError) as failed:
+        MqttClient("mqtt://broker.invalid:1883", unique("nobody")).start(5)
+    assert "could not connect to mqtt://broker.invalid:1883 within 5 s: host name 'broker.invalid' not resolved" in str(
+        failed.value
+    )
+
+
+def test_a_wrong_password_is_said_at_once_without_the_password(tmp_path: Path) -> None:
+    password_file = tmp_path / "passwd"
+    passwords.store(password_file, "units/U1", passwords.hash_password("the-right-one"))
+    with EmbeddedBroker(password_file=password_file) as secured:
+        url = f"mqtt://units%2FU1:{SECRET}@{secured.host}:{secured.port}"
+        with pytest.raises(ConnectError) as refused:
+            MqttClient(url, unique("tablet"), protocol=None).start(timeout_s=60)
+    assert str(refused.value) == f"could not connect to {secured.url}: not authorised"

@@ -49,6 +49,7 @@ from telemetry.schemas import (
     decode,
     encode,
     excerpt,
+    schema_of,
 )
 from telemetry.topics import ID_PATTERN, Kind
 
@@ -226,6 +227,7 @@ rejections = st.builds(
     topic=st.text(max_size=1024),
     reason=st.text(min_size=1, max_size=2000),
     payload_excerpt=st.text(max_size=2048),
+    reason_en=opt(st.text(min_size=1, max_size=2000)),
     payload_bytes=st.integers(min_value=0),
     **common,
 )
@@ -241,6 +243,7 @@ PAYLOADS: dict[Kind, st.SearchStrategy[Payload]] = {
     Kind.INCIDENT: incidents,
     Kind.ASSIGNMENT: assignments,
     Kind.REJECTED: rejections,
+    Kind.UNIT_REJECTED: rejections,
 }
 
 #: JSON values of any shape (json.dumps writes NaN / Infinity for non-finite floats).
@@ -269,13 +272,14 @@ BASE: dict[Kind, dict[str, Any]] = {
     Kind.INCIDENT: {"lat": 37.5665, "lon": 126.978, "category": "chest_pain", "priority": 2},
     Kind.ASSIGNMENT: {"unit_id": "119-A01", "eta_s": 300},
     Kind.REJECTED: {"topic": "ems/units/x/vitals", "reason": "bad", "payload_excerpt": "{", "payload_bytes": 1},
+    Kind.UNIT_REJECTED: {"topic": "ems/units/x/vitals", "reason": "거부", "payload_excerpt": "", "payload_bytes": 0},
 }
 REQUIRED: list[tuple[Kind, str]] = [(k, f) for k in Kind for f in ("ts", "msg_id", *BASE[k])]
 
 
 def valid(kind: Kind, **fields: Any) -> dict[str, Any]:
     """A valid payload of ``kind`` as a JSON object, with ``fields`` replaced."""
-    return {"schema": f"ems.{kind.value}/1", "ts": TS, "msg_id": "msg-00000001", **BASE[kind], **fields}
+    return {"schema": schema_of(kind), "ts": TS, "msg_id": "msg-00000001", **BASE[kind], **fields}
 
 
 def dumps(obj: Any) -> bytes:
@@ -326,14 +330,16 @@ def test_every_kind_has_a_model_and_a_strategy() -> None:
     assert set(MODELS) == set(Kind)
     assert set(PAYLOADS) == set(Kind)
     assert set(BASE) == set(Kind)
-    assert len(set(MODELS.values())) == len(Kind)
+    assert len(set(MODELS.values())) == len(Kind) - 1  # but for the unit's refusals, a model of its own
+    assert MODELS[Kind.UNIT_REJECTED] is MODELS[Kind.REJECTED]
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS, ids=KIND_IDS)
 def test_schema_id_names_the_kind(kind: Kind) -> None:
     model = MODELS[kind]
     assert issubclass(model, Payload)
-    assert model.model_fields["schema_id"].default == f"ems.{kind.value}/1"
+    named = Kind.REJECTED if kind is Kind.UNIT_REJECTED else kind
+    assert model.model_fields["schema_id"].default == f"ems.{named.value}/1" == schema_of(kind)
     assert model.model_fields["schema_id"].alias == "schema"
 
 
@@ -388,7 +394,7 @@ def test_encode_decode_round_trip(kind: Kind, data: st.DataObject) -> None:
     assert decoded.ts == payload.ts
     assert decoded.ts.utcoffset() == timedelta(0)
     obj = json.loads(raw)
-    assert obj["schema"] == f"ems.{kind.value}/1"
+    assert obj["schema"] == schema_of(kind)
     assert "schema_id" not in obj
     assert datetime.fromisoformat(obj["ts"]).utcoffset() == timedelta(0)
     assert obj["msg_id"] == payload.msg_id
@@ -400,7 +406,7 @@ def test_encode_decode_round_trip(kind: Kind, data: st.DataObject) -> None:
 def test_payload_is_refused_on_any_other_kind(kind: Kind, data: st.DataObject) -> None:
     raw = encode(data.draw(PAYLOADS[kind]))
     for other in Kind:
-        if other is not kind:
+        if MODELS[other] is not MODELS[kind]:
             refused(other, raw)
 
 
@@ -427,8 +433,8 @@ def test_wrong_schema_id_is_refused(kind: Kind, schema: str) -> None:
 
 @pytest.mark.parametrize("kind", ALL_KINDS, ids=KIND_IDS)
 def test_schema_of_another_kind_is_refused(kind: Kind) -> None:
-    other = next(k for k in Kind if k is not kind)
-    assert "schema" in refused(kind, dumps(valid(kind, schema=f"ems.{other.value}/1")))
+    other = next(k for k in Kind if MODELS[k] is not MODELS[kind])
+    assert "schema" in refused(kind, dumps(valid(kind, schema=schema_of(other))))
 
 
 # --- vitals: physiological ranges ----------------------------------------------------------
@@ -809,6 +815,20 @@ def test_bad_assignment_refused(field: str, value: object) -> None:
 )
 def test_bad_rejected_refused(field: str, value: object) -> None:
     assert field in refused(Kind.REJECTED, dumps(valid(Kind.REJECTED, **{field: value})))
+    assert field in refused(Kind.UNIT_REJECTED, dumps(valid(Kind.UNIT_REJECTED, **{field: value})))
+
+
+def test_a_refusal_carries_its_reason_in_korean_and_english_on_both_refusal_topics() -> None:
+    """``reason`` is what a crew reads first (Korean), ``reason_en`` the tablet's English switch; a report
+    without ``reason_en`` (the recorder's, or one written before it existed) stays valid."""
+    report = Rejected.of("ems/units/U1/decision", b'{"advice_version": 1}', "결정 거부", "decision refused")
+    assert (report.reason, report.reason_en) == ("결정 거부", "decision refused")
+    for kind in (Kind.REJECTED, Kind.UNIT_REJECTED):
+        assert decode(kind, encode(report)) == report
+        assert json.loads(encode(report))["schema"] == "ems.rejected/1"
+        assert decode(kind, dumps(valid(kind))).reason_en is None  # type: ignore[attr-defined]
+        assert "reason_en" in refused(kind, dumps(valid(kind, reason_en="")))
+    assert Rejected.of("t", b"", "a\x00b", "c\x00d").reason_en == "c\ufffdd"  # storable, like the reason
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ DESIGN_TABLE: dict[Kind, tuple[str, int, bool]] = {
     Kind.INCIDENT: ("ems/incidents/X1", 1, False),
     Kind.ASSIGNMENT: ("ems/incidents/X1/assignment", 1, True),
     Kind.REJECTED: ("ems/rejected/X1", 1, False),
+    Kind.UNIT_REJECTED: ("ems/units/X1/rejected", 1, False),
 }
 
 ALL_KINDS = list(Kind)
@@ -84,6 +85,7 @@ def test_route_matches_design_table(kind: Kind) -> None:
         (Kind.INCIDENT, 1, False),
         (Kind.ASSIGNMENT, 1, True),
         (Kind.REJECTED, 1, False),
+        (Kind.UNIT_REJECTED, 1, False),
     ],
 )
 def test_parsed_topic_carries_qos_and_retained(kind: Kind, qos: int, retained: bool) -> None:
@@ -114,6 +116,7 @@ def test_kind_values() -> None:
         "incident",
         "assignment",
         "rejected",
+        "unit_rejected",
     ]
     assert ROOT == "ems"
 
@@ -152,6 +155,17 @@ def test_build_parse_round_trip(kind: Kind, key: str) -> None:
 def test_str_of_topic_parses_back(kind: Kind, key: str) -> None:
     topic = Topic(kind, key)
     assert parse(str(topic)) == topic
+
+
+def test_a_units_refusals_sit_under_the_unit_and_the_operators_under_rejected() -> None:
+    """``ems/units/{unit}/rejected`` is the unit's own (its account reads ``ems/units/{unit}/#``);
+    ``ems/rejected/{source}`` stays the consumers' report topic, and neither is the other."""
+    assert parse("ems/units/U1/rejected") == Topic(Kind.UNIT_REJECTED, "U1")
+    assert parse("ems/rejected/U1") == Topic(Kind.REJECTED, "U1")
+    assert build(Kind.UNIT_REJECTED, "dispatcher") == "ems/units/dispatcher/rejected"
+    for text in ("ems/units/U1/rejected/x", "ems/hospitals/H1/rejected", "ems/rejected/U1/rejected"):
+        with pytest.raises(TopicError):
+            parse(text)
 
 
 def test_topics_are_hashable_and_frozen() -> None:
