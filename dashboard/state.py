@@ -95,6 +95,8 @@ class CityView:
     decisions: deque[DecisionSeen] = field(default_factory=lambda: deque(maxlen=DECISIONS_KEPT))
     #: (unit, advice version) the crew accepted: a later decline of it is a re-transfer.
     accepted: set[tuple[str, int]] = field(default_factory=set)
+    #: The newest refusal or notice the dispatcher sent each unit (``ems/units/{unit}/rejected``).
+    refusals: dict[str, Received] = field(default_factory=dict)
     rejected: int = 0
     ignored: int = 0
     messages: int = 0
@@ -141,6 +143,8 @@ class CityView:
             self.assignments[key] = payload
         elif isinstance(payload, schemas.Rejected) and parsed.kind is topics.Kind.REJECTED:
             self.rejected += 1  # a unit's copy on ems/units/{unit}/rejected is not counted twice
+        elif isinstance(payload, schemas.Rejected):
+            self.refusals[key] = Received(payload, now)  # the unit's own copy: its tablet shows why
 
     def _unit(self, key: str) -> UnitView:
         return self.units.get(key) or UnitView(key)
@@ -193,6 +197,7 @@ class CityView:
             responses_s=dict(self.responses_s),
             decisions=deque(self.decisions, maxlen=DECISIONS_KEPT),
             accepted=set(self.accepted),
+            refusals=dict(self.refusals),
             rejected=self.rejected,
             ignored=self.ignored,
             messages=self.messages,

@@ -3,13 +3,16 @@
 The destination card shows the centre, the ETA, the beds expected on arrival and the reason (in
 English when the switch asks for it and the dispatcher sent it), under a red banner when no centre
 within reach gives definitive care and the patient is taken to be stabilised;
-Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen.
+Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen; what the
+dispatcher refused of this unit's messages (a decision on advice that changed since, a malformed
+message) or holds (vitals before the first position) is shown above the card for two minutes.
 When the connection drops the page says so and keeps the last advice with its age.
 """
 
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -28,6 +31,7 @@ from dashboard.common import (
     tr,
 )
 from dashboard.feed import LiveFeed
+from dashboard.state import Received
 from telemetry import schemas, topics
 from telemetry.client import TelemetryError
 
@@ -44,6 +48,9 @@ NO_DEFINITIVE: Text = (
     "⚠ 도달 가능한 범위에 최종 치료 가능 기관 없음 — 안정화를 위해 이송합니다",
     "⚠ No definitive care within reach — the patient goes here to be stabilised",
 )
+#: A refusal or notice from the dispatcher is shown this long after it came (a decline refused because the
+#: advice changed, vitals held until the first position).
+REFUSAL_SHOWN_S = 120.0
 KTAS_COLOURS = {1: "#1565c0", 2: "#c62828", 3: "#f9a825", 4: "#2e7d32", 5: "#eeeeee"}
 TREND = {"hr_bpm": "HR", "sbp_mmhg": "SBP", "spo2_pct": "SpO₂", "rr_per_min": "RR"}
 
@@ -149,11 +156,26 @@ def _patient(advice: schemas.Advice, vitals: list[schemas.Vitals]) -> None:
         st.line_chart(frame.set_index("time"), height=220)
 
 
+def refusal_text(refusal: schemas.Rejected, age_s: float) -> str:
+    """What the dispatcher said of one of this unit's messages, in the switch's language, with its age."""
+    reason = refusal.reason_en if english() and refusal.reason_en else refusal.reason
+    return f"{reason} ({age_text(age_s)})"
+
+
+def _refusal(received: Received | None, now: datetime) -> None:
+    if received is None or not isinstance(received.payload, schemas.Rejected):
+        return
+    age_s = (now - received.received_at).total_seconds()
+    if age_s <= REFUSAL_SHOWN_S:
+        st.warning(refusal_text(received.payload, age_s), icon="⚠️")
+
+
 @st.fragment(run_every=REFRESH_S)
 def live(feed: LiveFeed, unit: str) -> None:
     view, now = feed.snapshot(), schemas.utc_now()
     if not feed.connected:
         st.error(tr(NOT_CONNECTED))
+    _refusal(view.refusals.get(unit), now)
     received = view.advice.get(unit)
     if received is None or not isinstance(received.payload, schemas.Advice):
         st.info(tr(("아직 안내가 없습니다. 환자 활력징후가 전송되면 안내가 나옵니다.",

@@ -149,3 +149,21 @@ def test_no_definitive_care_puts_a_warning_banner_on_the_card(bus: Bus) -> None:
     at.sidebar.toggle(key="english").set_value(True).run()
     card = next(m.value for m in at.markdown if 'data-testid="destination-card"' in m.value)
     assert "STEMI · ⚠ No definitive care within reach — the patient goes here to be stabilised" in card
+
+
+def test_a_refused_decision_is_shown_to_the_crew_in_their_language(bus: Bus) -> None:
+    """The dispatcher's refusal on ems/units/{unit}/rejected (here: a decline of advice that changed since)
+    is on the tablet, not only in the control room's count."""
+    unit = _advised(bus)
+    refusal = schemas.Rejected.of(
+        topics.build(topics.Kind.DECISION, unit),
+        b'{"advice_version": 3}',
+        "결정 거부: 안내가 바뀌었습니다 — 최신 안내(버전 4)로 다시 결정하세요",
+        "decision refused: the advice changed; decide again on the newest advice (version 4)",
+    )
+    bus.send(topics.Kind.UNIT_REJECTED, unit, refusal)
+    assert wait_until(lambda: unit in bus.feed.snapshot().refusals)
+    at = _open(unit)
+    assert any("결정 거부: 안내가 바뀌었습니다" in w.value for w in at.warning)
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert any("decision refused: the advice changed" in w.value for w in at.warning)
