@@ -14,9 +14,10 @@ import streamlit as st
 
 from dashboard.feed import LiveFeed
 from dispatch.pathways import PATHWAYS, Pathway
-from dispatch.scenario import Scenario, default_scenario, load_scenario
+from dispatch.scenario import Scenario
 from goldentime.services import mqtt_protocol
 from goldentime.settings import Settings
+from loaders.scenarios import default_scenario, load_scenario
 from telemetry.client import MqttClient
 
 Text = tuple[str, str]

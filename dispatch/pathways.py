@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from dispatch.explain import Text
-from telemetry.schemas import BedType, Condition, Equipment
+from telemetry.schemas import BedType, Condition, CrewFlags, Equipment
 
 
 class Pathway(StrEnum):
@@ -162,6 +162,31 @@ FLAG_PATHWAYS: Mapping[str, Pathway] = {flag: spec.pathway for spec in PATHWAYS.
 FLAG_FLOORS: Mapping[str, int] = {
     flag: spec.ktas_floor for spec in PATHWAYS.values() for flag in spec.flags if spec.ktas_floor is not None
 }
+
+#: Every crew flag of ``ems.vitals/1``, in the order of its ``CrewFlags`` fields: the one list of their names
+#: (each puts a patient on one pathway, :data:`FLAG_PATHWAYS`). Code outside this module reads flags through
+#: :func:`flags_set` and :func:`needs_of`, never by name.
+CREW_FLAGS: tuple[str, ...] = tuple(CrewFlags.model_fields)
+#: Pathways whose crew flag means the patient is injured (the severity model's ``injury`` input).
+INJURY_PATHWAYS: frozenset[Pathway] = frozenset({Pathway.MAJOR_TRAUMA, Pathway.BURNS})
+_INJURY_FLAGS = tuple(name for name in CREW_FLAGS if FLAG_PATHWAYS[name] in INJURY_PATHWAYS)
+
+
+def flags_set(flags: CrewFlags) -> tuple[str, ...]:
+    """The names of the crew flags set, in :data:`CREW_FLAGS` order."""
+    return tuple(name for name in CREW_FLAGS if getattr(flags, name))
+
+
+def needs_of(flags: CrewFlags) -> frozenset[Pathway]:
+    """The pathways the crew flags put a patient on (:data:`FLAG_PATHWAYS`); empty when none is set
+    (:func:`pathways_of` adds the general critical / non-critical fallback)."""
+    return frozenset(FLAG_PATHWAYS[name] for name in flags_set(flags))
+
+
+def injured(flags: CrewFlags) -> bool:
+    """Whether a crew flag says the patient is injured (:data:`INJURY_PATHWAYS`)."""
+    return any(getattr(flags, name) for name in _INJURY_FLAGS)
+
 
 #: Below this calibrated p_critical, a critical call's preference for a regional or local centre is a
 #: cost (``level_penalty_s`` x p_critical), not a rule: the model over-triages on purpose (recall first),

@@ -16,7 +16,7 @@ graph. :class:`ApproximateIndex` answers the same question without a graph (grea
 distance × detour factor) and says so.
 
 Everything here is pure computation on arrays; reading GraphML files and the cache lives in
-:mod:`dispatch.graph_files`.
+:mod:`loaders.graphs` (the arrays built by :mod:`dispatch.road_graph`).
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from dispatch.errors import DispatchError, SolverError
+
 EARTH_RADIUS_M = 6_371_008.8
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 EtaMode = Literal["road", "approximate"]
 
 
-class SnapError(ValueError):
+class SnapError(DispatchError, ValueError):
     """A point too far from every road of the network to be placed on it."""
 
 
@@ -336,7 +338,7 @@ class TravelTimeIndex:
         while path[-1] != self.target_nodes[target]:
             path.append(int(hops[path[-1]]))
             if len(path) > self.network.node_count:
-                raise RuntimeError("next-hop table has a cycle")
+                raise SolverError("next-hop table has a cycle")
         return path
 
     def route(self, lat: float, lon: float, target_id: str) -> list[tuple[float, float]]:

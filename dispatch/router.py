@@ -50,6 +50,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from dispatch import explain
+from dispatch.errors import SolverError
 from dispatch.explain import Text, say
 from dispatch.pathways import (
     HARD_CRITICAL_P,
@@ -672,7 +673,7 @@ def _choice(
     )
 
 
-class RouterError(RuntimeError):
+class RouterError(SolverError):
     """The assignment could not be solved (a bug: every case has an overflow arc)."""
 
 

@@ -1,24 +1,25 @@
 """Scenarios: which emergency centres, which ambulance bases, which road graph, which fleet.
 
 A scenario is a small TOML file in ``dispatch/scenarios/`` naming files of the data
-directory. :func:`load_scenario` reads it with its centres and stations;
-:func:`prepare_eta_index` turns it into an ETA index: exact on the road graph when the graph
-is there, explicitly approximate when it is not. Centres and stations that do not snap
-onto the graph are reported, not silently moved, and left out of the index.
+directory. This module is its pure part: the dataclasses, :func:`parse_spec` and
+:func:`build_scenario` (the TOML's text and the CSV rows, already read, in; a checked
+:class:`Scenario` out), what is on the road graph (:func:`off_graph`, :func:`on_graph`) and the
+approximate ETA index. Reading the files, the road graph and the caches is
+:mod:`loaders.scenarios` (``load_scenario``, ``prepare``), at the edge. Centres and stations
+that do not snap onto the graph are reported, not silently moved, and left out of the index.
 """
 
 from __future__ import annotations
 
-import csv
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dispatch.graph_files import load_index, load_network, network_cache_key, resolve_graph
+from dispatch.errors import DispatchError
 from dispatch.roads import ApproximateIndex, EtaIndex, RoadNetwork, Target
 from dispatch.speeds import SpeedProfile
 
@@ -26,7 +27,7 @@ from dispatch.speeds import SpeedProfile
 SCENARIOS = ("gwangju", "seoul-central")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DispatchError, ValueError):
     """A scenario that cannot be used as written, with the reason."""
 
 
@@ -76,10 +77,6 @@ class Scenario:
     notes: str = ""
 
     @property
-    def has_road_graph(self) -> bool:
-        return self.road_graph.is_file()
-
-    @property
     def fleet_size(self) -> int:
         return sum(s.ambulances for s in self.stations)
 
@@ -90,31 +87,48 @@ class Scenario:
         raise KeyError(f"{hpid} is not a centre of scenario {self.name}")
 
 
-def scenario_file(name: str) -> Path:
-    path = Path(str(resources.files("dispatch") / "scenarios" / f"{name}.toml"))
-    if not path.is_file():
-        raise ScenarioError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-    return path
+@dataclass(frozen=True)
+class ScenarioFiles:
+    """The files a scenario's TOML names, relative to the data directory."""
+
+    centres: str
+    stations: str
+    road_graph: str
 
 
-def _read_csv(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
-    if not path.is_file():
-        raise ScenarioError(f"{path} does not exist (run `goldentime data check`)")
-    with path.open(encoding=encoding, newline="") as handle:
-        return list(csv.DictReader(handle))
+def parse_spec(text: str, source: str) -> dict[str, Any]:
+    """The TOML of a scenario (its text, read by the caller from ``source``)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
 
 
-def _matches(row: dict[str, str], where: dict[str, Any]) -> bool:
+def files_of(spec: Mapping[str, Any], source: str) -> ScenarioFiles:
+    """The files the scenario ``spec`` (from ``source``) names."""
+    try:
+        return ScenarioFiles(spec["centres"]["file"], spec["stations"]["file"], spec["road_graph"])
+    except (KeyError, TypeError) as exc:
+        raise ScenarioError(f"{source}: {type(exc).__name__}: {exc}") from None
+
+
+def _matches(row: Mapping[str, str], where: dict[str, Any]) -> bool:
     return all(row.get(column) == str(value) for column, value in where.items())
 
 
-def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Scenario:
-    """Read scenario ``name`` (or the TOML at ``path``) with its centres and stations."""
-    source = path or scenario_file(name)
-    try:
-        spec = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+def build_scenario(
+    name: str,
+    spec: Mapping[str, Any],
+    *,
+    source: str,
+    data_dir: Path,
+    road_graph: Path,
+    centre_rows: Sequence[Mapping[str, str]],
+    station_rows: Sequence[Mapping[str, str]],
+) -> Scenario:
+    """Scenario ``name`` from its TOML ``spec`` (read from ``source``) and the rows of the centre and
+    station files it names (:func:`files_of`), checked: a field missing or malformed, a fleet that does
+    not add up or no centre selected is a :class:`ScenarioError` naming ``source``."""
     try:
         centres_spec, stations_spec = spec["centres"], spec["stations"]
         centres = tuple(
@@ -126,7 +140,7 @@ def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Sce
                 lon=float(row["wgs84Lon"]),
                 trauma_centre=row.get("regional_trauma_center") == "Y",
             )
-            for row in _read_csv(data_dir / centres_spec["file"])
+            for row in centre_rows
             if _matches(row, centres_spec.get("where", {})) and row["hpid"] not in centres_spec.get("exclude", [])
         )
         fleet = spec.get("fleet", {})
@@ -138,7 +152,7 @@ def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Sce
                 lon=float(row["lon"]),
                 ambulances=int(fleet.get("per_station", 1)) + int(extra.get(row["name"], 0)),
             )
-            for row in _read_csv(data_dir / stations_spec["file"])
+            for row in station_rows
             if _matches(row, stations_spec.get("where", {}))
         )
         unknown = set(extra) - {s.name for s in stations}
@@ -149,7 +163,7 @@ def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Sce
             name=spec.get("name", name),
             title=spec.get("title", name),
             data_dir=data_dir,
-            road_graph=resolve_graph(data_dir / spec["road_graph"]),
+            road_graph=road_graph,
             centres=centres,
             stations=stations,
             speeds=SpeedProfile(trust_maxspeed=bool(speeds.get("trust_maxspeed", True))),
@@ -213,35 +227,3 @@ class Prepared:
     @property
     def exact(self) -> bool:
         return self.network is not None
-
-
-def prepare(scenario: Scenario, *, cache_dir: Path | None) -> Prepared:
-    """Load the road graph and build (or load) the ETA index; approximate without a graph."""
-    if not scenario.has_road_graph:
-        return Prepared(scenario, approximate_index(scenario), None, ())
-    key = network_cache_key(scenario.road_graph, scenario.speeds)
-    network = load_network(scenario.road_graph, speeds=scenario.speeds, cache_dir=cache_dir, key=key)
-    away = tuple(off_graph(scenario, network))
-    usable = on_graph(scenario, network)
-    if not usable.centres:
-        raise ScenarioError(f"no emergency centre of {scenario.name} is within {scenario.max_snap_m:g} m of its roads")
-    index = load_index(
-        network,
-        [c.target() for c in usable.centres],
-        network_key=key,
-        cache_dir=cache_dir,
-        access_kmh=scenario.access_kmh,
-        max_snap_m=scenario.max_snap_m,
-    )
-    return Prepared(usable, index.warm_up(), network, away)
-
-
-def default_scenario(data_dir: Path) -> str:
-    """The first scenario of :data:`SCENARIOS` whose data (road graph included) is complete."""
-    for name in SCENARIOS:
-        try:
-            if load_scenario(name, data_dir).has_road_graph:
-                return name
-        except ScenarioError:
-            continue
-    return SCENARIOS[-1]

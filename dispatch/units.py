@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from dispatch.errors import SolverError
 from dispatch.roads import EtaMode, FloatArray, RoadNetwork, SnapError, haversine_m
 
 if TYPE_CHECKING:
@@ -317,6 +318,6 @@ def _solve(etas: FloatArray, priorities: Sequence[int]) -> list[tuple[int, int]]
     flow.set_node_supply(sink, -k)
     status = flow.solve()
     if status != flow.OPTIMAL:
-        raise RuntimeError(f"the unit assignment flow was not solved: {status.name}")
+        raise SolverError(f"the unit assignment flow was not solved: {status.name}")
     used = np.asarray(flow.flows(arcs))[n_units : n_units + len(rows)] > 0
     return sorted(zip(rows[used].tolist(), cols[used].tolist(), strict=True))

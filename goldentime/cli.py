@@ -67,23 +67,24 @@ def cmd_recorder(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(settings: Settings, args: argparse.Namespace) -> int:
-    from dispatch import scenario as scenarios
+    from dispatch.scenario import SCENARIOS, ScenarioError
     from goldentime import datasets
+    from loaders.scenarios import default_scenario, has_road_graph, load_scenario
 
     data_dir = args.data_dir or settings.data_dir
     report = datasets.check(data_dir)
     print(datasets.render(report))
     print("\nScenarios:")
-    default = scenarios.default_scenario(data_dir)
-    for name in scenarios.SCENARIOS:
+    default = default_scenario(data_dir)
+    for name in SCENARIOS:
         try:
-            loaded = scenarios.load_scenario(name, data_dir)
-        except scenarios.ScenarioError as exc:
+            loaded = load_scenario(name, data_dir)
+        except ScenarioError as exc:
             print(f"  {name:<14} cannot load: {exc}")
             continue
         state = (
             "complete, exact road ETAs"
-            if loaded.has_road_graph
+            if has_road_graph(loaded)
             else (f"approximate ETAs: road graph {loaded.road_graph.relative_to(data_dir)} is missing")
         )
         marker = " (default)" if name == default else ""
@@ -154,7 +155,8 @@ def cmd_eta(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
     from dispatch.roads import SnapError
-    from dispatch.scenario import ScenarioError, load_scenario, prepare
+    from dispatch.scenario import ScenarioError
+    from loaders.scenarios import load_scenario, prepare
 
     name = scenario_name(settings, args.scenario)
     try:
@@ -202,7 +204,7 @@ def cmd_eta(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_severity_train(settings: Settings, args: argparse.Namespace) -> int:
-    from dispatch.severity.artifacts import KTAS_FILE, save, train_from_file
+    from loaders.severity import KTAS_FILE, save, train_from_file
 
     data_file = settings.data_dir / KTAS_FILE
     if not data_file.is_file():
@@ -230,8 +232,8 @@ def cmd_severity_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
-    from dispatch.severity.artifacts import load_or_train
-    from dispatch.severity.features import from_ktas_row, read_ktas
+    from dispatch.severity.features import from_ktas_row
+    from loaders.severity import load_or_train, read_ktas
 
     try:
         rows = read_ktas(args.input)

@@ -68,8 +68,8 @@ def _port_or_free(host: str, wanted: int) -> int:
 
 def _city(settings: Settings, args: argparse.Namespace, minutes: float) -> tuple[Any, Any, Any]:
     """The default scenario prepared once (for the dispatcher and the city), its config and the city's draws."""
-    from dispatch.scenario import load_scenario, prepare, scenario_file
     from goldentime.services import scenario_name
+    from loaders.scenarios import load_scenario, prepare, scenario_file
     from simulations.config import load_sim_config
     from simulations.engine import check_coverage, draw_city
     from simulations.patients import ambulance_patients, walkin_ktas_mix

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hospital_capacity.egen import build_url
+from telemetry.errors import GoldenTimeError
 
 LIST_OPERATION = "getEgytListInfoInqire"
 TRAUMA_OPERATION = "getStrmListInfoInqire"
@@ -29,7 +30,7 @@ COLUMNS = (
 LEVELS = {"권역응급의료센터": 1, "지역응급의료센터": 2, "지역응급의료기관": 3, "응급실운영신고기관": 4}
 
 
-class FetchError(Exception):
+class FetchError(GoldenTimeError):
     """The E-Gen API answered with an error, or with something that is not the institution list."""
 
 

@@ -10,9 +10,20 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from goldentime.settings import Settings
+
+if TYPE_CHECKING:  # the services' own modules load when a command starts one, not on import
+    from starlette.types import ASGIApp
+
+    from dispatch.scenario import Prepared
+    from dispatch.service import Dispatcher
+    from hospital_capacity.publisher import CapacityPublisher
+    from hospital_capacity.service import CapacityService
+    from telemetry import schemas
+    from telemetry.client import MqttClient
+    from telemetry.recorder import Recorder
 
 
 def wait_for_stop(
@@ -70,7 +81,7 @@ def shown(url: str) -> str:
     return str(BrokerAddress.parse(url))
 
 
-def start_recorder(settings: Settings, url: str) -> Any:
+def start_recorder(settings: Settings, url: str) -> Recorder:
     """Start the recorder (every ``ems/#`` message into SQL) on ``url``."""
     from telemetry.recorder import run_recorder
     from telemetry.spool import Spool
@@ -95,7 +106,7 @@ def start_recorder(settings: Settings, url: str) -> Any:
     return recorder
 
 
-def recorder_line(recorder: Any) -> str:
+def recorder_line(recorder: Recorder) -> str:
     s = recorder.stats
     line = f"recorder: {s.accepted} messages stored, {s.rejected} rejected, {s.db_errors} database errors"
     waiting = recorder.spool.waiting if recorder.spool is not None else 0
@@ -103,12 +114,12 @@ def recorder_line(recorder: Any) -> str:
 
 
 def scenario_name(settings: Settings, requested: str | None) -> str:
-    from dispatch.scenario import default_scenario
+    from loaders.scenarios import default_scenario
 
     return requested or settings.scenario or default_scenario(settings.data_dir)
 
 
-def start_capacity_publisher(settings: Settings, service: Any, url: str) -> tuple[Any, str]:
+def start_capacity_publisher(settings: Settings, service: CapacityService, url: str) -> tuple[CapacityPublisher, str]:
     """Start the capacity publisher, its first connection made here: a broker that cannot be reached ends the
     command with the cause (:class:`telemetry.client.ConnectError`) instead of a publisher retrying unseen in the
     background. Later connections speak the protocol the first one settled on. Returns the publisher and where
@@ -125,7 +136,7 @@ def start_capacity_publisher(settings: Settings, service: Any, url: str) -> tupl
     return CapacityPublisher(service, make_client).start(), first.describe()
 
 
-def capacity_service(settings: Settings) -> Any:
+def capacity_service(settings: Settings) -> CapacityService:
     from hospital_capacity.service import CapacityService, seed_rows
     from hospital_capacity.store import CapacityStore
 
@@ -137,7 +148,7 @@ def capacity_service(settings: Settings) -> Any:
 class Server:
     """An ASGI app served by uvicorn on a background thread."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         import uvicorn
 
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
@@ -149,7 +160,7 @@ class Server:
         self._thread.join(10)
 
 
-def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> None:
+def serve(app: ASGIApp, host: str, port: int, *, seconds: float | None = None) -> None:
     """Run an ASGI app with uvicorn until Ctrl-C (or ``seconds``)."""
     server = Server(app, host, port)
     try:
@@ -158,7 +169,7 @@ def serve(app: Any, host: str, port: int, *, seconds: float | None = None) -> No
         server.stop()
 
 
-def stored_vitals(settings: Settings) -> Any:
+def stored_vitals(settings: Settings) -> Callable[[str], schemas.Vitals | None]:
     """The recorder's store as the dispatcher's memory: the newest vitals of a unit."""
     from telemetry import schemas
     from telemetry.store import TelemetryStore
@@ -172,7 +183,7 @@ def stored_vitals(settings: Settings) -> Any:
     return last_vitals
 
 
-def dispatcher_client(settings: Settings, url: str, client_id: str) -> Any:
+def dispatcher_client(settings: Settings, url: str, client_id: str) -> MqttClient:
     """The dispatcher's connection: a persistent session (the broker keeps its subscriptions and queues its
     QoS 1 messages while it is down, for an hour) and manual acknowledgement (a vitals message is acknowledged
     once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
@@ -198,12 +209,12 @@ def start_dispatcher(
     *,
     client_id: str = "goldentime-dispatcher",
     share_group: str | None = None,
-    prepared: Any = None,
-) -> Any:
+    prepared: Prepared | None = None,
+) -> Dispatcher:
     """Prepare the scenario (unless given) and the severity model, and start the dispatcher worker on ``url``."""
-    from dispatch.scenario import load_scenario, prepare
     from dispatch.service import Dispatcher
-    from dispatch.severity.artifacts import load_or_train
+    from loaders.scenarios import load_scenario, prepare
+    from loaders.severity import load_or_train
 
     if prepared is None:
         scenario = load_scenario(scenario_name(settings, None), settings.data_dir)

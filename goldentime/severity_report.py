@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from dispatch.severity.artifacts import KTAS_FILE, fingerprint
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
-from dispatch.severity.mimic import load_triage
+from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.training import METRICS, Evaluation, evaluate, train
 from goldentime.bench.report import machine
+from loaders.mimic import load_triage
+from loaders.severity import KTAS_FILE, fingerprint, read_ktas
 
 LABELS = {
     "accuracy": "5-level accuracy",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldentime.settings import Settings
+from simulations.errors import SimulationError
 
 if TYPE_CHECKING:  # the simulator loads lazily: `goldentime --help` stays quick
     from dispatch.scenario import Prepared
@@ -27,7 +28,7 @@ Progress = Callable[[int, int, str], None]
 ALL_POLICIES = ("nearest", "capable", "goldentime")
 
 
-class WhatIfError(ValueError):
+class WhatIfError(SimulationError, ValueError):
     """A what-if that cannot run as asked (unknown policy, scenario or centre, bad numbers), with the reason."""
 
 
@@ -191,7 +192,8 @@ def _check(what: WhatIf) -> None:
 
 def _load(settings: Settings, what: WhatIf) -> tuple[list[Policy], str, Prepared, SimConfig]:
     """The policies, scenario name, prepared scenario and simulation config, or a :class:`WhatIfError`."""
-    from dispatch.scenario import ScenarioError, default_scenario, load_scenario, prepare, scenario_file
+    from dispatch.scenario import ScenarioError
+    from loaders.scenarios import default_scenario, load_scenario, prepare, scenario_file
     from simulations.config import load_sim_config
     from simulations.engine import check_coverage, simulated_centres
     from simulations.policies import load_policy

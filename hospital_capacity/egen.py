@@ -49,6 +49,7 @@ from urllib.parse import quote, urlencode
 
 from pydantic import ValidationError
 
+from hospital_capacity.errors import CapacityError
 from hospital_capacity.schemas import BedUpdate, StatusUpdate
 from telemetry.schemas import BedType, Condition, Equipment
 
@@ -112,7 +113,7 @@ _BASIC_INFO_ONLY = re.compile(r"hpbdn|duty(?:eryn|hayn|hano|mapimg|inf)|dutytime
 _ENCODED_KEY = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+")
 
 
-class EgenError(ValueError):
+class EgenError(CapacityError, ValueError):
     """An E-Gen document that cannot be imported. The message is one line a person can act on."""
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hospital_capacity import egen
+from hospital_capacity.errors import CapacityError
 from hospital_capacity.schemas import (
     HospitalCreate,
     HospitalPublic,
@@ -37,17 +38,17 @@ SEED_FILES = (
 TOKEN_PREFIX = "gt_"
 
 
-class UnknownHospital(LookupError):
+class UnknownHospital(CapacityError, LookupError):
     def __init__(self, hpid: str) -> None:
         super().__init__(f"no emergency centre with hpid {hpid!r}")
         self.hpid = hpid
 
 
-class Forbidden(PermissionError):
+class Forbidden(CapacityError, PermissionError):
     pass
 
 
-class Unauthorized(PermissionError):
+class Unauthorized(CapacityError, PermissionError):
     pass
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hospital_capacity.errors import CapacityError
 from hospital_capacity.schemas import (
     EARLIEST_OBSERVATION,
     MAX_FUTURE_SKEW,
@@ -37,7 +38,7 @@ from telemetry.schemas import BedCount, Capability, Capacity, EmsTraffic, Traffi
 Loc = tuple[str | int, ...]
 
 
-class UpdateRejected(ValueError):
+class UpdateRejected(CapacityError, ValueError):
     """An update that would leave the centre in an impossible state; nothing is stored.
 
     ``loc`` is the path of the field at fault within the update (``("observed_at",)``), empty

@@ -29,6 +29,7 @@ from dispatch.scenario import Centre, Prepared, Scenario, ScenarioError
 from dispatch.units import response_times
 from simulations.config import SimConfig
 from simulations.demand import HOURLY_PROFILE, PlaceSampler, call_times, length_of_stay_s, walkin_rate_per_h
+from simulations.errors import UnservedCalls
 from simulations.patients import SimPatient
 from simulations.policies import Policy
 from simulations.records import CallRecord, CentreRecord, RunResult
@@ -297,7 +298,7 @@ class Simulation:
             )
         calls = tuple(sorted(self.records, key=lambda r: r.call_id))
         if self.waiting:
-            raise RuntimeError(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
+            raise UnservedCalls(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
         return RunResult(self.policy.name, self.draws.seed, days, self.draws.surge, calls, tuple(centres))
 
 

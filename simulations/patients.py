@@ -40,10 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dispatch.pathways import FLAG_PATHWAYS, Pathway
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
+from dispatch.pathways import Pathway, needs_of
+from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import LEVELS, SeverityModel, TrainedSeverity
 from dispatch.severity.training import train
+from loaders.severity import read_ktas
 from telemetry import schemas
 
 #: Seed of the out-of-fold split (fixed, so the patient catalogue is reproducible).
@@ -69,7 +70,7 @@ class SimPatient:
     ktas: int  # KTAS_expert, the truth
     ktas_nurse: int | None  # KTAS_RN: the triage nurse's estimate, the baselines' stand-in for the crew
     flags: schemas.CrewFlags  # the crew flags that follow from the row (module docstring)
-    needs: frozenset[Pathway]  # dispatch.pathways.FLAG_PATHWAYS applied to the flags
+    needs: frozenset[Pathway]  # dispatch.pathways.needs_of(flags)
     vitals: schemas.Vitals  # the live payload a tablet would send (flags included)
     complaint: str
     model_ktas: int  # the severity model's level, out of fold
@@ -109,11 +110,6 @@ def crew_flags(row: dict[str, str]) -> schemas.CrewFlags:
         burns=bool(_BURN.search(p.complaint)),
         paediatric=False,
     )
-
-
-def needs_of(flags: schemas.CrewFlags) -> frozenset[Pathway]:
-    """What the flagged patient needs of a centre (``FLAG_PATHWAYS``), as the dispatcher reads it."""
-    return frozenset(pathway for flag, pathway in FLAG_PATHWAYS.items() if getattr(flags, flag))
 
 
 # --- the live payload ----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from enum import StrEnum
 from itertools import zip_longest
 
 from telemetry import topics
+from telemetry.errors import TelemetryError
 from telemetry.topics import Kind
 
 K = topics.CONTRACT
@@ -61,7 +62,7 @@ IDENTITY_SECTIONS: dict[Role, str] = {Role.UNIT: "units", Role.CENTRE: "hospital
 _SERVICE_USERNAMES = frozenset(role.value for role in Role if role not in IDENTITY_SECTIONS)
 
 
-class AccessError(ValueError):
+class AccessError(TelemetryError, ValueError):
     """A role, name or username that cannot make an account."""
 
 

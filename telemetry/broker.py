@@ -39,6 +39,7 @@ from amqtt.utils import gen_client_id
 
 from telemetry import broker_delivery, passwords
 from telemetry.broker_delivery import in_background
+from telemetry.errors import TelemetryError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def protocol_level(packet: bytes) -> int | None:
     return packet[at] if at < len(packet) else None
 
 
-class BrokerStartError(RuntimeError):
+class BrokerStartError(TelemetryError, RuntimeError):
     """The embedded broker could not start."""
 
 
@@ -145,7 +146,18 @@ def _close_when_silent(handler: BrokerProtocolHandler) -> None:
     in_background(handler.handle_connection_closed(), "closing a silent connection")
 
 
-BrokerProtocolHandler.handle_read_timeout = _close_when_silent
+def patch_amqtt() -> None:
+    """Mend amqtt 0.12 where :class:`_Broker` cannot by overriding: a silent client's connection is closed
+    (:func:`_close_when_silent`) and QoS 1 messages are kept until acknowledged (:mod:`telemetry.broker_delivery`).
+    These patch amqtt's ``BrokerProtocolHandler`` for the whole process, so only :meth:`EmbeddedBroker.start`
+    applies them, never an import. Idempotent."""
+    BrokerProtocolHandler.handle_read_timeout = _close_when_silent
+    broker_delivery.install()
+
+
+def amqtt_patched() -> bool:
+    """Whether :func:`patch_amqtt` has run in this process."""
+    return BrokerProtocolHandler.handle_read_timeout is _close_when_silent and broker_delivery.installed()
 
 
 class _Subscriptions(dict[str, list[tuple[Any, int]]]):
@@ -322,6 +334,7 @@ class EmbeddedBroker:
         if self._thread is not None:
             return self
         _quiet_amqtt()
+        patch_amqtt()
         if self.password_file is not None:
             try:
                 passwords.read(self.password_file)

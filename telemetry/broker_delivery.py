@@ -31,7 +31,7 @@ from amqtt.session import OUTGOING
 
 log = logging.getLogger(__name__)
 
-_amqtt_qos1_flow = BrokerProtocolHandler._handle_qos1_message_flow
+_amqtt_qos1_flow = BrokerProtocolHandler._handle_qos1_message_flow  # amqtt's own, taken before install()
 _BROKER = "_goldentime_broker"  # the attribute naming a handler's broker (set by :func:`belongs_to`)
 _senders: dict[int, BrokerProtocolHandler] = {}  # a QoS 1 message going out (its id) -> its connection
 _running: set[asyncio.Future[Any]] = set()
@@ -123,5 +123,14 @@ async def _send_again_meanwhile(self: BrokerProtocolHandler) -> None:
         in_background(flow, "sending a message again to a client that is back")
 
 
-BrokerProtocolHandler._handle_qos1_message_flow = _until_acknowledged
-BrokerProtocolHandler._retry_deliveries = _send_again_meanwhile
+def install() -> None:
+    """Make amqtt's broker keep QoS 1 messages until acknowledged (this module's two patches of
+    ``BrokerProtocolHandler``). Idempotent; called by :meth:`telemetry.broker.EmbeddedBroker.start`, never at
+    import, so a process that only imports this module (a client, a test) runs amqtt as it ships."""
+    BrokerProtocolHandler._handle_qos1_message_flow = _until_acknowledged
+    BrokerProtocolHandler._retry_deliveries = _send_again_meanwhile
+
+
+def installed() -> bool:
+    """Whether :func:`install` has patched amqtt in this process."""
+    return BrokerProtocolHandler._handle_qos1_message_flow is _until_acknowledged

@@ -35,12 +35,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from telemetry import schemas, topics
+from telemetry.errors import TelemetryError as TelemetryError  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
-
-
-class TelemetryError(Exception):
-    """Base of every error this package raises about the bus."""
 
 
 class BrokerUrlError(TelemetryError, ValueError):

@@ -29,6 +29,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from telemetry import schemas
+from telemetry.errors import TelemetryError
 
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
@@ -45,7 +46,7 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 
 
-class FhirError(ValueError):
+class FhirError(TelemetryError, ValueError):
     """Input the FHIR export cannot use; the message is one line (never a patient's values)."""
 
 

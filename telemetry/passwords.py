@@ -18,6 +18,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from telemetry.errors import TelemetryError
+
 #: mosquitto_passwd 2.0's salt length and iteration count. The iteration count protects weak
 #: human passwords; ours are generated with 192 bits of entropy (:func:`new_password`), which
 #: no amount of guessing gets through, so we keep Mosquitto's own default.
@@ -26,7 +28,7 @@ ITERATIONS = 101
 _DIGEST_BYTES = 64
 
 
-class PasswordFileError(ValueError):
+class PasswordFileError(TelemetryError, ValueError):
     """A password file line or hash that cannot be read."""
 
 

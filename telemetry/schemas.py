@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from telemetry.errors import TelemetryError
 from telemetry.topics import ID_PATTERN, Kind
 
 #: Payloads larger than this are refused before parsing.
@@ -53,7 +54,7 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
-class PayloadError(ValueError):
+class PayloadError(TelemetryError, ValueError):
     """A payload that is not valid for its topic. ``reason`` says why, in one line;
     ``loggable`` says the same without the values (they may be a patient's), for logs."""
 

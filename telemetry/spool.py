@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from telemetry.errors import TelemetryError
 from telemetry.store import RejectedMessage, StoredMessage
 
 _TIMES = {"ts", "received_at"}
@@ -33,7 +34,7 @@ def _decode(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: datetime.fromisoformat(v) if k in _TIMES else v for k, v in row.items()} for row in rows]
 
 
-class SpoolError(Exception):
+class SpoolError(TelemetryError):
     """The spool file cannot be opened or read (a damaged file, a folder that cannot be written)."""
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from telemetry.errors import TelemetryError
+
 ROOT = "ems"
 
 #: Identifiers inside topics (unit, hpid, incident, source): no MQTT wildcards or
@@ -19,7 +21,7 @@ ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _ID = re.compile(rf"^{ID_PATTERN}$")
 
 
-class TopicError(ValueError):
+class TopicError(TelemetryError, ValueError):
     """A topic that is not part of the contract, or an identifier unfit for a topic."""
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from dispatch.scenario import Prepared, load_scenario, prepare
-from dispatch.severity.artifacts import KTAS_FILE, train_from_file
+from dispatch.scenario import Prepared
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
+from loaders.scenarios import load_scenario, prepare
+from loaders.severity import KTAS_FILE, train_from_file
 from telemetry.broker import EmbeddedBroker
 from telemetry.client import MqttClient
 from telemetry.store import normalise_url

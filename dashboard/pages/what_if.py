@@ -16,8 +16,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import Text, footer, page_header, settings, tr
-from dispatch.scenario import SCENARIOS, Scenario, ScenarioError, default_scenario, load_scenario, scenario_file
+from dispatch.scenario import SCENARIOS, Scenario, ScenarioError
 from goldentime.simulate import ALL_POLICIES, Outcome, WhatIf, WhatIfError, run_what_if
+from loaders.scenarios import default_scenario, has_road_graph, load_scenario, scenario_file
 from simulations.config import load_sim_config
 from simulations.kpis import CENTRE_PREFIX, metric_sort_key
 from simulations.report import decimals
@@ -181,7 +182,7 @@ def page() -> None:
     except ScenarioError as exc:
         st.error(tr(("시나리오를 불러올 수 없습니다: ", "Cannot load the scenario: ")) + str(exc))
         return
-    if not scenario.has_road_graph:
+    if not has_road_graph(scenario):
         st.warning(tr(APPROXIMATE))
     what = _question(name, centres)
     run = st.button(tr(("▶ 실행", "▶ Run")), type="primary", disabled=what is None, key="what_if_run")

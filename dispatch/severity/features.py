@@ -28,10 +28,10 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from dispatch.pathways import injured
 from dispatch.severity.news2 import news2
 from telemetry.schemas import Avpu, Sex, Vitals
 
@@ -101,7 +101,7 @@ def _complaint(text: str | None) -> str:
 
 
 def from_ktas_row(row: dict[str, str]) -> Presentation:
-    """A row of the KTAS data set (as read by :func:`read_ktas`) as a presentation."""
+    """A row of the KTAS data set (as read by :func:`ktas_rows`) as a presentation."""
     mental = _number(row.get("Mental"))
     pain_flag = _number(row.get("Pain"))
     pain = None if pain_flag is None else pain_flag == 1
@@ -126,9 +126,9 @@ def from_ktas_row(row: dict[str, str]) -> Presentation:
     )
 
 
-def read_ktas(source: Path | bytes) -> list[dict[str, str]]:
-    """Rows of a file in the KTAS data set's format (cp1254, ``;``, CRLF), as dicts."""
-    raw = source.read_bytes() if isinstance(source, Path) else source
+def ktas_rows(raw: bytes) -> list[dict[str, str]]:
+    """Rows of the content of a file in the KTAS data set's format (cp1254, ``;``, CRLF), as dicts
+    (:func:`loaders.severity.read_ktas` reads the file)."""
     text = raw.decode(KTAS_ENCODING)
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
 
@@ -158,7 +158,7 @@ def from_vitals(vitals: Vitals) -> Presentation:
     if avpu is None and vitals.gcs is not None:
         avpu = avpu_from_gcs(vitals.gcs)
     injury = vitals.injury
-    if vitals.flags.major_trauma or vitals.flags.burns:
+    if injured(vitals.flags):
         injury = True
     return Presentation(
         age_years=None if vitals.age_years is None else float(vitals.age_years),

@@ -18,7 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS
+from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS, flags_set
 from dispatch.severity.features import (
     MEASURED,
     NUMERIC,
@@ -212,7 +212,7 @@ class TrainedSeverity:
 
     def assess_many(self, vitals: Sequence[Vitals], *, explain_inputs: bool = True) -> list[Severity]:
         """Severity of several live ``ems.vitals/1`` payloads at once (the dispatcher's batches)."""
-        flags = [[name for name, on in v.flags.model_dump().items() if on and name in FLAG_FLOORS] for v in vitals]
+        flags = [[name for name in flags_set(v.flags) if name in FLAG_FLOORS] for v in vitals]
         return self.assess_presentations([from_vitals(v) for v in vitals], flags, explain_inputs=explain_inputs)
 
 

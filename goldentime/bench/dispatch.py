@@ -22,18 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.pathways import Pathway
+from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.router import CentreView, PatientCase, centre_view, plan
-from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher, DispatcherStats
-from dispatch.severity.artifacts import KTAS_FILE, train_from_file
-from dispatch.severity.features import read_ktas
 from dispatch.severity.model import TrainedSeverity
 from goldentime.bench import report
 from goldentime.bench.mosquitto import LABELS, judged, label
 from goldentime.bench.processes import Child, spawn
 from goldentime.bench.severity import _vitals as ktas_vitals
 from goldentime.services import freeze_heap
+from loaders.scenarios import load_scenario, prepare
+from loaders.severity import KTAS_FILE, read_ktas, train_from_file
 from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker
 from telemetry.client import Message, MqttClient
@@ -48,7 +48,10 @@ LATENCY_GOAL = f"p99 < {LATENCY_GOAL_MS:g} ms with {max(FLEETS):,} units on Mosq
 VITALS_PERIOD_S = 10.0
 CONNECTIONS = 10  # the generator multiplexes its units over at most this many MQTT connections
 FLAG_SHARE = 0.15
-FLAGS = ("fast_positive", "stemi", "major_trauma", "pregnancy", "burns", "cardiac_arrest")
+#: The pathways whose crew flag the generator sets (on one in FLAG_SHARE patients), and so their flags.
+FLAGGED = (Pathway.STROKE, Pathway.STEMI, Pathway.MAJOR_TRAUMA, Pathway.OBSTETRIC, Pathway.BURNS,
+           Pathway.CARDIAC_ARREST)  # fmt: skip
+FLAGS = tuple(flag for pathway in FLAGGED for flag in PATHWAYS[pathway].flags)
 ONE_NEED = (Pathway.CARDIAC_ARREST, Pathway.STROKE, Pathway.STEMI, Pathway.MAJOR_TRAUMA, Pathway.BURNS)
 NEEDS = (frozenset[Pathway](),) * 4 + tuple(frozenset({n}) for n in ONE_NEED)  # 4 in 9 patients need nothing
 CONDITIONS = (schemas.Condition.STROKE_THROMBECTOMY, schemas.Condition.STEMI_PCI, schemas.Condition.MAJOR_BURNS)

@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from dispatch import graph_files
+from dispatch.road_graph import network_from_edges
 from dispatch.roads import FloatArray, RoadNetwork, Target, TravelTimeIndex, build_index, haversine_m
-from dispatch.scenario import Scenario, load_scenario, on_graph
+from dispatch.scenario import Scenario, on_graph
 from goldentime.bench import report
+from loaders import graphs as graph_files
+from loaders.scenarios import load_scenario
 
 T = TypeVar("T")
 Points = list[tuple[float, float]]
@@ -303,7 +305,7 @@ def grid_network(side: int, rng: np.random.Generator) -> RoadNetwork:
     straight: list[tuple[float, float]] = []
     columns = zip(u.tolist(), v.tolist(), seconds.tolist(), meters.tolist(), strict=True)
     edges = {(a, b): (s, m, straight) for a, b, s, m in columns}
-    return graph_files.network_from_edges(ids, lat, lon, edges, name=f"grid {side}x{side}")
+    return network_from_edges(ids, lat, lon, edges, name=f"grid {side}x{side}")
 
 
 def _grid(*, quick: bool, rng: np.random.Generator) -> tuple[str, list[report.Figure]]:

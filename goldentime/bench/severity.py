@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from dispatch.severity.artifacts import KTAS_FILE, train_from_file
-from dispatch.severity.features import from_ktas_row, read_ktas
+from dispatch.severity.features import from_ktas_row
 from goldentime.bench import report
+from loaders.severity import KTAS_FILE, read_ktas, train_from_file
 from simulations.patients import vitals_from_presentation
 from telemetry.schemas import CrewFlags, Vitals
 

@@ -33,16 +33,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from dispatch.scenario import load_scenario, prepare
 from dispatch.service import Dispatcher
-from dispatch.severity.artifacts import KTAS_FILE, load_or_train
-from dispatch.severity.features import read_ktas
 from goldentime.bench import report
 from goldentime.bench.mosquitto import LABELS, judged, label
 from goldentime.bench.processes import Child, spawn
 from goldentime.settings import Settings
+from loaders.scenarios import load_scenario, prepare
+from loaders.severity import KTAS_FILE, load_or_train, read_ktas
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
+from telemetry.memory_bus import MemoryBroker, MemoryBus
 
 # The worker processes import this module, and the memory benchmark reads their RSS: the modules a production
 # worker would not load (the dispatch benchmark's fleet, the embedded broker) are imported where they are used.
@@ -212,21 +212,6 @@ class _Counted(Dispatcher):
             self.tally.add(message.topic, message.payload)
 
 
-class _Nowhere:
-    """A client that sends nowhere: the decision thread measured alone, with no broker and no network loop."""
-
-    on_message: Callable[[Message], None] | None = None
-
-    class _Sent:
-        def wait(self, timeout_s: float = 0.0) -> bool:
-            return True
-
-    def send(self, *args: Any, **kwargs: Any) -> _Sent:
-        return self._Sent()
-
-    clear_retained = publish = send
-
-
 def decision_us(settings: Settings, drawn: Fleet, count: int) -> float:
     """Microseconds :meth:`Dispatcher.handle_batch` spends per message of the fleet's mix (decode, state, ETAs,
     plans, advice), in batches of 50, with no MQTT: the share of a message's cost that is the dispatcher's own."""
@@ -234,7 +219,9 @@ def decision_us(settings: Settings, drawn: Fleet, count: int) -> float:
     from goldentime.services import scenario_name
 
     prepared = prepare(load_scenario(scenario_name(settings, None), settings.data_dir), cache_dir=settings.cache_dir)
-    dispatcher = Dispatcher(_Nowhere(), prepared, load_or_train(settings.data_dir, settings.model_dir))  # type: ignore[arg-type]
+    # a bus with nobody else on it: the decision thread measured alone, with no broker and no network loop
+    nowhere = MemoryBus(MemoryBroker(), "bench-dispatcher")
+    dispatcher = Dispatcher(nowhere, prepared, load_or_train(settings.data_dir, settings.model_dir))
     spec = FleetSpec("", "", "bd00000000", UNITS, drawn.points, drawn.templates, 0, 0, 0)
     batch = [Message(topic, payload, qos, False, 0) for topic, payload, qos in messages(spec, count + 2 * UNITS)]
     dispatcher.handle_batch(batch[: 2 * UNITS])  # every unit known and carrying a patient

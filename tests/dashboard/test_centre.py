@@ -22,11 +22,11 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import common
 from dashboard.feed import LiveFeed
-from dispatch.scenario import load_scenario
 from goldentime.settings import default_data_dir
 from hospital_capacity.publisher import CapacityPublisher
 from hospital_capacity.schemas import BedUpdate, HospitalCreate, StatusUpdate
 from hospital_capacity.service import Caller, CapacityService
+from loaders.scenarios import load_scenario
 from telemetry import schemas, topics
 from telemetry.client import MqttClient
 from tests.conftest import BrokerUnderTest

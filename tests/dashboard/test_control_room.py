@@ -11,8 +11,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.map_layers import GREEN, PURPLE, UNIT_COLOURS
-from dispatch.scenario import load_scenario
 from goldentime.settings import default_data_dir
+from loaders.scenarios import load_scenario
 from telemetry import schemas, topics
 from tests.dashboard.conftest import PAGES, SCENARIO, Bus
 from tests.helpers import unique, wait_until

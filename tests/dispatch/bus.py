@@ -3,15 +3,19 @@ capacity reports that set up a situation, patients of every kind and the advice 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
+import pytest
+
 from dispatch.service import Dispatcher
-from telemetry import schemas, topics
+from telemetry import bus, schemas, topics
 from telemetry.client import Message, MqttClient
-from tests.conftest import BrokerUnderTest
+from telemetry.memory_bus import MemoryBroker, MemoryBus
+from tests.conftest import EXTERNAL_MQTT, BrokerUnderTest
 from tests.helpers import unique, wait_until
 
 Where = tuple[float, float]
@@ -27,6 +31,33 @@ GWANGHWAMUN: Where = (37.5716, 126.9769)
 DONGNIMMUN: Where = (37.5742, 126.9600)
 
 
+#: The real brokers: the embedded one, and the one configured (Mosquitto in CI).
+SOCKETS = ["embedded", *(["external"] if EXTERNAL_MQTT else [])]
+#: For a test that needs a broker on a socket (a vendor's client, the recorder's): not the in-memory bus.
+sockets_only = pytest.mark.parametrize("broker", SOCKETS, indirect=True)
+
+#: The in-memory brokers of the tests running now, by their ``memory://`` URL.
+_MEMORY: dict[str, MemoryBroker] = {}
+
+
+@contextlib.contextmanager
+def memory_broker() -> Iterator[BrokerUnderTest]:
+    """An in-memory broker of its own for one test, named by a ``memory://`` URL that :func:`connect` knows."""
+    url = f"memory://{uuid.uuid4().hex}"
+    _MEMORY[url] = MemoryBroker()
+    try:
+        yield BrokerUnderTest("memory", url, "5")
+    finally:
+        del _MEMORY[url]
+
+
+def connect(broker: BrokerUnderTest, client_id: str, on_message: bus.MessageHandler | None = None) -> bus.Bus:
+    """A client of ``broker``: of the in-memory bus, or MQTT on a real broker."""
+    if broker.name == "memory":
+        return MemoryBus(_MEMORY[broker.url], client_id, on_message=on_message)
+    return MqttClient(broker.url, client_id, on_message=on_message, protocol=broker.protocol)
+
+
 class Bus:
     """A tablet-like client that publishes for units and records what the dispatcher sends."""
 
@@ -34,7 +65,7 @@ class Bus:
         self.messages: dict[str, list[bytes]] = {}
         self.used: set[tuple[topics.Kind, str]] = set()
         self._lock = threading.Lock()
-        self.client = MqttClient(broker.url, unique("bus"), on_message=self._on, protocol=broker.protocol)
+        self.client = connect(broker, unique("bus"), on_message=self._on)
         for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT):
             self.client.subscribe(topics.subscription(kind), qos=1)
         self.client.subscribe("ems/rejected/dispatcher", qos=1)

@@ -1,4 +1,7 @@
-"""The bus and the dispatcher worker for the end-to-end tests of this package (test_service*.py)."""
+"""The bus and the dispatcher worker for the end-to-end tests of this package (test_service*.py): each runs
+on the in-memory bus (no broker: the worker alone), on the embedded broker, and on the real broker when one
+is configured. A test that needs a socket (a vendor's client, the recorder) is marked
+:data:`tests.dispatch.bus.sockets_only`."""
 
 from __future__ import annotations
 
@@ -9,10 +12,23 @@ import pytest
 from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
-from telemetry.client import MqttClient
-from tests.conftest import BrokerUnderTest
-from tests.dispatch.bus import Bus
+from telemetry.broker import EmbeddedBroker
+from tests.conftest import EXTERNAL_MQTT, BrokerUnderTest
+from tests.dispatch.bus import SOCKETS, Bus, connect, memory_broker
 from tests.helpers import unique
+
+
+@pytest.fixture(params=["memory", *SOCKETS])
+def broker(request: pytest.FixtureRequest, embedded_broker: EmbeddedBroker) -> Iterator[BrokerUnderTest]:
+    """The bus the worker runs on: in memory (telemetry.memory_bus), or a real broker."""
+    if request.param == "memory":
+        with memory_broker() as found:
+            yield found
+    elif request.param == "embedded":
+        yield BrokerUnderTest("embedded", embedded_broker.url, "3.1.1")
+    else:
+        assert EXTERNAL_MQTT is not None
+        yield BrokerUnderTest("external", EXTERNAL_MQTT, "5")
 
 
 @pytest.fixture
@@ -30,7 +46,6 @@ def dispatcher(
     """A dispatcher that starts with no centre having reported: what a test does not report, no earlier test
     (or earlier run against a persistent broker) reported either."""
     bus.forget_capacity([c.hpid for c in prepared.scenario.centres])
-    client = MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol)
-    d = Dispatcher(client, prepared, severity).start()
+    d = Dispatcher(connect(broker, unique("dispatcher")), prepared, severity).start()
     yield d
     d.stop()

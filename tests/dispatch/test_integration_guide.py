@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from dispatch.service import Dispatcher
 from telemetry import schemas, topics
 from tests.conftest import BrokerUnderTest
-from tests.dispatch.bus import CITY_HALL, Bus, advised
+from tests.dispatch.bus import CITY_HALL, Bus, advised, sockets_only
 from tests.helpers import unique, wait_until
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
@@ -42,6 +42,7 @@ def test_every_payload_of_the_guide_is_valid_for_its_topic() -> None:
     assert shown == 6  # status, position, vitals, decision, incident, the Last Will
 
 
+@sockets_only
 def test_the_guides_commands_get_advice_a_decline_and_an_assignment(
     bus: Bus, dispatcher: Dispatcher, broker: BrokerUnderTest
 ) -> None:

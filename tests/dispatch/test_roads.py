@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString  # type: ignore[import-untyped, unused-ignore]
 
-from dispatch.graph_files import load_graphml, load_network, network_from_graph, resolve_graph
+from dispatch.road_graph import network_from_graph
 from dispatch.roads import (
     EARTH_RADIUS_M,
     ApproximateIndex,
@@ -29,9 +29,11 @@ from dispatch.roads import (
     build_index,
     haversine_m,
 )
-from dispatch.scenario import load_scenario, on_graph
+from dispatch.scenario import on_graph
 from dispatch.speeds import SpeedProfile
 from goldentime.settings import default_data_dir
+from loaders.graphs import load_graphml, load_network, resolve_graph
+from loaders.scenarios import load_scenario
 
 DATA_DIR = default_data_dir()
 GRAPH = resolve_graph(DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml")  # shipped gzip-compressed

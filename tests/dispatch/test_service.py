@@ -13,9 +13,19 @@ from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
 from telemetry import schemas, topics
-from telemetry.client import Message, MqttClient
+from telemetry.client import Message
+from telemetry.memory_bus import Done, MemoryBroker, MemoryBus
 from tests.conftest import EXTERNAL_MQTT, BrokerUnderTest
-from tests.dispatch.bus import DONGNIMMUN, advised, by_distance, critical_vitals, report
+from tests.dispatch.bus import (
+    DONGNIMMUN,
+    advised,
+    by_distance,
+    connect,
+    critical_vitals,
+    memory_broker,
+    report,
+    sockets_only,
+)
 from tests.dispatch.bus import JONGNO_3GA as JONGNO_3GA  # re-exported: the reliability tests import them from here
 from tests.dispatch.bus import Bus as Bus
 from tests.helpers import unique, wait_until
@@ -154,7 +164,7 @@ def test_an_incident_gets_the_nearest_available_unit(bus: Bus, dispatcher: Dispa
 def test_a_restarted_dispatcher_keeps_the_patients_advice(
     broker: BrokerUnderTest, bus: Bus, prepared: Prepared, severity: TrainedSeverity
 ) -> None:
-    first = Dispatcher(MqttClient(broker.url, unique("d1"), protocol=broker.protocol), prepared, severity).start()
+    first = Dispatcher(connect(broker, unique("d1")), prepared, severity).start()
     unit = unique("u")
     try:
         _stroke_patient(unit, bus)
@@ -163,7 +173,7 @@ def test_a_restarted_dispatcher_keeps_the_patients_advice(
         first.stop()
     before = bus.advice(unit)
     assert before is not None
-    second = Dispatcher(MqttClient(broker.url, unique("d2"), protocol=broker.protocol), prepared, severity).start()
+    second = Dispatcher(connect(broker, unique("d2")), prepared, severity).start()
     try:
         assert wait_until(lambda: unit in second.units and second.units[unit].destination is not None, timeout_s=10)
         state = second.units[unit]
@@ -174,14 +184,10 @@ def test_a_restarted_dispatcher_keeps_the_patients_advice(
         second.stop()
 
 
-def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: TrainedSeverity) -> None:
-    """MQTT shared subscriptions need a real broker: this runs against GOLDENTIME_TEST_MQTT_URL (Mosquitto in CI)."""
-    assert EXTERNAL_MQTT is not None
-    broker = BrokerUnderTest("external", EXTERNAL_MQTT, "5")
+def _two_workers_share_the_load(broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity) -> None:
     group = unique("share")
     workers = [
-        Dispatcher(MqttClient(broker.url, unique("w"), protocol="5"), prepared, severity, share_group=group).start()
-        for _ in range(2)
+        Dispatcher(connect(broker, unique("w")), prepared, severity, share_group=group).start() for _ in range(2)
     ]
     bus = Bus(broker)
     units = [unique("u") for _ in range(20)]
@@ -203,10 +209,23 @@ def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: 
         bus.client.stop()
 
 
+def test_two_workers_share_the_load_each_message_once_in_memory(prepared: Prepared, severity: TrainedSeverity) -> None:
+    """Shared subscriptions on the in-memory bus (the embedded broker has none)."""
+    with memory_broker() as broker:
+        _two_workers_share_the_load(broker, prepared, severity)
+
+
+def _two_workers_share_the_load_each_message_once(prepared: Prepared, severity: TrainedSeverity) -> None:
+    """MQTT shared subscriptions need a real broker: this runs against GOLDENTIME_TEST_MQTT_URL (Mosquitto in CI)."""
+    assert EXTERNAL_MQTT is not None
+    _two_workers_share_the_load(BrokerUnderTest("external", EXTERNAL_MQTT, "5"), prepared, severity)
+
+
 if EXTERNAL_MQTT:  # collected only where a real broker is configured (CI), never skipped
     test_two_workers_share_the_load_each_message_once = _two_workers_share_the_load_each_message_once
 
 
+@sockets_only
 def test_a_restart_restores_needs_from_the_recorders_store(
     broker: BrokerUnderTest, bus: Bus, prepared: Prepared, severity: TrainedSeverity, sqlite_url: str
 ) -> None:
@@ -215,7 +234,7 @@ def test_a_restart_restores_needs_from_the_recorders_store(
 
     recorder = run_recorder(broker.url, sqlite_url, client_id=unique("rec"), batch_size=100, flush_interval_s=0.05,
                             protocol=broker.protocol, session_expiry_s=60)  # fmt: skip
-    first = Dispatcher(MqttClient(broker.url, unique("d1"), protocol=broker.protocol), prepared, severity).start()
+    first = Dispatcher(connect(broker, unique("d1")), prepared, severity).start()
     unit = unique("u")
     try:
         _stroke_patient(unit, bus)
@@ -227,9 +246,7 @@ def test_a_restart_restores_needs_from_the_recorders_store(
         payload = recorder.store.latest("vitals", unit_id)
         return None if payload is None else schemas.Vitals.model_validate(payload)
 
-    second = Dispatcher(
-        MqttClient(broker.url, unique("d2"), protocol=broker.protocol), prepared, severity, last_vitals=last_vitals
-    ).start()
+    second = Dispatcher(connect(broker, unique("d2")), prepared, severity, last_vitals=last_vitals).start()
     try:
         # the FAST+ flag (not part of the advice) came back from the store
         assert wait_until(lambda: unit in second.units and Pathway.STROKE in second.units[unit].needs, timeout_s=10)
@@ -241,33 +258,23 @@ def test_a_restart_restores_needs_from_the_recorders_store(
         recorder.store.close()
 
 
-class Recording:
-    """A client that keeps what the dispatcher sends and acknowledges: the decision thread without a broker."""
-
-    on_message = None
+class Recording(MemoryBus):
+    """The dispatcher's client on an in-memory bus of its own, keeping what it publishes: the decision thread
+    without a broker."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[topics.Topic, schemas.Payload]] = []
-        self.acked: list[int] = []
+        super().__init__(MemoryBroker(), unique("dispatcher"))
+        self.sent: list[tuple[str, bytes]] = []
 
-    class _Sent:
-        def wait(self, timeout_s: float = 0.0) -> bool:
-            return True
-
-    def send(self, topic: topics.Topic, payload: schemas.Payload) -> _Sent:
+    def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool = False) -> Done:
         self.sent.append((topic, payload))
-        return self._Sent()
-
-    def clear_retained(self, topic: str) -> _Sent:
-        return self._Sent()
-
-    def ack(self, message: Message) -> None:
-        self.acked.append(message.mid)
+        return super().publish(topic, payload, qos=qos, retain=retain)
 
     def advice(self, unit: str) -> list[schemas.Advice]:
-        return [
-            p for t, p in self.sent if t.kind is topics.Kind.ADVICE and t.key == unit and isinstance(p, schemas.Advice)
-        ]
+        """The advice published for ``unit``, oldest first."""
+        topic = topics.build(topics.Kind.ADVICE, unit)
+        found = [schemas.decode(topics.Kind.ADVICE, p) for t, p in self.sent if t == topic and p]
+        return [a for a in found if isinstance(a, schemas.Advice)]
 
 
 def _message(kind: topics.Kind, unit: str, payload: schemas.Payload, mid: int = 0) -> Message:
@@ -287,7 +294,7 @@ def test_after_a_restart_the_newer_of_kept_vitals_and_retained_advice_decides_th
     state = [_message(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING)),
              _message(topics.Kind.POSITION, unit, position)]  # fmt: skip
     before = Recording()
-    first = Dispatcher(before, prepared, severity)  # type: ignore[arg-type]
+    first = Dispatcher(before, prepared, severity)
     old_vitals = schemas.Vitals.new(patient_id="P-old", hr_bpm=90)
     first.handle_batch([*state, _message(topics.Kind.VITALS, unit, old_vitals)])
     retained = before.advice(unit)[-1].model_copy(update={"ts": later if newer == "advice" else earlier})
@@ -295,7 +302,7 @@ def test_after_a_restart_the_newer_of_kept_vitals_and_retained_advice_decides_th
         update={"ts": earlier if newer == "advice" else later}
     )
     after = Recording()
-    second = Dispatcher(after, prepared, severity)  # type: ignore[arg-type]
+    second = Dispatcher(after, prepared, severity)
     second.handle_batch([_message(topics.Kind.VITALS, unit, new_vitals, mid=7), *state,
                          _message(topics.Kind.ADVICE, unit, retained)])  # fmt: skip
     expected = "P-new" if newer == "vitals" else "P-old"

@@ -1,4 +1,4 @@
-"""R-PRIORITY across batches (dispatch.service.giving_way): which holders of a full bed or team are
+"""R-PRIORITY across batches (dispatch.engine.giving_way): which holders of a full bed or team are
 decided again with the patients of a batch — every one who could lose it to a more urgent patient, and
 no one else (re-planning every holder of a full centre would re-plan the whole region each batch)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dispatch.engine import giving_way
 from dispatch.pathways import Pathway
-from dispatch.service import giving_way
 
 BED = ("A", None)
 CATH_LAB = ("A", Pathway.STEMI)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dispatch.engine import ETA_REPUBLISH_S
 from dispatch.scenario import Prepared
-from dispatch.service import ETA_REPUBLISH_S, Dispatcher
+from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
 from telemetry import schemas, topics
 from tests.dispatch.bus import (
@@ -108,7 +109,7 @@ def test_a_position_that_barely_moves_the_eta_plans_nothing(prepared: Prepared, 
     """Positions come every second from every unit: one that moves the ETA by less than a minute costs a
     look-up, not a plan; one that moves it more is one plan, for that patient, and new advice."""
     client, unit = Recording(), unique("u")
-    dispatcher = Dispatcher(client, prepared, severity)  # type: ignore[arg-type]
+    dispatcher = Dispatcher(client, prepared, severity)
     status = schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING)
     position = schemas.Position.new(lat=JONGNO_3GA[0], lon=JONGNO_3GA[1])
     dispatcher.handle_batch([_message(topics.Kind.STATUS, unit, status), _message(topics.Kind.POSITION, unit, position),

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dispatch.severity.artifacts import KTAS_FILE
 from dispatch.severity.features import (
     CATEGORIES,
     KTAS_ENCODING,
@@ -29,11 +28,12 @@ from dispatch.severity.features import (
     from_ktas_row,
     from_vitals,
     ktas_labels,
+    ktas_rows,
     pain_level,
-    read_ktas,
     vital_level,
 )
 from goldentime.settings import default_data_dir
+from loaders.severity import KTAS_FILE, read_ktas
 from telemetry.schemas import Avpu, CrewFlags, Sex, Vitals
 
 #: The header line of ``ktas_triage_moon2019_dev.csv``, byte for byte (checked against the file below).
@@ -83,7 +83,7 @@ def ktas_bytes(*rows: dict[str, str]) -> bytes:
 
 def presentations(*rows: dict[str, str]) -> list[Presentation]:
     """``rows`` written as KTAS bytes, read back and converted: the full path of a real file."""
-    return [from_ktas_row(row) for row in read_ktas(ktas_bytes(*rows))]
+    return [from_ktas_row(row) for row in ktas_rows(ktas_bytes(*rows))]
 
 
 def one(**changes: str) -> Presentation:
@@ -168,7 +168,7 @@ def test_null_marker_in_nrs_pain_without_pain_is_no_pain() -> None:
 
 def test_null_marker_read_as_latin1_is_also_missing() -> None:
     # The README: decoding as latin-1 shows the marker as #BOÞ!; the feature function accepts it too.
-    (row,) = read_ktas(ktas_bytes({"NRS_pain": NULL_MARKER, "Pain": "1"}))
+    (row,) = ktas_rows(ktas_bytes({"NRS_pain": NULL_MARKER, "Pain": "1"}))
     assert row["NRS_pain"] == NULL_MARKER
     assert from_ktas_row({**row, "NRS_pain": "#BOÞ!"}).pain_nrs is None
 
@@ -311,7 +311,7 @@ def test_real_file_rows_and_labels(real_rows: list[dict[str, str]]) -> None:
 
 
 def test_real_file_reads_the_same_from_path_and_bytes(real_rows: list[dict[str, str]]) -> None:
-    assert read_ktas(ktas_path().read_bytes()) == real_rows
+    assert ktas_rows(ktas_path().read_bytes()) == real_rows
 
 
 def test_every_real_row_converts(real_rows: list[dict[str, str]]) -> None:
@@ -336,12 +336,12 @@ def test_every_real_row_converts(real_rows: list[dict[str, str]]) -> None:
 
 
 def test_ktas_labels_refuse_a_missing_or_invalid_level() -> None:
-    rows = read_ktas(ktas_bytes({}, {"KTAS_expert": ""}))
+    rows = ktas_rows(ktas_bytes({}, {"KTAS_expert": ""}))
     with pytest.raises(ValueError, match=r"row 2: KTAS_expert '' is not a KTAS level 1-5"):
         ktas_labels(rows)
     for bad in ("0", "6", "2.5", "??"):
         with pytest.raises(ValueError):
-            ktas_labels(read_ktas(ktas_bytes({"KTAS_expert": bad})))
+            ktas_labels(ktas_rows(ktas_bytes({"KTAS_expert": bad})))
     with pytest.raises(ValueError):
         ktas_labels([{"Group": "1"}])  # no label column at all
     assert ktas_labels([]).shape == (0,)

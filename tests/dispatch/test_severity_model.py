@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from dispatch.severity.artifacts import KTAS_FILE, train_from_file
-from dispatch.severity.features import Presentation, feature_matrix, from_ktas_row, ktas_labels, read_ktas
+from dispatch.severity.features import Presentation, feature_matrix, from_ktas_row, ktas_labels
 from dispatch.severity.model import Platt, SeverityModel, TrainedSeverity, assess, explain
 from dispatch.severity.training import METRICS, SEED, TARGET_RECALL, evaluate, threshold_for_recall, train
 from goldentime.settings import default_data_dir
+from loaders.severity import KTAS_FILE, read_ktas, train_from_file
 from telemetry.schemas import Avpu, CrewFlags, Sex, Vitals
 
 DATA_FILE = default_data_dir() / KTAS_FILE

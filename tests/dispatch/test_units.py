@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.roads import EARTH_RADIUS_M, EtaMode, FloatArray, RoadNetwork, haversine_m
-from dispatch.scenario import Prepared, load_scenario, prepare
+from dispatch.scenario import Prepared
 from dispatch.units import (
     MAX_RESPONSE_S,
     PRIORITY_WEIGHT,
@@ -34,6 +34,7 @@ from dispatch.units import (
     response_times,
 )
 from goldentime.settings import default_data_dir
+from loaders.scenarios import load_scenario, prepare
 
 DATA_DIR = default_data_dir()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.severity.artifacts import KTAS_FILE, META_FILE, MODEL_FILE, load
-from dispatch.severity.features import KTAS_ENCODING, from_ktas_row, read_ktas
+from dispatch.severity.features import KTAS_ENCODING, from_ktas_row
 from goldentime.settings import default_data_dir
+from loaders.severity import KTAS_FILE, META_FILE, MODEL_FILE, load, read_ktas
 from tests.helpers import run_cli
 
 DATA_DIR = default_data_dir()

@@ -65,7 +65,7 @@ def test_bad_arguments_get_one_line(
 
 def simulated_centres(scenario: str) -> list[str]:
     """The hpids a what-if of ``scenario`` can close: its centres but those its simulation excludes."""
-    from dispatch.scenario import load_scenario, scenario_file
+    from loaders.scenarios import load_scenario, scenario_file
     from simulations.config import load_sim_config
 
     excluded = load_sim_config(scenario_file(scenario)).exclude

@@ -127,6 +127,7 @@ def test_the_recorder_command_keeps_its_spool_where_the_settings_say(
     recorder = start_recorder(settings, broker.url)
     try:
         if megabytes:
+            assert recorder.spool is not None
             assert recorder.spool.path == tmp_path / "recorder-spool.sqlite3"
             assert recorder.spool.max_bytes == 256_000_000
         else:

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.graph_files import network_from_graph
-from dispatch.scenario import Centre, Prepared, Scenario, Station, approximate_index, load_scenario, prepare
+from dispatch.road_graph import network_from_graph
+from dispatch.scenario import Centre, Prepared, Scenario, Station, approximate_index
 from dispatch.speeds import SpeedProfile
 from goldentime.settings import default_data_dir
+from loaders.scenarios import load_scenario, prepare
 from simulations.demand import (
     HOUR_S,
     HOURLY_PROFILE,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dispatch.pathways import Pathway
-from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station, prepare
+from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station
+from loaders.scenarios import prepare
 from simulations.config import SimConfig
 from simulations.engine import CityDraws, check_coverage, simulate
 from simulations.patients import SimPatient

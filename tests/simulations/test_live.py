@@ -14,9 +14,10 @@ import pytest
 import simpy.rt
 
 from dispatch.pathways import Pathway
-from dispatch.scenario import Centre, Prepared, Scenario, Station, prepare
+from dispatch.scenario import Centre, Prepared, Scenario, Station
 from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
+from loaders.scenarios import prepare
 from simulations.config import SimConfig
 from simulations.engine import CityDraws
 from simulations.live import NO_BED, LiveCity, LiveSummary

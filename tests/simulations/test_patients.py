@@ -12,18 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.pathways import Pathway
-from dispatch.severity.artifacts import KTAS_FILE
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels, read_ktas
+from dispatch.pathways import Pathway, needs_of
+from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import TrainedSeverity
 from dispatch.severity.training import train
 from goldentime.bench.severity import _vitals as bench_vitals
 from goldentime.settings import default_data_dir
+from loaders.severity import KTAS_FILE, read_ktas
 from simulations.patients import (
     SimPatient,
     ambulance_patients,
     crew_flags,
-    needs_of,
     stratified_folds,
     vitals_from_presentation,
     walkin_ktas_mix,

@@ -1,4 +1,6 @@
-"""The trained severity model on disk: joblib plus a metadata JSON, trained on first use.
+"""The severity model's files: the KTAS data it trains on, and the trained model on disk (joblib plus a
+metadata JSON), trained on first use. The decision core (:mod:`dispatch.severity`) reads no file: this
+module, at the edge, reads them and hands it rows and models.
 
 Nothing is downloaded: the model is trained from the KTAS data in the data directory
 (fixed seeds, about two seconds here) and saved under ``var/models/``. It is trained again
@@ -20,7 +22,7 @@ import numpy as np
 import scipy
 import sklearn
 
-from dispatch.severity.features import from_ktas_row, ktas_labels, read_ktas
+from dispatch.severity.features import from_ktas_row, ktas_labels, ktas_rows
 from dispatch.severity.model import TrainedSeverity
 from dispatch.severity.training import train
 
@@ -48,6 +50,11 @@ def fingerprint(data_file: Path) -> dict[str, Any]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
+
+
+def read_ktas(path: Path) -> list[dict[str, str]]:
+    """Rows of a file in the KTAS data set's format (:func:`dispatch.severity.features.ktas_rows`)."""
+    return ktas_rows(path.read_bytes())
 
 
 def train_from_file(data_file: Path) -> TrainedSeverity:

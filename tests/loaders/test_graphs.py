@@ -1,4 +1,4 @@
-"""Tests of ``dispatch.graph_files``: GraphML in, prepared arrays out, and the npz cache.
+"""Tests of ``loaders.graphs`` (and ``dispatch.road_graph``): GraphML in, prepared arrays out, and the npz cache.
 
 The cache tests on the real graph prove a hit by making ``osmnx.load_graphml`` fail; the
 corruption tests run on a tiny GraphML written to ``tmp_path`` so each rebuild is instant.
@@ -16,12 +16,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-import dispatch.graph_files as graph_files
-from dispatch.graph_files import file_sha256, load_index, load_network, network_cache_key, resolve_graph
+import loaders.graphs as graph_files
 from dispatch.roads import RoadNetwork, Target, TravelTimeIndex
-from dispatch.scenario import load_scenario, on_graph
+from dispatch.scenario import on_graph
 from dispatch.speeds import SpeedProfile
 from goldentime.settings import default_data_dir
+from loaders.graphs import file_sha256, load_index, load_network, network_cache_key, resolve_graph
+from loaders.scenarios import load_scenario
 
 DATA_DIR = default_data_dir()
 GRAPH = resolve_graph(DATA_DIR / "roads" / "seoul_jongno_junggu_drive.graphml")  # the bundle ships it gzip-compressed
@@ -255,7 +256,7 @@ def test_corrupted_network_cache_is_rebuilt_with_a_warning(
     (cache,) = _cache_files(cache_dir)
     _corrupt(kind, cache.read_bytes(), cache)
 
-    with caplog.at_level(logging.WARNING, logger="dispatch.graph_files"):
+    with caplog.at_level(logging.WARNING, logger="loaders.graphs"):
         rebuilt = load_network(tiny_graph, speeds=PROFILE, cache_dir=cache_dir)
     _assert_same_network(rebuilt, network)
     assert any("cache" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)

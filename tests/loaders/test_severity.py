@@ -1,4 +1,4 @@
-"""Tests of ``dispatch.severity.artifacts``: the saved model, its fingerprint, and training on first use.
+"""Tests of ``loaders.severity``: the saved model, its fingerprint, and training on first use.
 
 The model is trained once for the module (``load_or_train`` into a temporary directory); every other test
 copies or rewrites those files under its own ``tmp_path``."""
@@ -13,11 +13,11 @@ import joblib
 import numpy as np
 import pytest
 
-from dispatch.severity import artifacts
-from dispatch.severity.artifacts import KTAS_FILE, META_FILE, MODEL_FILE, fingerprint, load, load_or_train, save
-from dispatch.severity.features import Presentation, from_ktas_row, read_ktas
+from dispatch.severity.features import Presentation, from_ktas_row
 from dispatch.severity.model import TrainedSeverity
 from goldentime.settings import default_data_dir
+from loaders import severity as artifacts
+from loaders.severity import KTAS_FILE, META_FILE, MODEL_FILE, fingerprint, load, load_or_train, read_ktas, save
 
 DATA_DIR = default_data_dir()
 DATA_FILE = DATA_DIR / KTAS_FILE

@@ -1,0 +1,550 @@
+"""The decision engine: events in, commands out (DESIGN.md, "The decision engine").
+
+:meth:`DispatchEngine.apply` takes a batch of :mod:`dispatch.events` and the time, updates the state of
+units, patients, centres and incidents, decides once for every patient the batch concerns (jointly, with
+:func:`dispatch.router.plan`), and returns the :mod:`dispatch.commands` that follow: advice, withdrawn
+advice, pre-notification lists, unit recommendations, refusals and notices. It does no I/O, reads no
+clock (``now`` is given) and starts no thread: the MQTT worker (:mod:`dispatch.service`) is a shell
+around it, and a test or a simulator drives it directly.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch.commands import (
+    Advise,
+    AssignUnit,
+    ClearAdvice,
+    Command,
+    InboundEntry,
+    NoticeToUnit,
+    NotifyInbound,
+    Refuse,
+)
+from dispatch.events import (
+    AdviceSeen,
+    CapacityReported,
+    DecisionMade,
+    Event,
+    IncidentReported,
+    PositionReported,
+    StatusChanged,
+    Tick,
+    VitalsReported,
+)
+from dispatch.explain import Text, say
+from dispatch.pathways import Pathway, needs_of
+from dispatch.roads import EtaMode, SnapError
+from dispatch.router import Choice, PatientCase, RouterConfig, centre_view, full_resources, plan, urgency
+from dispatch.scenario import Prepared, approximate_index
+from dispatch.severity.model import Severity, TrainedSeverity
+from dispatch.units import Incident, Unit, assign_units, response_times
+from telemetry.schemas import Capacity, UnitStatus, Vitals
+
+_CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
+#: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
+INBOUND_MAX = 500
+#: A centre's pre-notification list is sent at most this often (a list of hundreds of inbound
+#: patients must not be rebuilt for every vitals message of a national fleet).
+INBOUND_INTERVAL_S = 1.0
+#: Advice is published again when its ETA moved by this much (or the destination changed); a position
+#: that moves the road ETA to the advised destination this much has the patient decided again at once.
+ETA_REPUBLISH_S = 60.0
+#: Advice versions of the current patient remembered per unit (version -> destination): a decision on
+#: one of them is applied while the newest advice still names the same destination.
+VERSIONS_KEPT = 32
+#: A centre's ER beds (pathway None) or one of its pathway teams.
+Resource = tuple[str, Pathway | None]
+#: (urgency, unit) of the patients holding a resource.
+Holders = list[tuple[float, str]]
+
+
+@dataclass
+class UnitState:
+    unit_id: str
+    lat: float | None = None
+    lon: float | None = None
+    status: UnitStatus | None = None
+    patient_id: str | None = None
+    severity: Severity | None = None
+    needs: frozenset[Pathway] = frozenset()
+    critical: bool = False
+    unstable: bool = False  # the router's StabiliseRule holds on the newest vitals
+    team: Pathway | None = None  # the pathway team and room the advised destination holds for this patient
+    holds_bed: bool = True  # and an ER bed there (all but the patients a declared team takes straight in)
+    definitive: bool = True  # the advised destination gives the pathway's definitive care
+    bed: bool | None = None  # the advice said a bed (or team) is left on arrival; None: unknown
+    destination: str | None = None
+    declined: set[str] = field(default_factory=set)
+    advice_version: int = 0
+    #: The current patient's advice versions this engine saw or issued -> the destination each named.
+    versions: dict[int, str] = field(default_factory=dict)
+    advised_eta_s: float | None = None
+    #: The road ETA (no offload) the advised ETA stands for: positions are compared with it, cheaply.
+    advised_road_s: float | None = None
+    eta_mode: EtaMode = "road"
+    etas: dict[str, float] = field(default_factory=dict)
+    vitals_ts: datetime | None = None  # when the newest vitals this engine handled were taken
+    #: This engine handled the patient's latest vitals (with shared subscriptions, another
+    #: worker may own it: then it only counts towards its centre's inbound patients).
+    owned: bool = False
+    _urgency_of: Severity | None = field(default=None, repr=False, compare=False)
+    _urgency: float = field(default=0.0, repr=False, compare=False)
+
+    @property
+    def has_patient(self) -> bool:
+        return self.patient_id is not None and self.severity is not None
+
+    @property
+    def urgency(self) -> float:
+        """The router's urgency of the patient (R-PRIORITY), worked out again only when the severity changed."""
+        if self.severity is None:
+            return 0.0
+        if self._urgency_of is not self.severity:
+            self._urgency_of, self._urgency = self.severity, urgency(self.severity.ktas, self.severity.p_critical)
+        return self._urgency
+
+
+def giving_way(wanting: list[tuple[float, frozenset[Pathway]]], full: Mapping[Resource, Holders]) -> set[str]:
+    """R-PRIORITY across batches: who may have to give a full bed or team to a patient being decided.
+
+    ``wanting``: (urgency, pathways) of the patients being decided; ``full``: the holders of each full
+    resource. Per resource, its holders from the least urgent up, as long as each has a more urgent
+    patient being decided who could take its place (any patient for an ER bed, one on that pathway for a
+    team). Re-deciding everyone who holds a full resource would re-plan the whole region on every batch
+    once beds run out.
+    """
+    chosen: set[str] = set()
+    for (_, team), held in full.items():
+        want = sorted((level for level, needs in wanting if team is None or team in needs), reverse=True)
+        for (level, unit_id), stronger in zip(heapq.nsmallest(len(want), held), want, strict=False):
+            if level >= stronger:
+                break
+            chosen.add(unit_id)
+    return chosen
+
+
+class DispatchEngine:
+    """The state of units, patients, centres and incidents, and the decisions on them.
+
+    ``share_group``: the engine is one worker of a group sharing the work (it never takes over a patient
+    from advice it did not issue)."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        severity: TrainedSeverity,
+        *,
+        config: RouterConfig | None = None,
+        share_group: str | None = None,
+    ) -> None:
+        self.prepared = prepared
+        self.severity = severity
+        self.config = config or RouterConfig()
+        self.share_group = share_group
+        self.units: dict[str, UnitState] = {}
+        self.capacity: dict[str, Capacity] = {}
+        self.incidents: dict[str, Incident] = {}
+        self.assigned: dict[str, str] = {}  # incident -> the unit that took it
+        self.plans = 0  # joint plans made
+        #: centre -> {unit heading there: (what its entry depends on, the entry)}
+        self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
+            c.hpid: {} for c in prepared.scenario.centres
+        }
+        self._inbound_sent: dict[str, datetime] = {}  # centre -> when its list was last sent
+        self._tracked: dict[str, str] = {}  # unit -> the centre whose inbound list holds it
+        self._inbound_dirty: set[str] = set()  # centres whose inbound list may have changed
+        self._dirty: set[str] = set()  # units whose patient needs a decision at the next plan
+        self._everyone = False  # capacity changed: re-plan every patient
+        self._approximate = approximate_index(prepared.scenario)
+        self._response = response_times(prepared)
+        self._centres = {c.hpid: c for c in prepared.scenario.centres}
+        # per batch: commands so far, severities scored for the batch, what the batch asks for
+        self._out: list[Command] = []
+        self._scored: dict[int, Severity] = {}
+        self._replan = self._reassign = False
+
+    # --- the one entry point ---------------------------------------------------------------------
+
+    def apply(self, events: Sequence[Event], now: datetime) -> list[Command]:
+        """Apply a batch of events, then decide once for every patient the batch concerns; the commands
+        that follow, in the order they are to be carried out."""
+        self._out, self._replan, self._reassign = [], False, False
+        # Every vitals of the batch through the model at once: one row costs about what fifty do.
+        raw = [e.vitals for e in events if type(e) is VitalsReported and e.severity is None]
+        raw += [e.stored for e in events if type(e) is AdviceSeen and e.stored is not None]
+        self._scored = dict(zip(map(id, raw), self.severity.assess_many(raw, explain_inputs=False), strict=True))
+        for event in events:
+            unit: UnitState | None = None
+            match event:
+                case PositionReported():
+                    unit = self._position(event)
+                case VitalsReported():
+                    unit = self._vitals(event)
+                case StatusChanged():
+                    unit = self._status(event)
+                case DecisionMade():
+                    unit = self._decision(event)
+                case AdviceSeen():
+                    unit = self._advice_seen(event)
+                case CapacityReported():
+                    self._capacity(event)
+                case IncidentReported():
+                    self._incident(event)
+                case Tick():
+                    pass
+            if unit is not None:
+                self._track(unit)
+        for event in events:
+            # Kept, not refused: these vitals decide the patient's advice when the unit's first position comes.
+            if type(event) is VitalsReported and self.units[event.unit_id].lat is None:
+                self._out.append(NoticeToUnit(event.unit_id, event.origin, say("held_no_position")))
+        if self._replan:
+            self._decide(now, everyone=self._everyone)
+        self._inbound(now)  # new destinations, and live ETAs of the units on their way
+        if self._reassign or self._replan:
+            self._assign_incidents()
+        self._scored = {}
+        out, self._out = self._out, []
+        return out
+
+    # --- events: one method per kind ------------------------------------------------------------------
+
+    def _unit(self, unit_id: str) -> UnitState:
+        unit = self.units.get(unit_id)
+        if unit is None:
+            unit = self.units[unit_id] = UnitState(unit_id)
+        return unit
+
+    def _position(self, event: PositionReported) -> UnitState:
+        unit = self._unit(event.unit_id)
+        first = unit.lat is None
+        unit.lat, unit.lon = event.lat, event.lon
+        if unit.owned and unit.has_patient and not first:
+            unit.etas = self._etas(unit)  # keeps the inbound list's ETAs live
+            if self._eta_moved(unit):  # the crew's advice must tell the ETA it now has
+                self._dirty.add(unit.unit_id)
+                self._replan = True
+            return unit
+        if unit.has_patient and first:
+            self._dirty.add(unit.unit_id)
+            self._replan = True
+        if unit.status is UnitStatus.AVAILABLE and first:
+            self._reassign = True
+        return unit
+
+    def _vitals(self, event: VitalsReported) -> UnitState:
+        unit = self._unit(event.unit_id)
+        vitals = event.vitals
+        # assessed with the whole batch, without explanations (the advice carries no reasons)
+        result = event.severity or self._scored[id(vitals)]
+        if unit.patient_id != vitals.patient_id:
+            unit.destination, unit.declined, unit.versions = None, set(), {}
+            unit.advised_eta_s = unit.advised_road_s = None
+        unit.patient_id, unit.vitals_ts = vitals.patient_id, vitals.ts
+        if not unit.owned:
+            unit.advised_eta_s = None  # advise again: the new version tells other workers who owns it now
+        unit.owned = True
+        self._assessed(unit, vitals, result)
+        self._dirty.add(unit.unit_id)
+        self._replan = True
+        return unit
+
+    def _status(self, event: StatusChanged) -> UnitState:
+        unit = self._unit(event.unit_id)
+        unit.status = event.status
+        if event.status in _CLOSED and unit.has_patient:
+            self._close_trip(unit)
+        if event.incident_id:
+            self.assigned[event.incident_id] = unit.unit_id
+        if unit.has_patient:
+            self._dirty.add(unit.unit_id)
+            self._replan = True
+        self._reassign = True
+        return unit
+
+    def _decision(self, event: DecisionMade) -> UnitState:
+        unit = self._unit(event.unit_id)
+        refusal = self._refusal(unit, event.advice_version)
+        if refusal is not None:
+            self._out.append(Refuse(event.origin, refusal, unit_id=unit.unit_id, decision=True))
+            return unit
+        if not event.accept and unit.destination is not None:
+            unit.declined.add(unit.destination)
+            unit.owned = unit.has_patient
+            self._dirty.add(unit.unit_id)
+            self._replan = True
+        return unit  # accepted: the advice stands
+
+    def _advice_seen(self, event: AdviceSeen) -> UnitState:
+        unit = self._unit(event.unit_id)
+        if event.advice_version <= unit.advice_version:
+            return unit  # our own advice coming back, or an older one
+        if unit.patient_id not in (None, event.patient_id) and unit.vitals_ts and unit.vitals_ts > event.ts:
+            # About an earlier patient: after a restart, the vitals the broker kept for us can come before the
+            # retained advice. The newer patient stays; our advice for them gets a version above this one.
+            unit.advice_version, unit.advised_eta_s, unit.advised_road_s = event.advice_version, None, None
+            self._dirty.add(unit.unit_id)
+            self._replan = True
+            return unit
+        # Advice this engine did not issue: a restart (take the patient over when working alone) or
+        # another worker of the share group (its patient: count it, do not route it).
+        rebuilding = self.rebuilds(unit.unit_id)
+        if unit.patient_id != event.patient_id:
+            unit.versions = {}
+        unit.advice_version = event.advice_version
+        _remember(unit, event.advice_version, event.destination)
+        unit.patient_id = event.patient_id
+        unit.destination, unit.definitive = event.destination, event.definitive
+        unit.advised_eta_s, unit.advised_road_s = event.eta_s, None
+        unit.severity = event.severity
+        unit.critical = event.severity is not None and event.severity.ktas <= 2
+        unit.eta_mode = event.eta_mode
+        unit.owned = rebuilding
+        stored = event.stored
+        if rebuilding and stored is not None and stored.patient_id == event.patient_id:
+            # the patient's newest stored vitals: needs and crew flags are not in the advice
+            self._assessed(unit, stored, self._scored[id(stored)])
+        if rebuilding:
+            self._dirty.add(unit.unit_id)
+        self._replan = True
+        return unit
+
+    def _capacity(self, event: CapacityReported) -> None:
+        self.capacity[event.hpid] = event.capacity
+        self._everyone = self._replan = True  # a centre changed: every patient may be better off elsewhere
+
+    def _incident(self, event: IncidentReported) -> None:
+        self.incidents[event.incident.id] = event.incident
+        self._reassign = True
+
+    def rebuilds(self, unit_id: str) -> bool:
+        """Would advice seen now for this unit have the engine take its patient over (a restart, working
+        alone)? The shell reads the patient's stored vitals only then."""
+        unit = self.units.get(unit_id)
+        return not self.share_group and (unit is None or unit.advice_version == 0)
+
+    def _refusal(self, unit: UnitState, version: int) -> Text | None:
+        """Why a crew's decision cannot be applied, or None. It applies to the newest advice, and to an
+        older version of the same patient's advice that named the destination the newest one names (the
+        engine re-advises as the ETA moves: the crew may be looking at the version before)."""
+        current = unit.advice_version
+        if not unit.has_patient or unit.destination is None:
+            return say("decision_no_advice", v=version)
+        name = self._name(unit.destination)
+        if version > current:
+            return say("decision_future", v=version, current=current, name=name)
+        named = unit.destination if version == current else unit.versions.get(version)
+        if named is None:
+            return say("decision_unknown", v=version, current=current, name=name)
+        if named != unit.destination:
+            return say("decision_changed", v=version, old=self._name(named), current=current, name=name)
+        return None
+
+    def _name(self, hpid: str) -> str:
+        centre = self._centres.get(hpid)
+        return f"{centre.name} ({hpid})" if centre is not None else hpid
+
+    def _eta_moved(self, unit: UnitState) -> bool:
+        """Has the road ETA to the advised destination moved by ``ETA_REPUBLISH_S`` since it was advised?
+        (A dictionary look-up and a subtraction: positions come every second from every unit.)"""
+        if unit.destination is None or unit.advised_road_s is None or unit.status in _CLOSED:
+            return False
+        road = unit.etas.get(unit.destination)
+        return road is not None and abs(road - unit.advised_road_s) >= ETA_REPUBLISH_S
+
+    def _assessed(self, unit: UnitState, vitals: Vitals, result: Severity) -> None:
+        """The patient as the router sees them: severity, crew-flag pathways, stability."""
+        unit.severity = result
+        unit.critical = result.critical
+        unit.needs = needs_of(vitals.flags)
+        unit.unstable = self.config.stabilise.unstable(
+            spo2_pct=vitals.spo2_pct, rr_per_min=vitals.rr_per_min, sbp_mmhg=vitals.sbp_mmhg
+        )
+
+    def _close_trip(self, unit: UnitState) -> None:
+        """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""
+        if unit.owned:
+            self._out.append(ClearAdvice(unit.unit_id))
+        unit.patient_id = unit.severity = unit.destination = unit.advised_eta_s = unit.advised_road_s = None
+        unit.declined, unit.owned, unit.etas, unit.team, unit.definitive = set(), False, {}, None, True
+        unit.holds_bed, unit.versions = True, {}
+
+    # --- deciding -------------------------------------------------------------------------------------
+
+    def _etas(self, unit: UnitState) -> dict[str, float]:
+        assert unit.lat is not None and unit.lon is not None
+        try:
+            etas = self.prepared.index.etas(unit.lat, unit.lon)
+        except SnapError:  # off the road graph: approximate, and say so
+            etas = self._approximate.etas(unit.lat, unit.lon)
+        unit.eta_mode = etas.mode
+        return dict(zip(etas.target_ids, etas.seconds.tolist(), strict=True))
+
+    def _decide(self, now: datetime, *, everyone: bool) -> None:
+        """Decide destinations jointly: for every patient (``everyone``, e.g. after a capacity
+        change) or for those whose situation changed; the others keep their destination and
+        count against its beds."""
+        views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
+        candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
+        holders = self._holders()
+        beds = {hpid: len(held) for (hpid, team), held in holders.items() if team is None}
+        teams = {(hpid, team): len(held) for (hpid, team), held in holders.items() if team is not None}
+        if not everyone:
+            full = full_resources(views, beds, teams, config=self.config)
+            wanting = [(u.urgency, u.needs) for u in candidates if u.has_patient]
+            giving = giving_way(wanting, {key: holders.get(key, []) for key in full})
+            candidates += [self.units[unit_id] for unit_id in sorted(giving)]
+        active = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in _CLOSED]
+        routed = list({u.unit_id: u for u in active}.values())
+        self._dirty.clear()
+        self._everyone = False
+        # beds and pathway teams already taken by patients not being decided now
+        for unit in routed:
+            hpid = self._tracked.get(unit.unit_id)
+            if hpid is not None and unit.holds_bed:
+                beds[hpid] -= 1
+            if hpid is not None and unit.team is not None:
+                teams[(hpid, unit.team)] -= 1
+        cases = []
+        for unit in routed:
+            unit.etas = self._etas(unit)
+            assert unit.severity is not None
+            cases.append(
+                PatientCase(
+                    unit_id=unit.unit_id,
+                    ktas=unit.severity.ktas,
+                    needs=unit.needs,
+                    eta_s=unit.etas,
+                    current=unit.destination,
+                    declined=frozenset(unit.declined),
+                    critical=unit.critical,
+                    p_critical=unit.severity.p_critical,
+                    unstable=unit.unstable,
+                )
+            )
+        choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
+        self.plans += 1
+        for choice in choices:
+            self._advise(self.units[choice.unit_id], choice)
+        for unit in routed:
+            self._track(unit)  # new destinations and fresh ETAs
+
+    def _holders(self) -> dict[Resource, Holders]:
+        """Who holds each ER bed (team None) and pathway team of each centre: (urgency, unit) of the
+        patients heading there."""
+        holders: dict[Resource, Holders] = {}
+        for unit_id, hpid in self._tracked.items():
+            unit = self.units[unit_id]
+            if unit.holds_bed:
+                holders.setdefault((hpid, None), []).append((unit.urgency, unit_id))
+            if unit.team is not None:
+                holders.setdefault((hpid, unit.team), []).append((unit.urgency, unit_id))
+        return holders
+
+    def _advise(self, unit: UnitState, choice: Choice) -> None:
+        destination = choice.destination
+        unit.team, unit.holds_bed = choice.team, choice.takes_bed
+        moved = unit.advised_eta_s is None or abs(destination.eta_s - unit.advised_eta_s) >= ETA_REPUBLISH_S
+        bed = None if destination.beds_on_arrival is None else destination.beds_on_arrival > 0
+        same = (destination.hpid, choice.definitive, bed) == (unit.destination, unit.definitive, unit.bed)
+        road = unit.etas.get(destination.hpid, math.inf)
+        if same and not moved:
+            # the crew is told again only what changes their plan: where, whether definitive, a bed or not, the
+            # ETA by a minute; the advised ETA as a road ETA under today's offload, for the next positions
+            assert unit.advised_eta_s is not None
+            unit.advised_road_s = _finite(unit.advised_eta_s - (destination.eta_s - road))
+            return
+        unit.destination, unit.definitive, unit.bed = destination.hpid, choice.definitive, bed
+        unit.advice_version += 1
+        _remember(unit, unit.advice_version, destination.hpid)
+        unit.advised_eta_s, unit.advised_road_s = destination.eta_s, _finite(road)
+        assert unit.patient_id is not None
+        self._out.append(
+            Advise(
+                unit_id=unit.unit_id,
+                advice_version=unit.advice_version,
+                patient_id=unit.patient_id,
+                destination=destination,
+                alternatives=choice.alternatives,
+                severity=unit.severity,
+                eta_mode=unit.eta_mode,
+                pathway=choice.pathway,
+                definitive=choice.definitive,
+            )
+        )
+
+    # --- pre-notification and incidents -----------------------------------------------------------------
+
+    def _track(self, unit: UnitState) -> None:
+        """Keep the centre -> inbound patients index current; a centre's list is marked for
+        sending again only when it really changed: a unit came or went, or its ETA (whole
+        minutes), severity, patient or advice changed."""
+        old = self._tracked.get(unit.unit_id)
+        new = unit.destination if unit.has_patient and unit.destination in self._heading else None
+        if old is not None and old != new:
+            del self._heading[old][unit.unit_id]
+            del self._tracked[unit.unit_id]
+            self._inbound_dirty.add(old)
+        if new is None:
+            return
+        eta = min(unit.etas.get(new, unit.advised_eta_s or 0.0), 86_400.0)
+        key = (int(eta // 60), unit.severity, unit.patient_id, unit.advice_version, unit.eta_mode)
+        held = self._heading[new].get(unit.unit_id)
+        if held is None or held[0] != key:
+            entry = InboundEntry(
+                unit.unit_id, unit.patient_id, max(unit.advice_version, 1), unit.severity, eta, unit.eta_mode
+            )
+            self._heading[new][unit.unit_id] = (key, entry)
+            self._tracked[unit.unit_id] = new
+            self._inbound_dirty.add(new)
+
+    def _inbound(self, now: datetime) -> None:
+        """The pre-notification list of each centre whose list changed, at most once per
+        ``INBOUND_INTERVAL_S`` (later changes wait for a later batch or tick): only units
+        really heading there, the soonest arrivals first."""
+        if not self._inbound_dirty:
+            return
+        sent = self._inbound_sent
+        due = {h for h in self._inbound_dirty if h not in sent or (now - sent[h]).total_seconds() >= INBOUND_INTERVAL_S}
+        self._inbound_dirty -= due
+        for hpid in sorted(due):
+            sent[hpid] = now
+            held = sorted((p for _, p in self._heading[hpid].values()), key=lambda p: (p.eta_s, p.unit_id))
+            self._out.append(NotifyInbound(hpid, tuple(held[:INBOUND_MAX])))
+
+    def _assign_incidents(self) -> None:
+        """Recommend a unit for every waiting incident (jointly, by priority-weighted response time)."""
+        waiting = [i for i in self.incidents.values() if i.id not in self.assigned]
+        if not waiting:
+            return
+        units = [
+            Unit(u.unit_id, u.lat, u.lon, available=True)
+            for u in self.units.values()
+            if u.status is UnitStatus.AVAILABLE and u.lat is not None and u.lon is not None
+        ]
+        for choice in assign_units(waiting, units, self._response):
+            self._out.append(
+                AssignUnit(choice.incident_id, choice.unit_id, min(choice.eta_s, 86_400.0), choice.eta_mode)
+            )
+
+    @property
+    def pending_inbound(self) -> bool:
+        """Pre-notification lists changed but not sent yet (waiting for their turn): a tick sends them."""
+        return bool(self._inbound_dirty)
+
+
+def _remember(unit: UnitState, version: int, hpid: str) -> None:
+    """Keep which destination advice ``version`` named (the newest ``VERSIONS_KEPT`` of them)."""
+    unit.versions[version] = hpid
+    while len(unit.versions) > VERSIONS_KEPT:
+        del unit.versions[min(unit.versions)]
+
+
+def _finite(seconds: float) -> float | None:
+    return seconds if math.isfinite(seconds) else None

@@ -1,0 +1,106 @@
+"""What the decision engine is told (:meth:`dispatch.engine.DispatchEngine.apply`): frozen dataclasses,
+one per kind of event, built from MQTT payloads by :mod:`dispatch.wire` (live) or by a simulator.
+
+The clinical vocabulary is the core's own: a vitals event carries the ``ems.vitals/1`` payload the
+severity model reads (:meth:`TrainedSeverity.assess_many`), a capacity event the report the router's
+:func:`dispatch.router.centre_view` reads, an incident :class:`dispatch.units.Incident`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dispatch.roads import EtaMode
+from dispatch.severity.model import Severity
+from dispatch.units import Incident
+from telemetry.schemas import Capacity, UnitStatus, Vitals
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The message an event came in (topic and raw payload): quoted when it is refused or held."""
+
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PositionReported:
+    unit_id: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsReported:
+    """A patient's vitals. ``severity`` None: the engine scores them, with the rest of the batch at once."""
+
+    unit_id: str
+    vitals: Vitals
+    severity: Severity | None = None
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    unit_id: str
+    status: UnitStatus
+    incident_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionMade:
+    """A crew accepts (``accept``) or declines an advice version."""
+
+    unit_id: str
+    advice_version: int
+    accept: bool
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceSeen:
+    """Advice this engine did not issue, or issued before a restart (retained, or another worker's).
+
+    ``stored``: the patient's newest stored vitals (needs and crew flags are not in the advice), when the
+    shell could read them; the engine scores them only if it takes the patient over."""
+
+    unit_id: str
+    advice_version: int
+    patient_id: str
+    destination: str
+    eta_s: float
+    definitive: bool
+    severity: Severity | None
+    eta_mode: EtaMode
+    ts: datetime
+    stored: Vitals | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityReported:
+    hpid: str
+    capacity: Capacity
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentReported:
+    incident: Incident
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed with nothing new: pre-notification lists that waited for their turn go out."""
+
+
+Event = (
+    PositionReported
+    | VitalsReported
+    | StatusChanged
+    | DecisionMade
+    | AdviceSeen
+    | CapacityReported
+    | IncidentReported
+    | Tick
+)
