@@ -101,15 +101,22 @@ def _fetch_target(settings: Settings, args: argparse.Namespace) -> Path | None:
     return out
 
 
+def _service_key(settings: Settings, args: argparse.Namespace) -> str | None:
+    """The data.go.kr service key of ``--service-key`` or the settings; None (said in one line) when neither."""
+    key: str | None = args.service_key or settings.egen_service_key
+    if not key:
+        print("goldentime: error: a data.go.kr service key is needed: --service-key KEY or GOLDENTIME_EGEN_SERVICE_KEY",
+              file=sys.stderr)  # fmt: skip
+    return key or None
+
+
 def cmd_data_fetch_egen(settings: Settings, args: argparse.Namespace) -> int:
     import urllib.request
 
     from goldentime.egen_list import FetchError, fetch_institutions, write_csv
 
-    key = args.service_key or settings.egen_service_key
-    if not key:
-        print("goldentime: error: a data.go.kr service key is needed: --service-key KEY or GOLDENTIME_EGEN_SERVICE_KEY",
-              file=sys.stderr)  # fmt: skip
+    key = _service_key(settings, args)
+    if key is None:
         return 2
     out = _fetch_target(settings, args)
     if out is None:
@@ -346,10 +353,8 @@ def cmd_hospitals_poll(settings: Settings, args: argparse.Namespace) -> int:
     from hospital_capacity.egen import build_url
 
     operations = ("getEmrrmRltmUsefulSckbdInfoInqire", "getSrsillDissAceptncPosblInfoInqire")
-    key = args.service_key or settings.egen_service_key
-    if not key:
-        print("goldentime: error: a data.go.kr service key is needed: --service-key KEY or GOLDENTIME_EGEN_SERVICE_KEY",
-              file=sys.stderr)  # fmt: skip
+    key = _service_key(settings, args)
+    if key is None:
         return 2
 
     def poll() -> None:
