@@ -42,7 +42,7 @@ from dispatch.pathways import Pathway, needs_of
 from dispatch.roads import EtaMode, SnapError
 from dispatch.router import Choice, PatientCase, RouterConfig, centre_view, full_resources, plan, urgency
 from dispatch.scenario import Prepared, approximate_index
-from dispatch.severity.model import Severity, TrainedSeverity
+from dispatch.severity.model import Scorer, Severity
 from dispatch.units import Incident, Unit, assign_units, response_times
 from telemetry.schemas import Capacity, UnitStatus, Vitals
 
@@ -138,7 +138,7 @@ class DispatchEngine:
     def __init__(
         self,
         prepared: Prepared,
-        severity: TrainedSeverity,
+        severity: Scorer,
         *,
         config: RouterConfig | None = None,
         share_group: str | None = None,

@@ -33,7 +33,7 @@ from dispatch.engine import DispatchEngine, UnitState
 from dispatch.events import AdviceSeen, Event, Tick, VitalsReported
 from dispatch.router import RouterConfig
 from dispatch.scenario import Prepared
-from dispatch.severity.model import TrainedSeverity
+from dispatch.severity.model import Scorer
 from dispatch.units import Incident
 from dispatch.wire import event_of, publications
 from telemetry import schemas, topics
@@ -62,7 +62,7 @@ class Dispatcher:
         self,
         client: Bus,
         prepared: Prepared,
-        severity: TrainedSeverity,
+        severity: Scorer,
         *,
         config: RouterConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

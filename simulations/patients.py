@@ -42,9 +42,10 @@ import numpy as np
 
 from dispatch.pathways import Pathway, needs_of
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
-from dispatch.severity.model import LEVELS, SeverityModel, TrainedSeverity
+from dispatch.severity.model import LEVELS, Severity, SeverityModel, TrainedSeverity
 from dispatch.severity.training import train
 from loaders.severity import read_ktas
+from simulations.errors import SimulationError
 from telemetry import schemas
 
 #: Seed of the out-of-fold split (fixed, so the patient catalogue is reproducible).
@@ -76,6 +77,14 @@ class SimPatient:
     model_ktas: int  # the severity model's level, out of fold
     model_critical: bool  # the model's critical call (Severity.critical), out of fold
     model_p_critical: float  # the model's calibrated probability of KTAS 1-2 (Severity.p_critical), out of fold
+    model_p_emergency: float | None = None  # ... of KTAS 1-3 (Severity.p_emergency), out of fold; None: not kept
+
+    @property
+    def assessment(self) -> Severity:
+        """The model's out-of-fold assessment as the decision engine holds it (no reasons: advice carries none;
+        an unkept p_emergency taken to be p_critical, as :func:`dispatch.wire.severity_of` does)."""
+        p_emergency = max(self.model_p_critical, self.model_p_emergency or 0.0)
+        return Severity(self.model_ktas, self.model_p_critical, p_emergency, (), self.model_critical)
 
 
 # --- crew flags ----------------------------------------------------------------------------------
@@ -216,7 +225,29 @@ def _patient(i: int, row: dict[str, str], p: Presentation, ktas: int, model: Tra
         model_ktas=severity.ktas,
         model_critical=severity.critical,
         model_p_critical=severity.p_critical,
+        model_p_emergency=severity.p_emergency,
     )
+
+
+class OutOfFold:
+    """The severity scorer of a simulated city (a :class:`dispatch.severity.model.Scorer`): the vitals of a call
+    are its patient's catalogue vitals stamped for that call (:meth:`stamp`), and their assessment is the
+    patient's out-of-fold one. The live worker fed these vitals as MQTT messages scores them with it too."""
+
+    def __init__(self) -> None:
+        self._assessed: dict[str, Severity] = {}
+
+    def stamp(self, patient: SimPatient, *, patient_id: str, msg_id: str, ts: datetime) -> schemas.Vitals:
+        """The vitals the crew's tablet sends for ``patient`` (their ``patient_id``, ``msg_id`` and time)."""
+        vitals = patient.vitals.model_copy(update={"patient_id": patient_id, "msg_id": msg_id, "ts": ts})
+        self._assessed[msg_id] = patient.assessment
+        return vitals
+
+    def assess_many(self, vitals: Sequence[schemas.Vitals], *, explain_inputs: bool = True) -> list[Severity]:
+        try:
+            return [self._assessed[v.msg_id] for v in vitals]
+        except KeyError as exc:
+            raise SimulationError(f"vitals {exc.args[0]} were not stamped by this simulation: no assessment") from None
 
 
 # --- the ED's other patients ---------------------------------------------------------------------

@@ -7,9 +7,9 @@ The three shipped here run through the same engine:
 - ``capable``: the nearest open centre designated for what the crew sees (crew flags, and a
   regional or local centre when the triage nurse's KTAS — the human estimate — is 1-2);
   the nearest open ER when none is.
-- ``goldentime``: the product's own decision core, not a copy: ``dispatch.router.plan`` on the
-  centres' posted reports and the patients already inbound, with the severity model's
-  (out-of-fold) assessment, and ``dispatch.units.assign_units`` for units.
+- ``goldentime``: the product's own decision engine, not a copy: the :class:`dispatch.engine.DispatchEngine`
+  the live worker runs, fed the city's events (:class:`GoldenTime`), and ``dispatch.units.assign_units``
+  for units.
 
 After a refusal every policy tries again from that centre's door, never the same centre twice.
 A planner adds a policy by writing a class and naming it ``package.module:Class`` on the
@@ -18,17 +18,26 @@ command line (``goldentime simulate --policy nearest,mypkg.policies:MyPolicy``).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
+from dispatch.commands import Advise, ClearAdvice, Command
+from dispatch.engine import DispatchEngine
+from dispatch.events import CapacityReported, DecisionMade, Event, PositionReported, StatusChanged, VitalsReported
 from dispatch.pathways import Pathway
-from dispatch.router import PatientCase, RouterConfig, centre_view, plan
+from dispatch.router import RouterConfig
 from dispatch.units import Incident, assign_units
+from simulations.patients import OutOfFold
 from simulations.world import Call, CentreState, SimUnit, Trip, World
+from telemetry import schemas
+from telemetry.schemas import UnitStatus
 
 
 class Policy(Protocol):
@@ -87,37 +96,183 @@ class Capable(NearestUnits):
         return nearest_of(capable or untried, etas)
 
 
+#: (now, events): one batch the GoldenTime policy gave its engine.
+Batch = tuple[datetime, tuple[Event, ...]]
+
+
+@dataclass
+class _Ride:
+    """A call a unit of the GoldenTime policy serves, as the policy has told its engine so far."""
+
+    call: Call
+    heading: str | None = None  # the centre the ambulance drives to now (None: to the scene, or on scene)
+    arrived: bool = False  # the engine was told the unit is at hospital (the centre took the patient)
+    vitals_sent: int = 0
+
+
 class GoldenTime:
+    """The product's decision engine in the simulated city: the :class:`~dispatch.engine.DispatchEngine` the
+    live worker (``dispatch.service``) runs, fed the events a live city would send, its commands executed.
+
+    Events (``engine.apply(events, now)`` at every moment the simulator asks the policy something):
+
+    - positions: of a unit at dispatch, on leaving the scene, at the door of a centre that refused, and of
+      every unit transporting a patient (on its straight-line leg) whenever the policy is asked anything;
+    - statuses: dispatched, transporting, at hospital (a unit at a door longer than a refusal takes: the
+      centre took the patient), available (free again: the trip is over);
+    - vitals: the patient's catalogue vitals stamped for the call, with the model's *out-of-fold*
+      assessment (:class:`simulations.patients.OutOfFold`; also the engine's scorer);
+    - capacity: each centre's report as it posts it (what it reports, never its true state);
+    - declines: at the door of a centre that refused, the crew declines the advice that named it, and
+      declines any advice naming a centre that already refused them.
+
+    So the engine plans jointly over every patient on the road, keeps advice stable, and re-advises units
+    on their way when reports or other patients change the picture. The simulator (SimPy) cannot change a
+    leg once driven: the newest advice for a unit on its way is applied at its next decision point (the
+    door of a centre that refused), not mid-leg. Units are dispatched with ``dispatch.units.assign_units``.
+
+    ``record``: keep every batch fed to the engine (:attr:`batches`) and every command it gave
+    (:attr:`commands`), for replaying the stream elsewhere (tests/simulations/test_engine_equivalence.py).
+    One instance can serve several runs: a new world starts a new engine.
+    """
+
     name = "goldentime"
 
-    def __init__(self, config: RouterConfig | None = None) -> None:
+    def __init__(self, config: RouterConfig | None = None, *, record: bool = False) -> None:
         self.config = config or RouterConfig()
+        self.record = record
+        self.batches: list[Batch] = []
+        self.commands: list[Command] = []
+        self.scorer = OutOfFold()
+        self.engine: DispatchEngine | None = None
+        self._world: World | None = None
+        self._rides: dict[str, _Ride] = {}
+        self._reports: dict[str, schemas.Capacity] = {}
+        self._advice: dict[str, Advise] = {}  # unit -> the newest advice it was given
+
+    # --- the Policy protocol -----------------------------------------------------------------------
 
     def dispatch(self, world: World, calls: Sequence[Call], units: Sequence[SimUnit]) -> list[tuple[Call, SimUnit]]:
+        self._start(world)
+        events = self._observe(world)
         by_call = {str(c.id): c for c in calls}
         by_unit = {u.id: u for u in units}
         incidents = [Incident(str(c.id), c.lat, c.lon, c.priority) for c in calls]
         choices = assign_units(incidents, [u.as_unit(world.now) for u in units], world.response)
-        return [(by_call[c.incident_id], by_unit[c.unit_id]) for c in choices]
+        pairs = [(by_call[c.incident_id], by_unit[c.unit_id]) for c in choices]
+        for call, unit in pairs:
+            self._rides[unit.id] = _Ride(call)
+            events.append(StatusChanged(unit.id, UnitStatus.DISPATCHED, _incident_id(call)))
+            events.append(PositionReported(unit.id, *unit.position(world.now)))
+        if events:
+            self._apply(events, world.now_dt)
+        return pairs
 
     def destination(self, world: World, trip: Trip) -> str:
-        patient, etas = trip.call.patient, world.etas_for(trip)
-        now = world.now_dt
-        views = [centre_view(c.centre, c.report, now) for c in world.centres.values()]
-        case = PatientCase(
-            unit_id=trip.unit_id,
-            ktas=patient.model_ktas,
-            needs=patient.needs,
-            eta_s=etas,
-            declined=trip.tried,
-            critical=patient.model_critical,
-            p_critical=patient.model_p_critical,
-        )
-        # plan gives every case that can reach a centre a choice (stabilise or all-declined modes included)
-        for choice in plan([case], views, inbound_elsewhere=world.inbound, config=self.config):
-            if choice.destination.hpid not in trip.tried:
-                return choice.destination.hpid
-        return nearest_of(_untried(world, trip), etas)  # no centre reachable (or only tried ones): the nearest untried
+        self._start(world)
+        events = self._observe(world)
+        unit_id = trip.unit_id
+        ride = self._rides.setdefault(unit_id, _Ride(trip.call))
+        if trip.at is None or ride.arrived:  # leaving the scene (or back on the road with the patient)
+            ride.arrived = False
+            events.append(StatusChanged(unit_id, UnitStatus.TRANSPORTING, _incident_id(trip.call)))
+        if trip.at is None:
+            events.append(PositionReported(unit_id, trip.lat, trip.lon))
+        else:
+            door = world.centres[trip.at].centre
+            events.append(PositionReported(unit_id, door.lat, door.lon))
+        advice = self._advice.get(unit_id)
+        if trip.at is None or advice is None or advice.patient_id != _patient_id(trip.call):
+            ride.vitals_sent += 1
+            vitals = self.scorer.stamp(
+                trip.call.patient,
+                patient_id=_patient_id(trip.call),
+                msg_id=f"sim-call-{trip.call.id:06d}-{ride.vitals_sent}",
+                ts=world.now_dt,
+            )
+            events.append(VitalsReported(unit_id, vitals, severity=trip.call.patient.assessment))
+        elif advice.destination.hpid == trip.at:  # the centre the advice named refused at the door
+            events.append(DecisionMade(unit_id, advice.advice_version, accept=False))
+        self._apply(events, world.now_dt)
+        hpid = self._advised(world, trip)
+        ride.heading = hpid
+        return hpid
+
+    # --- the engine's side ------------------------------------------------------------------------
+
+    def _start(self, world: World) -> DispatchEngine:
+        """The engine of this world's run (a new world: a new run, a new engine on its centres)."""
+        if self.engine is not None and world is self._world:
+            return self.engine
+        scenario = dataclasses.replace(
+            world.prepared.scenario, centres=tuple(c.centre for c in world.centres.values())
+        )  # the simulated centres only (a scenario may leave some out)
+        prepared = dataclasses.replace(world.prepared, scenario=scenario)
+        self.scorer = OutOfFold()
+        self.engine = DispatchEngine(prepared, self.scorer, config=self.config)
+        self._world = world
+        self.batches, self.commands = [], []
+        self._rides, self._reports, self._advice = {}, {}, {}
+        return self.engine
+
+    def _apply(self, events: list[Event], now: datetime) -> None:
+        assert self.engine is not None
+        commands = self.engine.apply(events, now)
+        if self.record:
+            self.batches.append((now, tuple(events)))
+            self.commands += commands
+        for command in commands:
+            if isinstance(command, Advise):
+                self._advice[command.unit_id] = command
+            elif isinstance(command, ClearAdvice):
+                self._advice.pop(command.unit_id, None)
+
+    def _observe(self, world: World) -> list[Event]:
+        """What changed since the policy was last asked: reports posted, trips over, units on their way."""
+        events: list[Event] = []
+        for state in world.centres.values():
+            if state.report is not None and state.report is not self._reports.get(state.hpid):
+                self._reports[state.hpid] = state.report
+                events.append(CapacityReported(state.hpid, state.report))
+        refusal_s = world.config.refusal_min * 60.0
+        for unit_id, ride in list(self._rides.items()):
+            unit = world.units[unit_id]
+            if unit.free:  # handed over, free again
+                events.append(StatusChanged(unit_id, UnitStatus.AVAILABLE))
+                del self._rides[unit_id]
+                continue
+            if ride.heading is None or ride.arrived:
+                continue
+            leg_end = unit.leg[5]
+            if world.now > leg_end + refusal_s:  # at the door for longer than a refusal takes: taken in
+                ride.arrived = True
+                events.append(StatusChanged(unit_id, UnitStatus.AT_HOSPITAL, _incident_id(ride.call)))
+            elif world.now < leg_end:
+                events.append(PositionReported(unit_id, *unit.position(world.now)))
+        return events
+
+    def _advised(self, world: World, trip: Trip) -> str:
+        """The centre of the unit's newest advice; advice naming a centre that cannot take the patient (it
+        refused them already, or is closed) is declined, and the next advice taken."""
+        assert self.engine is not None
+        for _ in range(len(world.centres)):
+            advice = self._advice.get(trip.unit_id)
+            if advice is None or advice.patient_id != _patient_id(trip.call):
+                break
+            hpid = advice.destination.hpid
+            centre = world.centres.get(hpid)
+            if centre is not None and not centre.closed and hpid not in trip.tried:
+                return hpid
+            self._apply([DecisionMade(trip.unit_id, advice.advice_version, accept=False)], world.now_dt)
+        return nearest_of(_untried(world, trip), world.etas_for(trip))  # no advice left: the nearest untried
+
+
+def _patient_id(call: Call) -> str:
+    return f"sim-{call.id:06d}"
+
+
+def _incident_id(call: Call) -> str:
+    return f"call-{call.id}"
 
 
 POLICIES: dict[str, type[Nearest] | type[Capable] | type[GoldenTime]] = {

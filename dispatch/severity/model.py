@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import sparse
@@ -147,6 +147,13 @@ class Severity:
     p_emergency: float
     reasons: tuple[str, ...]
     critical: bool  # p_critical at or above the operating threshold, or a crew flag
+
+
+class Scorer(Protocol):
+    """What the decision engine scores vitals with: a :class:`TrainedSeverity`, or a simulator's
+    out-of-fold assessments (``simulations.patients.OutOfFold``)."""
+
+    def assess_many(self, vitals: Sequence[Vitals], *, explain_inputs: bool = True) -> list[Severity]: ...
 
 
 @dataclass(frozen=True)
