@@ -194,8 +194,9 @@ def _load(settings: Settings, what: WhatIf) -> tuple[list[Policy], str, Prepared
     """The policies, scenario name, prepared scenario and simulation config, or a :class:`WhatIfError`."""
     from dispatch.scenario import ScenarioError
     from loaders.scenarios import default_scenario, load_scenario, prepare, scenario_file
+    from simulations.city import simulated_centres
     from simulations.config import load_sim_config
-    from simulations.engine import check_coverage, simulated_centres
+    from simulations.engine import check_coverage
     from simulations.policies import load_policy
 
     _check(what)

@@ -64,6 +64,7 @@ class SimConfig:
     on_scene_min: float = 15.0  # median time on scene
     handover_min: float = 15.0  # at the hospital, after acceptance, before the unit is free again
     refusal_min: float = 5.0  # lost at the door of a centre that refuses
+    reroute_check_min: float = 2.0  # how often a policy that re-routes is asked about units on their way
     #: A cardiac arrest is taken at any open ER, bed or no bed (resuscitation bay).
     arrest_always_accepted: bool = True
 
@@ -120,7 +121,7 @@ def load_sim_config(scenario_file: Path) -> SimConfig:
 
 
 def _check(config: SimConfig, where: str) -> None:
-    positive = ("calls_per_day", "shift_h", "report_interval_min", "on_scene_min", "handover_min")
+    positive = ("calls_per_day", "shift_h", "report_interval_min", "on_scene_min", "handover_min", "reroute_check_min")
     for name in positive:
         if not getattr(config, name) > 0:
             raise ScenarioError(f"{where}: {name} must be > 0, got {getattr(config, name)!r}")

@@ -13,44 +13,33 @@ a free ER bed (a cardiac arrest needs no bed); otherwise it refuses, the crew lo
 project exists to prevent. Accepted patients stay for a length of stay drawn by their true
 KTAS; walk-in patients fill the same beds. Centres post their beds and teams every
 ``report_interval_min`` (what GoldenTime sees); teams are on or off duty by 12-hour shift.
+All of that is :class:`simulations.city.City`, the model the live city runs too.
+
+A policy may turn a unit on its way (``redirects``, :mod:`simulations.policies`): it is asked after
+every decision and every ``reroute_check_min``, and a unit it turns drives on to the new centre from
+where it is (``CallRecord.redirects`` counts the turns).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import simpy
 
 from dispatch.pathways import Pathway
-from dispatch.scenario import Centre, Prepared, Scenario, ScenarioError
-from dispatch.units import response_times
+from dispatch.scenario import Prepared, Scenario, ScenarioError
+from simulations.city import City, CityDraws, simulated_centres
 from simulations.config import SimConfig
 from simulations.demand import HOURLY_PROFILE, PlaceSampler, call_times, length_of_stay_s, walkin_rate_per_h
 from simulations.errors import UnservedCalls
 from simulations.patients import SimPatient
 from simulations.policies import Policy
 from simulations.records import CallRecord, CentreRecord, RunResult
-from simulations.world import ALWAYS_ON, Call, CentreState, SimUnit, Trip, World
+from simulations.world import ALWAYS_ON, Call, CentreState, SimUnit, Trip
 
 DAY_S = 86_400.0
-HOUR_S = 3_600.0
-
-
-@dataclass(frozen=True)
-class CityDraws:
-    """Everything random about one seed of a city, drawn once for every policy."""
-
-    calls: tuple[Call, ...]
-    on_scene_s: tuple[float, ...]  # by call
-    stay_s: tuple[float, ...]  # by call: the patient's ED length of stay
-    walkins: dict[str, tuple[tuple[float, float], ...]]  # centre -> (arrival, length of stay)
-    initial: dict[str, tuple[float, ...]]  # centre -> remaining stays of the patients there at t=0
-    rosters: dict[str, tuple[frozenset[Pathway], ...]]  # centre -> teams on duty, by shift
-    seed: int
-    surge: float
 
 
 def check_coverage(scenario: Scenario, prepared: Prepared, config: SimConfig) -> None:
@@ -118,10 +107,6 @@ def draw_city(
     return CityDraws(tuple(calls), tuple(on_scene), tuple(stays), walkins, initial, rosters, seed, surge)
 
 
-def simulated_centres(prepared: Prepared, config: SimConfig) -> list[Centre]:
-    return sorted((c for c in prepared.scenario.centres if c.hpid not in config.exclude), key=lambda c: c.hpid)
-
-
 def surge_walkins(surge: float) -> float:
     """A surge (a heat wave, an epidemic, a mass-casualty day) brings walk-ins too, half as much."""
     return 1.0 + (surge - 1.0) / 2.0
@@ -139,69 +124,24 @@ class Simulation:
     ) -> None:
         self.env = simpy.Environment()
         self.config, self.draws, self.policy = config, draws, policy
-        closed = set(closed)
-        unknown = closed - {c.hpid for c in prepared.scenario.centres}
-        if unknown:
-            raise ScenarioError(f"--close names centres that are not in {prepared.scenario.name}: {sorted(unknown)}")
-        centres = {
-            c.hpid: CentreState(c, config.beds_of(c), config.designated(c), closed=c.hpid in closed)
-            for c in simulated_centres(prepared, config)
-        }
-        units = {}
-        for s, station in enumerate(prepared.scenario.stations):
-            for k in range(station.ambulances):
-                unit_id = f"U{s:02d}-{k}"
-                units[unit_id] = SimUnit(unit_id, (station.lat, station.lon))
-        if not units:
-            raise ScenarioError(f"{prepared.scenario.name} has no ambulance on its roads")
-        self.world = World(prepared, config, response_times(prepared), centres, units)
+        self.city = City(self.env, prepared, config, draws, closed=closed)
+        self.world = self.city.world
         self.waiting: list[Call] = []
         self.records: list[CallRecord] = []
-
-    # --- scheduling helpers ----------------------------------------------------------------
-
-    def _at(self, delay: float, action: Callable[[], None]) -> None:
-        event = self.env.timeout(max(0.0, delay))
-        event.callbacks.append(lambda _: self._do(action))
-
-    def _do(self, action: Callable[[], None]) -> None:
-        self.world.now = self.env.now
-        action()
-
-    def _admit(self, centre: CentreState, stay_s: float) -> None:
-        centre.change(self.env.now, +1)
-        self._at(stay_s, lambda: centre.change(self.env.now, -1))
+        self._serving: dict[str, simpy.Process] = {}  # unit -> the process of the call it serves
+        self._heading: dict[str, str] = {}  # unit -> the centre it is driving to now, with a patient
 
     # --- the city ----------------------------------------------------------------------------
 
     def run(self, days: float) -> RunResult:
         end = days * DAY_S
-        for k, (hpid, centre) in enumerate(self.world.centres.items()):
-            for remaining in self.draws.initial[hpid]:
-                self._admit(centre, remaining)
-            for t, stay in self.draws.walkins[hpid]:
-                self._at(t, lambda c=centre, s=stay: self._admit(c, s))  # type: ignore[misc]
-            roster = self.draws.rosters[hpid]
-            for shift, teams in enumerate(roster):
-                self._at(shift * self.config.shift_h * HOUR_S, lambda c=centre, t=teams: self._roster(c, t))  # type: ignore[misc]
-            self.env.process(self._reports(centre, phase=k / len(self.world.centres)))
+        self.city.start(lambda centre: centre.post_report(self.env.now))
         for call in self.draws.calls:
-            self._at(call.t, lambda c=call: self._call(c))  # type: ignore[misc]
+            self.city.at(call.t, lambda c=call: self._call(c))  # type: ignore[misc]
+        if hasattr(self.policy, "redirects"):
+            self.env.process(self._redirect_checks())
         self.env.run(until=end + 2 * DAY_S)  # calls of the last day finish; none is cut off
         return self._result(days)
-
-    def _roster(self, centre: CentreState, teams: frozenset[Pathway]) -> None:
-        centre.on_duty = teams
-
-    def _reports(self, centre: CentreState, *, phase: float) -> simpy.events.ProcessGenerator:
-        """Reports at every interval, centres spread evenly over it (``phase``: share of an interval)."""
-        interval = self.config.report_interval_min * 60.0
-        centre.post_report(0.0)
-        yield self.env.timeout(phase * interval)
-        while True:
-            self.world.now = self.env.now
-            centre.post_report(self.env.now)
-            yield self.env.timeout(interval)
 
     def _call(self, call: Call) -> None:
         self.waiting.append(call)
@@ -214,48 +154,81 @@ class Simulation:
         for call, unit in self.policy.dispatch(self.world, list(self.waiting), free):
             self.waiting.remove(call)
             unit.free = False
-            self.env.process(self._serve(call, unit))
+            self._serving[unit.id] = self.env.process(self._serve(call, unit))
+        self._redirect()
+
+    # --- re-routing en route ---------------------------------------------------------------------
+
+    def _redirect_checks(self) -> simpy.events.ProcessGenerator:
+        """Ask the policy every ``reroute_check_min`` whether a unit on its way should head elsewhere."""
+        while True:
+            yield self.env.timeout(self.config.reroute_check_min * 60.0)
+            if self._heading:
+                self.world.now = self.env.now
+                self._redirect()
+
+    def _redirect(self) -> None:
+        """Turn the units the policy sends elsewhere (a policy with ``redirects``; see :mod:`simulations.policies`)."""
+        redirects = getattr(self.policy, "redirects", None)
+        if redirects is None or not self._heading:
+            return
+        for unit_id, hpid in redirects(self.world, dict(self._heading)).items():
+            if self._heading.get(unit_id) not in (None, hpid) and hpid in self.world.centres:
+                self._heading[unit_id] = hpid
+                self._serving[unit_id].interrupt(hpid)
+
+    def _leg(self, unit: SimUnit, hpid: str, seconds: float) -> simpy.events.ProcessGenerator:
+        """Drive to centre ``hpid``; returns None on arrival, or the centre the policy turned the unit to."""
+        world, env = self.world, self.env
+        centre = world.centres[hpid].centre
+        unit.move((centre.lat, centre.lon), env.now, env.now + seconds, env.now)
+        world.inbound[hpid] = world.inbound.get(hpid, 0) + 1
+        self._heading[unit.id] = hpid
+        try:
+            yield env.timeout(seconds)
+            return None
+        except simpy.Interrupt as turn:
+            return str(turn.cause)
+        finally:
+            world.inbound[hpid] -= 1
+            del self._heading[unit.id]
+
+    # --- one call --------------------------------------------------------------------------------
 
     def _serve(self, call: Call, unit: SimUnit) -> simpy.events.ProcessGenerator:
-        env, world, config = self.env, self.world, self.config
-        drive = float(world.response.to(call.lat, call.lon, [unit.as_unit(env.now)])[0])
-        drive = drive if math.isfinite(drive) else 0.0
+        env, world, config, city = self.env, self.world, self.config, self.city
+        drive = city.drive_s(unit, (call.lat, call.lon))
         unit.move((call.lat, call.lon), env.now + config.turnout_s, env.now + config.turnout_s + drive, env.now)
         yield env.timeout(config.turnout_s + drive)
         response = env.now - call.t
         yield env.timeout(self.draws.on_scene_s[call.id])
         left = env.now
-        patient, at = call.patient, None
+        patient = call.patient
         tried: list[str] = []
-        lat, lon = call.lat, call.lon
-        full = incapable = 0
-        forced = False
+        trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
+        full = incapable = redirects = 0
         while True:
             world.now = env.now
-            trip = Trip(unit.id, call, lat, lon, frozenset(tried), at)
             hpid = self.policy.destination(world, trip)
+            self._redirect()
+            etas = world.etas_for(trip)
+            while True:
+                turned = yield from self._leg(unit, hpid, city.leg_s(etas, hpid))
+                if turned is None:
+                    break
+                redirects += 1
+                lat, lon = unit.position(env.now)
+                hpid, etas = turned, world.etas(lat, lon)
             centre = world.centres[hpid]
-            eta = world.etas_for(trip).get(hpid, math.inf)
-            eta = eta if math.isfinite(eta) else 4 * HOUR_S
-            unit.move((centre.centre.lat, centre.centre.lon), env.now, env.now + eta, env.now)
-            world.inbound[hpid] = world.inbound.get(hpid, 0) + 1
-            yield env.timeout(eta)
-            world.inbound[hpid] -= 1
             tried.append(hpid)
-            centre.arrivals += 1
-            bed, treats = centre.has_bed(), centre.treats(patient)
-            full += not bed
-            incapable += not treats
-            arrest = Pathway.CARDIAC_ARREST in patient.needs and config.arrest_always_accepted
-            if treats and (bed or arrest):
+            door = city.door(patient, centre, tried)
+            full += not door.bed
+            incapable += not door.treats
+            if door.accepted:
                 break
-            if all(c.hpid in tried for c in world.open_centres()):
-                forced = True  # every open centre refused: the last one has to take the patient
-                break
-            centre.refusals += 1
             yield env.timeout(config.refusal_min * 60.0)
-            lat, lon, at = centre.centre.lat, centre.centre.lon, hpid
-        self._admit(centre, self.draws.stay_s[call.id])
+            trip = Trip(unit.id, call, centre.centre.lat, centre.centre.lon, frozenset(tried), hpid)
+        city.admit(centre, self.draws.stay_s[call.id])
         self.records.append(
             CallRecord(
                 call_id=call.id,
@@ -270,7 +243,8 @@ class Simulation:
                 retransfers=len(tried) - 1,
                 full_arrivals=full,
                 incapable_arrivals=incapable,
-                forced=forced,
+                forced=door.forced,
+                redirects=redirects,
             )
         )
         yield env.timeout(config.handover_min * 60.0)
@@ -278,12 +252,11 @@ class Simulation:
 
     def _free(self, unit: SimUnit, centre: CentreState) -> None:
         env, world = self.env, self.world
-        here = (centre.centre.lat, centre.centre.lon)
-        unit.park(*here)
-        back = float(world.response.to(unit.base[0], unit.base[1], [unit.as_unit(env.now)])[0])
-        back = back if math.isfinite(back) else 0.0
+        unit.park(centre.centre.lat, centre.centre.lon)
+        back = self.city.drive_s(unit, unit.base)
         unit.move(unit.base, env.now, env.now + back, env.now)
         unit.free = True
+        del self._serving[unit.id]
         world.now = env.now
         self._dispatch()
 

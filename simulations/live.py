@@ -22,8 +22,9 @@ Simplifications, on purpose:
   (:meth:`dispatch.roads.TravelTimeIndex.route`), a straight line on an approximate index;
 - centres stamp their reports with the wall clock (the dispatcher judges staleness by its own
   clock), not with the simulated clock;
-- the acceptance rule at the door is the engine's (definitive care and a free ER bed; a
-  cardiac arrest is always taken); a patient every open centre refused is taken by the last.
+- the centres, the units, beds, walk-ins, rosters, reports and the answer at the door are the
+  what-if engine's own (:class:`simulations.city.City`): definitive care and a free ER bed, a
+  cardiac arrest always taken, a patient every open centre refused taken by the last.
 
 All MQTT lives in this module. Messages arrive on the client's thread and are only stored
 (under a lock); the simulation's processes poll them on the simulated clock.
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -46,11 +46,10 @@ import numpy as np
 import simpy
 import simpy.rt
 
-from dispatch.pathways import Pathway
 from dispatch.roads import TravelTimeIndex, haversine_m
 from dispatch.scenario import Prepared
+from simulations.city import City, CityDraws
 from simulations.config import SimConfig
-from simulations.engine import HOUR_S, CityDraws, Simulation
 from simulations.policies import Nearest, NearestUnits
 from simulations.world import EPOCH, Call, CentreState, SimUnit, Trip, World
 from telemetry import schemas, topics
@@ -207,8 +206,9 @@ class LiveCity:
         self.assignment_wait_s, self.advice_wait_s = assignment_wait_s, advice_wait_s
         #: Incident ids carry it, so a persistent broker's retained assignments of an earlier run never match.
         self.run_id = topics.check_id(run_id or f"S{draws.seed}", what="run id")
-        # The engine's own construction of centres and units (the policy is not used).
-        self.world: World = Simulation(prepared, config, draws, Nearest()).world
+        self.env = simpy.rt.RealtimeEnvironment(factor=1.0 / speed, strict=False)
+        self.city = City(self.env, prepared, config, draws)
+        self.world: World = self.city.world
         self._routes = prepared.index if isinstance(prepared.index, TravelTimeIndex) else None
         self._inbox = _Inbox()
         if client_factory is None:
@@ -217,7 +217,6 @@ class LiveCity:
         else:
             self.client = client_factory()
         self.client.on_message = self._inbox.on_message
-        self.env = simpy.rt.RealtimeEnvironment(factor=1.0 / speed, strict=False)
         self.counters = _Counters()
         #: Recent QoS 1 messages, awaited before stopping: the last status must not be lost.
         self._unacknowledged: deque[Delivery] = deque(maxlen=1000)
@@ -282,34 +281,15 @@ class LiveCity:
         )
 
     def _start_city(self) -> None:
-        """Centres post their beds, units say they are available at their bases; beds fill
-        with the patients already there and the walk-ins, teams change by shift."""
-        centres = list(self.world.centres.values())
-        for k, centre in enumerate(centres):
-            for remaining in self.draws.initial[centre.hpid]:
-                self._admit(centre, remaining)
-            for t, stay in self.draws.walkins[centre.hpid]:
-                self._at(t, lambda c=centre, s=stay: self._admit(c, s))  # type: ignore[misc]
-            for shift, teams in enumerate(self.draws.rosters[centre.hpid]):
-                self._at(shift * self.config.shift_h * HOUR_S, lambda c=centre, t=teams: self._set_roster(c, t))  # type: ignore[misc]
-            self.env.process(self._reports(centre, phase=k / len(centres)))
+        """The city's own life (:meth:`City.start`), reports sent on the bus; units say they are available
+        at their bases and keep reporting where they are."""
+        self.city.start(self._post)
         for k, unit in enumerate(self.world.units.values()):
             self._status(unit, schemas.UnitStatus.AVAILABLE)
             self._position(unit, unit.base)
             self.env.process(self._parked(unit, phase=k / len(self.world.units)))
 
-    # --- scheduling and publishing helpers ----------------------------------------------------
-
-    def _at(self, delay: float, action: Callable[[], None]) -> None:
-        event = self.env.timeout(max(0.0, delay))
-        event.callbacks.append(lambda _: action())
-
-    def _admit(self, centre: CentreState, stay_s: float) -> None:
-        centre.change(self.env.now, +1)
-        self._at(stay_s, lambda: centre.change(self.env.now, -1))
-
-    def _set_roster(self, centre: CentreState, teams: frozenset[Pathway]) -> None:
-        centre.on_duty = teams
+    # --- publishing helpers -------------------------------------------------------------------
 
     @staticmethod
     def _wall_seconds() -> float:
@@ -329,15 +309,6 @@ class LiveCity:
         unit.park(*at)
         speed = None if speed_mps is None else min(max(speed_mps, 0.0), 100.0)
         self._send(topics.Kind.POSITION, unit.id, schemas.Position.new(lat=at[0], lon=at[1], speed_mps=speed))
-
-    def _reports(self, centre: CentreState, *, phase: float) -> ProcessGenerator:
-        """Reports at every interval, centres spread evenly over it (as in the engine)."""
-        interval = self.config.report_interval_min * 60.0
-        self._post(centre)
-        yield self.env.timeout(phase * interval)
-        while True:
-            self._post(centre)
-            yield self.env.timeout(interval)
 
     def _parked(self, unit: SimUnit, *, phase: float) -> ProcessGenerator:
         """A free unit's tablet still reports where it is, every ``parked_every_s`` (units spread over it)."""
@@ -390,18 +361,13 @@ class LiveCity:
                     return [*route, end]
         return [start, end]
 
-    def _response_s(self, unit: SimUnit, to: Point) -> float:
-        seconds = float(self.world.response.to(to[0], to[1], [unit.as_unit(self.env.now)])[0])
-        return seconds if math.isfinite(seconds) else 0.0
-
     # --- a call --------------------------------------------------------------------------------
 
     def _call(self, call: Call) -> ProcessGenerator:
         yield self.env.timeout(max(0.0, call.t - self.env.now))
         self.counters.calls += 1
         incident_id = f"{self.run_id}-{call.id}"
-        category = min((n.value for n in call.patient.needs), default="medical")
-        incident = schemas.Incident.new(lat=call.lat, lon=call.lon, priority=call.priority, category=category)
+        incident = schemas.Incident.new(lat=call.lat, lon=call.lon, priority=call.priority, category=call.category)
         self._send(topics.Kind.INCIDENT, incident_id, incident)
         unit: SimUnit | None = None
         while unit is None:
@@ -431,14 +397,14 @@ class LiveCity:
         self._status(unit, schemas.UnitStatus.DISPATCHED, incident_id=trip.incident_id)
         yield self.env.timeout(config.turnout_s)
         here = unit.position(self.env.now)
-        yield from self._drive(unit, [here, (call.lat, call.lon)], self._response_s(unit, (call.lat, call.lon)))
+        yield from self._drive(unit, [here, (call.lat, call.lon)], self.city.drive_s(unit, (call.lat, call.lon)))
         self.counters.responses_s.append(self.env.now - call.t)
         self._status(unit, schemas.UnitStatus.ON_SCENE, incident_id=trip.incident_id)
         self.env.process(self._vitals(trip))
         yield self.env.timeout(self.draws.on_scene_s[call.id])
         self._status(unit, schemas.UnitStatus.TRANSPORTING, incident_id=trip.incident_id)
         centre = yield from self._transport(trip)
-        self._admit(centre, self.draws.stay_s[call.id])
+        self.city.admit(centre, self.draws.stay_s[call.id])
         self.counters.served += 1
         self._status(unit, schemas.UnitStatus.AT_HOSPITAL, incident_id=trip.incident_id, hpid=centre.hpid)
         yield self.env.timeout(config.handover_min * 60.0)
@@ -458,7 +424,7 @@ class LiveCity:
     def _return(self, unit: SimUnit) -> ProcessGenerator:
         """Back to base; a new call (the unit no longer free) ends the drive where it is."""
         here = unit.position(self.env.now)
-        yield from self._drive(unit, [here, unit.base], self._response_s(unit, unit.base), stop=lambda: not unit.free)
+        yield from self._drive(unit, [here, unit.base], self.city.drive_s(unit, unit.base), stop=lambda: not unit.free)
 
     # --- the transport ------------------------------------------------------------------------
 
@@ -504,8 +470,7 @@ class LiveCity:
         """Drive to ``hpid``; False when newer advice came on the way (the drive stopped)."""
         unit = trip.unit
         here = unit.position(self.env.now)
-        eta = self.world.etas(here[0], here[1]).get(hpid, math.inf)
-        eta = eta if math.isfinite(eta) else 4 * HOUR_S
+        eta = self.city.leg_s(self.world.etas(here[0], here[1]), hpid)
         version = trip.version
 
         def diverted() -> bool:
@@ -520,19 +485,13 @@ class LiveCity:
         return arrived
 
     def _accepts(self, trip: _Trip, centre: CentreState) -> bool:
-        """The engine's rule at the door; a refusal is declined on the bus with its reason."""
-        patient = trip.call.patient
-        centre.arrivals += 1
-        bed, treats = centre.has_bed(), centre.treats(patient)
-        self.counters.full_arrivals += not bed
-        arrest = Pathway.CARDIAC_ARREST in patient.needs and self.config.arrest_always_accepted
-        if treats and (bed or arrest):
+        """The city's answer at the door (:meth:`City.door`); a refusal is declined on the bus with its reason."""
+        door = self.city.door(trip.call.patient, centre, trip.tried)
+        self.counters.full_arrivals += not door.bed
+        if door.accepted:
             return True
-        if all(c.hpid in trip.tried for c in self.world.open_centres()):
-            return True  # every open centre refused: the last one has to take the patient
-        centre.refusals += 1
         if trip.version > 0:
-            reason = NO_CAPABILITY if not treats else NO_BED
+            reason = NO_CAPABILITY if not door.treats else NO_BED
             decision = schemas.Decision.new(
                 advice_version=trip.version, decision=schemas.DecisionKind.DECLINE, reason=reason
             )

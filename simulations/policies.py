@@ -1,15 +1,16 @@
 """Routing policies: who goes to which call, and which centre each patient is taken to.
 
-A policy is a plug-in: any object with a ``name`` and the two methods of :class:`Policy`.
-The three shipped here run through the same engine:
+A policy is a plug-in: any object with a ``name`` and the two methods of :class:`Policy`, and
+optionally ``redirects(world, heading) -> {unit: hpid}`` (units on their way that should turn to
+another centre; :meth:`GoldenTime.redirects`). The three shipped here run through the same engine:
 
 - ``nearest``: the nearest open ER, as crews often do today.
 - ``capable``: the nearest open centre designated for what the crew sees (crew flags, and a
   regional or local centre when the triage nurse's KTAS — the human estimate — is 1-2);
   the nearest open ER when none is.
 - ``goldentime``: the product's own decision engine, not a copy: the :class:`dispatch.engine.DispatchEngine`
-  the live worker runs, fed the city's events (:class:`GoldenTime`), and ``dispatch.units.assign_units``
-  for units.
+  the live worker runs, fed the city's events (:class:`GoldenTime`): it recommends the units, names
+  the centres and turns units on their way.
 
 After a refusal every policy tries again from that centre's door, never the same centre twice.
 A planner adds a policy by writing a class and naming it ``package.module:Class`` on the
@@ -21,19 +22,27 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
-from dispatch.commands import Advise, ClearAdvice, Command
+from dispatch.commands import Advise, AssignUnit, ClearAdvice, Command
 from dispatch.engine import DispatchEngine
-from dispatch.events import CapacityReported, DecisionMade, Event, PositionReported, StatusChanged, VitalsReported
+from dispatch.events import (
+    CapacityReported,
+    DecisionMade,
+    Event,
+    IncidentReported,
+    PositionReported,
+    StatusChanged,
+    VitalsReported,
+)
 from dispatch.pathways import Pathway
 from dispatch.router import RouterConfig
-from dispatch.units import Incident, assign_units
+from dispatch.units import Incident
 from simulations.patients import OutOfFold
 from simulations.world import Call, CentreState, SimUnit, Trip, World
 from telemetry import schemas
@@ -106,6 +115,7 @@ class _Ride:
 
     call: Call
     heading: str | None = None  # the centre the ambulance drives to now (None: to the scene, or on scene)
+    tried: frozenset[str] = frozenset()  # the centres that refused the patient
     arrived: bool = False  # the engine was told the unit is at hospital (the centre took the patient)
     vitals_sent: int = 0
 
@@ -116,20 +126,23 @@ class GoldenTime:
 
     Events (``engine.apply(events, now)`` at every moment the simulator asks the policy something):
 
-    - positions: of a unit at dispatch, on leaving the scene, at the door of a centre that refused, and of
-      every unit transporting a patient (on its straight-line leg) whenever the policy is asked anything;
-    - statuses: dispatched, transporting, at hospital (a unit at a door longer than a refusal takes: the
-      centre took the patient), available (free again: the trip is over);
+    - incidents: every call, when it first waits for a unit;
+    - positions: of every unit at its base at the start, of the free units whenever units are dispatched,
+      of a unit on leaving the scene, at the door of a centre that refused, and of every unit transporting
+      a patient (on its straight-line leg) whenever the policy is asked anything;
+    - statuses: available at the start, dispatched, transporting, at hospital (a unit at a door longer
+      than a refusal takes: the centre took the patient), available (free again: the trip is over);
     - vitals: the patient's catalogue vitals stamped for the call, with the model's *out-of-fold*
       assessment (:class:`simulations.patients.OutOfFold`; also the engine's scorer);
     - capacity: each centre's report as it posts it (what it reports, never its true state);
     - declines: at the door of a centre that refused, the crew declines the advice that named it, and
       declines any advice naming a centre that already refused them.
 
+    Its commands are carried out as a crew would: the units it recommends (``AssignUnit``) are dispatched,
+    the centre of the newest advice is driven to, and a unit on its way whose advice changes turns there
+    (:meth:`redirects`, which the simulator calls after every decision and every ``reroute_check_min``).
     So the engine plans jointly over every patient on the road, keeps advice stable, and re-advises units
-    on their way when reports or other patients change the picture. The simulator (SimPy) cannot change a
-    leg once driven: the newest advice for a unit on its way is applied at its next decision point (the
-    door of a centre that refused), not mid-leg. Units are dispatched with ``dispatch.units.assign_units``.
+    on their way when reports or other patients change the picture.
 
     ``record``: keep every batch fed to the engine (:attr:`batches`) and every command it gave
     (:attr:`commands`), for replaying the stream elsewhere (tests/simulations/test_engine_equivalence.py).
@@ -149,23 +162,33 @@ class GoldenTime:
         self._rides: dict[str, _Ride] = {}
         self._reports: dict[str, schemas.Capacity] = {}
         self._advice: dict[str, Advise] = {}  # unit -> the newest advice it was given
+        self._reported: set[int] = set()  # calls the engine was told of
+        self._observed_at = math.nan  # the simulated time of the last batch
 
     # --- the Policy protocol -----------------------------------------------------------------------
 
     def dispatch(self, world: World, calls: Sequence[Call], units: Sequence[SimUnit]) -> list[tuple[Call, SimUnit]]:
         self._start(world)
         events = self._observe(world)
-        by_call = {str(c.id): c for c in calls}
-        by_unit = {u.id: u for u in units}
-        incidents = [Incident(str(c.id), c.lat, c.lon, c.priority) for c in calls]
-        choices = assign_units(incidents, [u.as_unit(world.now) for u in units], world.response)
-        pairs = [(by_call[c.incident_id], by_unit[c.unit_id]) for c in choices]
+        for call in calls:
+            if call.id not in self._reported:
+                self._reported.add(call.id)
+                events.append(
+                    IncidentReported(Incident(_incident_id(call), call.lat, call.lon, call.priority, call.category))
+                )
+        events += [PositionReported(u.id, *u.position(world.now)) for u in units]  # free units, where they are
+        by_call = {_incident_id(c): c for c in calls}
+        free = {u.id: u for u in units}
+        pairs = []
+        for command in self._apply(events, world.now_dt):
+            if isinstance(command, AssignUnit) and command.incident_id in by_call and command.unit_id in free:
+                pairs.append((by_call[command.incident_id], free.pop(command.unit_id)))
+        dispatched: list[Event] = []
         for call, unit in pairs:
             self._rides[unit.id] = _Ride(call)
-            events.append(StatusChanged(unit.id, UnitStatus.DISPATCHED, _incident_id(call)))
-            events.append(PositionReported(unit.id, *unit.position(world.now)))
-        if events:
-            self._apply(events, world.now_dt)
+            dispatched.append(StatusChanged(unit.id, UnitStatus.DISPATCHED, _incident_id(call)))
+        if dispatched:
+            self._apply(dispatched, world.now_dt)
         return pairs
 
     def destination(self, world: World, trip: Trip) -> str:
@@ -173,6 +196,7 @@ class GoldenTime:
         events = self._observe(world)
         unit_id = trip.unit_id
         ride = self._rides.setdefault(unit_id, _Ride(trip.call))
+        ride.tried = trip.tried
         if trip.at is None or ride.arrived:  # leaving the scene (or back on the road with the patient)
             ride.arrived = False
             events.append(StatusChanged(unit_id, UnitStatus.TRANSPORTING, _incident_id(trip.call)))
@@ -194,9 +218,25 @@ class GoldenTime:
         elif advice.destination.hpid == trip.at:  # the centre the advice named refused at the door
             events.append(DecisionMade(unit_id, advice.advice_version, accept=False))
         self._apply(events, world.now_dt)
-        hpid = self._advised(world, trip)
-        ride.heading = hpid
+        hpid = self._advised(world, trip.unit_id, trip.call, trip.tried)
+        ride.heading = hpid = hpid or nearest_of(_untried(world, trip), world.etas_for(trip))  # no advice: nearest
         return hpid
+
+    def redirects(self, world: World, heading: Mapping[str, str]) -> dict[str, str]:
+        """The units on their way (``heading``: unit -> the centre it drives to) whose newest advice names
+        another centre that can still take their patient: unit -> that centre. The simulator turns them."""
+        self._start(world)
+        if world.now != self._observed_at:
+            self._apply(self._observe(world), world.now_dt)
+        turns = {}
+        for unit_id, hpid in heading.items():
+            ride = self._rides.get(unit_id)
+            if ride is None:
+                continue
+            advised = self._advised(world, unit_id, ride.call, ride.tried)
+            if advised is not None and advised != hpid:
+                turns[unit_id] = ride.heading = advised
+        return turns
 
     # --- the engine's side ------------------------------------------------------------------------
 
@@ -212,11 +252,23 @@ class GoldenTime:
         self.engine = DispatchEngine(prepared, self.scorer, config=self.config)
         self._world = world
         self.batches, self.commands = [], []
-        self._rides, self._reports, self._advice = {}, {}, {}
+        self._rides, self._reports, self._advice, self._reported = {}, {}, {}, set()
+        self._observed_at = math.nan
+        # Every unit's tablet says where it is and that it is free, as the live city's units do at start.
+        self._apply(
+            [
+                event
+                for unit in world.units.values()
+                for event in (StatusChanged(unit.id, UnitStatus.AVAILABLE), PositionReported(unit.id, *unit.base))
+            ],
+            world.now_dt,
+        )
         return self.engine
 
-    def _apply(self, events: list[Event], now: datetime) -> None:
-        assert self.engine is not None
+    def _apply(self, events: list[Event], now: datetime) -> list[Command]:
+        """Give the engine a batch; keep the advice it gives; its commands."""
+        assert self.engine is not None and self._world is not None
+        self._observed_at = self._world.now
         commands = self.engine.apply(events, now)
         if self.record:
             self.batches.append((now, tuple(events)))
@@ -226,6 +278,7 @@ class GoldenTime:
                 self._advice[command.unit_id] = command
             elif isinstance(command, ClearAdvice):
                 self._advice.pop(command.unit_id, None)
+        return commands
 
     def _observe(self, world: World) -> list[Event]:
         """What changed since the policy was last asked: reports posted, trips over, units on their way."""
@@ -251,20 +304,20 @@ class GoldenTime:
                 events.append(PositionReported(unit_id, *unit.position(world.now)))
         return events
 
-    def _advised(self, world: World, trip: Trip) -> str:
-        """The centre of the unit's newest advice; advice naming a centre that cannot take the patient (it
-        refused them already, or is closed) is declined, and the next advice taken."""
-        assert self.engine is not None
+    def _advised(self, world: World, unit_id: str, call: Call, tried: frozenset[str]) -> str | None:
+        """The centre of the unit's newest advice for this call; advice naming a centre that cannot take the
+        patient (it refused them already, or is closed) is declined, and the next advice taken. None: no
+        advice is left."""
         for _ in range(len(world.centres)):
-            advice = self._advice.get(trip.unit_id)
-            if advice is None or advice.patient_id != _patient_id(trip.call):
-                break
+            advice = self._advice.get(unit_id)
+            if advice is None or advice.patient_id != _patient_id(call):
+                return None
             hpid = advice.destination.hpid
             centre = world.centres.get(hpid)
-            if centre is not None and not centre.closed and hpid not in trip.tried:
+            if centre is not None and not centre.closed and hpid not in tried:
                 return hpid
-            self._apply([DecisionMade(trip.unit_id, advice.advice_version, accept=False)], world.now_dt)
-        return nearest_of(_untried(world, trip), world.etas_for(trip))  # no advice left: the nearest untried
+            self._apply([DecisionMade(unit_id, advice.advice_version, accept=False)], world.now_dt)
+        return None
 
 
 def _patient_id(call: Call) -> str:

@@ -20,12 +20,13 @@ class CallRecord:
     response_s: float  # call -> ambulance on scene (includes waiting for a free ambulance)
     transport_s: float  # leaving the scene -> accepted at a centre (every leg, re-transfers included)
     definitive_s: float  # call -> accepted at a centre that can treat the patient (definitive care)
-    first_hpid: str  # the first centre the ambulance drove to
+    first_hpid: str  # the first centre the ambulance reached
     final_hpid: str  # the centre that accepted the patient
     retransfers: int  # refusals before acceptance ("응급실 뺑뺑이")
     full_arrivals: int  # arrivals at an ER with no free bed
     incapable_arrivals: int  # arrivals at a centre that cannot treat this patient
     forced: bool = False  # accepted only because every centre had refused
+    redirects: int = 0  # turns on the way to another centre, on the policy's newer advice
 
 
 @dataclass(frozen=True)

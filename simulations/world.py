@@ -176,6 +176,11 @@ class Call:
         """The call-taker's priority: the triage nurse's KTAS stands in for it (the same for every policy)."""
         return self.patient.ktas_nurse or 3
 
+    @property
+    def category(self) -> str:
+        """What the call-taker writes down: the patient's first pathway, else "medical"."""
+        return min((n.value for n in self.patient.needs), default="medical")
+
 
 @dataclass(frozen=True)
 class Trip:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -9,11 +11,12 @@ import pytest
 from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station
 from loaders.scenarios import prepare
+from simulations.city import CityDraws
 from simulations.config import SimConfig
-from simulations.engine import CityDraws, check_coverage, simulate
+from simulations.engine import check_coverage, simulate
 from simulations.patients import SimPatient
 from simulations.policies import Capable, GoldenTime, Nearest, load_policy
-from simulations.world import Call
+from simulations.world import Call, Trip, World
 from telemetry import schemas
 
 NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)  # a local institution: no stroke team
@@ -145,6 +148,50 @@ def test_beds_fill_and_empty_and_the_peak_is_kept(tmp_path: Path) -> None:
     assert sum(c.final_hpid == NEAR.hpid for c in result.calls) <= 2  # two beds
     assert by_hpid[NEAR.hpid].peak_occupancy <= 2
     assert sum(c.peak_occupancy for c in result.centres) >= 2
+
+
+class _TurnsBack(Nearest):
+    """Heads for the far centre, and turns the unit to the near one when asked ``after_s`` after leaving."""
+
+    name = "turns-back"
+
+    def __init__(self, after_s: float = 0.0) -> None:
+        self.after_s, self.left = after_s, 0.0
+        self.asked: list[dict[str, str]] = []
+
+    def destination(self, world: World, trip: Trip) -> str:
+        self.left = world.now
+        return FAR.hpid
+
+    def redirects(self, world: World, heading: Mapping[str, str]) -> dict[str, str]:
+        self.asked.append(dict(heading))
+        if world.now < self.left + self.after_s:
+            return {}
+        return {unit: NEAR.hpid for unit, hpid in heading.items() if hpid == FAR.hpid}
+
+
+def test_a_policy_turns_a_unit_on_its_way(tmp_path: Path) -> None:
+    prepared = _prepared(tmp_path)
+    draws = _draws(_one_call(_patient(4)))
+    straight = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
+    policy = _TurnsBack()
+    turned = simulate(prepared, CONFIG, draws, policy, days=1).calls[0]
+    assert (turned.first_hpid, turned.final_hpid, turned.retransfers, turned.redirects) == (NEAR.hpid,) * 2 + (0, 1)
+    assert straight.redirects == 0
+    assert turned.transport_s < straight.transport_s + 60.0  # turned at once: hardly farther than going straight
+    assert policy.asked[0] == {"U00-0": FAR.hpid}
+
+
+def test_a_unit_turned_on_the_road_drives_on_from_where_it_is(tmp_path: Path) -> None:
+    """Turned at a periodic check (every reroute_check_min) three minutes or more after leaving, the unit is past
+    the near centre (on the way north): it drives back from there, longer than going straight."""
+    prepared = _prepared(tmp_path)
+    draws = _draws(_one_call(_patient(4)))
+    straight = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
+    config = dataclasses.replace(CONFIG, reroute_check_min=1.5)
+    turned = simulate(prepared, config, draws, _TurnsBack(after_s=180.0), days=1).calls[0]
+    assert (turned.final_hpid, turned.redirects) == (NEAR.hpid, 1)
+    assert turned.transport_s > 180.0 + (180.0 - straight.transport_s)
 
 
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:

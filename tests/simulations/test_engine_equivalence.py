@@ -4,8 +4,9 @@ A short seeded run records the event stream the policy fed its :class:`~dispatch
 (now, events) batches) and the commands it got back. The same stream is then replayed (a) to a fresh engine and
 (b) to the MQTT worker (:class:`dispatch.service.Dispatcher`) on the in-memory bus, every event published as its
 MQTT payload and read back by :mod:`dispatch.wire`, one worker batch per recorded batch (the worker's loop driven
-by hand: no thread, the clock set to the batch's time). All three must give the same advice: per unit, the same
-versions, naming the same centres, for the same patients and severities. A different severity changes it.
+by hand: no thread, the clock set to the batch's time). All three must give the same advice (per unit, the same
+versions, naming the same centres, for the same patients and severities) and recommend the same units for the same
+incidents. A different severity changes it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from datetime import datetime
 
 import pytest
 
-from dispatch.commands import Advise, Command
+from dispatch.commands import Advise, AssignUnit, Command
 from dispatch.engine import DispatchEngine
-from dispatch.events import CapacityReported, DecisionMade, Event, PositionReported, StatusChanged, VitalsReported
+from dispatch.events import (
+    CapacityReported,
+    DecisionMade,
+    Event,
+    IncidentReported,
+    PositionReported,
+    StatusChanged,
+    VitalsReported,
+)
 from dispatch.pathways import Pathway
 from dispatch.scenario import Centre, Prepared, Scenario, Station
 from dispatch.service import Dispatcher
@@ -28,6 +37,7 @@ from simulations.config import SimConfig
 from simulations.engine import draw_city, simulate
 from simulations.patients import SimPatient
 from simulations.policies import GoldenTime
+from simulations.records import RunResult
 from telemetry import schemas, topics
 from telemetry.client import Message
 from telemetry.memory_bus import MemoryBroker, MemoryBus
@@ -40,7 +50,8 @@ CENTRES = (
 STATIONS = (Station("기지119안전센터", 35.140, 126.850, 3), Station("동부119안전센터", 35.165, 126.895, 2))
 CONFIG = SimConfig(calls_per_day=160.0, walkin_occupancy=0.8, beds={"A0000001": 3, "A0000002": 4, "A0000003": 3})
 DAYS = 0.25
-#: (unit, advice version, patient, destination, KTAS, p_critical): what an advice tells a crew, as compared here.
+#: (unit, advice version, patient, destination, KTAS, p_critical): what an advice tells a crew, as compared here;
+#: (incident, 0, unit, "", None, None): a unit recommended for an incident.
 Said = tuple[str, int, str, str, int | None, float | None]
 
 
@@ -68,6 +79,7 @@ PATIENTS = (
 class Run:
     prepared: Prepared  # the engine's: the simulated centres
     policy: GoldenTime
+    result: RunResult
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +89,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     prepared = prepare(scenario, cache_dir=None)
     draws = draw_city(prepared, CONFIG, PATIENTS, (0.05, 0.2, 0.4, 0.25, 0.1), seed=7, days=DAYS)
     policy = GoldenTime(record=True)
-    simulate(prepared, CONFIG, draws, policy, days=DAYS)
+    result = simulate(prepared, CONFIG, draws, policy, days=DAYS)
     assert policy.engine is not None
-    return Run(policy.engine.prepared, policy)
+    return Run(policy.engine.prepared, policy, result)
 
 
 def said(commands: Sequence[Command]) -> list[Said]:
-    return [
-        (
-            c.unit_id,
-            c.advice_version,
-            c.patient_id,
-            c.destination.hpid,
-            None if c.severity is None else c.severity.ktas,
-            None if c.severity is None else c.severity.p_critical,
-        )
-        for c in commands
-        if isinstance(c, Advise)
-    ]
+    out: list[Said] = []
+    for c in commands:
+        if isinstance(c, Advise):
+            severity = c.severity
+            ktas, p = (None, None) if severity is None else (severity.ktas, severity.p_critical)
+            out.append((c.unit_id, c.advice_version, c.patient_id, c.destination.hpid, ktas, p))
+        elif isinstance(c, AssignUnit):
+            out.append((c.incident_id, 0, c.unit_id, "", None, None))
+    return out
 
 
 def on_engine(run: Run, batches: Sequence[tuple[datetime, Sequence[Event]]]) -> list[Said]:
@@ -121,6 +130,13 @@ def message(event: Event) -> tuple[topics.Kind, str, schemas.Payload]:
             return topics.Kind.DECISION, event.unit_id, decision
         case CapacityReported():
             return topics.Kind.CAPACITY, event.hpid, event.capacity
+        case IncidentReported():
+            i = event.incident
+            return (
+                topics.Kind.INCIDENT,
+                i.id,
+                schemas.Incident.new(lat=i.lat, lon=i.lon, priority=i.priority, category=i.category),
+            )
     raise AssertionError(f"the simulator does not send {event!r}")
 
 
@@ -140,6 +156,7 @@ def on_worker(run: Run, scorer: Scorer) -> list[Said]:
     read: list[Message] = []
     tablets = MemoryBus(broker, "tablets", on_message=read.append)
     tablets.subscribe(topics.subscription(topics.Kind.ADVICE), qos=1)
+    tablets.subscribe(topics.subscription(topics.Kind.ASSIGNMENT), qos=1)
     tablets.start()
     city = MemoryBus(broker, "city").start()
     for now, events in run.policy.batches:
@@ -154,26 +171,34 @@ def on_worker(run: Run, scorer: Scorer) -> list[Said]:
     for m in read:
         if not m.payload:
             continue  # advice withdrawn at the end of a trip
+        topic = topics.parse(m.topic)
+        if topic.kind is topics.Kind.ASSIGNMENT:
+            assignment = schemas.decode(topic.kind, m.payload)
+            assert isinstance(assignment, schemas.Assignment)
+            out.append((topic.key, 0, assignment.unit_id, "", None, None))
+            continue
         advice = schemas.decode(topics.Kind.ADVICE, m.payload)
         assert isinstance(advice, schemas.Advice)
         severity = advice.severity
         ktas, p = (None, None) if severity is None else (severity.ktas, severity.p_critical)
-        out.append(
-            (topics.parse(m.topic).key, advice.advice_version, advice.patient_id, advice.destination.hpid, ktas, p)
-        )
+        out.append((topic.key, advice.advice_version, advice.patient_id, advice.destination.hpid, ktas, p))
     assert worker.stats.rejected == 0
     return out
 
 
 def test_the_run_exercises_joint_plans_reroutes_and_declines(run: Run) -> None:
-    """The stream is worth comparing: many patients, several on the road at once, reports, declines, re-advice."""
+    """The stream is worth comparing: many patients, several on the road at once, reports, declines, re-advice,
+    units recommended by the engine and units turned on their way."""
     events = [e for _, batch in run.policy.batches for e in batch]
     advice = said(run.policy.commands)
     assert sum(isinstance(e, VitalsReported) for e in events) >= 20
+    assert sum(isinstance(e, IncidentReported) for e in events) == len(run.result.calls)
+    assert sum(isinstance(c, AssignUnit) for c in run.policy.commands) >= len(run.result.calls)
+    assert sum(r.redirects for r in run.result.calls) >= 1  # a unit turned on the policy's newer advice
     assert sum(isinstance(e, CapacityReported) for e in events) >= 10
     assert any(isinstance(e, DecisionMade) and not e.accept for e in events)  # a crew declined at a closed door
     assert any(version > 1 for _, version, *_ in advice)  # a patient advised again
-    assert len({hpid for *_, hpid, _, _ in advice}) == len(CENTRES)
+    assert len({hpid for *_, hpid, _, _ in advice if hpid}) == len(CENTRES)
 
 
 def test_a_fresh_engine_gives_the_policys_advice(run: Run) -> None:

@@ -18,8 +18,8 @@ from dispatch.scenario import Centre, Prepared, Scenario, Station
 from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
 from loaders.scenarios import prepare
+from simulations.city import CityDraws
 from simulations.config import SimConfig
-from simulations.engine import CityDraws
 from simulations.live import NO_BED, LiveCity, LiveSummary
 from simulations.patients import SimPatient
 from simulations.world import Call
