@@ -46,6 +46,7 @@ METRICS: dict[str, str] = {
     "full_er_arrivals_per_100_patients": "arrivals at an ER with no free bed per 100 patients (count per 100)",
     "incapable_arrival_pct": "share of patients who arrived at least once at a centre that cannot treat them (%)",
     "forced_acceptance_pct": "share of patients accepted only because every open centre had refused them (%)",
+    "redirects_per_100_patients": "turns on the way to another centre, on newer advice, per 100 patients (count per 100)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
 }
@@ -123,6 +124,7 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     out["full_er_arrivals_per_100_patients"] = _per_100([c.full_arrivals for c in calls])
     out["incapable_arrival_pct"] = _pct([c.incapable_arrivals >= 1 for c in calls])
     out["forced_acceptance_pct"] = _pct([c.forced for c in calls])
+    out["redirects_per_100_patients"] = _per_100([c.redirects for c in calls])
     return out
 
 

@@ -35,6 +35,7 @@ def call(
     full: int = 0,
     incapable: int = 0,
     forced: bool = False,
+    redirects: int = 0,
 ) -> CallRecord:
     return CallRecord(
         call_id=call_id,
@@ -50,6 +51,7 @@ def call(
         full_arrivals=full,
         incapable_arrivals=incapable,
         forced=forced,
+        redirects=redirects,
     )
 
 
@@ -61,7 +63,7 @@ CALLS = (
     call(1, 1, 5, 10, 20),
     call(2, 2, 8, 15, 30, retransfers=1, full=1),
     call(3, 3, 10, 20, 40, retransfers=2, full=1, incapable=1, forced=True),
-    call(4, 3, 12, 5, 50),
+    call(4, 3, 12, 5, 50, redirects=2),
 )
 
 
@@ -92,6 +94,7 @@ def test_metrics_of_a_hand_computed_run() -> None:
         "full_er_arrivals_per_100_patients": 50.0,
         "incapable_arrival_pct": 25.0,
         "forced_acceptance_pct": 25.0,
+        "redirects_per_100_patients": 50.0,  # 2 turns / 4 patients
         "peak_occupancy_pct_max": 120.0,
         "peak_occupancy_pct_A0000001": 120.0,
         "peak_occupancy_pct_B0000002": 25.0,
