@@ -46,7 +46,7 @@ METRICS: dict[str, str] = {
     "full_er_arrivals_per_100_patients": "arrivals at an ER with no free bed per 100 patients (count per 100)",
     "incapable_arrival_pct": "share of patients who arrived at least once at a centre that cannot treat them (%)",
     "forced_acceptance_pct": "share of patients accepted only because every open centre had refused them (%)",
-    "redirects_per_100_patients": "turns on the way to another centre, on newer advice, per 100 patients (count per 100)",
+    "redirects_per_100_patients": "turns on the way to another centre on newer advice (count per 100 patients)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
 }

@@ -68,7 +68,7 @@ METRICS: dict[str, Text] = {
     "full_er_arrivals_per_100_patients": ("환자 100명당 만실 응급실 도착 (건)", "Full-ER arrivals per 100 patients"),
     "incapable_arrival_pct": ("치료 불가 센터에 도착한 환자 (%)", "Patients arriving where they cannot be treated (%)"),
     "forced_acceptance_pct": ("모든 센터 거절 후 수용 (%)", "Accepted only after every centre refused (%)"),
-    "redirects_per_100_patients": ("이송 중 목적지 변경 (100명당)", "Turns on the way to another centre (per 100 patients)"),
+    "redirects_per_100_patients": ("이송 중 목적지 변경 (100명당)", "Turns on the way elsewhere (per 100 patients)"),
     "peak_occupancy_pct_max": ("최대 응급실 점유율, 가장 붐빈 센터 (%)", "Peak ER occupancy, busiest centre (%)"),
 }
 
