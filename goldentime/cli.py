@@ -683,6 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
     from goldentime import simulate
 
     simulate.add_parser(sub, _positive)
+    from goldentime import calibrate
+
+    calibrate.add_parser(sub, _positive)
     from goldentime import mqtt_users
 
     mqtt_users.add_parser(sub)
@@ -695,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure performance and write docs/performance.md",
         description="Measure every figure beside its alternative: ETA queries against networkx (seoul-central and "
         "a synthetic 200,000-node grid), severity assess latency, plan time and vitals-to-advice latency (38 and "
-        "1,500 units), capacity API updates, recorder throughput, 7 simulated days × 3 policies, one dispatcher "
+        "1,500 units), capacity API updates, recorder throughput, 7 simulated days × every policy, one dispatcher "
         "worker's throughput beside a plain paho pair (and two on a shared subscription), and a worker's memory; "
         "through the embedded broker and every --mqtt-url given, into SQLite and every --database-url given. Writes "
         "the figures to docs/performance.md, each benchmark its own section.",

@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +21,14 @@ from simulations.errors import SimulationError
 if TYPE_CHECKING:  # the simulator loads lazily: `goldentime --help` stays quick
     from dispatch.scenario import Prepared
     from simulations.config import SimConfig
+    from simulations.patients import SimPatient
     from simulations.policies import Policy
+    from simulations.trace import CallLog
 
 #: ``progress(done, total, label)``: ``done`` of ``total`` runs finished, ``label`` says which runs next.
 Progress = Callable[[int, int, str], None]
-ALL_POLICIES = ("nearest", "capable", "goldentime")
+#: Today's practice first (the baselines GoldenTime is judged against), then the references, then GoldenTime.
+ALL_POLICIES = ("phone-around", "egen-greedy", "capable", "nearest", "goldentime")
 
 
 class WhatIfError(SimulationError, ValueError):
@@ -37,13 +40,18 @@ class WhatIf:
     """What to simulate: the options of ``goldentime simulate``, one field each."""
 
     scenario: str | None = None  # None: GOLDENTIME_SCENARIO, else the default scenario
-    days: float = 7.0
+    days: float | None = None  # None: the call log's days (``calls``), else 7
     seeds: int = 5
     first_seed: int = 1
     policies: tuple[str, ...] = ALL_POLICIES
     surge: float = 1.0
     close: tuple[str, ...] = ()  # hpids of the centres whose ER is closed
     out: Path = Path("var/simulation")
+    calls: Path | None = None  # a fire HQ's call log to replay (simulations.trace); None: the simulator's calls
+
+
+#: Simulated days of a what-if without ``days`` and without a call log.
+DEFAULT_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Outcome:
 def _policies(value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     if not names:
-        raise argparse.ArgumentTypeError("give at least one policy, e.g. nearest,capable,goldentime")
+        raise argparse.ArgumentTypeError("give at least one policy, e.g. phone-around,egen-greedy,goldentime")
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a policy is named twice in {value!r}")
     return names
@@ -85,7 +93,11 @@ def add_parser(sub: Any, positive: Any) -> None:
         "(policy,seed,metric,value) into --out.",
     )
     p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO, else the default scenario)")
-    p.add_argument("--days", type=positive, default=7.0, help="simulated days per run (default 7)")
+    p.add_argument(
+        "--days",
+        type=positive,
+        help="simulated days per run (default 7; with --calls, the log's days; later calls are left out)",
+    )
     p.add_argument("--seeds", type=_count, default=5, help="seeds per policy (default 5)")
     p.add_argument("--first-seed", type=int, default=1, help="the first seed (default 1)")
     p.add_argument(
@@ -95,6 +107,12 @@ def add_parser(sub: Any, positive: Any) -> None:
         help="comma-separated: nearest, capable, goldentime or package.module:Class (default: all three)",
     )
     p.add_argument("--surge", type=positive, default=1.0, help="multiply the call rate (default 1.0)")
+    p.add_argument(
+        "--calls",
+        type=Path,
+        metavar="FILE.csv",
+        help="replay this call log (time,lat,lon,category,ktas; docs/call_log.md) instead of simulated calls",
+    )
     p.add_argument("--close", action="append", default=[], metavar="HPID", help="close this centre's ER (repeatable)")
     p.add_argument("--out", type=Path, default=Path("var/simulation"), help="output folder (default var/simulation)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,6 +129,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         surge=args.surge,
         close=tuple(args.close),
         out=args.out,
+        calls=args.calls,
     )
     try:
         outcome = run_what_if(settings, what, progress=None if args.quiet else _bar())
@@ -145,8 +164,16 @@ def run_what_if(settings: Settings, what: WhatIf, progress: Progress | None = No
     from simulations.engine import draw_city, simulate
     from simulations.patients import ambulance_patients, walkin_ktas_mix
     from simulations.report import write_report
+    from simulations.trace import replayed_calls
 
     policies, name, prepared, config = _load(settings, what)
+    log = _call_log(what, prepared)
+    days = what.days if what.days is not None else float(log.span_days) if log is not None else DEFAULT_DAYS
+    logged = log.within(days) if log is not None else None
+    if log is not None and not logged:
+        raise WhatIfError(
+            f"--calls: no call of {log.path} is within the first {days:g} days (from {log.start:%Y-%m-%d})"
+        )
     ktas_file = settings.data_dir / "ktas_triage" / "ktas_triage_moon2019_dev.csv"
     started = time.perf_counter()
     patients = ambulance_patients(ktas_file)
@@ -154,26 +181,43 @@ def run_what_if(settings: Settings, what: WhatIf, progress: Progress | None = No
     seeds = range(what.first_seed, what.first_seed + what.seeds)
     total, done, results = len(seeds) * len(policies), 0, []
     for seed in seeds:
-        draws = draw_city(prepared, config, patients, mix, seed=seed, days=what.days, surge=what.surge)
+        calls = None if logged is None else replayed_calls(logged, patients, seed=seed)
+        draws = draw_city(prepared, config, patients, mix, seed=seed, days=days, surge=what.surge, calls=calls)
         for policy in policies:
             if progress is not None:
                 progress(done, total, f"{policy.name} seed {seed}")
-            results.append(simulate(prepared, config, draws, policy, days=what.days, closed=what.close))
+            results.append(simulate(prepared, config, draws, policy, days=days, closed=what.close))
             done += 1
     if progress is not None:
         progress(done, total, "done")
     order = {p.name: i for i, p in enumerate(policies)}
     results.sort(key=lambda r: (order[r.policy], r.seed))
+    what = replace(what, days=days)
     command = command_line(what, name)
-    notes = _notes(prepared, config)
-    report = write_report(what.out, results, title=_title(prepared, what), command=command, notes=notes)
+    notes = _notes(prepared, config, log=log, days=days, patients=patients)
+    report = write_report(what.out, results, title=_title(prepared, what, log), command=command, notes=notes)
     return Outcome(report, what.out / "kpis.csv", total, time.perf_counter() - started, command)
+
+
+def _call_log(what: WhatIf, prepared: Prepared) -> CallLog | None:
+    """The call log of ``what`` read and checked against the city, or a one-line :class:`WhatIfError`."""
+    from simulations.trace import CallLogError, read_call_log
+
+    if what.calls is None:
+        return None
+    try:
+        return read_call_log(what.calls, prepared)
+    except CallLogError as exc:
+        raise WhatIfError(f"--calls: {exc}") from exc
 
 
 def command_line(what: WhatIf, scenario: str) -> str:
     """The ``goldentime simulate`` command that runs ``what`` on ``scenario`` (the report's "reproduce with")."""
-    options = [f"--scenario={scenario}", f"--days={what.days:g}", f"--seeds={what.seeds}"]
-    options += [f"--first-seed={what.first_seed}", f"--policy={','.join(what.policies)}", f"--surge={what.surge:g}"]
+    options = [f"--scenario={scenario}"]
+    options += [f"--calls={what.calls}"] if what.calls is not None else []
+    options += [f"--days={what.days:g}"] if what.days is not None else []
+    options += [f"--seeds={what.seeds}", f"--first-seed={what.first_seed}", f"--policy={','.join(what.policies)}"]
+    options += [f"--surge={what.surge:g}"]
     options += [f"--close={h}" for h in what.close]
     return "goldentime simulate " + shlex.join([*options, f"--out={what.out}"])
 
@@ -181,13 +225,18 @@ def command_line(what: WhatIf, scenario: str) -> str:
 def _check(what: WhatIf) -> None:
     """The checks argparse makes on the command line, for callers that build a :class:`WhatIf` themselves."""
     if not what.policies:
-        raise WhatIfError("give at least one policy, e.g. nearest,capable,goldentime")
+        raise WhatIfError("give at least one policy, e.g. phone-around,egen-greedy,goldentime")
     if len(set(what.policies)) != len(what.policies):
         raise WhatIfError(f"a policy is named twice in {','.join(what.policies)!r}")
-    if not what.days > 0 or not what.surge > 0:
-        raise WhatIfError(f"days ({what.days:g}) and surge ({what.surge:g}) must be greater than 0")
+    days = DEFAULT_DAYS if what.days is None else what.days
+    if not days > 0 or not what.surge > 0:
+        raise WhatIfError(f"days ({days:g}) and surge ({what.surge:g}) must be greater than 0")
     if what.seeds < 1:
         raise WhatIfError(f"seeds ({what.seeds}) must be 1 or more")
+    if what.calls is not None and what.surge != 1.0:
+        raise WhatIfError(
+            f"--surge ({what.surge:g}) multiplies the simulated call rate; a call log (--calls) is replayed as it is"
+        )
 
 
 def _load(settings: Settings, what: WhatIf) -> tuple[list[Policy], str, Prepared, SimConfig]:
@@ -220,8 +269,10 @@ def _load(settings: Settings, what: WhatIf) -> tuple[list[Policy], str, Prepared
     return policies, name, prepared, config
 
 
-def _title(prepared: Prepared, what: WhatIf) -> str:
-    text = f"{what.days:g} days × {what.seeds} seeds"
+def _title(prepared: Prepared, what: WhatIf, log: CallLog | None = None) -> str:
+    text = f"{DEFAULT_DAYS if what.days is None else what.days:g} days × {what.seeds} seeds"
+    if log is not None:
+        text = f"call log {log.path.name} from {log.start:%Y-%m-%d}, {text}"
     if what.surge != 1.0:
         text += f", surge ×{what.surge:g}"
     if what.close:
@@ -229,7 +280,14 @@ def _title(prepared: Prepared, what: WhatIf) -> str:
     return f"{prepared.scenario.title}: {text}"
 
 
-def _notes(prepared: Prepared, config: SimConfig) -> str:
+def _notes(
+    prepared: Prepared,
+    config: SimConfig,
+    *,
+    log: CallLog | None = None,
+    days: float = DEFAULT_DAYS,
+    patients: tuple[SimPatient, ...] = (),
+) -> str:
     scenario = prepared.scenario
     eta = (
         "Travel times on the road graph (exact)."
@@ -243,9 +301,35 @@ def _notes(prepared: Prepared, config: SimConfig) -> str:
             "",
             f"Centres: {centres}.",
             f"Ambulances: {scenario.fleet_size} at {len(scenario.stations)} safety centres. "
-            f"Calls: {config.calls_per_day:g} per day before surge. Walk-ins keep "
+            f"{_calls_note(config, log, days, patients)} Walk-ins keep "
             f"{config.walkin_occupancy:.0%} of each ER's beds busy on average. Centres post beds and teams every "
             f"{config.report_interval_min:g} min. Assumptions: simulations/config.py, simulations/demand.py, "
             "simulations/patients.py and docs/simulation.md.",
         ]
     )
+
+
+def _calls_note(config: SimConfig, log: CallLog | None, days: float, patients: tuple[SimPatient, ...]) -> str:
+    """Where the calls come from: the simulator's rate, or the replayed log (what was left out, what was matched)."""
+    from simulations.trace import PatientMatcher
+
+    if log is None:
+        return f"Calls: {config.calls_per_day:g} per day before surge."
+    replayed = log.within(days)
+    offset = log.start.strftime("%z")
+    text = (
+        f"Calls: replayed from the call log {log.path.name}: {len(replayed)} calls from "
+        f"{log.start:%Y-%m-%d} 00:00 (UTC{offset[:3]}:{offset[3:]}), the run's start, over {days:g} days"
+    )
+    left = len(log.calls) - len(replayed)
+    if left:
+        text += f"; {left} later {'call of the log is' if left == 1 else 'calls of the log are'} left out (--days)."
+    else:
+        text += "."
+    fallbacks = PatientMatcher(patients).fallbacks(replayed) if patients else 0
+    if fallbacks:
+        text += (
+            f" {fallbacks} of them had no catalogue patient of both their KTAS and their category: their patients "
+            "are drawn from their KTAS alone (unknown KTAS: from every patient)."
+        )
+    return text + " Patients: drawn by KTAS and category from the catalogue, per seed (docs/call_log.md)."

@@ -7,8 +7,9 @@
 - how beds fill and empty: the patients there at the start, the walk-ins, and every admitted
   patient's length of stay, all drawn in :class:`CityDraws`;
 - which teams are on duty, shift by shift, and when each centre posts its report;
-- how a centre answers at the door (:meth:`City.door`): definitive care and a free ER bed, a
-  cardiac arrest always taken, and the last open centre takes a patient every other one refused;
+- how a centre answers a crew, on the phone (:meth:`City.phone`) or at the door (:meth:`City.door`):
+  the acceptance model of :mod:`simulations.acceptance`, and the last open centre takes a patient
+  every other one refused;
 - how long a unit drives (:meth:`City.drive_s`, :meth:`City.leg_s`): the road index's ETA, a
   4-hour leg where the road graph has no route.
 
@@ -21,13 +22,14 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
-from dispatch.pathways import Pathway
+from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.scenario import Centre, Prepared, ScenarioError
 from dispatch.units import response_times
-from simulations.config import SimConfig
-from simulations.patients import SimPatient
+from simulations.acceptance import Answer, Reason, answer, draw_for
+from simulations.config import DEFAULT_ONSET_MIN, SimConfig
 from simulations.world import Call, CentreState, SimUnit, World
 
 HOUR_S = 3_600.0
@@ -52,12 +54,14 @@ class CityDraws:
 @dataclass(frozen=True)
 class Door:
     """What happened at a centre's door: taken in (``forced``: only because every open centre refused),
-    or refused; ``bed`` and ``treats`` say what the centre had."""
+    or refused (``reason``); ``bed`` and ``treats`` say what the centre had (``treats``: definitive care
+    for this patient; taken without it, the patient is a secondary transfer)."""
 
     accepted: bool
     forced: bool
     bed: bool
     treats: bool
+    reason: Reason | None = None
 
 
 def simulated_centres(prepared: Prepared, config: SimConfig) -> list[Centre]:
@@ -97,6 +101,7 @@ class City:
         if not units:
             raise ScenarioError(f"{prepared.scenario.name} has no ambulance on its roads")
         self.world = World(prepared, config, response_times(prepared), centres, units)
+        self._index = {hpid: k for k, hpid in enumerate(sorted(centres))}  # keys the answers' random streams
 
     # --- the clock --------------------------------------------------------------------------------
 
@@ -141,19 +146,27 @@ class City:
         centre.change(self.env.now, +1)
         self.at(stay_s, lambda: centre.change(self.env.now, -1))
 
-    def door(self, patient: SimPatient, centre: CentreState, tried: Iterable[str]) -> Door:
-        """The centre's answer to this patient at its door (``tried``: every centre this patient's crew has
-        been to, this one included). Counts the arrival and the refusal."""
+    def door(self, call: Call, centre: CentreState, tried: Iterable[str], *, promised: bool = False) -> Door:
+        """The centre's answer to this call's patient at its door (``tried``: every centre this patient's crew
+        has been to, this one included; ``promised``: the centre said yes on the phone). The acceptance model
+        (:mod:`simulations.acceptance`) decides; counts the arrival and the refusal."""
         centre.arrivals += 1
-        bed, treats = centre.has_bed(), centre.treats(patient)
-        arrest = Pathway.CARDIAC_ARREST in patient.needs and self.config.arrest_always_accepted
-        if treats and (bed or arrest):
-            return Door(True, False, bed, treats)
+        said = self._answer(call, centre, at_door=True)
+        if said.accepted or promised:
+            return Door(True, False, said.bed, said.definitive)
         been = set(tried)
         if all(c.hpid in been for c in self.world.open_centres()):
-            return Door(True, True, bed, treats)  # every open centre refused: the last one has to take the patient
+            return Door(True, True, said.bed, said.definitive)  # every open centre refused: the last one takes it
         centre.refusals += 1
-        return Door(False, False, bed, treats)
+        return Door(False, False, said.bed, said.definitive, said.reason)
+
+    def phone(self, call: Call, centre: CentreState) -> Answer:
+        """The centre's answer to a crew phoning ahead about this call's patient."""
+        return self._answer(call, centre, at_door=False)
+
+    def _answer(self, call: Call, centre: CentreState, *, at_door: bool) -> Answer:
+        draw = draw_for(self.draws.seed, call.id, self._index[centre.hpid], at_door=at_door)
+        return answer(centre, call.patient, self.config, draw, at_door=at_door)
 
     # --- units --------------------------------------------------------------------------------------
 
@@ -164,6 +177,30 @@ class City:
     def leg_s(self, etas: Mapping[str, float], hpid: str) -> float:
         """Driving seconds to centre ``hpid`` from where ``etas`` were measured."""
         return finite_or(etas.get(hpid, math.inf), NO_ROUTE_S)
+
+
+# --- per-call draws (keyed by seed and call: the same for every policy) ---------------------------------------
+
+
+def lognormal_factor(seed: int, stream: int, *keys: int, sigma: float = 0.5) -> float:
+    """A multiplier of median 1 (lognormal), from a stream keyed by (seed, stream, keys)."""
+    return math.exp(sigma * float(np.random.default_rng([seed, stream, *keys]).standard_normal()))
+
+
+def phone_call_s(seed: int, call: Call, attempt: int, config: SimConfig) -> float:
+    """How long the crew's ``attempt``-th call to a centre about this patient takes."""
+    return config.phone_call_min * 60.0 * lognormal_factor(seed, 8, call.id, attempt)
+
+
+def onset_s(seed: int, call: Call, config: SimConfig) -> float | None:
+    """Symptom onset (or injury) to the 119 call, for a patient on a pathway with a golden time (None: not
+    one). Lognormal, median ``onset_median_min`` of the patient's most urgent such pathway."""
+    timed = [p for p in call.patient.needs if PATHWAYS[p].golden_time_s is not None]
+    if not timed:
+        return None
+    pathway = min(timed, key=lambda p: (PATHWAYS[p].golden_time_s or 0.0, p.value))
+    median_min = config.onset_median_min.get(pathway.value, DEFAULT_ONSET_MIN)
+    return median_min * 60.0 * lognormal_factor(seed, 6, call.id, sigma=config.onset_sigma)
 
 
 def _roster(centre: CentreState, teams: frozenset[Pathway]) -> None:

@@ -44,6 +44,10 @@ CAPABILITIES_BY_LEVEL: Mapping[int, frozenset[Pathway]] = {
 #: Probability that a designated team (stroke, PCI, burns, obstetrics) is staffed in a given
 #: 12-hour shift, by level (assumption: the "no specialist" re-transfers of the surveys).
 ON_DUTY_BY_LEVEL: Mapping[int, float] = {1: 0.95, 2: 0.8, 3: 0.0, 4: 0.0}
+#: Median minutes from symptom onset (or injury) to the 119 call, by pathway with a golden time
+#: (assumption, to be fitted to the national golden-time indicator in docs/simulation.md).
+ONSET_MEDIAN_MIN: Mapping[str, float] = {"stemi": 60.0, "stroke": 60.0, "stroke_haemorrhage": 60.0, "major_trauma": 5.0}
+DEFAULT_ONSET_MIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,23 @@ class SimConfig:
     reroute_check_min: float = 2.0  # how often a policy that re-routes is asked about units on their way
     #: A cardiac arrest is taken at any open ER, bed or no bed (resuscitation bay).
     arrest_always_accepted: bool = True
+    # --- how a centre answers (simulations/acceptance.py; assumptions, in the sensitivity grid) ---
+    #: A patient the centre cannot give definitive care now is refused with this probability ("no specialist").
+    refuse_no_specialist: float = 0.8
+    #: A patient arriving when no ER bed is free is refused with this probability ("no bed").
+    refuse_no_bed: float = 0.7
+    #: ... times this for a KTAS 1-2 patient at a regional or local centre (they make room for the critical).
+    critical_bed_factor: float = 0.3
+    #: At the door (the patient is there) refusals are this much as likely as on the phone.
+    door_factor: float = 0.5
+    #: A patient taken where they cannot get definitive care is moved on after a median of this (lognormal).
+    secondary_transfer_min: float = 60.0
+    # --- the crew on the phone (the phone-around policy) ---
+    phone_call_min: float = 2.0  # median length of one call to a centre (lognormal)
+    phone_max_calls: int = 6  # after this many refusals the crew drives to the nearest ER unannounced
+    # --- before the call (the golden-time indicator counts from onset) ---
+    onset_median_min: Mapping[str, float] = field(default_factory=lambda: dict(ONSET_MEDIAN_MIN))
+    onset_sigma: float = 1.0  # spread of onset-to-call (lognormal sigma)
 
     def beds_of(self, centre: Centre) -> int:
         return int(self.beds.get(centre.hpid, BEDS_BY_LEVEL.get(centre.level, 6)))
@@ -109,6 +130,8 @@ def load_sim_config(scenario_file: Path) -> SimConfig:
             }
         if "exclude" in spec:
             values["exclude"] = tuple(str(h) for h in spec["exclude"])
+        if "onset_median_min" in spec:
+            values["onset_median_min"] = {str(k): float(v) for k, v in spec["onset_median_min"].items()}
         if "on_duty_by_level" in spec:
             values["on_duty_by_level"] = {int(k): float(v) for k, v in spec["on_duty_by_level"].items()}
         config = SimConfig(**values)
@@ -121,7 +144,16 @@ def load_sim_config(scenario_file: Path) -> SimConfig:
 
 
 def _check(config: SimConfig, where: str) -> None:
-    positive = ("calls_per_day", "shift_h", "report_interval_min", "on_scene_min", "handover_min", "reroute_check_min")
+    positive = (
+        "calls_per_day",
+        "shift_h",
+        "report_interval_min",
+        "on_scene_min",
+        "handover_min",
+        "reroute_check_min",
+        "phone_call_min",
+        "phone_max_calls",
+    )
     for name in positive:
         if not getattr(config, name) > 0:
             raise ScenarioError(f"{where}: {name} must be > 0, got {getattr(config, name)!r}")
@@ -130,6 +162,16 @@ def _check(config: SimConfig, where: str) -> None:
     for hpid, beds in config.beds.items():
         if beds < 1:
             raise ScenarioError(f"{where}: beds.{hpid} must be >= 1, got {beds}")
+    for name in ("refuse_no_specialist", "refuse_no_bed", "critical_bed_factor", "door_factor"):
+        if not 0 <= getattr(config, name) <= 1:
+            raise ScenarioError(f"{where}: {name} must be in [0, 1], got {getattr(config, name)!r}")
+    for key, minutes in config.onset_median_min.items():
+        if key not in {p.value for p in Pathway} or not minutes > 0:
+            raise ScenarioError(f"{where}: onset_median_min.{key} must name a pathway and be > 0, got {minutes!r}")
+    if config.onset_sigma < 0:
+        raise ScenarioError(f"{where}: onset_sigma must be >= 0, got {config.onset_sigma!r}")
+    if config.secondary_transfer_min < 0:
+        raise ScenarioError(f"{where}: secondary_transfer_min must be >= 0, got {config.secondary_transfer_min!r}")
     for level, share in config.on_duty_by_level.items():
         if not 0 <= share <= 1:
             raise ScenarioError(f"{where}: on_duty_by_level.{level} must be in [0, 1], got {share}")

@@ -22,6 +22,7 @@ where it is (``CallRecord.redirects`` counts the turns).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
@@ -30,7 +31,7 @@ import simpy
 
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared, Scenario, ScenarioError
-from simulations.city import City, CityDraws, simulated_centres
+from simulations.city import City, CityDraws, lognormal_factor, onset_s, phone_call_s, simulated_centres
 from simulations.config import SimConfig
 from simulations.demand import HOURLY_PROFILE, PlaceSampler, call_times, length_of_stay_s, walkin_rate_per_h
 from simulations.errors import UnservedCalls
@@ -68,21 +69,33 @@ def draw_city(
     seed: int,
     days: float,
     surge: float = 1.0,
+    calls: Sequence[Call] | None = None,
 ) -> CityDraws:
+    """Everything random about seed ``seed`` of the city. ``calls`` replace the Poisson calls: a fire HQ's
+    logged calls with this seed's patients (:func:`simulations.trace.replayed_calls`; ids 0, 1, ... in time
+    order, all within ``days``); on-scene times, lengths of stay, walk-ins, occupancy and rosters are drawn
+    from the seed either way."""
     if not patients:
         raise ValueError("no patients to draw from")
     rng = np.random.default_rng([seed, 1])
-    times = call_times(rng, days, config.calls_per_day, surge=surge)
-    places = PlaceSampler(prepared)
-    calls, on_scene, stays = [], [], []
+    drawn: list[Call] = []
+    if calls is None:
+        times = call_times(rng, days, config.calls_per_day, surge=surge)
+        places = PlaceSampler(prepared)
+        for i, t in enumerate(times.tolist()):
+            lat, lon = places.draw(rng)
+            drawn.append(Call(i, float(t), lat, lon, patients[int(rng.integers(len(patients)))]))
+    else:
+        for i, call in enumerate(calls):
+            if call.id != i or not 0 <= call.t < days * DAY_S or (i and call.t < calls[i - 1].t):
+                raise ValueError(f"replayed calls need ids 0, 1, ... in time order within {days:g} days: not call {i}")
+            drawn.append(call)
+    on_scene, stays = [], []
     median_scene = config.on_scene_min * 60.0
-    for i, t in enumerate(times.tolist()):
-        lat, lon = places.draw(rng)
-        patient = patients[int(rng.integers(len(patients)))]
-        calls.append(Call(i, float(t), lat, lon, patient))
-        own = np.random.default_rng([seed, 2, i])
+    for call in drawn:
+        own = np.random.default_rng([seed, 2, call.id])
         on_scene.append(float(median_scene * math.exp(0.4 * own.standard_normal())))
-        stays.append(length_of_stay_s(own, patient.ktas))
+        stays.append(length_of_stay_s(own, call.patient.ktas))
     walkins: dict[str, tuple[tuple[float, float], ...]] = {}
     initial: dict[str, tuple[float, ...]] = {}
     rosters: dict[str, tuple[frozenset[Pathway], ...]] = {}
@@ -104,7 +117,7 @@ def draw_city(
         share = config.on_duty_share(centre)
         teams = sorted(config.designated(centre) - ALWAYS_ON, key=lambda n: n.value)
         rosters[centre.hpid] = tuple(frozenset(n for n in teams if own.uniform() < share) for _ in range(shifts))
-    return CityDraws(tuple(calls), tuple(on_scene), tuple(stays), walkins, initial, rosters, seed, surge)
+    return CityDraws(tuple(drawn), tuple(on_scene), tuple(stays), walkins, initial, rosters, seed, surge)
 
 
 def surge_walkins(surge: float) -> float:
@@ -202,14 +215,19 @@ class Simulation:
         yield env.timeout(config.turnout_s + drive)
         response = env.now - call.t
         yield env.timeout(self.draws.on_scene_s[call.id])
-        left = env.now
-        patient = call.patient
-        tried: list[str] = []
+        search = env.now
         trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
+        promised: str | None = None
+        calls_made = 0
+        if getattr(self.policy, "phones_ahead", False):
+            promised, calls_made = yield from self._phone_around(trip)
+            trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
+        left = env.now
+        tried: list[str] = []
         full = incapable = redirects = 0
         while True:
             world.now = env.now
-            hpid = self.policy.destination(world, trip)
+            hpid = promised if promised is not None and not tried else self.policy.destination(world, trip)
             self._redirect()
             etas = world.etas_for(trip)
             while True:
@@ -221,7 +239,7 @@ class Simulation:
                 hpid, etas = turned, world.etas(lat, lon)
             centre = world.centres[hpid]
             tried.append(hpid)
-            door = city.door(patient, centre, tried)
+            door = city.door(call, centre, tried, promised=hpid == promised)
             full += not door.bed
             incapable += not door.treats
             if door.accepted:
@@ -229,15 +247,19 @@ class Simulation:
             yield env.timeout(config.refusal_min * 60.0)
             trip = Trip(unit.id, call, centre.centre.lat, centre.centre.lon, frozenset(tried), hpid)
         city.admit(centre, self.draws.stay_s[call.id])
+        accepted_s = definitive_s = env.now - call.t
+        definitive_hpid = centre.hpid
+        if not door.treats:
+            definitive_s, definitive_hpid = self._secondary(call, centre, definitive_s)
         self.records.append(
             CallRecord(
                 call_id=call.id,
                 t_call_s=call.t,
-                ktas=patient.ktas,
-                needs=tuple(sorted(n.value for n in patient.needs)),
+                ktas=call.patient.ktas,
+                needs=tuple(sorted(n.value for n in call.patient.needs)),
                 response_s=response,
                 transport_s=env.now - left,
-                definitive_s=env.now - call.t,
+                definitive_s=definitive_s,
                 first_hpid=tried[0],
                 final_hpid=centre.hpid,
                 retransfers=len(tried) - 1,
@@ -245,10 +267,43 @@ class Simulation:
                 incapable_arrivals=incapable,
                 forced=door.forced,
                 redirects=redirects,
+                scene_search_s=left - search,
+                phone_calls=calls_made,
+                secondary_transfer=not door.treats,
+                definitive_hpid=definitive_hpid,
+                onset_s=onset_s(self.draws.seed, call, config),
+                accepted_s=accepted_s,
             )
         )
         yield env.timeout(config.handover_min * 60.0)
         self._free(unit, centre)
+
+    def _phone_around(self, trip: Trip) -> simpy.events.ProcessGenerator:
+        """The crew phones centres from the scene, in the policy's order, until one says yes (the promised
+        centre) or ``phone_max_calls`` said no (None: drive unannounced); returns (promised, calls made)."""
+        env, world, config = self.env, self.world, self.config
+        refused: set[str] = set()
+        for attempt in range(config.phone_max_calls):
+            world.now = env.now
+            if not any(c.hpid not in refused for c in world.open_centres()):
+                break
+            hpid = self.policy.destination(world, dataclasses.replace(trip, tried=frozenset(refused)))
+            yield env.timeout(phone_call_s(self.draws.seed, trip.call, attempt, config))
+            if self.city.phone(trip.call, world.centres[hpid]).accepted:
+                return hpid, attempt + 1
+            refused.add(hpid)
+        return None, len(refused)
+
+    def _secondary(self, call: Call, centre: CentreState, accepted_s: float) -> tuple[float, str]:
+        """A patient taken where they cannot get definitive care is stabilised and moved on: the time to
+        definitive care at the nearest centre that can give it (beds aside), and that centre."""
+        delay = self.config.secondary_transfer_min * 60.0 * lognormal_factor(self.draws.seed, 9, call.id)
+        etas = self.world.etas_from_centre(centre.hpid)
+        able = [c for c in self.world.centres.values() if c.treats(call.patient)]
+        if not able:
+            return accepted_s + delay, centre.hpid
+        best = min(able, key=lambda c: (etas.get(c.hpid, math.inf), c.hpid))
+        return accepted_s + delay + self.city.leg_s(etas, best.hpid), best.hpid
 
     def _free(self, unit: SimUnit, centre: CentreState) -> None:
         env, world = self.env, self.world
@@ -272,7 +327,8 @@ class Simulation:
         calls = tuple(sorted(self.records, key=lambda r: r.call_id))
         if self.waiting:
             raise UnservedCalls(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
-        return RunResult(self.policy.name, self.draws.seed, days, self.draws.surge, calls, tuple(centres))
+        policy, seed, surge = self.policy.name, self.draws.seed, self.draws.surge
+        return RunResult(policy, seed, days, surge, calls, tuple(centres), units=len(self.world.units))
 
 
 def simulate(

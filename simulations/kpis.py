@@ -18,10 +18,18 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from dispatch.pathways import PATHWAYS, Pathway
 from simulations.records import CallRecord, CentreRecord, RunResult
 
 NAN = math.nan
 EIGHT_MIN_S = 480.0
+THIRTY_MIN_S = 1_800.0
+#: The national golden-time indicator's pathways, as KPI name -> the pathways (dispatch.pathways values) it counts.
+GOLDEN_PATHWAYS: dict[str, frozenset[str]] = {
+    "stemi": frozenset({Pathway.STEMI.value}),
+    "stroke": frozenset({Pathway.STROKE.value, Pathway.STROKE_HAEMORRHAGE.value}),
+    "major_trauma": frozenset({Pathway.MAJOR_TRAUMA.value}),
+}
 CENTRE_PREFIX = "peak_occupancy_pct_"
 CENTRE_PATTERN = CENTRE_PREFIX + "<hpid>"
 
@@ -47,6 +55,22 @@ METRICS: dict[str, str] = {
     "incapable_arrival_pct": "share of patients who arrived at least once at a centre that cannot treat them (%)",
     "forced_acceptance_pct": "share of patients accepted only because every open centre had refused them (%)",
     "redirects_per_100_patients": "turns on the way to another centre on newer advice (count per 100 patients)",
+    "golden_time_share": "share of STEMI, stroke and major-trauma patients at definitive care within their golden time "
+    "from onset (AMI 2 h, stroke 3 h, major trauma 1 h: the national indicator) (%)",
+    "stemi_golden_time_share": "share of STEMI patients at definitive care within 2 h of onset (%)",
+    "stroke_golden_time_share": "share of stroke patients (infarct, bleed) at definitive care within 3 h of onset (%)",
+    "major_trauma_golden_time_share": "share of major-trauma patients at definitive care within 1 h of injury (%)",
+    "definitive_care_min_ktas12": "mean time from the call to definitive care, KTAS 1-2, secondary transfers in (min)",
+    "definitive_care_min_stemi": "mean time from the call to definitive care, STEMI patients (min)",
+    "definitive_care_min_stroke": "mean time from the call to definitive care, stroke patients (min)",
+    "definitive_care_min_major_trauma": "mean time from the call to definitive care, major-trauma patients (min)",
+    "scene_search_mean_min": "mean time at the scene spent finding a centre that will take the patient (phoning) (min)",
+    "phone_calls_per_patient": "calls from the scene to centres per patient (count)",
+    "over_30min_pct": "share of patients for whom finding a centre and getting there took over 30 minutes (%)",
+    "secondary_transfer_pct": "share of patients taken where they could not get definitive care, then moved on (%)",
+    "under_triage_pct": "share of KTAS 1-2 patients first taken where they could not get definitive care (%)",
+    "over_triage_pct": "share of KTAS 4-5 patients taking a bed of a regional centre (level 1) (%)",
+    "ed_occupancy_cv": "spread of mean ER occupancy (share of beds) across centres: coefficient of variation (ratio)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
 }
@@ -125,13 +149,55 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     out["incapable_arrival_pct"] = _pct([c.incapable_arrivals >= 1 for c in calls])
     out["forced_acceptance_pct"] = _pct([c.forced for c in calls])
     out["redirects_per_100_patients"] = _per_100([c.redirects for c in calls])
+    out.update(_golden_time_metrics(calls))
+    out["scene_search_mean_min"] = _mean(_minutes(calls, lambda c: c.scene_search_s))
+    out["phone_calls_per_patient"] = _mean(np.array([float(c.phone_calls) for c in calls]))
+    out["over_30min_pct"] = _pct([c.scene_search_s + c.transport_s > THIRTY_MIN_S for c in calls])
+    out["secondary_transfer_pct"] = _pct([c.secondary_transfer for c in calls])
+    out["under_triage_pct"] = _pct([c.secondary_transfer for c in calls if c.ktas <= 2])
+    return out
+
+
+def golden_time_s(needs: Iterable[str]) -> float | None:
+    """The golden time of the patient's most urgent timed pathway (dispatch.pathways); None: none."""
+    limits = [PATHWAYS[Pathway(n)].golden_time_s for n in needs]
+    timed = [t for t in limits if t is not None]
+    return min(timed) if timed else None
+
+
+def _in_golden_time(call: CallRecord) -> bool | None:
+    limit = golden_time_s(call.needs)
+    if limit is None or call.onset_s is None:
+        return None
+    return call.onset_s + call.definitive_s <= limit
+
+
+def _golden_time_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
+    """The national golden-time indicator, overall and by pathway, and time to definitive care by pathway."""
+    out: dict[str, float] = {}
+    timed = [(c, ok) for c in calls if (ok := _in_golden_time(c)) is not None]
+    out["golden_time_share"] = _pct([ok for _, ok in timed])
+    for name, pathways in GOLDEN_PATHWAYS.items():
+        out[f"{name}_golden_time_share"] = _pct([ok for c, ok in timed if pathways & set(c.needs)])
+    out["definitive_care_min_ktas12"] = _mean(definitive_minutes(calls, (1, 2)))
+    for name, pathways in GOLDEN_PATHWAYS.items():
+        on = [c for c in calls if pathways & set(c.needs)]
+        out[f"definitive_care_min_{name}"] = _mean(_minutes(on, lambda c: c.definitive_s))
     return out
 
 
 def _centre_metrics(centres: Sequence[CentreRecord]) -> dict[str, float]:
     per_centre = {CENTRE_PREFIX + c.hpid: _centre_pct(c) for c in sorted(centres, key=lambda c: c.hpid)}
     finite = [v for v in per_centre.values() if not math.isnan(v)]
-    return {"peak_occupancy_pct_max": max(finite) if finite else NAN, **per_centre}
+    shares = np.array([c.mean_occupancy / c.beds for c in centres if c.beds > 0], dtype=float)
+    cv = float(shares.std() / shares.mean()) if shares.size >= 2 and shares.mean() > 0 else NAN
+    return {"peak_occupancy_pct_max": max(finite) if finite else NAN, "ed_occupancy_cv": cv, **per_centre}
+
+
+def _over_triage(result: RunResult) -> float:
+    """KTAS 4-5 patients taking a regional centre's bed (level 1), in % of KTAS 4-5 patients."""
+    regional = {c.hpid for c in result.centres if c.level == 1}
+    return _pct([c.final_hpid in regional for c in result.calls if c.ktas >= 4])
 
 
 def definitive_minutes(calls: Iterable[CallRecord], levels: Sequence[int]) -> np.ndarray:
@@ -146,7 +212,11 @@ def response_minutes(calls: Iterable[CallRecord]) -> np.ndarray:
 
 def run_metrics(result: RunResult) -> dict[str, float]:
     """Every metric of one run: :data:`METRICS` order, then ``peak_occupancy_pct_<hpid>`` sorted by hpid."""
-    metrics = {**_call_metrics(result.calls), **_centre_metrics(result.centres)}
+    metrics = {
+        **_call_metrics(result.calls),
+        **_centre_metrics(result.centres),
+        "over_triage_pct": _over_triage(result),
+    }
     return dict(sorted(metrics.items(), key=lambda item: metric_sort_key(item[0])))
 
 
@@ -228,69 +298,184 @@ def summarise(results: Sequence[RunResult]) -> dict[tuple[str, str], Interval]:
     return {key: t_interval(values[key]) for key in keys}
 
 
+# --- paired comparisons -----------------------------------------------------------------------------------------
+
+# Every policy meets the same calls, patients and walk-ins for a given seed (common random numbers), so two
+# policies are compared seed by seed: the per-seed difference cancels the day-to-day noise both share, and its
+# interval is much narrower than the two unpaired intervals suggest.
+
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"golden_time_share", "response_within_8min_pct", "coverage_8min_pct"})
+HIGHER_IS_BETTER_SUFFIX = "_golden_time_share"  # per-pathway or per-level shares, e.g. stroke_golden_time_share
+DESCRIPTIVE: frozenset[str] = frozenset({"calls"})  # the same calls for every policy: neither better nor worse
+WIN, TIE, LOSS, NOT_APPLICABLE = "win", "tie", "loss", "n/a"
+
+RunTable = dict[tuple[str, int], dict[str, float]]  # (policy, seed) -> that run's metrics
+
+
+def higher_is_better(metric: str) -> bool:
+    """True for shares reached in time (:data:`HIGHER_IS_BETTER` and ``*_golden_time_share``); every other
+    metric is a time, a rate of harm or a load, where lower is better."""
+    return metric in HIGHER_IS_BETTER or metric.endswith(HIGHER_IS_BETTER_SUFFIX)
+
+
+def has_verdict(metric: str) -> bool:
+    """Per-centre occupancies and the call count describe a run; they are not better or worse (the highest
+    peak over the centres, ``peak_occupancy_pct_max``, shares the per-centre prefix but is judged)."""
+    per_centre = metric.startswith(CENTRE_PREFIX) and metric not in METRICS
+    return not per_centre and metric not in DESCRIPTIVE
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``candidate`` against ``baseline`` on one metric, over the seeds both ran with a value for it: both
+    means and the mean per-seed difference (candidate − baseline), each with its 95 % Student-t interval."""
+
+    metric: str
+    baseline: Interval
+    candidate: Interval
+    difference: Interval
+    verdict: str  # win / tie / loss / n/a
+
+
+def verdict(metric: str, difference: Interval) -> str:
+    """``win`` if the interval of the difference excludes 0 on the good side, ``loss`` on the bad side, ``tie``
+    if it includes 0; ``n/a`` for descriptive metrics and with fewer than 2 paired seeds or no value."""
+    low, high = difference.low, difference.high
+    if not has_verdict(metric) or difference.n < 2 or math.isnan(low) or math.isnan(high):
+        return NOT_APPLICABLE
+    if low > 0:
+        return WIN if higher_is_better(metric) else LOSS
+    if high < 0:
+        return LOSS if higher_is_better(metric) else WIN
+    return TIE
+
+
+def run_table(results: Sequence[RunResult]) -> RunTable:
+    """Every run's metrics by (policy, seed), policies in order of appearance then seeds."""
+    return {(r.policy, r.seed): run_metrics(r) for r in _ordered(results)}
+
+
+def paired_from(table: RunTable, baseline: str, candidate: str) -> dict[str, Paired]:
+    """:func:`paired` on runs' metrics already computed (or built by hand). For each metric both policies
+    have, the seeds where both have a value (NaN in either leaves the seed out); metrics in
+    :func:`metric_sort_key` order."""
+    base_runs = {seed: metrics for (policy, seed), metrics in table.items() if policy == baseline}
+    cand_runs = {seed: metrics for (policy, seed), metrics in table.items() if policy == candidate}
+    seeds = sorted(base_runs.keys() & cand_runs.keys())
+    names = {m for s in seeds for m in base_runs[s]} & {m for s in seeds for m in cand_runs[s]}
+    out: dict[str, Paired] = {}
+    for metric in sorted(names, key=metric_sort_key):
+        pairs = [(base_runs[s].get(metric, NAN), cand_runs[s].get(metric, NAN)) for s in seeds]
+        both = [(b, c) for b, c in pairs if not (math.isnan(b) or math.isnan(c))]
+        difference = t_interval(c - b for b, c in both)
+        out[metric] = Paired(
+            metric,
+            t_interval(b for b, _ in both),
+            t_interval(c for _, c in both),
+            difference,
+            verdict(metric, difference),
+        )
+    return out
+
+
+def paired(results: Sequence[RunResult], baseline: str, candidate: str) -> dict[str, Paired]:
+    """``candidate`` against ``baseline`` seed by seed (same seed, same calls): metric -> :class:`Paired`.
+    Seeds only one of the two policies ran are left out; empty when either policy did not run."""
+    return paired_from(run_table(results), baseline, candidate)
+
+
 # --- goals ------------------------------------------------------------------------------------------------------
+
+CANDIDATE = "goldentime"
+GOAL_BASELINES: tuple[str, ...] = ("egen-greedy", "phone-around")
 
 
 @dataclass(frozen=True)
 class Goal:
-    """One project goal, candidate policy against baseline, on the means over seeds."""
+    """One project goal, the candidate against one baseline, judged on the paired difference's 95 % interval
+    (``baseline`` and ``candidate`` are the means over the paired seeds; NaN when the metric is missing)."""
 
     name: str
     metric: str
+    baseline_policy: str
     baseline: float
     candidate: float
-    change_pct: float
+    difference: Interval
     target: str
     met: bool
+    verdict: str  # win / tie / loss / n/a of the paired difference
+    reason: str  # why it is not met ("tie: interval includes 0", "loss", "not shown: ..."); "" when met
 
 
 @dataclass(frozen=True)
 class _GoalSpec:
     name: str
     metric: str
-    max_change_pct: float  # met iff change_pct <= this (a cut of 90 % is -90), or 0 stays 0
     target: str
+    # None: the candidate must win (the interval excludes 0 on the good side). A number: non-inferiority, the
+    # bad-side bound of the interval may be at most this percentage of the baseline's mean worse.
+    worse_by_at_most_pct: float | None = None
 
 
 GOALS: tuple[_GoalSpec, ...] = (
-    _GoalSpec("re-transfers", "retransfer_pct", -90.0, "cut by ≥ 90 %"),
-    _GoalSpec("arrivals at a full ER", "full_er_arrival_pct", -90.0, "cut by ≥ 90 %"),
-    _GoalSpec("time to definitive care, KTAS 1-2", "definitive_mean_min_ktas12", -20.0, "cut by ≥ 20 %"),
-    _GoalSpec("median transport time", "transport_p50_min", 10.0, "up by ≤ 10 %"),
+    _GoalSpec("golden-time share", "golden_time_share", "win: 95 % CI of the difference above 0"),
+    _GoalSpec(
+        "time to definitive care, KTAS 1-2", "definitive_care_min_ktas12", "win: 95 % CI of the difference below 0"
+    ),
+    _GoalSpec("response time, 90th percentile", "response_p90_min", "CI upper bound ≤ +5 % of the baseline", 5.0),
 )
 
 
-def change_pct(baseline: float, candidate: float) -> float:
-    """Relative change in percent. From a baseline of 0 there is no ratio: no change (0) if the candidate is 0
-    too, else an infinite one with the candidate's sign — so a goal from 0 is met only by staying at 0."""
-    if math.isnan(baseline) or math.isnan(candidate):
-        return NAN
-    if baseline == 0:
-        return 0.0 if candidate == 0 else math.copysign(math.inf, candidate)
-    return (candidate - baseline) / baseline * 100.0
+def _judge(spec: _GoalSpec, comparison: Paired | None) -> tuple[bool, str]:
+    """(met, reason when not met) of one goal on its paired comparison (None: the metric is missing)."""
+    if comparison is None:
+        return False, "not shown: no such metric in the runs"
+    difference = comparison.difference
+    if difference.n < 2 or math.isnan(difference.low) or math.isnan(difference.high):
+        return False, f"not shown: {difference.n} paired seed{'s' if difference.n != 1 else ''} with a value"
+    if spec.worse_by_at_most_pct is None:
+        if comparison.verdict == WIN:
+            return True, ""
+        return False, "tie: interval includes 0" if comparison.verdict == TIE else comparison.verdict
+    allowed = abs(comparison.baseline.mean) * spec.worse_by_at_most_pct / 100.0
+    worst = -difference.low if higher_is_better(spec.metric) else difference.high  # the bad-side bound
+    if worst <= allowed:
+        return True, ""
+    worse_pct = worst / abs(comparison.baseline.mean) * 100.0 if comparison.baseline.mean != 0 else math.inf
+    return False, f"up to {worse_pct:+.1f} % worse, limit +{spec.worse_by_at_most_pct:g} %"
 
 
-def _met(baseline: float, candidate: float, change: float, max_change_pct: float) -> bool:
-    """Within the target; and 0 -> 0 always counts as met: nothing was there to cut, and nothing came back."""
-    if math.isnan(change):
-        return False
-    return (baseline == 0 and candidate == 0) or change <= max_change_pct
+def goals_from(table: RunTable, candidate: str = CANDIDATE, baselines: Sequence[str] = GOAL_BASELINES) -> list[Goal]:
+    """:func:`goals` on runs' metrics already computed (or built by hand)."""
+    ran = {policy for policy, _ in table}
+    if candidate not in ran:
+        return []
+    out: list[Goal] = []
+    for baseline in (b for b in baselines if b in ran):
+        comparisons = paired_from(table, baseline, candidate)
+        for spec in GOALS:
+            comparison = comparisons.get(spec.metric)
+            met, reason = _judge(spec, comparison)
+            if comparison is None:
+                missing = Interval(NAN, NAN, NAN, 0)
+                base, cand, difference, judged = missing, missing, missing, NOT_APPLICABLE
+            else:
+                base, cand = comparison.baseline, comparison.candidate
+                difference, judged = comparison.difference, comparison.verdict
+            out.append(
+                Goal(
+                    spec.name, spec.metric, baseline, base.mean, cand.mean, difference, spec.target, met, judged, reason
+                )
+            )
+    return out
 
 
 def goals(
-    summary: dict[tuple[str, str], Interval], baseline: str = "nearest", candidate: str = "goldentime"
+    results: Sequence[RunResult], candidate: str = CANDIDATE, baselines: Sequence[str] = GOAL_BASELINES
 ) -> list[Goal]:
-    """The project's goals, met or not, on the seed means; empty when either policy did not run. A goal whose
-    metric is NaN for either policy (e.g. no KTAS 1-2 patient) is not met: it was not shown."""
-    present = {policy for policy, _ in summary}
-    if baseline not in present or candidate not in present:
-        return []
-    missing = Interval(NAN, NAN, NAN, 0)
-    out = []
-    for spec in GOALS:
-        base = summary.get((baseline, spec.metric), missing).mean
-        cand = summary.get((candidate, spec.metric), missing).mean
-        change = change_pct(base, cand)
-        met = _met(base, cand, change, spec.max_change_pct)
-        out.append(Goal(spec.name, spec.metric, base, cand, change, spec.target, met))
-    return out
+    """The project's goals (issue 22): ``candidate`` beats each baseline that ran on the golden-time share and
+    on the time to definitive care of KTAS 1-2 patients (paired 95 % interval excludes 0), with the response
+    time's 90th percentile at most 5 % worse (the interval's upper bound). A row per baseline that ran and
+    goal, baselines in the given order; empty when the candidate or every baseline did not run. A goal whose
+    metric is missing, or has fewer than 2 paired seeds with a value, is not shown and so not met."""
+    return goals_from(run_table(results), candidate, baselines)

@@ -48,6 +48,7 @@ import simpy.rt
 
 from dispatch.roads import TravelTimeIndex, haversine_m
 from dispatch.scenario import Prepared
+from simulations.acceptance import Reason
 from simulations.city import City, CityDraws
 from simulations.config import SimConfig
 from simulations.policies import Nearest, NearestUnits
@@ -486,12 +487,12 @@ class LiveCity:
 
     def _accepts(self, trip: _Trip, centre: CentreState) -> bool:
         """The city's answer at the door (:meth:`City.door`); a refusal is declined on the bus with its reason."""
-        door = self.city.door(trip.call.patient, centre, trip.tried)
+        door = self.city.door(trip.call, centre, trip.tried)
         self.counters.full_arrivals += not door.bed
         if door.accepted:
             return True
         if trip.version > 0:
-            reason = NO_CAPABILITY if not door.treats else NO_BED
+            reason = NO_CAPABILITY if door.reason is Reason.NO_SPECIALIST else NO_BED
             decision = schemas.Decision.new(
                 advice_version=trip.version, decision=schemas.DecisionKind.DECLINE, reason=reason
             )

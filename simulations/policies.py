@@ -44,7 +44,7 @@ from dispatch.pathways import Pathway
 from dispatch.router import RouterConfig
 from dispatch.units import Incident
 from simulations.patients import OutOfFold
-from simulations.world import Call, CentreState, SimUnit, Trip, World
+from simulations.world import REPORTED, Call, CentreState, SimUnit, Trip, World
 from telemetry import schemas
 from telemetry.schemas import UnitStatus
 
@@ -96,13 +96,63 @@ class Capable(NearestUnits):
     name = "capable"
 
     def destination(self, world: World, trip: Trip) -> str:
-        patient, etas = trip.call.patient, world.etas_for(trip)
-        untried = _untried(world, trip)
-        if Pathway.CARDIAC_ARREST in patient.needs:
-            return nearest_of(untried, etas)
-        critical = patient.ktas_nurse is not None and patient.ktas_nurse <= 2
-        capable = [c for c in untried if patient.needs <= c.designated and not (critical and c.centre.level > 2)]
-        return nearest_of(capable or untried, etas)
+        return nearest_of(_crew_candidates(world, trip), world.etas_for(trip))
+
+
+def _crew_candidates(world: World, trip: Trip) -> list[CentreState]:
+    """The untried open centres a crew would consider for what it sees: designated for the crew flags, and a
+    regional or local centre when it judges the patient critical (the triage nurse's KTAS 1-2 stands in for
+    the crew's judgement); every untried open centre when none is. A cardiac arrest: any open ER."""
+    patient, untried = trip.call.patient, _untried(world, trip)
+    if Pathway.CARDIAC_ARREST in patient.needs:
+        return untried
+    critical = patient.ktas_nurse is not None and patient.ktas_nurse <= 2
+    capable = [c for c in untried if patient.needs <= c.designated and not (critical and c.centre.level > 2)]
+    return capable or untried
+
+
+def _posted_free(state: CentreState, needs: frozenset[Pathway]) -> bool:
+    """The centre's last posting shows a free ER bed and, for every need it reports a team for, the team."""
+    report = state.report
+    if report is None:
+        return False  # nothing posted: unknown is never available
+    er = report.beds.get(schemas.BedType.ER_GENERAL)
+    if er is None or not er.available:
+        return False
+    for need in needs & REPORTED.keys():
+        shown = [
+            report.conditions.get(i) if isinstance(i, schemas.Condition) else report.equipment.get(i)
+            for i in REPORTED[need]
+        ]
+        if not any(s is not None and s.available for s in shown):
+            return False
+    return True
+
+
+class EgenGreedy(NearestUnits):
+    """What a crew with the E-Gen board does today: the nearest centre it would consider for what it sees
+    (:func:`_crew_candidates`) whose last posting shows a free bed and the team; the nearest of them when no
+    posting does. No phone call: it drives there."""
+
+    name = "egen-greedy"
+
+    def destination(self, world: World, trip: Trip) -> str:
+        candidates, etas = _crew_candidates(world, trip), world.etas_for(trip)
+        posted = [c for c in candidates if _posted_free(c, trip.call.patient.needs)]
+        return nearest_of(posted or candidates, etas)
+
+
+class PhoneAround(NearestUnits):
+    """What most crews do today: from the scene, phone the centres they would consider (:func:`_crew_candidates`)
+    in order of distance until one says yes, then drive there (``phones_ahead``: the simulator makes the
+    calls, each taking minutes, and the centres answer by the one acceptance model). After
+    ``phone_max_calls`` refusals the crew drives to the nearest of them unannounced."""
+
+    name = "phone-around"
+    phones_ahead = True
+
+    def destination(self, world: World, trip: Trip) -> str:
+        return nearest_of(_crew_candidates(world, trip), world.etas_for(trip))
 
 
 #: (now, events): one batch the GoldenTime policy gave its engine.
@@ -328,9 +378,11 @@ def _incident_id(call: Call) -> str:
     return f"call-{call.id}"
 
 
-POLICIES: dict[str, type[Nearest] | type[Capable] | type[GoldenTime]] = {
+POLICIES: dict[str, type[Nearest] | type[Capable] | type[EgenGreedy] | type[PhoneAround] | type[GoldenTime]] = {
     "nearest": Nearest,
     "capable": Capable,
+    "egen-greedy": EgenGreedy,
+    "phone-around": PhoneAround,
     "goldentime": GoldenTime,
 }
 

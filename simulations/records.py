@@ -19,7 +19,7 @@ class CallRecord:
     needs: tuple[str, ...]  # dispatch.pathways.Pathway values the patient has, sorted ("stroke", ...)
     response_s: float  # call -> ambulance on scene (includes waiting for a free ambulance)
     transport_s: float  # leaving the scene -> accepted at a centre (every leg, re-transfers included)
-    definitive_s: float  # call -> accepted at a centre that can treat the patient (definitive care)
+    definitive_s: float  # call -> at a centre that can treat the patient (definitive care; after a secondary transfer)
     first_hpid: str  # the first centre the ambulance reached
     final_hpid: str  # the centre that accepted the patient
     retransfers: int  # refusals before acceptance ("응급실 뺑뺑이")
@@ -27,6 +27,12 @@ class CallRecord:
     incapable_arrivals: int  # arrivals at a centre that cannot treat this patient
     forced: bool = False  # accepted only because every centre had refused
     redirects: int = 0  # turns on the way to another centre, on the policy's newer advice
+    scene_search_s: float = 0.0  # at the scene, ready to leave, spent finding a centre (phoning ahead)
+    phone_calls: int = 0  # calls the crew made to centres from the scene
+    secondary_transfer: bool = False  # taken where they could not get definitive care, then moved on
+    definitive_hpid: str = ""  # where the patient got definitive care (final_hpid, or the secondary transfer's)
+    onset_s: float | None = None  # symptom onset to the call, for a patient on a pathway with a golden time
+    accepted_s: float = 0.0  # call -> accepted at a hospital (the last door; before any secondary transfer)
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,4 @@ class RunResult:
     surge: float
     calls: tuple[CallRecord, ...]
     centres: tuple[CentreRecord, ...]
+    units: int = 0  # ambulances in the city

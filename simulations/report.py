@@ -20,15 +20,27 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager
 
 from simulations.kpis import (
+    CANDIDATE,
     CENTRE_PREFIX,
+    GOAL_BASELINES,
+    HIGHER_IS_BETTER_SUFFIX,
+    LOSS,
     METRICS,
     METRICS_NOTE,
+    NOT_APPLICABLE,
+    TIE,
+    WIN,
     Goal,
     Interval,
+    Paired,
+    RunTable,
     definitive_minutes,
-    goals,
+    goals_from,
+    metric_sort_key,
+    paired_from,
     policies_of,
     response_minutes,
+    run_table,
     summarise,
     write_csv,
 )
@@ -42,6 +54,16 @@ HEADLINE: tuple[tuple[str, str], ...] = (
     ("definitive_mean_min_ktas12", "call -> definitive care\nKTAS 1-2, mean (min)"),
     ("transport_p50_min", "transport time\nmedian (min)"),
     ("response_p90_min", "response time\n90th percentile (min)"),
+)
+PAIRED_ORDER = ("egen-greedy", "phone-around", "capable", "nearest")  # then any others, in order of appearance
+PAIRED_METRICS = (  # the paired tables' rows, where the runs have them; *_golden_time_share follow the first
+    "golden_time_share",
+    "definitive_care_min_ktas12",
+    "definitive_mean_min_ktas12",
+    "retransfer_pct",
+    "full_er_arrival_pct",
+    "transport_p50_min",
+    "response_p90_min",
 )
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 HANGUL_FAMILIES = (
@@ -74,6 +96,8 @@ def write_report(out_dir: Path, results: Sequence[RunResult], *, title: str, com
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "kpis.csv", results)
     summary = summarise(results)
+    table = run_table(results)
+    policies = policies_of(results)
     plots = write_plots(out_dir, results, summary)
     lines = [
         f"# {title}",
@@ -87,7 +111,8 @@ def write_report(out_dir: Path, results: Sequence[RunResult], *, title: str, com
         *([notes.strip(), ""] if notes.strip() else []),
         *_runs_section(results),
         *_kpi_section(results, summary),
-        *_goals_section(goals(summary)),
+        *_paired_section(table, policies),
+        *_goals_section(goals_from(table), policies),
         *_plots_section(plots),
         *_glossary_section(),
     ]
@@ -191,35 +216,153 @@ def _kpi_section(results: Sequence[RunResult], summary: dict[tuple[str, str], In
     return [*lines, ""]
 
 
-def _change_text(change: float) -> str:
-    if math.isnan(change):
-        return "—"
-    if math.isinf(change):
-        return "+∞ %" if change > 0 else "-∞ %"
-    return f"{change:+.1f} %"
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _value_text(value: float, places: int) -> str:
     return "—" if math.isnan(value) else f"{value:.{places}f}"
 
 
-def _goals_section(results: Sequence[Goal], baseline: str = "nearest", candidate: str = "goldentime") -> list[str]:
-    lines = [f"## Goals: `{candidate}` against `{baseline}`", ""]
-    if not results:
-        return [*lines, f"Not judged: the goals need runs of both `{baseline}` and `{candidate}`.", ""]
+def difference_places(interval: Interval, places: int) -> int:
+    """At least ``places`` (the row's means), more when the difference is small: its largest figure keeps two
+    significant digits, so a narrow interval that excludes 0 never prints as ``+0.00 [+0.00, +0.00]``; at most 4."""
+    finite = [abs(v) for v in (interval.mean, interval.low, interval.high) if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    if largest == 0:
+        return places
+    return min(4, max(places, 1 - math.floor(math.log10(largest))))
+
+
+def format_difference(interval: Interval, places: int) -> str:
+    """``+mean [+low, +high]`` with signs; the mean alone for one seed, ``—`` when there is no value."""
+    if interval.n == 0 or math.isnan(interval.mean):
+        return "—"
+    d = difference_places(interval, places)
+    if interval.n == 1:
+        return f"{interval.mean:+.{d}f}"
+    return f"{interval.mean:+.{d}f} [{interval.low:+.{d}f}, {interval.high:+.{d}f}]"
+
+
+def _verdict_text(verdict: str) -> str:
+    return f"**{verdict}**" if verdict == LOSS else verdict
+
+
+def paired_order(policies: Sequence[str], candidate: str = CANDIDATE) -> list[str]:
+    """The policies to compare the candidate with: :data:`PAIRED_ORDER` first, then the rest as they appear."""
+    others = [p for p in policies if p != candidate]
+    return [p for p in PAIRED_ORDER if p in others] + [p for p in others if p not in PAIRED_ORDER]
+
+
+def paired_metrics(comparisons: dict[str, Paired]) -> list[str]:
+    """The headline metrics the runs have, :data:`PAIRED_METRICS` order, ``*_golden_time_share`` after the first."""
+    shares = sorted((m for m in comparisons if m.endswith(HIGHER_IS_BETTER_SUFFIX)), key=metric_sort_key)
+    wanted = [PAIRED_METRICS[0], *shares, *PAIRED_METRICS[1:]]
+    return [m for m in dict.fromkeys(wanted) if m in comparisons]
+
+
+def _paired_section(table: RunTable, policies: Sequence[str], candidate: str = CANDIDATE) -> list[str]:
+    lines = [f"## Paired comparisons: `{candidate}` against each other policy", ""]
+    if candidate not in policies:
+        return [*lines, f"Not shown: `{candidate}` did not run.", ""]
+    others = paired_order(policies, candidate)
+    if not others:
+        return [*lines, f"Not shown: no other policy ran next to `{candidate}`.", ""]
     lines += [
-        "Judged on the means over seeds (see the intervals above for how sure they are). A cut from a baseline "
-        "of 0 is met only if the candidate stays at 0.",
+        "Every policy meets the same calls, patients and walk-ins for a given seed, so each row compares two "
+        f"policies seed by seed, over the seeds both ran with a value: the policies' means over those seeds and "
+        f"the paired difference `{candidate}` − other, mean [95 % confidence interval, Student's t]. Verdict: "
+        "**win** if the interval excludes 0 on the better side (higher is better for golden-time shares and "
+        "response within 8 minutes, lower for every other metric here), **loss** if it excludes 0 on the worse "
+        "side, tie if it includes 0, n/a with fewer than 2 paired seeds.",
         "",
-        f"| goal | metric | {baseline} | {candidate} | change | target | result |",
-        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for other in others:
+        comparisons = paired_from(table, other, candidate)
+        seeds = {s for p, s in table if p == other} & {s for p, s in table if p == candidate}
+        lines += [f"### `{candidate}` against `{other}` ({_plural(len(seeds), 'paired seed')})", ""]
+        metrics = paired_metrics(comparisons)
+        if not metrics:
+            lines += [
+                "No headline metric to compare: no seed ran both policies."
+                if not seeds
+                else "No headline metric in these runs.",
+                "",
+            ]
+            continue
+        lines += [
+            f"| metric | {_cell_text(other)} | {_cell_text(candidate)} | paired difference [95 % CI] | verdict |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for metric in metrics:
+            c = comparisons[metric]
+            places = decimals(metric, [c.baseline.mean, c.candidate.mean])
+            lines.append(
+                f"| `{metric}` | {_value_text(c.baseline.mean, places)} | {_value_text(c.candidate.mean, places)} | "
+                f"{format_difference(c.difference, places)} | {_verdict_text(c.verdict)} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _goals_summary(results: Sequence[Goal], candidate: str) -> str:
+    """One plain paragraph: in how many judged goals the candidate wins, ties and loses, and how many it meets."""
+    verdicts = [g.verdict for g in results]
+    missing = verdicts.count(NOT_APPLICABLE)
+    not_shown = f"; {missing} not shown (no such metric, or fewer than 2 paired seeds with a value)" if missing else ""
+    return (
+        f"Of the {_plural(len(results), 'judged goal')} (a goal against a baseline), `{candidate}` wins "
+        f"{verdicts.count(WIN)}, ties {verdicts.count(TIE)} and loses {verdicts.count(LOSS)} on the paired 95 % "
+        f"interval{not_shown}; it meets {sum(g.met for g in results)} of them. The response-time goal asks only "
+        "for no more than 5 % worse: a tie or a small loss there can meet it, a win is not needed."
+    )
+
+
+def _goals_section(
+    results: Sequence[Goal],
+    policies: Sequence[str],
+    candidate: str = CANDIDATE,
+    baselines: Sequence[str] = GOAL_BASELINES,
+) -> list[str]:
+    named = " and ".join(f"`{b}`" for b in baselines)
+    lines = [f"## Goals: `{candidate}` against {named}", ""]
+    if candidate not in policies:
+        return [*lines, f"Not judged: `{candidate}` did not run.", ""]
+    judged = [b for b in baselines if b in policies]
+    if not judged or not results:
+        either = " or ".join(f"`{b}`" for b in baselines)
+        return [
+            *lines,
+            f"Not judged: the goals need a run of {either} next to `{candidate}` "
+            "(the paired comparisons above are against the policies that ran).",
+            "",
+        ]
+    absent = [b for b in baselines if b not in policies]
+    lines += [_goals_summary(results, candidate), ""]
+    if absent:
+        lines += [
+            f"{' and '.join(f'`{b}`' for b in absent)} did not run: judged against "
+            f"{' and '.join(f'`{b}`' for b in judged)} only.",
+            "",
+        ]
+    lines += [
+        f"Each goal is judged against each baseline on the paired 95 % interval of `{candidate}` − baseline over "
+        "the seeds both ran, never on the means alone: the golden-time share and the KTAS 1-2 time to definitive "
+        "care must win (the interval excludes 0 on the better side); the response time's 90th percentile may be "
+        "at most 5 % worse (the interval's upper bound at most 5 % of the baseline's mean). A goal whose metric "
+        "the runs do not have is not shown, and not met.",
+        "",
+        f"| goal | metric | baseline | baseline mean | {_cell_text(candidate)} mean | paired difference [95 % CI] "
+        "| target | result |",
+        "|---|---|---|---:|---:|---:|---|---|",
     ]
     for g in results:
-        result = "met" if g.met else "**not met**"
         places = decimals(g.metric, [g.baseline, g.candidate])
+        result = "met" if g.met else f"**not met** ({g.reason})"
         lines.append(
-            f"| {g.name} | `{g.metric}` | {_value_text(g.baseline, places)} | "
-            f"{_value_text(g.candidate, places)} | {_change_text(g.change_pct)} | {g.target} | {result} |"
+            f"| {g.name} | `{g.metric}` | `{_cell_text(g.baseline_policy)}` | {_value_text(g.baseline, places)} | "
+            f"{_value_text(g.candidate, places)} | {format_difference(g.difference, places)} | {g.target} | "
+            f"{result} |"
         )
     return [*lines, ""]
 

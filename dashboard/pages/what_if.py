@@ -34,6 +34,8 @@ KPI_NOTE: Text = (
 )
 RESULT = "what_if_result"  # session key of the last run: (outcome, centre names by hpid)
 POLICIES: dict[str, Text] = {
+    "phone-around": ("오늘의 관행: 현장에서 병원에 차례로 전화", "today's practice: phoning centres from the scene"),
+    "egen-greedy": ("오늘의 관행: E-Gen 병상 현황판 보고 선택", "today's practice: choosing from the E-Gen board"),
     "nearest": ("가장 가까운 응급실", "the nearest ER"),
     "capable": ("가장 가까운 적정 센터", "the nearest capable centre"),
     "goldentime": ("GoldenTime 추천", "GoldenTime's advice"),
@@ -70,6 +72,27 @@ METRICS: dict[str, Text] = {
     "forced_acceptance_pct": ("모든 센터 거절 후 수용 (%)", "Accepted only after every centre refused (%)"),
     "redirects_per_100_patients": ("이송 중 목적지 변경 (100명당)", "Turns on the way elsewhere (per 100 patients)"),
     "peak_occupancy_pct_max": ("최대 응급실 점유율, 가장 붐빈 센터 (%)", "Peak ER occupancy, busiest centre (%)"),
+    "golden_time_share": ("골든타임 내 최종치료기관 도착 (%)", "At definitive care within the golden time (%)"),
+    "stemi_golden_time_share": ("급성심근경색 2시간 내 도착 (%)", "STEMI within 2 h (%)"),
+    "stroke_golden_time_share": ("뇌졸중 3시간 내 도착 (%)", "Stroke within 3 h (%)"),
+    "major_trauma_golden_time_share": ("중증외상 1시간 내 도착 (%)", "Major trauma within 1 h (%)"),
+    "definitive_care_min_ktas12": (
+        "최종 치료까지, KTAS 1–2, 전원 포함 (분)",
+        "To definitive care, KTAS 1–2, transfers in (min)",
+    ),
+    "definitive_care_min_stemi": ("최종 치료까지, 급성심근경색 (분)", "To definitive care, STEMI (min)"),
+    "definitive_care_min_stroke": ("최종 치료까지, 뇌졸중 (분)", "To definitive care, stroke (min)"),
+    "definitive_care_min_major_trauma": ("최종 치료까지, 중증외상 (분)", "To definitive care, major trauma (min)"),
+    "scene_search_mean_min": ("현장에서 병원 찾는 시간, 평균 (분)", "Time at the scene finding a centre, mean (min)"),
+    "phone_calls_per_patient": ("환자당 병원 전화 (건)", "Calls to centres per patient"),
+    "over_30min_pct": ("병원 선정·이송 30분 초과 (%)", "Finding a centre and getting there over 30 min (%)"),
+    "secondary_transfer_pct": (
+        "최종치료 불가 기관 수용 후 전원 (%)",
+        "Taken without definitive care, then transferred (%)",
+    ),
+    "under_triage_pct": ("KTAS 1–2 환자 치료 불가 기관 이송 (%)", "KTAS 1–2 first taken where not treatable (%)"),
+    "over_triage_pct": ("KTAS 4–5 환자 권역센터 병상 사용 (%)", "KTAS 4–5 patients in regional-centre beds (%)"),
+    "ed_occupancy_cv": ("응급실 부하 편차 (변동계수)", "Spread of ER load across centres (CV)"),
 }
 
 

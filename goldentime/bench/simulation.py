@@ -1,5 +1,5 @@
 """Simulation benchmark: how long ``goldentime simulate`` takes for a week of the default scenario under the
-three policies (one seed), the what-if a planner runs most, split into its stages. Writes the ``simulation``
+every shipped policy (one seed), the what-if a planner runs most, split into its stages. Writes the ``simulation``
 section of ``docs/performance.md``."""
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _markdown(timing: Timing, found: report.Figure, command: str, simulate: str,
             ("report (markdown, plots, kpis.csv)", timing.report_s)]  # fmt: skip
     return "\n".join(
         [
-            f"## Simulation: `goldentime simulate`, 3 policies (goal: < {GOAL_S:g} s for {DAYS:g} days)",
+            f"## Simulation: `goldentime simulate`, {len(ALL_POLICIES)} policies "
+            f"(goal: < {GOAL_S:g} s for {DAYS:g} days)",
             "",
             f"Reproduce with `{command}`. It times `goldentime.simulate.run_what_if` in one process, as "
             f"`{simulate}` runs it (interpreter start-up excluded; the road index comes from the cache under "

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from goldentime.settings import Settings
+from goldentime.simulate import ALL_POLICIES
 from tests.goldentime.test_simulate import simulated_centres
 
 PAGE = str(Path(__file__).resolve().parents[2] / "dashboard" / "pages" / "what_if.py")
@@ -50,7 +51,7 @@ def test_the_page_speaks_korean_by_default_and_english_when_switched() -> None:
     assert at.selectbox(key="what_if_scenario").value == "seoul-central"
     assert at.slider(key="what_if_days").value == 1
     assert not at.warning  # seoul-central has its road graph
-    assert at.multiselect(key="what_if_policies").value == ["nearest", "capable", "goldentime"]
+    assert at.multiselect(key="what_if_policies").value == list(ALL_POLICIES)
     at.sidebar.toggle(key="english").set_value(True).run()
     assert not at.exception, at.exception
     assert at.title[0].value == "What-if"
@@ -63,7 +64,7 @@ def test_run_shows_every_policy_s_kpis_the_plots_and_the_command_and_keeps_them(
     at.multiselect(key="what_if_close_seoul-central").set_value(["A1100017"]).run()
     at = _run(at)
     table = at.dataframe[0].value
-    assert list(table.columns) == ["nearest", "capable", "goldentime"]
+    assert list(table.columns) == list(ALL_POLICIES)
     assert "119 출동 건수" in table.index
     assert not [label for label in table.index if "_" in label], "a metric is shown by its code name"
     assert len(at.image) == 4

@@ -15,7 +15,7 @@ from simulations.city import CityDraws
 from simulations.config import SimConfig
 from simulations.engine import check_coverage, simulate
 from simulations.patients import SimPatient
-from simulations.policies import Capable, GoldenTime, Nearest, load_policy
+from simulations.policies import Capable, EgenGreedy, GoldenTime, Nearest, PhoneAround, load_policy
 from simulations.world import Call, Trip, World
 from telemetry import schemas
 
@@ -71,7 +71,16 @@ def _one_call(patient: SimPatient) -> list[Call]:
     return [Call(0, 3600.0, SCENE[0], SCENE[1], patient)]
 
 
-CONFIG = SimConfig(calls_per_day=1.0, walkin_occupancy=0.0, beds={NEAR.hpid: 2, FAR.hpid: 2})
+#: Centres that always refuse what they cannot do (no bed, no team): every outcome can be worked out by hand.
+CONFIG = SimConfig(
+    calls_per_day=1.0,
+    walkin_occupancy=0.0,
+    beds={NEAR.hpid: 2, FAR.hpid: 2},
+    refuse_no_specialist=1.0,
+    refuse_no_bed=1.0,
+    critical_bed_factor=1.0,
+    door_factor=1.0,
+)
 
 
 def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: Path) -> None:
@@ -192,6 +201,47 @@ def test_a_unit_turned_on_the_road_drives_on_from_where_it_is(tmp_path: Path) ->
     turned = simulate(prepared, config, draws, _TurnsBack(after_s=180.0), days=1).calls[0]
     assert (turned.final_hpid, turned.redirects) == (NEAR.hpid, 1)
     assert turned.transport_s > 180.0 + (180.0 - straight.transport_s)
+
+
+def test_phone_around_calls_the_stroke_centre_first_and_drives_there_promised(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
+    call = simulate(_prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
+    assert (call.phone_calls, call.first_hpid, call.final_hpid, call.retransfers) == (1, FAR.hpid, FAR.hpid, 0)
+    assert call.scene_search_s > 0  # one call's length, at the scene
+    direct = simulate(_prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
+    assert call.definitive_s == pytest.approx(direct.definitive_s + call.scene_search_s)
+
+
+def test_phone_around_refused_everywhere_drives_unannounced_and_is_refused_at_the_door(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))), occupied={FAR.hpid: 2})
+    call = simulate(_prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
+    assert call.phone_calls == 2  # the stroke centre (full), then the local institution (no stroke team)
+    assert (call.first_hpid, call.retransfers, call.forced) == (FAR.hpid, 1, True)
+
+
+def test_egen_greedy_skips_a_centre_whose_posting_shows_no_bed(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(4)), occupied={NEAR.hpid: 2})
+    call = simulate(_prepared(tmp_path), CONFIG, draws, EgenGreedy(), days=1).calls[0]
+    assert (call.first_hpid, call.retransfers, call.phone_calls) == (FAR.hpid, 0, 0)
+    free = simulate(_prepared(tmp_path), CONFIG, _draws(_one_call(_patient(4))), EgenGreedy(), days=1).calls[0]
+    assert free.first_hpid == NEAR.hpid
+
+
+def test_a_patient_taken_without_definitive_care_is_moved_on(tmp_path: Path) -> None:
+    """A local institution that takes a stroke patient (it may: refuse_no_specialist 0) stabilises and transfers:
+    definitive care comes later, at the stroke centre."""
+    config = dataclasses.replace(CONFIG, refuse_no_specialist=0.0)
+    draws = _draws(_one_call(_patient(3, frozenset({Pathway.STROKE}))))
+    call = simulate(_prepared(tmp_path), config, draws, Nearest(), days=1).calls[0]
+    assert (call.final_hpid, call.retransfers, call.secondary_transfer, call.definitive_hpid) == (
+        NEAR.hpid,
+        0,
+        True,
+        FAR.hpid,
+    )
+    at_near = call.response_s + 600.0 + call.transport_s  # the call's wait, on scene, the drive
+    assert call.definitive_s > at_near + 10 * 60  # stabilised (median 60 min) and driven on
+    assert call.onset_s is not None and call.onset_s > 0  # a stroke has a golden time: onset drawn
 
 
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:

@@ -45,6 +45,10 @@ CONFIG = SimConfig(
     on_scene_min=1.0,
     handover_min=1.0,
     refusal_min=0.5,
+    refuse_no_specialist=1.0,  # centres always refuse what they cannot do: outcomes worked out by hand
+    refuse_no_bed=1.0,
+    critical_bed_factor=1.0,
+    door_factor=1.0,
 )
 
 

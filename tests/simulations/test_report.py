@@ -1,4 +1,5 @@
-"""The report folder: Markdown with the KPI and goals tables, glossary, valid PNGs, and the same bytes twice."""
+"""The report folder: Markdown with the KPI, paired-comparison and goals tables, glossary, valid PNGs, and the same
+bytes twice."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import pytest
 from simulations import report
 from simulations.kpis import METRICS, Interval
 from simulations.records import CallRecord, CentreRecord, RunResult
-from simulations.report import centre_labels, format_interval, needs_hangul, write_report
+from simulations.report import (
+    centre_labels,
+    format_difference,
+    format_interval,
+    needs_hangul,
+    paired_order,
+    write_report,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PAIRED = ("egen-greedy", "phone-around", "capable", "nearest", "custom")  # the paired tables' order
 CENTRES = (
     CentreRecord("A0000001", "전남대학교병원", 1, 10, 12, 8.0, 30, 4),
     CentreRecord("B0000002", "광주기독병원", 2, 20, 5, 3.0, 10, 1),
@@ -36,9 +45,16 @@ def _call(call_id: int, ktas: int, minutes: float, *, retransfers: int = 0, full
     )
 
 
-def _run(policy: str, seed: int, *, refusals: bool) -> RunResult:
+def _run(policy: str, seed: int, *, refusals: bool, slower: float = 0.0) -> RunResult:
+    """12 calls; response times 4 + i + seed (+ ``slower``) min: the 90th percentile is 13.9 + seed (+ slower)."""
     calls = tuple(
-        _call(i, 1 + i % 5, 4.0 + i + seed, retransfers=int(refusals and i % 3 == 0), full=int(refusals and i % 4 == 0))
+        _call(
+            i,
+            1 + i % 5,
+            4.0 + i + seed + slower,
+            retransfers=int(refusals and i % 3 == 0),
+            full=int(refusals and i % 4 == 0),
+        )
         for i in range(12)
     )
     return RunResult(policy, seed, 1.0, 1.0, calls, CENTRES)
@@ -70,10 +86,16 @@ def test_report_has_tables_goals_glossary_and_valid_plots(tmp_path: Path) -> Non
     assert "| `peak_occupancy_pct_A0000001` (전남대학교병원) | 120 [120, 120] | 120 [120, 120] |" in text
     assert "| `retransfer_pct` | 33.3 [33.3, 33.3] | 0.0 [0.0, 0.0] |" in text  # one precision per row
     assert "- `nearest`: 2 seeds (1, 2)" in text
-    assert "## Goals: `goldentime` against `nearest`" in text
-    assert "| re-transfers | `retransfer_pct` |" in text
-    assert "| -100.0 % | cut by ≥ 90 % | met |" in text
-    assert "| median transport time | `transport_p50_min` |" in text
+    assert "## Paired comparisons: `goldentime` against each other policy" in text
+    assert "### `goldentime` against `nearest` (2 paired seeds)" in text
+    assert "| metric | nearest | goldentime | paired difference [95 % CI] | verdict |" in text
+    assert "| `retransfer_pct` | 33.3 | 0.0 | -33.3 [-33.3, -33.3] | win |" in text  # 4 of 12 refused, every seed
+    assert "| `full_er_arrival_pct` | 25.0 | 0.0 | -25.0 [-25.0, -25.0] | win |" in text
+    assert "| `response_p90_min` | 15.4 | 15.4 | +0.0 [+0.0, +0.0] | tie |" in text  # the same calls
+    assert "| `peak_occupancy_pct_A0000001` |" not in text.split("## Paired")[1]  # headline metrics only
+    assert "## Goals: `goldentime` against `egen-greedy` and `phone-around`" in text
+    assert "Not judged: the goals need a run of `egen-greedy` or `phone-around` next to `goldentime`" in text
+    assert "| goal |" not in text
     assert "## Glossary" in text and "| `peak_occupancy_pct_<hpid>` |" in text
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) == 4
@@ -102,19 +124,86 @@ def test_one_policy_one_seed_and_nothing_to_measure(tmp_path: Path) -> None:
     assert "| metric | capable (1 seed) |" in text
     assert "| `calls` | 0 |" in text
     assert "| `response_p50_min` | — |" in text
-    assert "Not judged: the goals need runs of both `nearest` and `goldentime`." in text
-    assert "| goal |" not in text
+    assert "Not shown: `goldentime` did not run." in text
+    assert "Not judged: `goldentime` did not run." in text
+    assert "| goal |" not in text and "| verdict |" not in text
     assert "demand surge: ×2" in text
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
     assert len(list(tmp_path.glob("*.png"))) == 4
 
 
-def test_goal_not_met_is_bold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_hangul_font")
+def test_paired_tables_per_policy_and_the_goal_table(tmp_path: Path) -> None:
+    # goldentime is 0.5 min slower on every call: response p90 +0.5 on a baseline of 15.9 (seeds 1-3), +3.1 %;
+    # transport median 14.5 + seed, so 16.5 against 17.0
+    order = ("nearest", "capable", "goldentime", "custom", "phone-around", "egen-greedy")
+    results = [
+        _run(p, s, refusals=p == "nearest", slower=0.5 if p == "goldentime" else 0.0) for p in order for s in (1, 2, 3)
+    ]
+    text = write_report(tmp_path, results, title="t", command="c").read_text(encoding="utf-8")
+    paired_part, goals_part = text.split("## Paired comparisons")[1].split("## Goals")
+    headings = [f"### `goldentime` against `{p}` (3 paired seeds)" for p in PAIRED]
+    positions = [paired_part.index(h) for h in headings]
+    assert positions == sorted(positions)
+    egen = paired_part.split(headings[0])[1].split("###")[0]
+    assert "| `response_p90_min` | 15.9 | 16.4 | +0.50 [+0.50, +0.50] | **loss** |" in egen
+    assert "| `transport_p50_min` | 16.5 | 17.0 | +0.50 [+0.50, +0.50] | **loss** |" in egen
+    assert "| `retransfer_pct` | 0.00 | 0.00 | +0.00 [+0.00, +0.00] | tie |" in egen
+    nearest = paired_part.split(headings[3])[1].split("###")[0]
+    assert "| `retransfer_pct` | 33.3 | 0.0 | -33.3 [-33.3, -33.3] | win |" in nearest
+    assert "Of the 6 judged goals (a goal against a baseline)" in goals_part
+    assert "; it meets 2 of them." in goals_part  # the response goal against both baselines, nothing else
+    assert "did not run: judged against" not in goals_part
+    for baseline in ("egen-greedy", "phone-around"):
+        assert (
+            f"| response time, 90th percentile | `response_p90_min` | `{baseline}` | 15.9 | 16.4 | "
+            "+0.50 [+0.50, +0.50] | CI upper bound ≤ +5 % of the baseline | met |"
+        ) in goals_part
+        for goal, metric in (
+            ("golden-time share", "golden_time_share"),
+            ("time to definitive care, KTAS 1-2", "definitive_care_min_ktas12"),
+        ):
+            row = next(
+                line for line in goals_part.splitlines() if line.startswith(f"| {goal} | `{metric}` | `{baseline}` |")
+            )
+            assert "| **not met** (" in row  # slower, or not in the runs: never met
+    egen_rows = goals_part.index("| `egen-greedy` |")
+    assert egen_rows < goals_part.index("| `phone-around` |")
+
+
+def test_goal_not_met_is_bold_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "hangul_font", lambda: None)
-    worse = [_run("nearest", 1, refusals=False), _run("goldentime", 1, refusals=True)]
+    # one minute slower: response p90 +1.0 on a baseline of (14.9 + 15.9) / 2 = 15.4, +6.5 %
+    worse = [_run("egen-greedy", s, refusals=False) for s in (1, 2)]
+    worse += [_run("goldentime", s, refusals=False, slower=1.0) for s in (1, 2)]
     text = write_report(tmp_path, worse, title="t", command="c").read_text(encoding="utf-8")
-    assert "| re-transfers | `retransfer_pct` | 0.0 | 33.3 | +∞ % | cut by ≥ 90 % | **not met** |" in text
+    assert (
+        "| response time, 90th percentile | `response_p90_min` | `egen-greedy` | 15.4 | 16.4 | +1.0 [+1.0, +1.0] | "
+        "CI upper bound ≤ +5 % of the baseline | **not met** (up to +6.5 % worse, limit +5 %) |"
+    ) in text
+    assert "`phone-around` did not run: judged against `egen-greedy` only." in text
+    assert "Of the 3 judged goals (a goal against a baseline)" in text
+    assert "; it meets 0 of them." in text
+
+
+def test_only_the_candidate_has_no_paired_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "hangul_font", lambda: None)
+    text = write_report(tmp_path, [_run("goldentime", 1, refusals=False)], title="t", command="c").read_text("utf-8")
+    assert "Not shown: no other policy ran next to `goldentime`." in text
+    assert "Not judged: the goals need a run of `egen-greedy` or `phone-around` next to `goldentime`" in text
+
+
+def test_paired_order_and_difference_cells() -> None:
+    ran = ["custom", "nearest", "goldentime", "phone-around", "other", "capable", "egen-greedy"]
+    assert paired_order(ran) == ["egen-greedy", "phone-around", "capable", "nearest", "custom", "other"]
+    assert paired_order(["goldentime"]) == []
+    assert format_difference(Interval(-4.0, -6.4843, -1.5157, 3), 1) == "-4.0 [-6.5, -1.5]"
+    # a small difference keeps two significant digits rather than printing +0.0 [+0.0, +0.0]
+    assert format_difference(Interval(0.012, 0.004, 0.02, 5), 1) == "+0.012 [+0.004, +0.020]"
+    assert format_difference(Interval(0.0, 0.0, 0.0, 3), 2) == "+0.00 [+0.00, +0.00]"
+    assert format_difference(Interval(0.3, 0.3, 0.3, 1), 1) == "+0.30"
+    assert format_difference(Interval(float("nan"), float("nan"), float("nan"), 0), 1) == "—"
 
 
 def test_no_runs_is_an_error(tmp_path: Path) -> None:
