@@ -38,13 +38,14 @@ from dispatch.events import (
     VitalsReported,
 )
 from dispatch.explain import Text, say
+from dispatch.nowcast import BedNowcast
 from dispatch.pathways import Pathway, needs_of
 from dispatch.roads import EtaMode, SnapError
 from dispatch.router import Choice, PatientCase, RouterConfig, centre_view, full_resources, plan, urgency
 from dispatch.scenario import Prepared, approximate_index
 from dispatch.severity.model import Scorer, Severity
 from dispatch.units import Incident, Unit, assign_units, response_times
-from telemetry.schemas import Capacity, UnitStatus, Vitals
+from telemetry.schemas import BedType, Capacity, UnitStatus, Vitals
 
 _CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
 #: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
@@ -152,6 +153,7 @@ class DispatchEngine:
         self.incidents: dict[str, Incident] = {}
         self.assigned: dict[str, str] = {}  # incident -> the unit that took it
         self.plans = 0  # joint plans made
+        self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
         #: centre -> {unit heading there: (what its entry depends on, the entry)}
         self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
             c.hpid: {} for c in prepared.scenario.centres
@@ -258,6 +260,8 @@ class DispatchEngine:
     def _status(self, event: StatusChanged) -> UnitState:
         unit = self._unit(event.unit_id)
         unit.status = event.status
+        if event.status is UnitStatus.AT_HOSPITAL and unit.has_patient and unit.destination is not None:
+            self.nowcast.delivered(unit.destination)
         if event.status in _CLOSED and unit.has_patient:
             self._close_trip(unit)
         if event.incident_id:
@@ -317,6 +321,10 @@ class DispatchEngine:
 
     def _capacity(self, event: CapacityReported) -> None:
         self.capacity[event.hpid] = event.capacity
+        er = event.capacity.beds.get(BedType.ER_GENERAL)
+        counted = er is not None and not er.overcrowded
+        at = (er.updated_at if er is not None else None) or event.capacity.updated_at
+        self.nowcast.report(event.hpid, er.available if counted and er is not None else None, at)
         self._everyone = self._replan = True  # a centre changed: every patient may be better off elsewhere
 
     def _incident(self, event: IncidentReported) -> None:
@@ -390,7 +398,11 @@ class DispatchEngine:
         """Decide destinations jointly: for every patient (``everyone``, e.g. after a capacity
         change) or for those whose situation changed; the others keep their destination and
         count against its beds."""
-        views = [centre_view(c, self.capacity.get(c.hpid), now) for c in self.prepared.scenario.centres]
+        per_hour = self.nowcast.per_hour
+        views = [
+            centre_view(c, self.capacity.get(c.hpid), now, others_per_hour=per_hour(c.hpid, c.level))
+            for c in self.prepared.scenario.centres
+        ]
         candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
         holders = self._holders()
         beds = {hpid: len(held) for (hpid, team), held in holders.items() if team is None}

@@ -139,6 +139,8 @@ class CentreView:
     offload_s: float
     traffic_age_s: float | None = None
     offload_age_s: float | None = None
+    #: Beds per hour others take here, learnt from its reports (dispatch.nowcast); None: the level's prior.
+    others_per_hour: float | None = None
 
     def datum(self, item: Item) -> Datum:
         if item is Designation.REGIONAL_OR_LOCAL:
@@ -164,11 +166,14 @@ def _age(now: datetime, at: datetime | None) -> float | None:
     return None if at is None else max(0.0, (now - at).total_seconds())
 
 
-def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> CentreView:
-    """Combine a scenario centre with its latest ``ems.capacity/1`` message (None: never reported)."""
+def centre_view(
+    centre: Centre, capacity: Capacity | None, now: datetime, *, others_per_hour: float | None = None
+) -> CentreView:
+    """Combine a scenario centre with its latest ``ems.capacity/1`` message (None: never reported) and, when
+    known, the beds per hour others take there (:mod:`dispatch.nowcast`)."""
     if capacity is None:
         return CentreView(centre.hpid, centre.name, centre.level, centre.trauma_centre, None, False, None, {},
-                          TrafficStatus.NORMAL, None, 0.0)  # fmt: skip
+                          TrafficStatus.NORMAL, None, 0.0, others_per_hour=others_per_hour)  # fmt: skip
     er = capacity.beds.get(BedType.ER_GENERAL)
     items: dict[str, Datum] = {}
     for reported in (capacity.equipment, capacity.conditions):
@@ -200,6 +205,7 @@ def centre_view(centre: Centre, capacity: Capacity | None, now: datetime) -> Cen
         offload_age_s=_age(now, capacity.offload_updated_at or capacity.updated_at)
         if capacity.offload_minutes is not None
         else None,
+        others_per_hour=others_per_hour,
     )
 
 
@@ -485,8 +491,12 @@ def effective_beds(centre: CentreView, inbound: int, eta_s: float, config: Route
 
 
 def walk_ins(centre: CentreView, eta_s: float, config: RouterConfig) -> float:
-    """Arrivals expected at the centre (walk-ins, other services) during a drive of ``eta_s``."""
-    return config.arrivals_per_hour.get(centre.level, 1.0) * eta_s / 3600.0
+    """Arrivals expected at the centre (walk-ins, other services) during a drive of ``eta_s``: the centre's
+    own nowcast when there is one, else the prior by level."""
+    per_hour = centre.others_per_hour
+    if per_hour is None:
+        per_hour = config.arrivals_per_hour.get(centre.level, 1.0)
+    return per_hour * eta_s / 3600.0
 
 
 def _at_least(k: int, mean: float) -> float:

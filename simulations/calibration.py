@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.pathways import Pathway
 from simulations.config import SimConfig
 from simulations.kpis import run_metrics
 from simulations.records import RunResult
 
+TRAUMA = Pathway.MAJOR_TRAUMA.value
 Measure = Callable[[Sequence[RunResult]], float]
 Run = Callable[[SimConfig], Sequence[RunResult]]
 
@@ -41,7 +43,7 @@ def response_within_7min_pct(results: Sequence[RunResult]) -> float:
 
 def trauma_to_hospital_median_min(results: Sequence[RunResult]) -> float:
     """Call -> accepted at a hospital, major-trauma patients, median (min)."""
-    times = [c.accepted_s / 60.0 for r in results for c in r.calls if "major_trauma" in c.needs]
+    times = [c.accepted_s / 60.0 for r in results for c in r.calls if TRAUMA in c.needs]
     return float(np.median(times)) if times else math.nan
 
 

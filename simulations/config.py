@@ -46,7 +46,12 @@ CAPABILITIES_BY_LEVEL: Mapping[int, frozenset[Pathway]] = {
 ON_DUTY_BY_LEVEL: Mapping[int, float] = {1: 0.95, 2: 0.8, 3: 0.0, 4: 0.0}
 #: Median minutes from symptom onset (or injury) to the 119 call, by pathway with a golden time
 #: (assumption, to be fitted to the national golden-time indicator in docs/simulation.md).
-ONSET_MEDIAN_MIN: Mapping[str, float] = {"stemi": 60.0, "stroke": 60.0, "stroke_haemorrhage": 60.0, "major_trauma": 5.0}
+ONSET_MEDIAN_MIN: Mapping[str, float] = {
+    Pathway.STEMI.value: 60.0,
+    Pathway.STROKE.value: 60.0,
+    Pathway.STROKE_HAEMORRHAGE.value: 60.0,
+    Pathway.MAJOR_TRAUMA.value: 5.0,
+}
 DEFAULT_ONSET_MIN = 30.0
 
 

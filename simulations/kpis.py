@@ -26,9 +26,9 @@ EIGHT_MIN_S = 480.0
 THIRTY_MIN_S = 1_800.0
 #: The national golden-time indicator's pathways, as KPI name -> the pathways (dispatch.pathways values) it counts.
 GOLDEN_PATHWAYS: dict[str, frozenset[str]] = {
-    "stemi": frozenset({Pathway.STEMI.value}),
+    Pathway.STEMI.value: frozenset({Pathway.STEMI.value}),
     "stroke": frozenset({Pathway.STROKE.value, Pathway.STROKE_HAEMORRHAGE.value}),
-    "major_trauma": frozenset({Pathway.MAJOR_TRAUMA.value}),
+    Pathway.MAJOR_TRAUMA.value: frozenset({Pathway.MAJOR_TRAUMA.value}),
 }
 CENTRE_PREFIX = "peak_occupancy_pct_"
 CENTRE_PATTERN = CENTRE_PREFIX + "<hpid>"

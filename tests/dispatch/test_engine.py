@@ -316,3 +316,22 @@ def test_the_same_events_at_the_same_time_give_the_same_commands(prepared: Prepa
         engine = DispatchEngine(prepared, severity)
         runs.append([engine.apply(batch, NOW + timedelta(seconds=k)) for k, batch in enumerate(stream)])
     assert runs[0] == runs[1] and any(of(Advise, out) for out in runs[0])
+
+
+def test_the_engine_learns_how_fast_others_take_a_centres_beds_from_its_reports(engine: DispatchEngine) -> None:
+    """Beds others take per hour come from the centre's own reports, net of our own deliveries, not constants."""
+    levels = {c.hpid: c.level for c in engine.prepared.scenario.centres}
+    busy = by_distance_from(engine, EAST)[-1]
+    prior = engine.config.arrivals_per_hour[levels[busy]]
+    assert engine.nowcast.per_hour(busy, levels[busy]) == prior
+    for hour, beds in enumerate((20, 8, 0)):  # others took 12, then 8: more than the prior
+        engine.apply([CapacityReported(busy, capacity(NOW + timedelta(hours=hour), beds=beds))], NOW)
+    assert engine.nowcast.per_hour(busy, levels[busy]) > prior
+    out = engine.apply(transport("U1", EAST, stroke()), NOW)
+    ours = advice(out, "U1").destination.hpid
+    engine.apply([CapacityReported(ours, capacity(NOW, beds=20))], NOW)
+    engine.apply([StatusChanged("U1", UnitStatus.AT_HOSPITAL)], NOW + timedelta(minutes=10))
+    engine.apply([CapacityReported(ours, capacity(NOW + timedelta(hours=1), beds=19))], NOW + timedelta(hours=1))
+    prior = engine.config.arrivals_per_hour[levels[ours]]
+    weight = engine.nowcast.prior_hours  # the one bed gone was ours: others took none in the hour
+    assert engine.nowcast.per_hour(ours, levels[ours]) == pytest.approx(prior * weight / (weight + 1))
