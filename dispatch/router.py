@@ -24,7 +24,8 @@ language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
   ``diversion_stale_after_s`` reads as advisory (``advisory_penalty_s``).
 - **R-BEDS** Beds that will really be there: the reported count minus our patients heading
   there; each patient's arc pays for the chance (Poisson) that walk-ins expected during its
-  drive take the spare beds first, and for the report's age (``unknown_beds_penalty_s`` × the
+  drive (the centre's own rate, ``CentreView.others_per_hour`` from :mod:`dispatch.nowcast`; the
+  level's prior otherwise) take the spare beds first, and for the report's age (``unknown_beds_penalty_s`` × the
   share of confidence lost); an overcrowded ER has none; a centre that never reported (or
   reported long ago) offers ``unknown_bed_slots`` at ``unknown_beds_penalty_s``, never unlimited.
 - **R-TEAM** A pathway with ``slots`` (cath lab, stroke team, trauma bay) is gated by the
