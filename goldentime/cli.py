@@ -686,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
     from goldentime import calibrate
 
     calibrate.add_parser(sub, _positive)
+    from goldentime import sensitivity
+
+    sensitivity.add_parser(sub, _positive)
     from goldentime import mqtt_users
 
     mqtt_users.add_parser(sub)

@@ -22,5 +22,5 @@ def test_calibrate_prints_the_fitted_values_and_the_table_of_targets(capsys: pyt
     [(("--seeds", "0"), "--seeds and --passes must be 1 or more"), (("--scenario", "atlantis"), "atlantis")],
 )
 def test_bad_input_gets_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], says: str) -> None:
-    code, out, err = run_cli(capsys, "calibrate", *args)
+    code, _, err = run_cli(capsys, "calibrate", *args)
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1
