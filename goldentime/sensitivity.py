@@ -17,7 +17,8 @@ from typing import Any
 
 from goldentime.settings import Settings
 
-FACTORS = ("walkin", "report", "fleet", "surge", "severity")  # simulations.sensitivity.FACTORS (loaded lazily)
+#: simulations.sensitivity.FACTORS (the simulator loads lazily)
+FACTORS = ("walkin", "report", "fleet", "surge", "severity", "stabilise")
 DEFAULT_OUT = Path("var/sensitivity/sensitivity.md")
 
 
@@ -47,10 +48,11 @@ def add_parser(sub: Any, positive: Any) -> None:
     p = sub.add_parser(
         "sensitivity",
         help="where GoldenTime wins, ties or loses against today's practice, assumption by assumption",
-        description="Change one assumption of the scenario's simulated city at a time (walk-in occupancy, report "
-        "interval, fleet, surge, the severity GoldenTime is told), run phone-around, egen-greedy and goldentime on "
-        "the same draws of every seed, and pair goldentime against each baseline on the golden-time share, the time "
-        "to definitive care of KTAS 1-2 and the response p90. Writes the markdown table to --out and prints it.",
+        description="Change one assumption of the scenario's simulated city at a time (walk-in occupancy, "
+        "report interval, fleet, surge, the severity GoldenTime is told, its stabilise rule), run phone-around, "
+        "egen-greedy and goldentime on the same draws of every seed, and pair goldentime against each baseline "
+        "on the golden-time share, the time to definitive care of KTAS 1-2 and the response p90. Writes the "
+        "markdown table to --out and prints it.",
     )
     p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO, else the default scenario)")
     p.add_argument("--seeds", type=_count, default=3, help="seeds per cell, 1, 2, ... (default 3)")

@@ -13,7 +13,8 @@ The factors (:data:`FACTORS`):
 - ``fleet``: ambulances −30 %, as is, +30 % (:func:`scale_fleet`; the calls stay those of the scenario's fleet);
 - ``surge``: the call rate × 1, 1.5, 2 (walk-ins rise half as much: :func:`simulations.engine.surge_walkins`);
 - ``severity``: what GoldenTime is told of how sick the patient is: the model's out-of-fold assessment (as
-  shipped), or the crew's own judgement, the triage nurse's KTAS standing in (:class:`CrewSeverityGoldenTime`).
+  shipped), or the crew's own judgement, the triage nurse's KTAS standing in (:class:`CrewSeverityGoldenTime`);
+- ``stabilise``: GoldenTime's stabilise-first rule (R-UNSTABLE) on, as shipped, or off: what the rule costs in time.
 
 A cell equal to the scenario as it is (e.g. fleet "as is") is the same runs as every other such cell: they are
 run once. Same scenario, cells, seeds and days: the same table, byte for byte.
@@ -28,6 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dispatch.pathways import StabiliseRule
+from dispatch.router import RouterConfig
 from dispatch.scenario import Prepared, Station
 from dispatch.severity.model import Severity
 from simulations.config import SimConfig
@@ -40,7 +43,7 @@ from simulations.report import format_difference
 from simulations.world import Call, Trip, World
 
 #: The factors of the grid, in the table's order (``--factors`` names).
-FACTORS: tuple[str, ...] = ("walkin", "report", "fleet", "surge", "severity")
+FACTORS: tuple[str, ...] = ("walkin", "report", "fleet", "surge", "severity", "stabilise")
 #: Today's practice, each paired against GoldenTime.
 BASELINES: tuple[str, ...] = ("phone-around", "egen-greedy")
 POLICIES: tuple[str, ...] = (*BASELINES, CANDIDATE)
@@ -70,6 +73,7 @@ class Cell:
     fleet: float = 1.0  # ambulances × this (scale_fleet)
     surge: float = 1.0  # draw_city's surge
     severity: str = MODEL  # what GoldenTime is told: the model's assessment, or the crew's (the nurse's KTAS)
+    stabilise: bool = True  # GoldenTime's stabilise-first rule (R-UNSTABLE) on, as shipped
 
     def sim_config(self, base: SimConfig) -> SimConfig:
         changes: dict[str, Any] = dict(self.config)
@@ -78,11 +82,11 @@ class Cell:
     def runs(self, base: SimConfig) -> tuple[object, ...]:
         """What makes this cell's runs: cells with equal keys run the same (only what differs from ``base``)."""
         changed = tuple((name, value) for name, value in self.config if getattr(base, name) != value)
-        return (changed, self.fleet, self.surge, self.severity)
+        return (changed, self.fleet, self.surge, self.severity, self.stabilise)
 
     def as_is(self, base: SimConfig) -> bool:
         """The cell is the scenario itself."""
-        return self.runs(base) == ((), 1.0, 1.0, MODEL)
+        return self.runs(base) == ((), 1.0, 1.0, MODEL, True)
 
 
 def _percent(factor: float) -> str:
@@ -101,6 +105,7 @@ def grid(factors: Sequence[str] = FACTORS) -> tuple[Cell, ...]:
         "fleet": [Cell("fleet", _percent(v), fleet=v) for v in FLEET_FACTOR],
         "surge": [Cell("surge", f"×{v:g}", surge=v) for v in SURGE],
         "severity": [Cell("severity", "model", severity=MODEL), Cell("severity", "crew (nurse's KTAS)", severity=CREW)],
+        "stabilise": [Cell("stabilise", "on"), Cell("stabilise", "off", stabilise=False)],
     }
     return tuple(cell for factor in FACTORS if factor in factors for cell in cells[factor])
 
@@ -181,7 +186,8 @@ def policy_for(name: str, cell: Cell) -> Policy:
     if name == "egen-greedy":
         return EgenGreedy()
     if name == CANDIDATE:
-        return CrewSeverityGoldenTime() if cell.severity == CREW else GoldenTime()
+        config = RouterConfig() if cell.stabilise else RouterConfig(stabilise=StabiliseRule(enabled=False))
+        return CrewSeverityGoldenTime(config) if cell.severity == CREW else GoldenTime(config)
     raise ValueError(f"{name!r} is not a policy of the sensitivity grid ({', '.join(POLICIES)})")
 
 
@@ -224,7 +230,7 @@ def run_grid(
         sim_config = cell.sim_config(config)
         fleet = with_fleet(prepared, cell.fleet)
         key = cell.runs(config)
-        baseline_key = (*key[:3], MODEL)  # the baselines never read the severity GoldenTime is told
+        baseline_key = (*key[:3], MODEL, True)  # the baselines never read GoldenTime's severity or rules
         results = []
         for seed in seeds:
             draws = None
@@ -340,5 +346,11 @@ def _notes(rows: Sequence[Row], stations: Sequence[Station]) -> list[str]:
             "severity: what GoldenTime is told of the patient's severity: the model's out-of-fold assessment (as "
             "shipped), or the crew's own, the triage nurse's KTAS taken at its word (critical for KTAS 1-2). The "
             "baselines always judge by the nurse's KTAS, so only GoldenTime's runs change."
+        )
+    if "stabilise" in factors:
+        notes.append(
+            "stabilise: GoldenTime's stabilise-first rule (R-UNSTABLE: SpO2 < 80 %, breathing < 8/min or systolic "
+            "< 70 mmHg go to the nearest open ER), on as shipped or off. The simulator gives no credit for "
+            "stabilising sooner, so the difference is the rule's cost in time, not its clinical benefit."
         )
     return ["Notes:", "", *(f"- {n}" for n in notes)] if notes else []

@@ -15,6 +15,7 @@ from loaders.scenarios import prepare
 from simulations.city import CityDraws
 from simulations.config import SimConfig
 from simulations.engine import simulate
+from simulations.kpis import CANDIDATE
 from simulations.patients import SimPatient
 from simulations.policies import GoldenTime
 from simulations.records import CallRecord, CentreRecord, RunResult
@@ -60,8 +61,14 @@ def test_the_full_grid_has_every_factor_three_values_and_two_severities() -> Non
         ("surge", "×2"),
         ("severity", "model"),
         ("severity", "crew (nurse's KTAS)"),
+        ("stabilise", "on"),
+        ("stabilise", "off"),
     ]
     assert grid(FACTORS) == cells
+    off = next(c for c in cells if c.value == "off")
+    assert not off.stabilise and not off.as_is(SEOUL_LIKE)
+    assert not policy_for(CANDIDATE, off).config.stabilise.enabled  # type: ignore[attr-defined]
+    assert policy_for(CANDIDATE, cells[0]).config.stabilise.enabled  # type: ignore[attr-defined]
 
 
 def test_each_cell_changes_one_assumption_of_the_scenario() -> None:
@@ -87,6 +94,7 @@ def test_the_cells_equal_to_the_scenario_are_as_is_and_run_alike() -> None:
         ("fleet", "as is"),
         ("surge", "×1"),
         ("severity", "model"),
+        ("stabilise", "on"),
     ]
     assert len({c.runs(SEOUL_LIKE) for c in grid() if c.as_is(SEOUL_LIKE)}) == 1
     busier = SimConfig(walkin_occupancy=0.85)  # a scenario whose occupancy is none of the grid's
@@ -313,20 +321,21 @@ def test_a_whole_grid_runs_every_cell_shares_equal_runs_and_gives_the_same_bytes
 
     rows, text = once()
     assert once()[1] == text
-    assert len(rows) == 14 and all(len(r.results) == 6 for r in rows)  # 3 policies × 2 seeds
+    assert len(rows) == 16 and all(len(r.results) == 6 for r in rows)  # 3 policies × 2 seeds
     as_is = [r for r in rows if r.as_is]
-    assert len(as_is) == 5 and all(r.results == as_is[0].results for r in as_is)
+    assert len(as_is) == 6 and all(r.results == as_is[0].results for r in as_is)
     assert all(r.results[k] is as_is[0].results[k] for r in as_is for k in range(6))  # run once, shared
-    crew = rows[-1]
+    crew, unstabilised = rows[-3], rows[-1]
     assert [r.policy for r in crew.results[:3]] == ["phone-around", "egen-greedy", "goldentime"]
     assert crew.results[0] is as_is[0].results[0] and crew.results[2] is not as_is[0].results[2]
+    assert unstabilised.results[1] is as_is[0].results[1] and unstabilised.results[2] is not as_is[0].results[2]
     fleet = {r.cell.value: {res.units for res in r.results} for r in rows if r.cell.factor == "fleet"}
     assert fleet == {"−30 %": {2}, "as is": {3}, "+30 %": {4}}
     surge = {r.cell.value: r.results[0].surge for r in rows if r.cell.factor == "surge"}
     assert surge == {"×1": 1.0, "×1.5": 1.5, "×2": 2.0}
     calls = [tuple(c.t_call_s for c in r.results[0].calls) for r in rows if r.cell.factor == "fleet"]
     assert len(calls[0]) > 0 and len(set(calls)) == 1  # the fleet changes the ambulances, not the calls
-    assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + 14  # the heading and a row per cell
+    assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + 16  # the heading and a row per cell
 
 
 def test_with_fleet_leaves_the_city_as_it_is_at_one(tmp_path: Path) -> None:
@@ -337,5 +346,5 @@ def test_with_fleet_leaves_the_city_as_it_is_at_one(tmp_path: Path) -> None:
 
 def test_a_cell_knows_what_it_changed() -> None:
     cell = Cell("walkin", "0.6", (("walkin_occupancy", 0.6),))
-    assert cell.runs(SEOUL_LIKE) == ((), 1.0, 1.0, MODEL)
-    assert cell.runs(SimConfig(walkin_occupancy=0.85)) == ((("walkin_occupancy", 0.6),), 1.0, 1.0, MODEL)
+    assert cell.runs(SEOUL_LIKE) == ((), 1.0, 1.0, MODEL, True)
+    assert cell.runs(SimConfig(walkin_occupancy=0.85)) == ((("walkin_occupancy", 0.6),), 1.0, 1.0, MODEL, True)
