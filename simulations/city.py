@@ -19,7 +19,7 @@ What each run does with it (policies and records; MQTT and real tablets) stays i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +30,11 @@ from dispatch.scenario import Centre, Prepared, ScenarioError
 from dispatch.units import response_times
 from simulations.acceptance import Answer, Reason, answer, draw_for
 from simulations.config import DEFAULT_ONSET_MIN, SimConfig
+from simulations.demand import PlaceSampler
 from simulations.world import Call, CentreState, SimUnit, World
 
 HOUR_S = 3_600.0
+EIGHT_MIN_S = 480.0  # the response-time standard coverage is measured against
 #: A leg the road graph has no route for takes this long (it is driven, never skipped).
 NO_ROUTE_S = 4 * HOUR_S
 
@@ -174,12 +176,29 @@ class City:
         """Driving seconds for ``unit`` from where it is now to a point (the scene, its base)."""
         return finite_or(float(self.world.response.to(to[0], to[1], [unit.as_unit(self.env.now)])[0]), 0.0)
 
+    def coverage(self, places: Sequence[tuple[float, float]]) -> float:
+        """Share of ``places`` some free unit reaches within 8 minutes of a call (turnout included)."""
+        free = [u.as_unit(self.env.now) for u in self.world.units.values() if u.free]
+        if not free or not places:
+            return 0.0
+        limit = EIGHT_MIN_S - self.config.turnout_s
+        reached = sum(float(np.min(self.world.response.to(lat, lon, free))) <= limit for lat, lon in places)
+        return reached / len(places)
+
     def leg_s(self, etas: Mapping[str, float], hpid: str) -> float:
         """Driving seconds to centre ``hpid`` from where ``etas`` were measured."""
         return finite_or(etas.get(hpid, math.inf), NO_ROUTE_S)
 
 
 # --- per-call draws (keyed by seed and call: the same for every policy) ---------------------------------------
+
+
+def coverage_places(prepared: Prepared, config: SimConfig) -> list[tuple[float, float]]:
+    """The places coverage is measured at: drawn like calls (:class:`~simulations.demand.PlaceSampler`) from a
+    stream of their own, the same for every seed and policy."""
+    rng = np.random.default_rng([0, 11])
+    sampler = PlaceSampler(prepared)
+    return [sampler.draw(rng) for _ in range(config.coverage_points)]
 
 
 def lognormal_factor(seed: int, stream: int, *keys: int, sigma: float = 0.5) -> float:

@@ -31,7 +31,15 @@ import simpy
 
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared, Scenario, ScenarioError
-from simulations.city import City, CityDraws, lognormal_factor, onset_s, phone_call_s, simulated_centres
+from simulations.city import (
+    City,
+    CityDraws,
+    coverage_places,
+    lognormal_factor,
+    onset_s,
+    phone_call_s,
+    simulated_centres,
+)
 from simulations.config import SimConfig
 from simulations.demand import HOURLY_PROFILE, PlaceSampler, call_times, length_of_stay_s, walkin_rate_per_h
 from simulations.errors import UnservedCalls
@@ -143,6 +151,7 @@ class Simulation:
         self.records: list[CallRecord] = []
         self._serving: dict[str, simpy.Process] = {}  # unit -> the process of the call it serves
         self._heading: dict[str, str] = {}  # unit -> the centre it is driving to now, with a patient
+        self.coverage: list[float] = []  # share of the area a free unit reaches in 8 minutes, over time
 
     # --- the city ----------------------------------------------------------------------------
 
@@ -153,6 +162,7 @@ class Simulation:
             self.city.at(call.t, lambda c=call: self._call(c))  # type: ignore[misc]
         if hasattr(self.policy, "redirects"):
             self.env.process(self._redirect_checks())
+        self.env.process(self._coverage(end))
         self.env.run(until=end + 2 * DAY_S)  # calls of the last day finish; none is cut off
         return self._result(days)
 
@@ -169,6 +179,13 @@ class Simulation:
             unit.free = False
             self._serving[unit.id] = self.env.process(self._serve(call, unit))
         self._redirect()
+
+    def _coverage(self, end: float) -> simpy.events.ProcessGenerator:
+        """Measure the area a free unit reaches in 8 minutes every ``coverage_every_min`` of the run's days."""
+        places = coverage_places(self.world.prepared, self.config)
+        while self.env.now < end:
+            self.coverage.append(self.city.coverage(places))
+            yield self.env.timeout(self.config.coverage_every_min * 60.0)
 
     # --- re-routing en route ---------------------------------------------------------------------
 
@@ -328,7 +345,8 @@ class Simulation:
         if self.waiting:
             raise UnservedCalls(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
         policy, seed, surge = self.policy.name, self.draws.seed, self.draws.surge
-        return RunResult(policy, seed, days, surge, calls, tuple(centres), units=len(self.world.units))
+        units, coverage = len(self.world.units), tuple(self.coverage)
+        return RunResult(policy, seed, days, surge, calls, tuple(centres), units=units, coverage=coverage)
 
 
 def simulate(

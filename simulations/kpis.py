@@ -70,6 +70,8 @@ METRICS: dict[str, str] = {
     "secondary_transfer_pct": "share of patients taken where they could not get definitive care, then moved on (%)",
     "under_triage_pct": "share of KTAS 1-2 patients first taken where they could not get definitive care (%)",
     "over_triage_pct": "share of KTAS 4-5 patients taking a bed of a regional centre (level 1) (%)",
+    "coverage_8min_pct": "share of the area a free ambulance reaches within 8 minutes of a call, mean over the run (%)",
+    "coverage_8min_low_pct": "the lowest share of the area a free ambulance reached within 8 minutes in the run (%)",
     "ed_occupancy_cv": "spread of mean ER occupancy (share of beds) across centres: coefficient of variation (ratio)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
@@ -194,6 +196,12 @@ def _centre_metrics(centres: Sequence[CentreRecord]) -> dict[str, float]:
     return {"peak_occupancy_pct_max": max(finite) if finite else NAN, "ed_occupancy_cv": cv, **per_centre}
 
 
+def _coverage_metrics(coverage: Sequence[float]) -> dict[str, float]:
+    if not coverage:
+        return {"coverage_8min_pct": NAN, "coverage_8min_low_pct": NAN}
+    return {"coverage_8min_pct": 100.0 * float(np.mean(coverage)), "coverage_8min_low_pct": 100.0 * min(coverage)}
+
+
 def _over_triage(result: RunResult) -> float:
     """KTAS 4-5 patients taking a regional centre's bed (level 1), in % of KTAS 4-5 patients."""
     regional = {c.hpid for c in result.centres if c.level == 1}
@@ -216,6 +224,7 @@ def run_metrics(result: RunResult) -> dict[str, float]:
         **_call_metrics(result.calls),
         **_centre_metrics(result.centres),
         "over_triage_pct": _over_triage(result),
+        **_coverage_metrics(result.coverage),
     }
     return dict(sorted(metrics.items(), key=lambda item: metric_sort_key(item[0])))
 
@@ -304,7 +313,9 @@ def summarise(results: Sequence[RunResult]) -> dict[tuple[str, str], Interval]:
 # policies are compared seed by seed: the per-seed difference cancels the day-to-day noise both share, and its
 # interval is much narrower than the two unpaired intervals suggest.
 
-HIGHER_IS_BETTER: frozenset[str] = frozenset({"golden_time_share", "response_within_8min_pct", "coverage_8min_pct"})
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {"golden_time_share", "response_within_8min_pct", "coverage_8min_pct", "coverage_8min_low_pct"}
+)
 HIGHER_IS_BETTER_SUFFIX = "_golden_time_share"  # per-pathway or per-level shares, e.g. stroke_golden_time_share
 DESCRIPTIVE: frozenset[str] = frozenset({"calls"})  # the same calls for every policy: neither better nor worse
 WIN, TIE, LOSS, NOT_APPLICABLE = "win", "tie", "loss", "n/a"

@@ -60,3 +60,5 @@ class RunResult:
     calls: tuple[CallRecord, ...]
     centres: tuple[CentreRecord, ...]
     units: int = 0  # ambulances in the city
+    #: Share of the area's sample places a free unit reaches within 8 minutes of a call, at each measurement.
+    coverage: tuple[float, ...] = ()

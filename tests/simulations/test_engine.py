@@ -244,6 +244,15 @@ def test_a_patient_taken_without_definitive_care_is_moved_on(tmp_path: Path) -> 
     assert call.onset_s is not None and call.onset_s > 0  # a stroke has a golden time: onset drawn
 
 
+def test_coverage_is_measured_over_the_run_and_falls_while_the_only_unit_is_out(tmp_path: Path) -> None:
+    config = dataclasses.replace(CONFIG, turnout_s=60.0, coverage_every_min=10.0, coverage_points=20)
+    idle = simulate(_prepared(tmp_path), config, _draws([]), Nearest(), days=1)
+    assert len(idle.coverage) == 24 * 6 and len(set(idle.coverage)) == 1 and idle.coverage[0] > 0.0
+    busy = simulate(_prepared(tmp_path), config, _draws(_one_call(_patient(4))), Nearest(), days=1)
+    assert min(busy.coverage) == 0.0  # the city's only ambulance is on the call: nobody is covered
+    assert busy.coverage[0] == idle.coverage[0]
+
+
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:
     calls = [Call(0, 0.0, SCENE[0], SCENE[1], _patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], _patient(4))]
     result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)

@@ -102,6 +102,12 @@ def test_ed_load_equity_is_the_spread_of_mean_occupancy() -> None:
     assert metrics()["ed_occupancy_cv"] == pytest.approx(expected)
 
 
+def test_coverage_over_time_mean_and_lowest() -> None:
+    m = run_metrics(RunResult("p", 1, 1.0, 1.0, CALLS, CENTRES, units=3, coverage=(1.0, 0.5, 0.75)))
+    assert m["coverage_8min_pct"] == pytest.approx(75.0) and m["coverage_8min_low_pct"] == pytest.approx(50.0)
+    assert math.isnan(metrics()["coverage_8min_pct"])  # not measured: not shown as 0
+
+
 def test_without_timed_patients_the_indicator_is_not_measurable() -> None:
     m = run_metrics(RunResult("p", 1, 1.0, 1.0, (call(0, 4), call(1, 5)), CENTRES))
     assert math.isnan(m["golden_time_share"]) and math.isnan(m["definitive_care_min_stemi"])
