@@ -341,7 +341,11 @@ class Simulation:
             centres.append(
                 CentreRecord(c.hpid, c.centre.name, c.centre.level, c.beds, c.peak, mean, c.arrivals, c.refusals)
             )
-        calls = tuple(sorted(self.records, key=lambda r: r.call_id))
+        unadvised = getattr(self.policy, "unadvised", None)  # a policy that advises says whom it could not
+        records = self.records
+        if unadvised is not None:
+            records = [dataclasses.replace(r, advised=r.call_id not in unadvised) for r in records]
+        calls = tuple(sorted(records, key=lambda r: r.call_id))
         if self.waiting:
             raise UnservedCalls(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
         policy, seed, surge = self.policy.name, self.draws.seed, self.draws.surge

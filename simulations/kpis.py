@@ -72,6 +72,7 @@ METRICS: dict[str, str] = {
     "over_triage_pct": "share of KTAS 4-5 patients taking a bed of a regional centre (level 1) (%)",
     "coverage_8min_pct": "share of the area a free ambulance reaches within 8 minutes of a call, mean over the run (%)",
     "coverage_8min_low_pct": "the lowest share of the area a free ambulance reached within 8 minutes in the run (%)",
+    "unadvised_pct": "share of patients whose crew had no advice when choosing a centre (policies that advise) (%)",
     "ed_occupancy_cv": "spread of mean ER occupancy (share of beds) across centres: coefficient of variation (ratio)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
@@ -157,6 +158,7 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     out["over_30min_pct"] = _pct([c.scene_search_s + c.transport_s > THIRTY_MIN_S for c in calls])
     out["secondary_transfer_pct"] = _pct([c.secondary_transfer for c in calls])
     out["under_triage_pct"] = _pct([c.secondary_transfer for c in calls if c.ktas <= 2])
+    out["unadvised_pct"] = _pct([not c.advised for c in calls if c.advised is not None])
     return out
 
 

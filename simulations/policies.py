@@ -213,6 +213,7 @@ class GoldenTime:
         self._reports: dict[str, schemas.Capacity] = {}
         self._advice: dict[str, Advise] = {}  # unit -> the newest advice it was given
         self._reported: set[int] = set()  # calls the engine was told of
+        self.unadvised: set[int] = set()  # calls whose crew had no advice when it had to choose a centre
         self._observed_at = math.nan  # the simulated time of the last batch
 
     # --- the Policy protocol -----------------------------------------------------------------------
@@ -269,7 +270,10 @@ class GoldenTime:
             events.append(DecisionMade(unit_id, advice.advice_version, accept=False))
         self._apply(events, world.now_dt)
         hpid = self._advised(world, trip.unit_id, trip.call, trip.tried)
-        ride.heading = hpid = hpid or nearest_of(_untried(world, trip), world.etas_for(trip))  # no advice: nearest
+        if hpid is None:  # no advice: the nearest untried, as a crew would, and counted
+            self.unadvised.add(trip.call.id)
+            hpid = nearest_of(_untried(world, trip), world.etas_for(trip))
+        ride.heading = hpid
         return hpid
 
     def redirects(self, world: World, heading: Mapping[str, str]) -> dict[str, str]:
@@ -303,6 +307,7 @@ class GoldenTime:
         self._world = world
         self.batches, self.commands = [], []
         self._rides, self._reports, self._advice, self._reported = {}, {}, {}, set()
+        self.unadvised = set()
         self._observed_at = math.nan
         # Every unit's tablet says where it is and that it is free, as the live city's units do at start.
         self._apply(

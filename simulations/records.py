@@ -33,6 +33,7 @@ class CallRecord:
     definitive_hpid: str = ""  # where the patient got definitive care (final_hpid, or the secondary transfer's)
     onset_s: float | None = None  # symptom onset to the call, for a patient on a pathway with a golden time
     accepted_s: float = 0.0  # call -> accepted at a hospital (the last door; before any secondary transfer)
+    advised: bool | None = None  # the policy had advice at every choice of centre (None: a policy without advice)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ METRICS: dict[str, Text] = {
     "over_triage_pct": ("KTAS 4–5 환자 권역센터 병상 사용 (%)", "KTAS 4–5 patients in regional-centre beds (%)"),
     "coverage_8min_pct": ("8분 내 도달 가능 지역, 평균 (%)", "Area a free ambulance reaches in 8 min, mean (%)"),
     "coverage_8min_low_pct": ("8분 내 도달 가능 지역, 최저 (%)", "Area a free ambulance reaches in 8 min, lowest (%)"),
+    "unadvised_pct": ("권고 없이 병원을 고른 환자 (%)", "Patients whose crew chose without advice (%)"),
     "ed_occupancy_cv": ("응급실 부하 편차 (변동계수)", "Spread of ER load across centres (CV)"),
 }
 

@@ -253,6 +253,14 @@ def test_coverage_is_measured_over_the_run_and_falls_while_the_only_unit_is_out(
     assert busy.coverage[0] == idle.coverage[0]
 
 
+def test_goldentime_says_which_patients_it_had_no_advice_for(tmp_path: Path) -> None:
+    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], _patient(1 + i % 5)) for i in range(6)]
+    golden = simulate(_prepared(tmp_path), CONFIG, _draws(calls), GoldenTime(), days=1)
+    assert [c.advised for c in golden.calls] == [True] * 6  # the engine advised every patient
+    nearest = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)
+    assert {c.advised for c in nearest.calls} == {None}
+
+
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:
     calls = [Call(0, 0.0, SCENE[0], SCENE[1], _patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], _patient(4))]
     result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)

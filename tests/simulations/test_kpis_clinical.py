@@ -4,6 +4,7 @@ destination under- and over-triage, and ED load equity."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -100,6 +101,13 @@ def test_ed_load_equity_is_the_spread_of_mean_occupancy() -> None:
     mean = sum(shares) / 2
     expected = math.sqrt(sum((s - mean) ** 2 for s in shares) / 2) / mean
     assert metrics()["ed_occupancy_cv"] == pytest.approx(expected)
+
+
+def test_patients_without_advice_count_only_for_policies_that_advise() -> None:
+    assert math.isnan(metrics()["unadvised_pct"])  # advised is None: a policy without advice
+    calls = tuple(dataclasses.replace(c, advised=c.call_id != 3) for c in CALLS)
+    m = run_metrics(RunResult("p", 1, 1.0, 1.0, calls, CENTRES))
+    assert m["unadvised_pct"] == pytest.approx(100 / 7)
 
 
 def test_coverage_over_time_mean_and_lowest() -> None:
