@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from dispatch.pathways import PATHWAYS, Pathway
+from dispatch.pathways import PATHWAYS, Pathway, StabiliseRule
 from dispatch.scenario import Centre, Prepared, ScenarioError
 from dispatch.units import response_times
 from simulations.acceptance import Answer, Reason, answer, draw_for
 from simulations.config import DEFAULT_ONSET_MIN, SimConfig
 from simulations.demand import PlaceSampler
+from simulations.patients import SimPatient
 from simulations.world import Call, CentreState, SimUnit, World
 
 HOUR_S = 3_600.0
@@ -184,6 +185,18 @@ class City:
         limit = EIGHT_MIN_S - self.config.turnout_s
         reached = sum(float(np.min(self.world.response.to(lat, lon, free))) <= limit for lat, lon in places)
         return reached / len(places)
+
+    def nearest_open(self, lat: float, lon: float) -> str | None:
+        """The open ER nearest a point by road (None: none is open)."""
+        etas = self.world.etas(lat, lon)
+        open_ = [c.hpid for c in self.world.open_centres()]
+        return min(open_, key=lambda h: (etas.get(h, math.inf), h)) if open_ else None
+
+    @staticmethod
+    def unstable(patient: SimPatient) -> bool:
+        """Pre-KTAS level 1 signs on the patient's vitals (dispatch.pathways.StabiliseRule, as shipped)."""
+        v = patient.vitals
+        return StabiliseRule().unstable(spo2_pct=v.spo2_pct, rr_per_min=v.rr_per_min, sbp_mmhg=v.sbp_mmhg)
 
     def leg_s(self, etas: Mapping[str, float], hpid: str) -> float:
         """Driving seconds to centre ``hpid`` from where ``etas`` were measured."""

@@ -290,6 +290,8 @@ class Simulation:
                 definitive_hpid=definitive_hpid,
                 onset_s=onset_s(self.draws.seed, call, config),
                 accepted_s=accepted_s,
+                nearest_first=tried[0] == city.nearest_open(call.lat, call.lon),
+                unstable=city.unstable(call.patient),
             )
         )
         yield env.timeout(config.handover_min * 60.0)

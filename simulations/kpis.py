@@ -73,6 +73,8 @@ METRICS: dict[str, str] = {
     "coverage_8min_pct": "share of the area a free ambulance reaches within 8 minutes of a call, mean over the run (%)",
     "coverage_8min_low_pct": "the lowest share of the area a free ambulance reached within 8 minutes in the run (%)",
     "unadvised_pct": "share of patients whose crew had no advice when choosing a centre (policies that advise) (%)",
+    "safety_violation_pct": "share of cardiac-arrest or unstable patients (Pre-KTAS level 1 signs) not taken to "
+    "the open ER nearest the scene first (R-ARREST, R-UNSTABLE) (%)",
     "ed_occupancy_cv": "spread of mean ER occupancy (share of beds) across centres: coefficient of variation (ratio)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
@@ -159,6 +161,8 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     out["secondary_transfer_pct"] = _pct([c.secondary_transfer for c in calls])
     out["under_triage_pct"] = _pct([c.secondary_transfer for c in calls if c.ktas <= 2])
     out["unadvised_pct"] = _pct([not c.advised for c in calls if c.advised is not None])
+    nearest_first = [c.nearest_first for c in calls if c.unstable or Pathway.CARDIAC_ARREST.value in c.needs]
+    out["safety_violation_pct"] = _pct([not ok for ok in nearest_first])
     return out
 
 

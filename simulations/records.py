@@ -34,6 +34,8 @@ class CallRecord:
     onset_s: float | None = None  # symptom onset to the call, for a patient on a pathway with a golden time
     accepted_s: float = 0.0  # call -> accepted at a hospital (the last door; before any secondary transfer)
     advised: bool | None = None  # the policy had advice at every choice of centre (None: a policy without advice)
+    nearest_first: bool = True  # the first centre reached was the open ER nearest the scene
+    unstable: bool = False  # Pre-KTAS level 1 signs on the vitals (the stabilise-first rule applies)
 
 
 @dataclass(frozen=True)

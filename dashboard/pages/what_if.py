@@ -95,6 +95,10 @@ METRICS: dict[str, Text] = {
     "coverage_8min_pct": ("8분 내 도달 가능 지역, 평균 (%)", "Area a free ambulance reaches in 8 min, mean (%)"),
     "coverage_8min_low_pct": ("8분 내 도달 가능 지역, 최저 (%)", "Area a free ambulance reaches in 8 min, lowest (%)"),
     "unadvised_pct": ("권고 없이 병원을 고른 환자 (%)", "Patients whose crew chose without advice (%)"),
+    "safety_violation_pct": (
+        "심정지·불안정 환자 최근접 응급실 미이송 (%)",
+        "Arrest or unstable, not to the nearest ER first (%)",
+    ),
     "ed_occupancy_cv": ("응급실 부하 편차 (변동계수)", "Spread of ER load across centres (CV)"),
 }
 

@@ -261,6 +261,14 @@ def test_goldentime_says_which_patients_it_had_no_advice_for(tmp_path: Path) -> 
     assert {c.advised for c in nearest.calls} == {None}
 
 
+def test_each_call_records_whether_its_first_centre_was_the_nearest_open_er(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
+    capable = simulate(_prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
+    nearest = simulate(_prepared(tmp_path), CONFIG, draws, Nearest(), days=1).calls[0]
+    assert (capable.nearest_first, nearest.nearest_first) == (False, True)  # the stroke centre is the far one
+    assert not capable.unstable  # the test patient's vitals are stable
+
+
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:
     calls = [Call(0, 0.0, SCENE[0], SCENE[1], _patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], _patient(4))]
     result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)

@@ -110,6 +110,18 @@ def test_patients_without_advice_count_only_for_policies_that_advise() -> None:
     assert m["unadvised_pct"] == pytest.approx(100 / 7)
 
 
+def test_safety_rules_arrest_and_unstable_patients_go_to_the_nearest_er_first() -> None:
+    calls = (
+        dataclasses.replace(call(0, 1, ("cardiac_arrest",)), nearest_first=False),  # a violation
+        dataclasses.replace(call(1, 1, ("cardiac_arrest",)), nearest_first=True),
+        dataclasses.replace(call(2, 2), unstable=True, nearest_first=True),
+        dataclasses.replace(call(3, 2), unstable=True, nearest_first=False),  # a violation
+        dataclasses.replace(call(4, 4), nearest_first=False),  # stable, no arrest: the rules do not apply
+    )
+    m = run_metrics(RunResult("p", 1, 1.0, 1.0, calls, CENTRES))
+    assert m["safety_violation_pct"] == pytest.approx(50.0)
+
+
 def test_coverage_over_time_mean_and_lowest() -> None:
     m = run_metrics(RunResult("p", 1, 1.0, 1.0, CALLS, CENTRES, units=3, coverage=(1.0, 0.5, 0.75)))
     assert m["coverage_8min_pct"] == pytest.approx(75.0) and m["coverage_8min_low_pct"] == pytest.approx(50.0)
