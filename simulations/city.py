@@ -25,13 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from dispatch.pathways import PATHWAYS, Pathway, StabiliseRule
+from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.scenario import Centre, Prepared, ScenarioError
 from dispatch.units import response_times
 from simulations.acceptance import Answer, Reason, answer, draw_for
 from simulations.config import DEFAULT_ONSET_MIN, SimConfig
 from simulations.demand import PlaceSampler
-from simulations.patients import SimPatient
 from simulations.world import Call, CentreState, SimUnit, World
 
 HOUR_S = 3_600.0
@@ -191,12 +190,6 @@ class City:
         etas = self.world.etas(lat, lon)
         open_ = [c.hpid for c in self.world.open_centres()]
         return min(open_, key=lambda h: (etas.get(h, math.inf), h)) if open_ else None
-
-    @staticmethod
-    def unstable(patient: SimPatient) -> bool:
-        """Pre-KTAS level 1 signs on the patient's vitals (dispatch.pathways.StabiliseRule, as shipped)."""
-        v = patient.vitals
-        return StabiliseRule().unstable(spo2_pct=v.spo2_pct, rr_per_min=v.rr_per_min, sbp_mmhg=v.sbp_mmhg)
 
     def leg_s(self, etas: Mapping[str, float], hpid: str) -> float:
         """Driving seconds to centre ``hpid`` from where ``etas`` were measured."""

@@ -236,7 +236,8 @@ class Simulation:
         trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
         promised: str | None = None
         calls_made = 0
-        if getattr(self.policy, "phones_ahead", False):
+        phones_ahead = getattr(self.policy, "phones_ahead", None)
+        if phones_ahead is not None and phones_ahead(call):
             promised, calls_made = yield from self._phone_around(trip)
             trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
         left = env.now
@@ -291,7 +292,7 @@ class Simulation:
                 onset_s=onset_s(self.draws.seed, call, config),
                 accepted_s=accepted_s,
                 nearest_first=tried[0] == city.nearest_open(call.lat, call.lon),
-                unstable=city.unstable(call.patient),
+                unstable=call.patient.unstable,
             )
         )
         yield env.timeout(config.handover_min * 60.0)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dispatch.pathways import Pathway, needs_of
+from dispatch.pathways import Pathway, StabiliseRule, needs_of
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import LEVELS, Severity, SeverityModel, TrainedSeverity
 from dispatch.severity.training import train
@@ -78,6 +78,12 @@ class SimPatient:
     model_critical: bool  # the model's critical call (Severity.critical), out of fold
     model_p_critical: float  # the model's calibrated probability of KTAS 1-2 (Severity.p_critical), out of fold
     model_p_emergency: float | None = None  # ... of KTAS 1-3 (Severity.p_emergency), out of fold; None: not kept
+
+    @property
+    def unstable(self) -> bool:
+        """Pre-KTAS level 1 signs on the vitals the crew measures (dispatch.pathways.StabiliseRule, as shipped)."""
+        v = self.vitals
+        return StabiliseRule().unstable(spo2_pct=v.spo2_pct, rr_per_min=v.rr_per_min, sbp_mmhg=v.sbp_mmhg)
 
     @property
     def assessment(self) -> Severity:

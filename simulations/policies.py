@@ -2,9 +2,12 @@
 
 A policy is a plug-in: any object with a ``name`` and the two methods of :class:`Policy`, and
 optionally ``redirects(world, heading) -> {unit: hpid}`` (units on their way that should turn to
-another centre; :meth:`GoldenTime.redirects`). The three shipped here run through the same engine:
+another centre; :meth:`GoldenTime.redirects`) and ``phones_ahead(call) -> bool`` (the crew phones
+centres from the scene before leaving; :meth:`PhoneAround.phones_ahead`). Those shipped here run
+through the same engine:
 
-- ``nearest``: the nearest open ER, as crews often do today.
+- ``phone-around`` and ``egen-greedy``: today's practice (:class:`PhoneAround`, :class:`EgenGreedy`).
+- ``nearest``: the nearest open ER.
 - ``capable``: the nearest open centre designated for what the crew sees (crew flags, and a
   regional or local centre when the triage nurse's KTAS — the human estimate — is 1-2);
   the nearest open ER when none is.
@@ -43,7 +46,7 @@ from dispatch.events import (
 from dispatch.pathways import Pathway
 from dispatch.router import RouterConfig
 from dispatch.units import Incident
-from simulations.patients import OutOfFold
+from simulations.patients import OutOfFold, SimPatient
 from simulations.world import REPORTED, Call, CentreState, SimUnit, Trip, World
 from telemetry import schemas
 from telemetry.schemas import UnitStatus
@@ -99,12 +102,20 @@ class Capable(NearestUnits):
         return nearest_of(_crew_candidates(world, trip), world.etas_for(trip))
 
 
+def nearest_er_first(patient: SimPatient) -> bool:
+    """What every crew does today by protocol: a cardiac arrest, or a patient with Pre-KTAS level 1 signs on
+    the vitals it measures (the stabilise-first rule, :class:`dispatch.pathways.StabiliseRule`), goes to the
+    nearest open ER, beds and teams aside, without phoning first."""
+    return patient.unstable or Pathway.CARDIAC_ARREST in patient.needs
+
+
 def _crew_candidates(world: World, trip: Trip) -> list[CentreState]:
     """The untried open centres a crew would consider for what it sees: designated for the crew flags, and a
     regional or local centre when it judges the patient critical (the triage nurse's KTAS 1-2 stands in for
-    the crew's judgement); every untried open centre when none is. A cardiac arrest: any open ER."""
+    the crew's judgement); every untried open centre when none is, or when the patient goes to the nearest ER
+    first (:func:`nearest_er_first`)."""
     patient, untried = trip.call.patient, _untried(world, trip)
-    if Pathway.CARDIAC_ARREST in patient.needs:
+    if nearest_er_first(patient):
         return untried
     critical = patient.ktas_nurse is not None and patient.ktas_nurse <= 2
     capable = [c for c in untried if patient.needs <= c.designated and not (critical and c.centre.level > 2)]
@@ -138,18 +149,24 @@ class EgenGreedy(NearestUnits):
 
     def destination(self, world: World, trip: Trip) -> str:
         candidates, etas = _crew_candidates(world, trip), world.etas_for(trip)
+        if nearest_er_first(trip.call.patient):
+            return nearest_of(candidates, etas)
         posted = [c for c in candidates if _posted_free(c, trip.call.patient.needs)]
         return nearest_of(posted or candidates, etas)
 
 
 class PhoneAround(NearestUnits):
     """What most crews do today: from the scene, phone the centres they would consider (:func:`_crew_candidates`)
-    in order of distance until one says yes, then drive there (``phones_ahead``: the simulator makes the
-    calls, each taking minutes, and the centres answer by the one acceptance model). After
+    in order of distance until one says yes, then drive there (:meth:`phones_ahead`: the simulator makes the
+    calls, each taking minutes, and the centres answer by the one acceptance model). A cardiac arrest or an
+    unstable patient goes to the nearest open ER without a call (:func:`nearest_er_first`). After
     ``phone_max_calls`` refusals the crew drives to the nearest of them unannounced."""
 
     name = "phone-around"
-    phones_ahead = True
+
+    def phones_ahead(self, call: Call) -> bool:
+        """Whether the crew phones from the scene for this call (not for a patient who goes to the nearest ER)."""
+        return not nearest_er_first(call.patient)
 
     def destination(self, world: World, trip: Trip) -> str:
         return nearest_of(_crew_candidates(world, trip), world.etas_for(trip))

@@ -227,6 +227,13 @@ def test_egen_greedy_skips_a_centre_whose_posting_shows_no_bed(tmp_path: Path) -
     assert free.first_hpid == NEAR.hpid
 
 
+def test_todays_crews_take_an_arrest_to_the_nearest_er_without_a_call_or_a_look_at_the_board(tmp_path: Path) -> None:
+    draws = _draws(_one_call(_patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
+    for policy in (EgenGreedy(), PhoneAround()):
+        call = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
+        assert (call.first_hpid, call.phone_calls, call.nearest_first) == (NEAR.hpid, 0, True), policy.name
+
+
 def test_a_patient_taken_without_definitive_care_is_moved_on(tmp_path: Path) -> None:
     """A local institution that takes a stroke patient (it may: refuse_no_specialist 0) stabilises and transfers:
     definitive care comes later, at the stroke centre."""
