@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from goldentime.settings import Settings
+from goldentime.simulate import count
 
 POLICY = "phone-around"
 
@@ -28,8 +29,8 @@ def add_parser(sub: Any, positive: Any) -> None:
     )
     p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO or the data's default)")
     p.add_argument("--days", type=positive, default=5.0, help="simulated days per run (default 5)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per run (default 3)")
-    p.add_argument("--passes", type=int, default=3, help="passes over the parameters (default 3)")
+    p.add_argument("--seeds", type=count, default=3, help="seeds per run (default 3)")
+    p.add_argument("--passes", type=count, default=3, help="passes over the parameters (default 3)")
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -39,9 +40,6 @@ def cmd_calibrate(settings: Settings, args: argparse.Namespace) -> int:
     from simulations.engine import draw_city, simulate
     from simulations.patients import ambulance_patients, walkin_ktas_mix
 
-    if args.seeds < 1 or args.passes < 1:
-        print("goldentime: error: --seeds and --passes must be 1 or more", file=sys.stderr)
-        return 2
     try:
         policies, name, prepared, config = _load(settings, WhatIf(scenario=args.scenario, policies=(POLICY,)))
     except WhatIfError as exc:

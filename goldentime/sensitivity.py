@@ -16,20 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from goldentime.settings import Settings
+from goldentime.simulate import count
 
 #: simulations.sensitivity.FACTORS (the simulator loads lazily)
 FACTORS = ("walkin", "report", "fleet", "surge", "severity", "stabilise")
 DEFAULT_OUT = Path("var/sensitivity/sensitivity.md")
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 1 or more")
-    return number
 
 
 def _factors(value: str) -> tuple[str, ...]:
@@ -55,7 +46,7 @@ def add_parser(sub: Any, positive: Any) -> None:
         "markdown table to --out and prints it.",
     )
     p.add_argument("--scenario", help="scenario name (default: GOLDENTIME_SCENARIO, else the default scenario)")
-    p.add_argument("--seeds", type=_count, default=3, help="seeds per cell, 1, 2, ... (default 3)")
+    p.add_argument("--seeds", type=count, default=3, help="seeds per cell, 1, 2, ... (default 3)")
     p.add_argument("--days", type=positive, default=3.0, help="simulated days per run (default 3)")
     p.add_argument(
         "--factors",

@@ -74,7 +74,8 @@ def _policies(value: str) -> list[str]:
     return names
 
 
-def _count(value: str) -> int:
+def count(value: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
     try:
         number = int(value)
     except ValueError:
@@ -98,7 +99,7 @@ def add_parser(sub: Any, positive: Any) -> None:
         type=positive,
         help="simulated days per run (default 7; with --calls, the log's days; later calls are left out)",
     )
-    p.add_argument("--seeds", type=_count, default=5, help="seeds per policy (default 5)")
+    p.add_argument("--seeds", type=count, default=5, help="seeds per policy (default 5)")
     p.add_argument("--first-seed", type=int, default=1, help="the first seed (default 1)")
     p.add_argument(
         "--policy",

@@ -19,7 +19,7 @@ def test_calibrate_prints_the_fitted_values_and_the_table_of_targets(capsys: pyt
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(("--seeds", "0"), "--seeds and --passes must be 1 or more"), (("--scenario", "atlantis"), "atlantis")],
+    [(("--seeds", "0"), "'0' must be 1 or more"), (("--scenario", "atlantis"), "atlantis")],
 )
 def test_bad_input_gets_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], says: str) -> None:
     code, _, err = run_cli(capsys, "calibrate", *args)
