@@ -74,8 +74,8 @@ class SimConfig:
     handover_min: float = 15.0  # at the hospital, after acceptance, before the unit is free again
     refusal_min: float = 5.0  # lost at the door of a centre that refuses
     reroute_check_min: float = 2.0  # how often a policy that re-routes is asked about units on their way
-    coverage_every_min: float = 30.0  # how often the area a free unit reaches in 8 minutes is measured
-    coverage_points: int = 60  # places of the area it is measured at (the calls' own place distribution)
+    coverage_every_min: float = 60.0  # how often the area a free unit reaches in 8 minutes is measured
+    coverage_points: int = 30  # places of the area it is measured at (the calls' own place distribution)
     #: A cardiac arrest is taken at any open ER, bed or no bed (resuscitation bay).
     arrest_always_accepted: bool = True
     # --- how a centre answers (simulations/acceptance.py; assumptions, in the sensitivity grid) ---
