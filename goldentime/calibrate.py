@@ -64,7 +64,11 @@ def cmd_calibrate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"calibrated {name} in {time.perf_counter() - started:.0f} s ({result.evaluations} evaluations, "
           f"{args.seeds} seeds × {args.days:g} days of {POLICY}); put these in the [simulation] table:")  # fmt: skip
     for parameter, value in result.parameters.items():
-        print(f"  {parameter} = {value:.4g}")
+        if parameter == "onset_scale":  # a multiplier of the onset medians: the table's own key
+            medians = ", ".join(f"{k} = {v:.4g}" for k, v in result.config.onset_median_min.items())
+            print(f"  onset_median_min = {{ {medians} }}")
+        else:
+            print(f"  {parameter} = {value:.4g}")
     print()
     print(table(goals, result.measured, before))
     return 0

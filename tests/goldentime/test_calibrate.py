@@ -11,8 +11,9 @@ def test_calibrate_prints_the_fitted_values_and_the_table_of_targets(capsys: pyt
     args = ("calibrate", "--scenario", "seoul-central", "--days", "0.5", "--seeds", "1", "--passes", "1")
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
-    for parameter in ("calls_per_day", "turnout_s", "on_scene_min", "onset_scale", "phone_call_min"):
+    for parameter in ("calls_per_day", "turnout_s", "on_scene_min", "onset_median_min", "phone_call_min"):
         assert f"  {parameter} = " in out
+    assert "  onset_median_min = { stemi = " in out
     assert "| target | Korea | source | simulated | before the fit |" in out
     assert "소방청 119구급서비스 통계연보 2023, Seoul" in out
 
