@@ -44,7 +44,7 @@ from dispatch.roads import EtaMode, SnapError
 from dispatch.router import Choice, PatientCase, RouterConfig, centre_view, full_resources, plan, urgency
 from dispatch.scenario import Prepared, approximate_index
 from dispatch.severity.model import Scorer, Severity
-from dispatch.units import Incident, Unit, assign_units, response_times
+from dispatch.units import ApproximateResponseTimes, Incident, Unit, assign_units, cover_gap, response_times
 from telemetry.schemas import BedType, Capacity, UnitStatus, Vitals
 
 _CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
@@ -165,6 +165,8 @@ class DispatchEngine:
         self._everyone = False  # capacity changed: re-plan every patient
         self._approximate = approximate_index(prepared.scenario)
         self._response = response_times(prepared)
+        scenario = prepared.scenario  # R-COVER's gaps: approximate times are enough to count units nearby
+        self._cover = ApproximateResponseTimes(detour_factor=scenario.detour_factor, speed_kmh=scenario.approximate_kmh)
         self._centres = {c.hpid: c for c in prepared.scenario.centres}
         # per batch: commands so far, severities scored for the batch, what the batch asks for
         self._out: list[Command] = []
@@ -424,8 +426,10 @@ class DispatchEngine:
             if hpid is not None and unit.team is not None:
                 teams[(hpid, unit.team)] -= 1
         cases = []
+        free = self._free_units()
         for unit in routed:
             unit.etas = self._etas(unit)
+            assert unit.lat is not None and unit.lon is not None
             assert unit.severity is not None
             cases.append(
                 PatientCase(
@@ -438,6 +442,7 @@ class DispatchEngine:
                     critical=unit.critical,
                     p_critical=unit.severity.p_critical,
                     unstable=unit.unstable,
+                    cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
                 )
             )
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
@@ -530,17 +535,20 @@ class DispatchEngine:
             held = sorted((p for _, p in self._heading[hpid].values()), key=lambda p: (p.eta_s, p.unit_id))
             self._out.append(NotifyInbound(hpid, tuple(held[:INBOUND_MAX])))
 
+    def _free_units(self) -> list[Unit]:
+        """The units free for a call, where they last said they were."""
+        return [
+            Unit(u.unit_id, u.lat, u.lon, available=True)
+            for u in self.units.values()
+            if u.status is UnitStatus.AVAILABLE and u.lat is not None and u.lon is not None
+        ]
+
     def _assign_incidents(self) -> None:
         """Recommend a unit for every waiting incident (jointly, by priority-weighted response time)."""
         waiting = [i for i in self.incidents.values() if i.id not in self.assigned]
         if not waiting:
             return
-        units = [
-            Unit(u.unit_id, u.lat, u.lon, available=True)
-            for u in self.units.values()
-            if u.status is UnitStatus.AVAILABLE and u.lat is not None and u.lon is not None
-        ]
-        for choice in assign_units(waiting, units, self._response):
+        for choice in assign_units(waiting, self._free_units(), self._response):
             self._out.append(
                 AssignUnit(choice.incident_id, choice.unit_id, min(choice.eta_s, 86_400.0), choice.eta_mode)
             )

@@ -38,6 +38,11 @@ language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
 - **R-CRIT** A critical call (KTAS 1-2) with ``p_critical`` at or above
   :data:`~dispatch.pathways.HARD_CRITICAL_P` is held to regional or local centres (a pathway);
   below it, a level 3-4 centre costs ``level_penalty_s`` × p_critical.
+- **R-COVER** A unit driving farther leaves its area uncovered for longer: each second of the drive there
+  and back (the return taken as long as the drive) costs ``coverage_s_per_s`` × the cover gap of the
+  unit's area (1 when no other free unit reaches it in 8 minutes, 1 / (1 + n) when n do; computed at
+  the edge, :func:`dispatch.units.cover_gap`), whatever the patient's urgency. Not for arrest and unstable
+  patients: time wins.
 - **R-STABLE** A patient keeps the destination already advised unless it left the candidates or
   another is better by ``switch_margin_s`` (weighted) or more.
 """
@@ -87,6 +92,8 @@ class RouterConfig:
     unknown_bed_slots: int = 1  # ... and one bed assumed, not unlimited
     advisory_penalty_s: float = 300.0
     level_penalty_s: float = 1800.0  # R-CRIT below HARD_CRITICAL_P: level 3-4 costs this × p_critical
+    #: R-COVER: a second of a unit out of an uncovered area costs this many seconds (not urgency-weighted).
+    coverage_s_per_s: float = 0.5
     #: Walk-in and other arrivals expected per hour, by centre level (assumption, see docs/router.md).
     arrivals_per_hour: Mapping[int, float] = field(default_factory=lambda: {1: 4.0, 2: 3.0, 3: 1.5, 4: 0.5})
     stabilise: StabiliseRule = field(default_factory=StabiliseRule)
@@ -232,6 +239,7 @@ class PatientCase:
     critical: bool = False
     p_critical: float | None = None  # the calibrated probability of KTAS 1-2 (None: not assessed)
     unstable: bool = False  # the StabiliseRule holds (computed at the edge from the vitals)
+    cover_gap: float = 0.0  # R-COVER: 1 = no other free unit covers the unit's area, 0 = not counted
 
     @property
     def weight(self) -> float:
@@ -382,8 +390,10 @@ def _route(case: PatientCase, board: _Board) -> _Route:
     pathways = sorted(case.pathways(), key=lambda p: (PATHWAYS[p].priority, p.value))
     if Pathway.CARDIAC_ARREST in pathways or case.unstable:
         words = say("arrest") if Pathway.CARDIAC_ARREST in pathways else say("unstable")
+        kept = board.config.switch_margin_s  # R-STABLE: no turn en route for an ER barely nearer
         arcs = tuple(
-            _Arc(c.hpid, case.weight * eta[c.hpid], (words,), (), None) for c in board.open_or_only(reachable, eta)
+            _Arc(c.hpid, case.weight * (eta[c.hpid] - (kept if c.hpid == case.current else 0.0)), (words,), (), None)
+            for c in board.open_or_only(reachable, eta)
         )
         if arcs:
             return _Route(arcs, Mode.NEAREST, pathways[0])
@@ -462,8 +472,16 @@ def _definitive(
         if centre.hpid == case.current:
             cost_s -= config.switch_margin_s
         shown = (say("stabilise_here"),) if stabilise else tuple(texts)
-        arcs.append(_Arc(centre.hpid, case.weight * cost_s, shown, tuple(minus), team, needs_bed))
+        cost = case.weight * cost_s + _coverage_cost(case, eta[centre.hpid], config)
+        arcs.append(_Arc(centre.hpid, cost, shown, tuple(minus), team, needs_bed))
     return tuple(arcs)
+
+
+def _coverage_cost(case: PatientCase, eta_s: float, config: RouterConfig) -> float:
+    """R-COVER: the unit is out of its area for the drive there and back (critical patients: their own time wins)."""
+    if case.critical:
+        return 0.0
+    return config.coverage_s_per_s * case.cover_gap * 2.0 * eta_s
 
 
 # --- beds ---------------------------------------------------------------------------------------

@@ -185,6 +185,21 @@ def response_times(prepared: Prepared) -> ResponseTimes:
     return RoadResponseTimes(prepared.network, max_snap_m=scenario.max_snap_m, access_kmh=scenario.access_kmh)
 
 
+#: A place is covered when a free unit reaches it within this (the 8-minute response standard).
+COVER_S: Final = 480.0
+
+
+def cover_gap(
+    lat: float, lon: float, free: Sequence[Unit], times: ResponseTimes, *, within_s: float = COVER_S
+) -> float:
+    """How thin the cover of a place is: 1 when no free unit reaches it within ``within_s``, 1 / (1 + n)
+    when n do. The router's coverage cost (R-COVER) scales with it."""
+    if not free:
+        return 1.0
+    reach = times.to(lat, lon, free)
+    return 1.0 / (1.0 + int(np.count_nonzero(reach <= within_s)))
+
+
 # --- choosing --------------------------------------------------------------------------
 
 _Item = TypeVar("_Item", Unit, Incident)

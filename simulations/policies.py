@@ -268,6 +268,8 @@ class GoldenTime:
         if trip.at is None or ride.arrived:  # leaving the scene (or back on the road with the patient)
             ride.arrived = False
             events.append(StatusChanged(unit_id, UnitStatus.TRANSPORTING, _incident_id(trip.call)))
+        # every tablet says where it is (the live city's do every few seconds): free units give R-COVER its gaps
+        events += [PositionReported(u.id, *u.position(world.now)) for u in world.units.values() if u.free]
         if trip.at is None:
             events.append(PositionReported(unit_id, trip.lat, trip.lon))
         else:

@@ -4,6 +4,7 @@ assignment's bed property. Property tests over random cities are in test_router_
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -400,6 +401,29 @@ def test_advice_is_stable_unless_clearly_better_or_no_longer_a_candidate() -> No
     now_no = [view("A", conditions={"stemi_pci": False}), view("B", conditions={"stemi_pci": True})]
     stemi = patient(eta={"A": 300, "B": 900}, ktas=2, needs={Pathway.STEMI}, current="A")
     assert destination([stemi], now_no)["u1"] == "B"
+
+
+def test_an_arrest_en_route_is_not_turned_to_an_er_barely_nearer() -> None:
+    centres = [view("A", level=3), view("B", level=3)]
+    arrest = {Pathway.CARDIAC_ARREST}
+    assert destination([patient(eta={"A": 200, "B": 150}, ktas=1, needs=arrest, current="A")], centres)["u1"] == "A"
+    assert destination([patient(eta={"A": 200, "B": 150}, ktas=1, needs=arrest)], centres)["u1"] == "B"
+    assert destination([patient(eta={"A": 600, "B": 150}, ktas=1, needs=arrest, current="A")], centres)["u1"] == "B"
+    unstable = patient(eta={"A": 200, "B": 150}, ktas=2, unstable=True, current="A")
+    assert destination([unstable], centres)["u1"] == "A"
+
+
+def test_a_unit_leaving_its_area_uncovered_prefers_the_nearer_of_two_fitting_centres() -> None:
+    centres = [view("near", beds=None), view("far", beds=5)]  # near: beds unknown, 5 min (× urgency 2)
+    case = patient(eta={"near": 300, "far": 500}, ktas=4)
+    cover = replace(NO_WALK_INS, coverage_s_per_s=1.0)
+    assert one(case, centres, config=cover).destination.hpid == "far"  # 2 × (300 + 300) > 2 × 500
+    gap = replace(case, cover_gap=1.0)  # + 1.0 × 2 × 300 < + 1.0 × 2 × 500
+    assert one(gap, centres, config=cover).destination.hpid == "near"
+    assert one(replace(gap, cover_gap=0.25), centres, config=cover).destination.hpid == "far"
+    assert one(gap, centres, config=replace(cover, coverage_s_per_s=0.0)).destination.hpid == "far"
+    arrest = replace(gap, needs=frozenset({Pathway.CARDIAC_ARREST}), ktas=1)
+    assert one(arrest, [view("near"), view("far")]).destination.hpid == "near"
 
 
 def test_deterministic_for_the_same_inputs() -> None:

@@ -30,6 +30,7 @@ from dispatch.units import (
     Unit,
     UnitChoice,
     assign_units,
+    cover_gap,
     nearest_unit,
     response_times,
 )
@@ -79,6 +80,15 @@ def test_nearest_unit_is_the_fastest_with_the_next_two_as_alternatives() -> None
     units = [unit("A"), unit("B"), unit("C"), unit("D")]
     times = FakeTimes([x], {("A", "X"): 300, ("B", "X"): 120, ("C", "X"): 200, ("D", "X"): 250})
     assert nearest_unit(x, units, times) == UnitChoice("X", "B", 120.0, "road", (("C", 200.0), ("D", 250.0)))
+
+
+def test_the_cover_gap_of_a_place_falls_with_every_free_unit_that_reaches_it_in_8_minutes() -> None:
+    x = incident("X")
+    times = FakeTimes([x], {("A", "X"): 300, ("B", "X"): 480, ("C", "X"): 481})
+    assert cover_gap(x.lat, x.lon, [], times) == 1.0
+    assert cover_gap(x.lat, x.lon, [unit("C")], times) == 1.0  # 8 min 1 s: not covered
+    assert cover_gap(x.lat, x.lon, [unit("A")], times) == 0.5
+    assert cover_gap(x.lat, x.lon, [unit("A"), unit("B"), unit("C")], times) == pytest.approx(1 / 3)
 
 
 def test_nearest_unit_breaks_ties_by_unit_id() -> None:
