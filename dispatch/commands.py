@@ -4,6 +4,7 @@ turned into MQTT messages by :mod:`dispatch.wire` (live) or executed by a simula
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from dispatch.events import Origin
 from dispatch.explain import Text
@@ -11,6 +12,7 @@ from dispatch.pathways import Pathway
 from dispatch.roads import EtaMode
 from dispatch.router import Option
 from dispatch.severity.model import Severity
+from telemetry.schemas import RefusalReason, RequestState, Vitals
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,4 +88,64 @@ class NoticeToUnit:
     reason: Text
 
 
-Command = Advise | ClearAdvice | NotifyInbound | AssignUnit | Refuse | NoticeToUnit
+@dataclass(frozen=True, slots=True)
+class RequestEntry:
+    """One transfer request on a centre's list: who is coming, how sick, when, and by when to answer."""
+
+    request_id: str
+    unit_id: str
+    patient_id: str
+    advice_version: int
+    pathway: Pathway | None
+    severity: Severity | None
+    critical: bool
+    eta_s: float
+    vitals: Vitals | None  # the newest vitals (key signs, complaint and the crew's note are read from them)
+    sent_at: datetime
+    answer_by: datetime
+    seen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequests:
+    """A centre's transfer requests waiting for its answer, oldest first (empty: none)."""
+
+    hpid: str
+    requests: tuple[RequestEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TellRequest:
+    """Where a unit's transfer request stands, in the crew's words (Korean, English)."""
+
+    unit_id: str
+    request_id: str
+    hpid: str
+    name: str
+    advice_version: int
+    state: RequestState
+    reason: RefusalReason | None
+    message: Text
+    sent_at: datetime
+    answer_by: datetime
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearRequest:
+    """The trip is over: the unit's request state is withdrawn from its topic."""
+
+    unit_id: str
+
+
+Command = (
+    Advise
+    | ClearAdvice
+    | NotifyInbound
+    | AssignUnit
+    | Refuse
+    | NoticeToUnit
+    | PublishRequests
+    | TellRequest
+    | ClearRequest
+)

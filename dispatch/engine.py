@@ -14,20 +14,25 @@ import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dispatch.commands import (
     Advise,
     AssignUnit,
     ClearAdvice,
+    ClearRequest,
     Command,
     InboundEntry,
     NoticeToUnit,
     NotifyInbound,
+    PublishRequests,
     Refuse,
+    RequestEntry,
+    TellRequest,
 )
 from dispatch.events import (
     AdviceSeen,
+    AnswerReceived,
     CapacityReported,
     DecisionMade,
     Event,
@@ -38,14 +43,25 @@ from dispatch.events import (
     VitalsReported,
 )
 from dispatch.explain import Text, say
+from dispatch.handshake import HandshakeError, Request, RequestBook, answer_within_s, refused_view, request_id
 from dispatch.nowcast import BedNowcast
 from dispatch.pathways import Pathway, needs_of
 from dispatch.roads import EtaMode, SnapError
-from dispatch.router import Choice, PatientCase, RouterConfig, centre_view, full_resources, plan, urgency
-from dispatch.scenario import Prepared, approximate_index
+from dispatch.router import (
+    CentreView,
+    Choice,
+    Mode,
+    PatientCase,
+    RouterConfig,
+    centre_view,
+    full_resources,
+    plan,
+    urgency,
+)
+from dispatch.scenario import Centre, Prepared, approximate_index
 from dispatch.severity.model import Scorer, Severity
 from dispatch.units import ApproximateResponseTimes, Incident, Unit, assign_units, cover_gap, response_times
-from telemetry.schemas import BedType, Capacity, UnitStatus, Vitals
+from telemetry.schemas import BedType, Capacity, RequestState, UnitStatus, Vitals
 
 _CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
 #: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
@@ -76,6 +92,7 @@ class UnitState:
     needs: frozenset[Pathway] = frozenset()
     critical: bool = False
     unstable: bool = False  # the router's StabiliseRule holds on the newest vitals
+    vitals: Vitals | None = None  # the newest vitals (the transfer request carries their key signs)
     team: Pathway | None = None  # the pathway team and room the advised destination holds for this patient
     holds_bed: bool = True  # and an ER bed there (all but the patients a declared team takes straight in)
     definitive: bool = True  # the advised destination gives the pathway's definitive care
@@ -153,6 +170,7 @@ class DispatchEngine:
         self.incidents: dict[str, Incident] = {}
         self.assigned: dict[str, str] = {}  # incident -> the unit that took it
         self.plans = 0  # joint plans made
+        self.requests = RequestBook()  # the acceptance handshake (dispatch.handshake)
         self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
         #: centre -> {unit heading there: (what its entry depends on, the entry)}
         self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
@@ -200,6 +218,8 @@ class DispatchEngine:
                     self._capacity(event)
                 case IncidentReported():
                     self._incident(event)
+                case AnswerReceived():
+                    unit = self._answer(event, now)
                 case Tick():
                     pass
             if unit is not None:
@@ -208,6 +228,7 @@ class DispatchEngine:
             # Kept, not refused: these vitals decide the patient's advice when the unit's first position comes.
             if type(event) is VitalsReported and self.units[event.unit_id].lat is None:
                 self._out.append(NoticeToUnit(event.unit_id, event.origin, say("held_no_position")))
+        self._expire(now)
         if self._replan:
             self._decide(now, everyone=self._everyone)
         self._inbound(now)  # new destinations, and live ETAs of the units on their way
@@ -281,6 +302,9 @@ class DispatchEngine:
             self._out.append(Refuse(event.origin, refusal, unit_id=unit.unit_id, decision=True))
             return unit
         if not event.accept and unit.destination is not None:
+            withdrawn = self.requests.withdraw(unit.unit_id)
+            if withdrawn is not None:
+                self._told(withdrawn)
             unit.declined.add(unit.destination)
             unit.owned = unit.has_patient
             self._dirty.add(unit.unit_id)
@@ -370,7 +394,7 @@ class DispatchEngine:
 
     def _assessed(self, unit: UnitState, vitals: Vitals, result: Severity) -> None:
         """The patient as the router sees them: severity, crew-flag pathways, stability."""
-        unit.severity = result
+        unit.severity, unit.vitals = result, vitals
         unit.critical = result.critical
         unit.needs = needs_of(vitals.flags)
         unit.unstable = self.config.stabilise.unstable(
@@ -381,6 +405,7 @@ class DispatchEngine:
         """The patient arrived: the trip is over, the advice is withdrawn (by its owner)."""
         if unit.owned:
             self._out.append(ClearAdvice(unit.unit_id))
+        self._end_request(unit.unit_id)
         unit.patient_id = unit.severity = unit.destination = unit.advised_eta_s = unit.advised_road_s = None
         unit.declined, unit.owned, unit.etas, unit.team, unit.definitive = set(), False, {}, None, True
         unit.holds_bed, unit.versions = True, {}
@@ -401,10 +426,7 @@ class DispatchEngine:
         change) or for those whose situation changed; the others keep their destination and
         count against its beds."""
         per_hour = self.nowcast.per_hour
-        views = [
-            centre_view(c, self.capacity.get(c.hpid), now, others_per_hour=per_hour(c.hpid, c.level))
-            for c in self.prepared.scenario.centres
-        ]
+        views = [self._view(c, now, per_hour(c.hpid, c.level)) for c in self.prepared.scenario.centres]
         candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
         holders = self._holders()
         beds = {hpid: len(held) for (hpid, team), held in holders.items() if team is None}
@@ -443,12 +465,13 @@ class DispatchEngine:
                     p_critical=unit.severity.p_critical,
                     unstable=unit.unstable,
                     cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
+                    confirmed=self._accepted(unit),
                 )
             )
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
         self.plans += 1
         for choice in choices:
-            self._advise(self.units[choice.unit_id], choice)
+            self._advise(self.units[choice.unit_id], choice, now)
         for unit in routed:
             self._track(unit)  # new destinations and fresh ETAs
 
@@ -464,7 +487,7 @@ class DispatchEngine:
                 holders.setdefault((hpid, unit.team), []).append((unit.urgency, unit_id))
         return holders
 
-    def _advise(self, unit: UnitState, choice: Choice) -> None:
+    def _advise(self, unit: UnitState, choice: Choice, now: datetime) -> None:
         destination = choice.destination
         unit.team, unit.holds_bed = choice.team, choice.takes_bed
         moved = unit.advised_eta_s is None or abs(destination.eta_s - unit.advised_eta_s) >= ETA_REPUBLISH_S
@@ -495,6 +518,125 @@ class DispatchEngine:
                 definitive=choice.definitive,
             )
         )
+        self._request(unit, choice, now)
+
+    # --- the acceptance handshake (dispatch.handshake) ------------------------------------------------
+
+    def _view(self, centre: Centre, now: datetime, others_per_hour: float | None) -> CentreView:
+        """The centre as the router sees it: its latest report and what declines since said (R-REFUSED)."""
+        capacity = self.capacity.get(centre.hpid)
+        view = centre_view(centre, capacity, now, others_per_hour=others_per_hour)
+        refusals = self.requests.held(centre.hpid, None if capacity is None else capacity.updated_at, now)
+        return refused_view(view, refusals, now) if refusals else view
+
+    def _accepted(self, unit: UnitState) -> bool:
+        request = self.requests.current(unit.unit_id)
+        return request is not None and request.state is RequestState.ACCEPTED and request.hpid == unit.destination
+
+    def _request(self, unit: UnitState, choice: Choice, now: datetime) -> None:
+        """With advice naming a new centre, a transfer request to it (the earlier one withdrawn); none for the
+        patients time wins for (R-ANSWER): they go at once, pre-notified by the inbound list."""
+        before = self.requests.current(unit.unit_id)
+        same = before is not None and (before.hpid, before.patient_id) == (unit.destination, unit.patient_id)
+        if same and before is not None and before.state is not RequestState.WITHDRAWN:
+            return  # the same centre: its request (and answer) stands
+        if choice.mode in (Mode.NEAREST, Mode.ALL_DECLINED):
+            withdrawn = self.requests.withdraw(unit.unit_id)
+            if withdrawn is not None:
+                self._told(withdrawn)
+            return
+        assert unit.patient_id is not None
+        destination = choice.destination
+        request = Request(
+            request_id=request_id(unit.unit_id, unit.advice_version),
+            unit_id=unit.unit_id,
+            hpid=destination.hpid,
+            name=destination.name,
+            patient_id=unit.patient_id,
+            advice_version=unit.advice_version,
+            pathway=choice.pathway,
+            critical=unit.critical,
+            eta_s=destination.eta_s,
+            sent_at=now,
+            answer_by=now + timedelta(seconds=answer_within_s(choice.pathway)),
+        )
+        withdrawn = self.requests.send(request)
+        if withdrawn is not None:
+            self._requests_changed(withdrawn.hpid)
+        self._told(request)
+
+    def _answer(self, event: AnswerReceived, now: datetime) -> UnitState | None:
+        try:
+            request = self.requests.answer(event.hpid, event.request_id, event.answer, event.reason, now)
+        except HandshakeError as exc:
+            self._out.append(Refuse(event.origin, say("answer_refused", why=str(exc))))
+            return None
+        self._told(request)
+        unit = self.units.get(request.unit_id)
+        if unit is None or request.state is not RequestState.DECLINED:
+            return unit  # seen, or accepted: the advice stands, now held (R-PROMISE)
+        unit.declined.add(request.hpid)
+        self._dirty.add(unit.unit_id)
+        self._everyone = self._replan = True  # what the decline says about the centre is news for everyone
+        return unit
+
+    def _expire(self, now: datetime) -> None:
+        deadline = self.requests.next_deadline()
+        if deadline is None or deadline > now:
+            return
+        for request in self.requests.expire(now):
+            self._told(request)
+
+    def _end_request(self, unit_id: str) -> None:
+        request = self.requests.forget(unit_id)
+        if request is None:
+            return
+        if request.open:
+            self._requests_changed(request.hpid)
+        self._out.append(ClearRequest(unit_id))
+
+    def _told(self, request: Request) -> None:
+        """The unit hears where its request stands, and the centre's list follows."""
+        self._out.append(
+            TellRequest(
+                request.unit_id,
+                request.request_id,
+                request.hpid,
+                request.name,
+                request.advice_version,
+                request.state,
+                request.reason,
+                request.words(),
+                request.sent_at,
+                request.answer_by,
+                request.answered_at,
+            )
+        )
+        self._requests_changed(request.hpid)
+
+    def _requests_changed(self, hpid: str) -> None:
+        """The centre's list of requests waiting for its answer (once per batch: the newest replaces any before)."""
+        entries = []
+        for request in self.requests.pending(hpid):
+            unit = self.units.get(request.unit_id)
+            entries.append(
+                RequestEntry(
+                    request.request_id,
+                    request.unit_id,
+                    request.patient_id,
+                    request.advice_version,
+                    request.pathway,
+                    None if unit is None else unit.severity,
+                    request.critical,
+                    request.eta_s,
+                    None if unit is None else unit.vitals,
+                    request.sent_at,
+                    request.answer_by,
+                    seen=request.state is RequestState.SEEN,
+                )
+            )
+        self._out = [c for c in self._out if not (isinstance(c, PublishRequests) and c.hpid == hpid)]
+        self._out.append(PublishRequests(hpid, tuple(entries)))
 
     # --- pre-notification and incidents -----------------------------------------------------------------
 
@@ -557,6 +699,12 @@ class DispatchEngine:
     def pending_inbound(self) -> bool:
         """Pre-notification lists changed but not sent yet (waiting for their turn): a tick sends them."""
         return bool(self._inbound_dirty)
+
+    def due(self, now: datetime) -> bool:
+        """A tick has work now: pre-notification lists waiting for their turn, or a transfer request past its
+        answer time."""
+        deadline = self.requests.next_deadline()
+        return self.pending_inbound or (deadline is not None and deadline <= now)
 
 
 def _remember(unit: UnitState, version: int, hpid: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from dispatch.roads import EtaMode
 from dispatch.severity.model import Severity
 from dispatch.units import Incident
-from telemetry.schemas import Capacity, UnitStatus, Vitals
+from telemetry.schemas import AnswerKind, Capacity, RefusalReason, UnitStatus, Vitals
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,22 @@ class IncidentReported:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerReceived:
+    """A centre answers one of its transfer requests (the acceptance handshake): seen, accept, or decline
+    with a coded reason and, optionally, words."""
+
+    hpid: str
+    request_id: str
+    answer: AnswerKind
+    reason: RefusalReason | None = None
+    text: str | None = None
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed with nothing new: pre-notification lists that waited for their turn go out."""
+    """Time passed with nothing new: pre-notification lists that waited for their turn go out, and
+    transfer requests past their answer time are given up on."""
 
 
 Event = (
@@ -102,5 +116,6 @@ Event = (
     | AdviceSeen
     | CapacityReported
     | IncidentReported
+    | AnswerReceived
     | Tick
 )

@@ -37,6 +37,7 @@ TEMPLATES: dict[str, Text] = {
     "stabilise_here": ("안정화 가능", "can stabilise"),
     "all_declined": ("모든 기관 거절됨 — 상황실 연락", "every centre declined — call the control room"),
     "not_regional": ("권역·지역센터 아님", "not a regional or local centre"),
+    "answer_refused": ("응답 거부: {why}", "answer refused: {why}"),
     # what the dispatcher tells a unit about a message of its own (ems/units/{unit}/rejected)
     "decision_no_advice": (
         "결정 거부: 현재 환자에 대한 이송 권고가 없습니다(결정한 권고 버전 {v}). 권고를 받은 뒤 다시 결정하세요",

@@ -43,6 +43,9 @@ language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
   unit's area (1 when no other free unit reaches it in 8 minutes, 1 / (1 + n) when n do; computed at
   the edge, :func:`dispatch.units.cover_gap`), whatever the patient's urgency. Not for arrest and unstable
   patients: time wins.
+- **R-PROMISE** A centre that accepted the patient's transfer request (:mod:`dispatch.handshake`) holds
+  its bed or team for them: the patient keeps it, decided before the joint flow, while it is still a
+  candidate (not shut, not declared no, not declined).
 - **R-STABLE** A patient keeps the destination already advised unless it left the candidates or
   another is better by ``switch_margin_s`` (weighted) or more.
 """
@@ -240,6 +243,7 @@ class PatientCase:
     p_critical: float | None = None  # the calibrated probability of KTAS 1-2 (None: not assessed)
     unstable: bool = False  # the StabiliseRule holds (computed at the edge from the vitals)
     cover_gap: float = 0.0  # R-COVER: 1 = no other free unit covers the unit's area, 0 = not counted
+    confirmed: bool = False  # R-PROMISE: the centre ``current`` accepted the patient (dispatch.handshake)
 
     @property
     def weight(self) -> float:
@@ -598,6 +602,12 @@ def plan(
         if route.mode in _TIME_WINS and route.arcs:
             chosen[i] = min(route.arcs, key=lambda a: (a.cost, a.hpid)).hpid
             held.take(chosen[i], None, bed=True)
+    # R-PROMISE: a centre that accepted the patient holds its bed for them, while it is still a candidate.
+    for i, route in enumerate(routes):
+        promised = next((a for a in route.arcs if a.hpid == order[i].current), None) if order[i].confirmed else None
+        if i not in chosen and promised is not None:
+            chosen[i] = promised.hpid
+            held.take(promised.hpid, promised.team, bed=promised.needs_bed)
     seated = set(chosen)  # cases that took a free bed or team (the others go beyond them)
     flowing = [i for i, route in enumerate(routes) if route.arcs and i not in chosen]
     for i, hpid, took in _assign([(order[i], routes[i]) for i in flowing], by_id, held, config):

@@ -109,7 +109,7 @@ class Dispatcher:
             self.client.subscribe(topics.subscription(kind), qos=topics.CONTRACT[kind].qos)
         # Work: with a share group, each message goes to one worker of the group only.
         prefix = f"$share/{self.share_group}/" if self.share_group else ""
-        for kind in (topics.Kind.VITALS, topics.Kind.DECISION, topics.Kind.INCIDENT):
+        for kind in (topics.Kind.VITALS, topics.Kind.DECISION, topics.Kind.INCIDENT, topics.Kind.ANSWER):
             self.client.subscribe(prefix + topics.subscription(kind), qos=topics.CONTRACT[kind].qos)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
@@ -129,8 +129,8 @@ class Dispatcher:
             try:
                 batch = [self._queue.get(timeout=IDLE_S)]
             except queue.Empty:
-                if self.engine.pending_inbound:
-                    self._tick()  # changes that waited for their turn
+                if self.engine.due(self.clock()):
+                    self._tick()  # changes that waited for their turn, requests past their answer time
                 continue
             while True:  # everything already waiting is decided together
                 try:

@@ -15,14 +15,19 @@ from dispatch.commands import (
     Advise,
     AssignUnit,
     ClearAdvice,
+    ClearRequest,
     Command,
     InboundEntry,
     NoticeToUnit,
     NotifyInbound,
+    PublishRequests,
     Refuse,
+    RequestEntry,
+    TellRequest,
 )
 from dispatch.events import (
     AdviceSeen,
+    AnswerReceived,
     CapacityReported,
     DecisionMade,
     Event,
@@ -86,6 +91,9 @@ def event_of(topic: str, payload: bytes) -> Event | Refuse | None:
             return CapacityReported(key, decoded)
         case schemas.Incident():
             return IncidentReported(Incident(key, decoded.lat, decoded.lon, decoded.priority, decoded.category))
+        case schemas.Answer():
+            return AnswerReceived(key, decoded.request_id, decoded.answer, decoded.reason, decoded.text,
+                                  origin=Origin(topic, payload))  # fmt: skip
     return None
 
 
@@ -132,6 +140,13 @@ def publications(command: Command) -> list[Publication]:
             origin = command.origin or Origin(topics.build(topics.Kind.VITALS, command.unit_id), b"")
             notice = schemas.Rejected.of(origin.topic, origin.payload, command.reason[KO], command.reason[EN])
             return [_send(topics.Kind.UNIT_REJECTED, command.unit_id, notice)]
+        case PublishRequests():
+            requests = tuple(_transfer_request(r) for r in command.requests)
+            return [_send(topics.Kind.REQUESTS, command.hpid, schemas.Requests.new(requests=requests))]
+        case TellRequest():
+            return [_send(topics.Kind.REQUEST_STATE, command.unit_id, _unit_request(command))]
+        case ClearRequest():
+            return [(topics.build(topics.Kind.REQUEST_STATE, command.unit_id), b"", 1, True)]
     raise TypeError(f"not a command: {command!r}")
 
 
@@ -177,6 +192,56 @@ def _inbound_patient(entry: InboundEntry) -> schemas.InboundPatient:
         severity=_severity(entry.severity),
         eta_s=entry.eta_s,
         eta_mode=schemas.EtaMode(entry.eta_mode),
+    )
+
+
+def _transfer_request(entry: RequestEntry) -> schemas.TransferRequest:
+    vitals = entry.vitals
+    key = (
+        schemas.KeyVitals()
+        if vitals is None
+        else schemas.KeyVitals(
+            age_years=vitals.age_years,
+            sex=vitals.sex,
+            hr_bpm=vitals.hr_bpm,
+            sbp_mmhg=vitals.sbp_mmhg,
+            rr_per_min=vitals.rr_per_min,
+            spo2_pct=vitals.spo2_pct,
+            gcs=vitals.gcs,
+            avpu=vitals.avpu,
+        )
+    )
+    return schemas.TransferRequest(
+        request_id=entry.request_id,
+        unit_id=entry.unit_id,
+        patient_id=entry.patient_id,
+        advice_version=max(entry.advice_version, 1),
+        pathway=entry.pathway.value if entry.pathway else None,
+        ktas=entry.severity.ktas if entry.severity else None,
+        critical=entry.critical,
+        eta_s=min(entry.eta_s, _MAX_ETA_S) if math.isfinite(entry.eta_s) else _MAX_ETA_S,
+        vitals=key,
+        chief_complaint=None if vitals is None else vitals.chief_complaint,
+        note=None if vitals is None else vitals.note,
+        sent_at=entry.sent_at,
+        answer_by=entry.answer_by,
+        seen=entry.seen,
+    )
+
+
+def _unit_request(command: TellRequest) -> schemas.UnitRequest:
+    return schemas.UnitRequest.new(
+        request_id=command.request_id,
+        hpid=command.hpid,
+        name=command.name[:100],
+        advice_version=max(command.advice_version, 1),
+        state=command.state,
+        reason=command.reason,
+        message=command.message[KO][:300],
+        message_en=command.message[EN][:300],
+        sent_at=command.sent_at,
+        answer_by=command.answer_by,
+        answered_at=command.answered_at,
     )
 
 

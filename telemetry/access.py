@@ -7,8 +7,8 @@ centre, whose username names the part of the topic tree they own:
   Will) and decisions, and reads ``ems/units/{unit id}/#`` (its advice, and on
   ``ems/units/{unit id}/rejected`` why a message of its own was refused: ``ems/rejected/#`` is for
   operators);
-- ``centre``: username ``hospitals/{hpid}`` publishes its own capacity and reads
-  ``ems/hospitals/{hpid}/#`` (its inbound list).
+- ``centre``: username ``hospitals/{hpid}`` publishes its own capacity and its answers to transfer
+  requests, and reads ``ems/hospitals/{hpid}/#`` (its inbound list and the requests waiting for it).
 
 The username carries the role because Mosquitto's ACL ``pattern`` lines apply to *every*
 account: with bare ids, a centre named ``A1`` could post positions as a unit ``A1``. With
@@ -89,22 +89,31 @@ RULES: dict[Role, Grants] = {
         publish=tuple(_own(kind) for kind in _UNIT_PUBLISHES),
         read=(f"{topics.ROOT}/units/{OWN}/#",),
     ),
-    Role.CENTRE: Grants(publish=(_own(Kind.CAPACITY),), read=(f"{topics.ROOT}/hospitals/{OWN}/#",)),
+    Role.CENTRE: Grants(publish=(_own(Kind.CAPACITY), _own(Kind.ANSWER)), read=(f"{topics.ROOT}/hospitals/{OWN}/#",)),
     Role.DASHBOARD: Grants(publish=(), read=(topics.ALL,)),
     Role.CREW_TABLET: Grants(publish=_any(Kind.DECISION), read=(topics.ALL,)),
     Role.DISPATCHER: Grants(
         publish=(
-            *_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT),
+            *_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT, Kind.REQUESTS, Kind.REQUEST_STATE),
             topics.build(Kind.REJECTED, "dispatcher"),
             *_any(Kind.UNIT_REJECTED),  # each unit's copy of the refusals of its own messages
         ),
-        read=_any(Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION, Kind.CAPACITY, Kind.INCIDENT),
+        read=_any(
+            Kind.POSITION,
+            Kind.VITALS,
+            Kind.STATUS,
+            Kind.ADVICE,
+            Kind.DECISION,
+            Kind.CAPACITY,
+            Kind.INCIDENT,
+            Kind.ANSWER,
+        ),
     ),
     Role.RECORDER: Grants(publish=(topics.build(Kind.REJECTED, "recorder"),), read=(topics.ALL,)),
-    Role.CAPACITY_API: Grants(publish=_any(Kind.CAPACITY), read=()),
+    Role.CAPACITY_API: Grants(publish=_any(Kind.CAPACITY, Kind.ANSWER), read=()),  # the centre page's answers too
     Role.SIMULATOR: Grants(
-        publish=_any(*_UNIT_PUBLISHES, Kind.CAPACITY, Kind.INCIDENT),
-        read=_any(Kind.ASSIGNMENT, Kind.ADVICE, Kind.CAPACITY),
+        publish=_any(*_UNIT_PUBLISHES, Kind.CAPACITY, Kind.INCIDENT, Kind.ANSWER),
+        read=_any(Kind.ASSIGNMENT, Kind.ADVICE, Kind.CAPACITY, Kind.REQUESTS),
     ),
     Role.ADMIN: Grants(publish=("#",), read=("#", "$SYS/#")),
 }

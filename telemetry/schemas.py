@@ -154,6 +154,8 @@ class Vitals(Payload):
     injury: bool | None = None
     chief_complaint: str | None = Field(default=None, max_length=200)
     flags: CrewFlags = CrewFlags()
+    #: The crew's free-text note for the receiving centre (travels with the transfer request).
+    note: ShortText | None = None
 
     @model_validator(mode="after")
     def _diastolic_below_systolic(self) -> Self:
@@ -430,6 +432,116 @@ class Rejected(Payload):
         )
 
 
+# --- the acceptance handshake (a transfer request and the centre's answer) ------------------
+
+
+class RefusalReason(StrEnum):
+    """Why a centre declines, in the categories of the national refusal statistics."""
+
+    NO_BED = "no_bed"
+    NO_SPECIALIST = "no_specialist"
+    NO_EQUIPMENT = "no_equipment"
+    OTHER = "other"
+
+
+class KeyVitals(BaseModel):
+    """The vital signs a receiving centre reads first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    age_years: int | None = Field(default=None, ge=0, le=120)
+    sex: Sex | None = None
+    hr_bpm: int | None = Field(default=None, ge=0, le=300)
+    sbp_mmhg: int | None = Field(default=None, ge=0, le=300)
+    rr_per_min: int | None = Field(default=None, ge=0, le=80)
+    spo2_pct: int | None = Field(default=None, ge=0, le=100)
+    gcs: int | None = Field(default=None, ge=3, le=15)
+    avpu: Avpu | None = None
+
+
+class TransferRequest(BaseModel):
+    """One patient a crew asks a centre to take."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    request_id: Id
+    unit_id: Id
+    patient_id: PatientId
+    advice_version: int = Field(ge=1)
+    pathway: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,39}$")] | None = None
+    ktas: Ktas | None = None
+    critical: bool = False
+    eta_s: Seconds
+    vitals: KeyVitals = KeyVitals()
+    chief_complaint: str | None = Field(default=None, max_length=200)
+    note: ShortText | None = None
+    sent_at: UtcDatetime
+    #: No answer by then: the crew goes on as it would without one (and is told so).
+    answer_by: UtcDatetime
+    seen: bool = False
+
+
+class Requests(Payload):
+    """``ems/hospitals/{hpid}/requests`` (retained): the centre's transfer requests waiting for an answer,
+    oldest first. The dispatcher is the one writer."""
+
+    schema_id: Literal["ems.requests/1"] = Field(default="ems.requests/1", alias="schema")
+    requests: tuple[TransferRequest, ...] = Field(default=(), max_length=200)
+
+
+class AnswerKind(StrEnum):
+    SEEN = "seen"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
+class Answer(Payload):
+    """``ems/hospitals/{hpid}/answer``: the centre's answer to one of its requests."""
+
+    schema_id: Literal["ems.answer/1"] = Field(default="ems.answer/1", alias="schema")
+    request_id: Id
+    answer: AnswerKind
+    reason: RefusalReason | None = None
+    text: ShortText | None = None
+    #: Who answered (a name or role on the ward), for the centre's own record.
+    answered_by: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _decline_needs_reason(self) -> Self:
+        if self.answer is AnswerKind.DECLINE and self.reason is None:
+            raise ValueError("a decline needs a reason: no_bed, no_specialist, no_equipment or other")
+        if self.answer is not AnswerKind.DECLINE and self.reason is not None:
+            raise ValueError(f"only a decline has a reason (answer is {self.answer.value})")
+        return self
+
+
+class RequestState(StrEnum):
+    SENT = "sent"
+    SEEN = "seen"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    NO_ANSWER = "no_answer"
+    WITHDRAWN = "withdrawn"
+
+
+class UnitRequest(Payload):
+    """``ems/units/{unit}/request`` (retained): where the unit's transfer request stands."""
+
+    schema_id: Literal["ems.request/1"] = Field(default="ems.request/1", alias="schema")
+    request_id: Id
+    hpid: Id
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    advice_version: int = Field(ge=1)
+    state: RequestState
+    reason: RefusalReason | None = None
+    #: What the crew reads, Korean by default, and the same in English.
+    message: ShortText
+    message_en: ShortText | None = None
+    sent_at: UtcDatetime
+    answer_by: UtcDatetime
+    answered_at: UtcDatetime | None = None
+
+
 MODELS: dict[Kind, type[Payload]] = {
     Kind.POSITION: Position,
     Kind.VITALS: Vitals,
@@ -442,6 +554,9 @@ MODELS: dict[Kind, type[Payload]] = {
     Kind.ASSIGNMENT: Assignment,
     Kind.REJECTED: Rejected,
     Kind.UNIT_REJECTED: Rejected,  # the same report, on the unit's own topic
+    Kind.REQUESTS: Requests,
+    Kind.ANSWER: Answer,
+    Kind.REQUEST_STATE: UnitRequest,
 }
 
 

@@ -41,6 +41,12 @@ class Kind(StrEnum):
     #: A unit's own copy of the refusals (and notices) about what it sent: the one refusal topic a
     #: unit account may read (``ems/rejected/#`` is for operators). Payload ``ems.rejected/1``.
     UNIT_REJECTED = "unit_rejected"
+    #: A centre's transfer requests waiting for its answer (the digital acceptance handshake, issue 23).
+    REQUESTS = "requests"
+    #: A centre's answer to one of its requests: seen, accept, or decline with a coded reason.
+    ANSWER = "answer"
+    #: Where the unit's own request stands: sent, seen, accepted, declined, no answer, withdrawn.
+    REQUEST_STATE = "request_state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,9 @@ CONTRACT: dict[Kind, Route] = {
     Kind.ASSIGNMENT: Route("ems/incidents/{id}/assignment", qos=1, retained=True),
     Kind.REJECTED: Route("ems/rejected/{id}", qos=1, retained=False),
     Kind.UNIT_REJECTED: Route("ems/units/{id}/rejected", qos=1, retained=False),
+    Kind.REQUESTS: Route("ems/hospitals/{id}/requests", qos=1, retained=True),
+    Kind.ANSWER: Route("ems/hospitals/{id}/answer", qos=1, retained=False),
+    Kind.REQUEST_STATE: Route("ems/units/{id}/request", qos=1, retained=True),
 }
 
 
@@ -72,8 +81,10 @@ def _last_level(*kinds: Kind) -> dict[str, Kind]:
     return {CONTRACT[k].template.rsplit("/", 1)[1]: k for k in kinds}
 
 
-_UNIT_KINDS = _last_level(Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION, Kind.UNIT_REJECTED)
-_HOSPITAL_KINDS = _last_level(Kind.CAPACITY, Kind.INBOUND)
+_UNIT_KINDS = _last_level(
+    Kind.POSITION, Kind.VITALS, Kind.STATUS, Kind.ADVICE, Kind.DECISION, Kind.UNIT_REJECTED, Kind.REQUEST_STATE
+)
+_HOSPITAL_KINDS = _last_level(Kind.CAPACITY, Kind.INBOUND, Kind.REQUESTS, Kind.ANSWER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ class Bus:
         self.used: set[tuple[topics.Kind, str]] = set()
         self._lock = threading.Lock()
         self.client = connect(broker, unique("bus"), on_message=self._on)
-        for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT):
+        for kind in (topics.Kind.ADVICE, topics.Kind.INBOUND, topics.Kind.ASSIGNMENT, topics.Kind.REQUESTS,
+                     topics.Kind.REQUEST_STATE):  # fmt: skip
             self.client.subscribe(topics.subscription(kind), qos=1)
         self.client.subscribe("ems/rejected/dispatcher", qos=1)
         self.client.subscribe(topics.subscription(topics.Kind.UNIT_REJECTED), qos=1)  # what a unit is told
@@ -122,12 +123,14 @@ class Bus:
         """Clear the retained messages of this test (a real broker keeps them across runs), and the
         pre-notification lists the dispatchers left (a stopped dispatcher does not send their last change)."""
         with self._lock:
-            inbound = [t for t in self.messages if t.startswith("ems/hospitals/") and t.endswith("/inbound")]
+            inbound = [
+                t for t in self.messages if t.startswith("ems/hospitals/") and t.endswith(("/inbound", "/requests"))
+            ]
         for topic in inbound:
             self.client.clear_retained(topic).wait(5)
         for kind, key in self.used:
             related = {
-                topics.Kind.STATUS: (topics.Kind.STATUS, topics.Kind.ADVICE),
+                topics.Kind.STATUS: (topics.Kind.STATUS, topics.Kind.ADVICE, topics.Kind.REQUEST_STATE),
                 topics.Kind.INCIDENT: (topics.Kind.ASSIGNMENT,),
                 topics.Kind.CAPACITY: (topics.Kind.CAPACITY,),
             }.get(kind, ())

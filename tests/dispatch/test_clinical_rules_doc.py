@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dispatch.handshake
 import dispatch.router
 from dispatch.pathways import PATHWAYS, Pathway
 
@@ -23,8 +24,10 @@ def _rows(first_cell: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_every_rule_of_the_router_is_documented() -> None:
-    codes = set(re.findall(r"\*\*(R-[A-Z]+)", dispatch.router.__doc__ or ""))
+def test_every_rule_of_the_router_and_the_handshake_is_documented() -> None:
+    docs = (dispatch.router.__doc__ or "") + (dispatch.handshake.__doc__ or "")
+    codes = set(re.findall(r"\*\*(R-[A-Z]+)", docs))
+    assert {"R-ANSWER", "R-PROMISE", "R-REFUSED"} <= codes
     assert codes, "the router's docstring names its rules"
     assert codes <= set(_rows(r"R-[A-Z]+")), codes - set(_rows(r"R-[A-Z]+"))
 

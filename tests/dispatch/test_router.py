@@ -426,6 +426,19 @@ def test_a_unit_leaving_its_area_uncovered_prefers_the_nearer_of_two_fitting_cen
     assert one(arrest, [view("near"), view("far")]).destination.hpid == "near"
 
 
+def test_an_accepting_centre_keeps_its_patient_and_bed() -> None:
+    """R-PROMISE: the accepted patient keeps the centre's last bed; the next patient goes elsewhere."""
+    centres = [view("A", beds=1), view("B", beds=5)]
+    near_a = {"A": 300, "B": 900}
+    sicker = patient("u1", eta=near_a, ktas=2, critical=False)
+    accepted = patient("u2", eta={"A": 600, "B": 700}, ktas=4, current="A", confirmed=True)
+    assert destination([sicker, accepted], centres, config=NO_WALK_INS) == {"u1": "B", "u2": "A"}
+    unconfirmed = replace(accepted, confirmed=False)
+    assert destination([sicker, unconfirmed], centres, config=NO_WALK_INS) == {"u1": "A", "u2": "B"}
+    shut = [view("A", beds=1, conditions={"er_open": False}), view("B", beds=5)]
+    assert destination([accepted], shut)["u2"] == "B"  # no longer a candidate: the promise cannot hold
+
+
 def test_deterministic_for_the_same_inputs() -> None:
     centres = [view(h, beds=1) for h in "ABCD"]
     cases = [patient(f"u{i}", eta={h: 300.0 for h in "ABCD"}) for i in range(6)]

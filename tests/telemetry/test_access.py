@@ -57,12 +57,69 @@ def test_a_unit_reads_why_its_own_messages_were_refused_and_nothing_of_other_uni
     assert not H1.may_read(own)
 
 
-def test_a_centre_publishes_its_own_capacity_and_reads_its_own_inbound_list() -> None:
-    assert {t for t in every_topic("U1", "H1", "H2") if H1.may_publish(t)} == {"ems/hospitals/H1/capacity"}
+def test_a_centre_publishes_its_own_capacity_and_answers_and_reads_its_own_inbound_list_and_requests() -> None:
+    assert {t for t in every_topic("U1", "H1", "H2") if H1.may_publish(t)} == {
+        "ems/hospitals/H1/capacity",
+        "ems/hospitals/H1/answer",
+    }
     assert {t for t in every_topic("U1", "H1", "H2") if H1.may_read(t)} == {
         "ems/hospitals/H1/capacity",
         "ems/hospitals/H1/inbound",
+        "ems/hospitals/H1/requests",
+        "ems/hospitals/H1/answer",
     }
+
+
+def test_a_unit_reads_where_its_own_request_stands_and_never_another_units() -> None:
+    own, other = topics.build(Kind.REQUEST_STATE, "U1"), topics.build(Kind.REQUEST_STATE, "U2")
+    assert own == "ems/units/U1/request"
+    assert U1.may_read(own) and not U1.may_read(other) and not U1.may_publish(own)
+    assert not H1.may_read(own) and not U1.may_read("ems/hospitals/H1/requests")
+    assert Account(Role.DISPATCHER).may_publish(own) and Account(Role.DISPATCHER).may_read("ems/hospitals/H1/answer")
+
+
+HANDSHAKE = (Kind.REQUESTS, Kind.ANSWER, Kind.REQUEST_STATE)
+
+
+def _handshake_rights(account: Account, access: str) -> set[str]:
+    allowed = account.may_publish if access == "publish" else account.may_read
+    return {t for t in (topics.build(k, key) for k in HANDSHAKE for key in ("U1", "H1")) if allowed(t)}
+
+
+@pytest.mark.parametrize(
+    ("account", "publishes", "reads"),
+    [
+        (U1, set(), {"ems/units/U1/request"}),
+        (H1, {"ems/hospitals/H1/answer"}, {"ems/hospitals/H1/requests", "ems/hospitals/H1/answer"}),
+        (
+            Account(Role.DISPATCHER),
+            {"ems/hospitals/U1/requests", "ems/hospitals/H1/requests", "ems/units/U1/request", "ems/units/H1/request"},
+            {"ems/hospitals/U1/answer", "ems/hospitals/H1/answer"},
+        ),
+        (Account(Role.CAPACITY_API), {"ems/hospitals/U1/answer", "ems/hospitals/H1/answer"}, set()),
+        (
+            Account(Role.SIMULATOR),
+            {"ems/hospitals/U1/answer", "ems/hospitals/H1/answer"},
+            {"ems/hospitals/U1/requests", "ems/hospitals/H1/requests"},
+        ),
+        (Account(Role.CREW_TABLET), set(), {topics.build(k, key) for k in HANDSHAKE for key in ("U1", "H1")}),
+        (Account(Role.DASHBOARD), set(), {topics.build(k, key) for k in HANDSHAKE for key in ("U1", "H1")}),
+        (Account(Role.RECORDER), set(), {topics.build(k, key) for k in HANDSHAKE for key in ("U1", "H1")}),
+    ],
+    ids=lambda v: v.username if isinstance(v, Account) else "",
+)
+def test_who_takes_part_in_the_acceptance_handshake(account: Account, publishes: set[str], reads: set[str]) -> None:
+    """Issue 23: only the dispatcher writes requests and request state; a centre answers for itself
+    alone (through its own account, the capacity API's centre page, or the simulator's stand-in)."""
+    assert _handshake_rights(account, "publish") == publishes
+    assert _handshake_rights(account, "read") == reads
+
+
+def test_a_centre_never_answers_or_reads_for_another_centre() -> None:
+    assert not H1.may_publish("ems/hospitals/H2/answer")
+    assert not H1.may_read("ems/hospitals/H2/requests")
+    assert not H1.may_publish("ems/hospitals/H1/requests")  # the dispatcher is the one writer
+    assert not U1.may_publish("ems/hospitals/H1/answer") and not U1.may_publish("ems/units/U1/request")
 
 
 # --- services -----------------------------------------------------------------------------------
@@ -88,7 +145,7 @@ def test_the_dispatcher_may_do_what_dispatch_service_does() -> None:
     # Dispatcher.start: state for every worker, then work (optionally in a share group)
     for kind in (Kind.POSITION, Kind.STATUS, Kind.ADVICE, Kind.CAPACITY):
         assert dispatcher.may_subscribe(topics.subscription(kind))
-    for kind in (Kind.VITALS, Kind.DECISION, Kind.INCIDENT):
+    for kind in (Kind.VITALS, Kind.DECISION, Kind.INCIDENT, Kind.ANSWER):
         assert dispatcher.may_subscribe(topics.subscription(kind))
         assert dispatcher.may_subscribe(f"$share/dispatch/{topics.subscription(kind)}")
     # advice (and clearing it), pre-notification, unit recommendations, refused messages
@@ -110,11 +167,13 @@ def test_the_recorder_reads_everything_and_publishes_only_its_refusals() -> None
     ]
 
 
-def test_the_capacity_api_publishes_capacity_and_reads_nothing() -> None:
+def test_the_capacity_api_publishes_capacity_and_the_centre_pages_answers_and_reads_nothing() -> None:
     api = Account(Role.CAPACITY_API)
     assert {t for t in every_topic("H1", "H2") if api.may_publish(t)} == {
         "ems/hospitals/H1/capacity",
         "ems/hospitals/H2/capacity",
+        "ems/hospitals/H1/answer",
+        "ems/hospitals/H2/answer",
     }
     assert not api.may_subscribe("#")
 
@@ -226,6 +285,7 @@ def test_the_acl_file_has_a_block_per_service_and_patterns_for_units_and_centres
         ("write", "ems/%u/decision"),
         ("read", "ems/%u/#"),
         ("write", "ems/%u/capacity"),
+        ("write", "ems/%u/answer"),
         ("read", "ems/%u/#"),
     ]
     dispatcher = acl.split("user dispatcher\n", 1)[1].split("\n\n", 1)[0].splitlines()
@@ -233,6 +293,17 @@ def test_the_acl_file_has_a_block_per_service_and_patterns_for_units_and_centres
     assert "topic read ems/units/+/vitals" in dispatcher
     assert "topic write ems/rejected/dispatcher" in dispatcher
     assert "topic write ems/units/+/rejected" in dispatcher
+    # the acceptance handshake: the dispatcher writes the centres' requests and the units' request
+    # state, and reads the answers; the capacity API and the simulator write answers, the simulator
+    # reads the requests it answers
+    assert "topic write ems/hospitals/+/requests" in dispatcher
+    assert "topic write ems/units/+/request" in dispatcher
+    assert "topic read ems/hospitals/+/answer" in dispatcher
+    api = acl.split("user capacity-api\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert api == ["topic write ems/hospitals/+/capacity", "topic write ems/hospitals/+/answer"]
+    simulator = acl.split("user simulator\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "topic write ems/hospitals/+/answer" in simulator
+    assert "topic read ems/hospitals/+/requests" in simulator
     # no other service is granted a unit's refusals by name (the admin may write anything)
     blocks = [block.splitlines() for block in acl.split("\n\n")]
     writers = [b[1] for b in blocks if any(line.endswith(" ems/units/+/rejected") for line in b)]

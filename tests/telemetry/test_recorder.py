@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from telemetry.recorder import Recorder, run_recorder
 from telemetry.store import RejectedMessage, StoredMessage, TelemetryStore, messages, rejected
 from tests.conftest import BrokerUnderTest
 from tests.helpers import unique, wait_until
+from tests.telemetry.test_schemas import dumps, valid
 
 StartRecorder = Callable[..., Recorder]
 
@@ -189,6 +191,98 @@ def test_an_empty_payload_clears_and_is_not_refused(start_recorder: StartRecorde
     assert rejected_rows(recorder, unit) == []
 
 
+def test_the_acceptance_handshake_is_stored_and_read_back(start_recorder: StartRecorder, publisher: MqttClient) -> None:
+    """Issue 23: a centre's waiting requests, its answers (every one: seen, then a decline with its
+    coded reason) and where the unit's request stands are kept like every other message."""
+    recorder = start_recorder()
+    hpid, unit = unique("A15"), unique("u")
+    now = datetime.now(UTC).replace(microsecond=0)
+    request = schemas.TransferRequest(
+        request_id=f"r-{unit}-1",
+        unit_id=unit,
+        patient_id="P-0006",
+        advice_version=1,
+        pathway="stemi",
+        ktas=1,
+        critical=True,
+        eta_s=420,
+        vitals=schemas.KeyVitals(hr_bpm=48, sbp_mmhg=82),
+        note="ST 상승",
+        sent_at=now,
+        answer_by=now + timedelta(minutes=3),
+    )
+    waiting = schemas.Requests.new(requests=(request,))
+    seen = schemas.Answer.new(request_id=request.request_id, answer=schemas.AnswerKind.SEEN)
+    declined = schemas.Answer.new(
+        request_id=request.request_id,
+        answer=schemas.AnswerKind.DECLINE,
+        reason=schemas.RefusalReason.NO_SPECIALIST,
+        text="심장내과 전문의 부재",
+        answered_by="책임간호사",
+    )
+    state = schemas.UnitRequest.new(
+        request_id=request.request_id,
+        hpid=hpid,
+        name="서울응급의료센터",
+        advice_version=1,
+        state=schemas.RequestState.DECLINED,
+        reason=schemas.RefusalReason.NO_SPECIALIST,
+        message="수용 불가: 전문의 부재",
+        message_en="Declined: no specialist",
+        sent_at=now,
+        answer_by=now + timedelta(minutes=3),
+        answered_at=now + timedelta(seconds=40),
+    )
+    requests_topic = topics.Topic(topics.Kind.REQUESTS, hpid)
+    state_topic = topics.Topic(topics.Kind.REQUEST_STATE, unit)
+    try:
+        publisher.send(requests_topic, waiting).wait(5)
+        publisher.send(topics.Topic(topics.Kind.ANSWER, hpid), seen).wait(5)
+        publisher.send(topics.Topic(topics.Kind.ANSWER, hpid), declined).wait(5)
+        publisher.send(state_topic, state).wait(5)
+        assert wait_until(lambda: len(rows(recorder, hpid)) == 3 and len(rows(recorder, unit)) == 1)
+        assert sorted((r.kind, r.msg_id) for r in rows(recorder, hpid)) == sorted(
+            [("requests", waiting.msg_id), ("answer", seen.msg_id), ("answer", declined.msg_id)]
+        )
+        assert [(r.topic, r.kind) for r in rows(recorder, unit)] == [(f"ems/units/{unit}/request", "request_state")]
+        with recorder.store.engine.connect() as connection:
+            answers = connection.execute(
+                sa.select(messages.c.topic, messages.c.payload)
+                .where(messages.c.key == hpid, messages.c.kind == "answer")
+                .order_by(messages.c.id)
+            ).all()
+        assert {topic for topic, _ in answers} == {f"ems/hospitals/{hpid}/answer"}
+        # read back through the contract, as a replay would: exactly what was sent
+        assert {schemas.decode(topics.Kind.ANSWER, json.dumps(p).encode()) for _, p in answers} == {seen, declined}
+        stored_decline = next(p for _, p in answers if p["answer"] == "decline")
+        assert (stored_decline["schema"], stored_decline["reason"]) == ("ems.answer/1", "no_specialist")
+        stored_requests = recorder.store.latest("requests", hpid)
+        assert stored_requests is not None
+        assert schemas.decode(topics.Kind.REQUESTS, json.dumps(stored_requests).encode()) == waiting
+        stored_state = recorder.store.latest("request_state", unit)
+        assert stored_state is not None
+        assert schemas.decode(topics.Kind.REQUEST_STATE, json.dumps(stored_state).encode()) == state
+        assert rejected_rows(recorder, hpid) == [] and rejected_rows(recorder, unit) == []
+    finally:
+        publisher.clear_retained(str(requests_topic)).wait(5)
+        publisher.clear_retained(str(state_topic)).wait(5)
+
+
+def test_an_answer_that_breaks_the_contract_is_refused_with_its_reason(
+    start_recorder: StartRecorder, publisher: MqttClient
+) -> None:
+    recorder = start_recorder()
+    hpid = unique("A15")
+    decline_without_reason = dumps(valid(topics.Kind.ANSWER, answer="decline", msg_id=unique("msg")))
+    publisher.publish(f"ems/hospitals/{hpid}/answer", decline_without_reason, qos=1).wait(5)
+    assert wait_until(lambda: len(rejected_rows(recorder, hpid)) == 1)
+    [report] = rejected_rows(recorder, hpid)
+    topic, reason = report.topic, report.reason
+    assert topic == f"ems/hospitals/{hpid}/answer"
+    assert "decline needs a reason" in reason
+    assert rows(recorder, hpid) == []
+
+
 # --- without a broker: the writer's behaviour on database errors ---------------------------
 
 
@@ -253,3 +347,26 @@ def test_an_invalid_rejection_report_is_stored_but_not_bounced(sqlite_url: str) 
         recorder.stop()
     assert store.count_rejected() == 2
     assert client.published == ["ems/rejected/recorder"], "only the unit's bad message is reported"
+
+
+def test_every_kind_of_the_contract_is_stored_and_read_back(sqlite_url: str) -> None:
+    """The recorder keeps messages generically (one table, the kind in a column): a new kind of the
+    contract needs no table of its own, only a name that fits the column."""
+    assert max(len(kind.value) for kind in topics.Kind) <= messages.c.kind.type.length  # type: ignore[attr-defined]
+    store = TelemetryStore.open(sqlite_url)
+    client = OfflineClient()
+    recorder = Recorder(client, store, flush_interval_s=0.01).start()
+    sent = {kind: schemas.decode(kind, dumps(valid(kind, msg_id=f"msg-{kind.value}"))) for kind in topics.Kind}
+    try:
+        for mid, (kind, payload) in enumerate(sent.items(), start=1):
+            raw = schemas.encode(payload)
+            recorder.handle(Message(topics.build(kind, "K1"), raw, qos=1, retained=False, mid=mid))
+        assert wait_until(recorder.drained)
+    finally:
+        recorder.stop()
+    assert store.count_rejected() == 0 and client.published == []
+    for kind, payload in sent.items():
+        assert store.count(kind=kind.value) == 1, kind
+        stored = store.latest(kind.value, "K1")
+        assert stored is not None and schemas.decode(kind, json.dumps(stored).encode()) == payload, kind
+    assert sorted(client.acked) == list(range(1, len(topics.Kind) + 1))

@@ -19,6 +19,8 @@ from telemetry.schemas import (
     MAX_PAYLOAD_BYTES,
     MODELS,
     Advice,
+    Answer,
+    AnswerKind,
     Assignment,
     Avpu,
     BedCount,
@@ -35,15 +37,21 @@ from telemetry.schemas import (
     Inbound,
     InboundPatient,
     Incident,
+    KeyVitals,
     Option,
     Payload,
     PayloadError,
     Position,
+    RefusalReason,
     Rejected,
+    Requests,
+    RequestState,
     Severity,
     Sex,
     Status,
     TrafficStatus,
+    TransferRequest,
+    UnitRequest,
     UnitStatus,
     Vitals,
     decode,
@@ -136,6 +144,7 @@ def vitals(draw: st.DrawFn) -> Vitals:
         injury=draw(opt(st.booleans())),
         chief_complaint=draw(opt(st.text(max_size=200))),
         flags=draw(crew_flags),
+        note=draw(opt(short_texts)),
     )
 
 
@@ -232,6 +241,69 @@ rejections = st.builds(
     **common,
 )
 
+pathways = st.from_regex(r"[a-z][a-z_]{0,39}", fullmatch=True)
+key_vitals = st.builds(
+    KeyVitals,
+    age_years=opt(st.integers(0, 120)),
+    sex=opt(st.sampled_from(Sex)),
+    hr_bpm=opt(st.integers(0, 300)),
+    sbp_mmhg=opt(st.integers(0, 300)),
+    rr_per_min=opt(st.integers(0, 80)),
+    spo2_pct=opt(st.integers(0, 100)),
+    gcs=opt(st.integers(3, 15)),
+    avpu=opt(st.sampled_from(Avpu)),
+)
+transfer_requests = st.builds(
+    TransferRequest,
+    request_id=ids,
+    unit_id=ids,
+    patient_id=patient_ids,
+    advice_version=versions,
+    pathway=opt(pathways),
+    ktas=opt(st.integers(1, 5)),
+    critical=st.booleans(),
+    eta_s=eta_seconds,
+    vitals=key_vitals,
+    chief_complaint=opt(st.text(max_size=200)),
+    note=opt(short_texts),
+    sent_at=aware_times,
+    answer_by=aware_times,
+    seen=st.booleans(),
+)
+requests = st.builds(Requests, requests=st.lists(transfer_requests, max_size=3).map(tuple), **common)
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> Answer:
+    """Seen, accept, or decline; only a decline carries (and always carries) a coded reason."""
+    kind = draw(st.sampled_from(AnswerKind))
+    return Answer(
+        ts=draw(any_zone_times),
+        msg_id=draw(msg_ids),
+        request_id=draw(ids),
+        answer=kind,
+        reason=draw(st.sampled_from(RefusalReason)) if kind is AnswerKind.DECLINE else None,
+        text=draw(opt(short_texts)),
+        answered_by=draw(opt(short_texts)),
+    )
+
+
+unit_requests = st.builds(
+    UnitRequest,
+    request_id=ids,
+    hpid=ids,
+    name=st.text(min_size=1, max_size=100),
+    advice_version=versions,
+    state=st.sampled_from(RequestState),
+    reason=opt(st.sampled_from(RefusalReason)),
+    message=short_texts,
+    message_en=opt(short_texts),
+    sent_at=aware_times,
+    answer_by=aware_times,
+    answered_at=opt(aware_times),
+    **common,
+)
+
 PAYLOADS: dict[Kind, st.SearchStrategy[Payload]] = {
     Kind.POSITION: positions,
     Kind.VITALS: vitals(),
@@ -244,6 +316,9 @@ PAYLOADS: dict[Kind, st.SearchStrategy[Payload]] = {
     Kind.ASSIGNMENT: assignments,
     Kind.REJECTED: rejections,
     Kind.UNIT_REJECTED: rejections,
+    Kind.REQUESTS: requests,
+    Kind.ANSWER: answers(),
+    Kind.REQUEST_STATE: unit_requests,
 }
 
 #: JSON values of any shape (json.dumps writes NaN / Infinity for non-finite floats).
@@ -273,6 +348,18 @@ BASE: dict[Kind, dict[str, Any]] = {
     Kind.ASSIGNMENT: {"unit_id": "119-A01", "eta_s": 300},
     Kind.REJECTED: {"topic": "ems/units/x/vitals", "reason": "bad", "payload_excerpt": "{", "payload_bytes": 1},
     Kind.UNIT_REJECTED: {"topic": "ems/units/x/vitals", "reason": "거부", "payload_excerpt": "", "payload_bytes": 0},
+    Kind.REQUESTS: {},
+    Kind.ANSWER: {"request_id": "r-119-A01-1", "answer": "accept"},
+    Kind.REQUEST_STATE: {
+        "request_id": "r-119-A01-1",
+        "hpid": "A1100010",
+        "name": "Seoul ER",
+        "advice_version": 1,
+        "state": "sent",
+        "message": "수용 요청 보냄",
+        "sent_at": TS,
+        "answer_by": TS,
+    },
 }
 REQUIRED: list[tuple[Kind, str]] = [(k, f) for k in Kind for f in ("ts", "msg_id", *BASE[k])]
 
@@ -338,9 +425,20 @@ def test_every_kind_has_a_model_and_a_strategy() -> None:
 def test_schema_id_names_the_kind(kind: Kind) -> None:
     model = MODELS[kind]
     assert issubclass(model, Payload)
-    named = Kind.REJECTED if kind is Kind.UNIT_REJECTED else kind
-    assert model.model_fields["schema_id"].default == f"ems.{named.value}/1" == schema_of(kind)
+    # Two kinds whose schema is named otherwise: the unit's refusals are the same report as the
+    # operators' (ems.rejected/1), and a unit's request state is named by its topic's last level
+    # (ems/units/{unit}/request -> ems.request/1); no two models share a schema, request or requests.
+    named = {Kind.UNIT_REJECTED: Kind.REJECTED.value, Kind.REQUEST_STATE: "request"}.get(kind, kind.value)
+    assert model.model_fields["schema_id"].default == f"ems.{named}/1" == schema_of(kind)
     assert model.model_fields["schema_id"].alias == "schema"
+
+
+def test_no_two_models_share_a_schema() -> None:
+    by_schema = {schema_of(kind): MODELS[kind] for kind in Kind}
+    assert len(by_schema) == len(set(MODELS.values()))
+    assert by_schema["ems.requests/1"] is Requests
+    assert by_schema["ems.request/1"] is UnitRequest
+    assert by_schema["ems.answer/1"] is Answer
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS, ids=KIND_IDS)
@@ -829,6 +927,141 @@ def test_a_refusal_carries_its_reason_in_korean_and_english_on_both_refusal_topi
         assert decode(kind, dumps(valid(kind))).reason_en is None  # type: ignore[attr-defined]
         assert "reason_en" in refused(kind, dumps(valid(kind, reason_en="")))
     assert Rejected.of("t", b"", "a\x00b", "c\x00d").reason_en == "c\ufffdd"  # storable, like the reason
+
+
+# --- the acceptance handshake (issue 23): requests, answers, request state -----------------
+
+TRANSFER: dict[str, Any] = {
+    "request_id": "r-119-A01-1",
+    "unit_id": "119-A01",
+    "patient_id": "pt-0001",
+    "advice_version": 2,
+    "eta_s": 540,
+    "sent_at": TS,
+    "answer_by": "2024-05-01T12:03:00Z",
+}
+
+
+@pytest.mark.parametrize("reason", [None, "absent"])
+def test_a_decline_without_a_reason_is_refused_naming_the_field(reason: str | None) -> None:
+    obj = valid(Kind.ANSWER, answer="decline", reason=reason)
+    if reason == "absent":
+        del obj["reason"]
+    message = refused(Kind.ANSWER, dumps(obj))
+    assert "decline" in message and "reason" in message
+    assert all(code.value in message for code in RefusalReason)  # and says what would do
+    with pytest.raises(ValidationError):
+        Answer.new(request_id="r1", answer=AnswerKind.DECLINE)
+
+
+@pytest.mark.parametrize("answer", ["accept", "seen"])
+@pytest.mark.parametrize("reason", list(RefusalReason))
+def test_a_reason_on_anything_but_a_decline_is_refused(answer: str, reason: RefusalReason) -> None:
+    message = refused(Kind.ANSWER, dumps(valid(Kind.ANSWER, answer=answer, reason=reason.value)))
+    assert "reason" in message and answer in message
+    with pytest.raises(ValidationError):
+        Answer.new(request_id="r1", answer=AnswerKind(answer), reason=reason)
+
+
+@pytest.mark.parametrize("code", ["full", "NO_BED", "no bed", "", "no_beds", 1, True, ["no_bed"], {"code": "no_bed"}])
+def test_an_unknown_refusal_code_is_refused(code: object) -> None:
+    message = refused(Kind.ANSWER, dumps(valid(Kind.ANSWER, answer="decline", reason=code)))
+    assert message.startswith("answer payload invalid: reason:")
+    message = refused(Kind.REQUEST_STATE, dumps(valid(Kind.REQUEST_STATE, state="declined", reason=code)))
+    assert "reason" in message
+
+
+@pytest.mark.parametrize("reason", list(RefusalReason))
+def test_a_decline_with_each_code_is_accepted(reason: RefusalReason) -> None:
+    raw = dumps(
+        valid(Kind.ANSWER, answer="decline", reason=reason.value, text="  CT 고장  ", answered_by="응급실 책임간호사")
+    )
+    answer = decode(Kind.ANSWER, raw)
+    assert isinstance(answer, Answer)
+    assert (answer.answer, answer.reason, answer.text) == (AnswerKind.DECLINE, reason, "CT 고장")
+    assert decode(Kind.ANSWER, encode(answer)) == answer
+
+
+@pytest.mark.parametrize("answer", ["maybe", "DECLINE", "accepted", "", None])
+def test_an_unknown_answer_is_refused(answer: object) -> None:
+    assert "answer" in refused(Kind.ANSWER, dumps(valid(Kind.ANSWER, answer=answer)))
+
+
+def test_a_transfer_request_round_trips() -> None:
+    full = {
+        **TRANSFER,
+        "pathway": "stemi",
+        "ktas": 1,
+        "critical": True,
+        "vitals": {"age_years": 67, "sex": "male", "hr_bpm": 48, "sbp_mmhg": 82, "spo2_pct": 91, "avpu": "V"},
+        "chief_complaint": "흉통",
+        "note": "  ST 상승, 아스피린 투여  ",
+        "seen": True,
+    }
+    request = TransferRequest.model_validate_json(json.dumps(full), strict=True)
+    assert request.note == "ST 상승, 아스피린 투여"
+    assert request.answer_by == datetime(2024, 5, 1, 12, 3, tzinfo=UTC)
+    assert request.vitals == KeyVitals(age_years=67, sex=Sex.MALE, hr_bpm=48, sbp_mmhg=82, spo2_pct=91, avpu=Avpu.VOICE)
+    assert TransferRequest.model_validate_json(request.model_dump_json(), strict=True) == request
+    # and inside the centre's retained list, oldest first, as it travels on the bus
+    minimal = TransferRequest.model_validate_json(json.dumps({**TRANSFER, "request_id": "r-119-B02-1"}), strict=True)
+    waiting = Requests.new(requests=(request, minimal))
+    decoded = decode(Kind.REQUESTS, encode(waiting))
+    assert isinstance(decoded, Requests) and decoded == waiting
+    assert [r.request_id for r in decoded.requests] == ["r-119-A01-1", "r-119-B02-1"]
+    assert (minimal.seen, minimal.critical, minimal.vitals) == (False, False, KeyVitals())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"eta_s": -1}, "eta_s"),
+        ({"eta_s": 86_401}, "eta_s"),
+        ({"advice_version": 0}, "advice_version"),
+        ({"ktas": 6}, "ktas"),
+        ({"pathway": "STEMI"}, "pathway"),
+        ({"patient_id": "Kim Minsu"}, "patient_id"),
+        ({"unit_id": "a/b"}, "unit_id"),
+        ({"note": "   "}, "note"),
+        ({"sent_at": "2024-05-01T12:00:00"}, "sent_at"),
+        ({"vitals": {"spo2_pct": 101}}, "spo2_pct"),
+        ({"vitals": {"temp_c": 37.0}}, "temp_c"),  # the key vitals only
+        ({"bed": "icu"}, "bed"),
+    ],
+)
+def test_a_bad_transfer_request_is_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
+    message = refused(Kind.REQUESTS, dumps(valid(Kind.REQUESTS, requests=[{**TRANSFER, **change}])))
+    assert message.startswith("requests payload invalid: requests.0.")
+    assert field in message
+
+
+def test_a_centres_list_is_bounded() -> None:
+    assert len(decode(Kind.REQUESTS, dumps(valid(Kind.REQUESTS, requests=[TRANSFER] * 200))).requests) == 200  # type: ignore[attr-defined]
+    assert "requests" in refused(Kind.REQUESTS, dumps(valid(Kind.REQUESTS, requests=[TRANSFER] * 201)))
+
+
+@pytest.mark.parametrize("state", list(RequestState))
+def test_every_request_state_is_accepted(state: RequestState) -> None:
+    raw = dumps(valid(Kind.REQUEST_STATE, state=state.value, message_en="request sent", answered_at=TS))
+    decoded = decode(Kind.REQUEST_STATE, raw)
+    assert isinstance(decoded, UnitRequest)
+    assert decoded.state is state
+    assert decode(Kind.REQUEST_STATE, encode(decoded)) == decoded
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("state", "pending"), ("message", ""), ("message", "  "), ("name", ""), ("hpid", "a/b"), ("answer_by", "soon")],
+)
+def test_a_bad_request_state_is_refused_naming_the_field(field: str, value: object) -> None:
+    assert field in refused(Kind.REQUEST_STATE, dumps(valid(Kind.REQUEST_STATE, **{field: value})))
+
+
+def test_the_crews_note_on_vitals_is_short_text() -> None:
+    assert decode(Kind.VITALS, dumps(valid(Kind.VITALS, note="  의식 저하  "))).note == "의식 저하"  # type: ignore[attr-defined]
+    assert decode(Kind.VITALS, dumps(valid(Kind.VITALS))).note is None  # type: ignore[attr-defined]
+    for bad in ("", "   ", "x" * 301, 5):
+        assert "note" in refused(Kind.VITALS, dumps(valid(Kind.VITALS, note=bad)))
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,9 @@ DESIGN_TABLE: dict[Kind, tuple[str, int, bool]] = {
     Kind.ASSIGNMENT: ("ems/incidents/X1/assignment", 1, True),
     Kind.REJECTED: ("ems/rejected/X1", 1, False),
     Kind.UNIT_REJECTED: ("ems/units/X1/rejected", 1, False),
+    Kind.REQUESTS: ("ems/hospitals/X1/requests", 1, True),
+    Kind.ANSWER: ("ems/hospitals/X1/answer", 1, False),
+    Kind.REQUEST_STATE: ("ems/units/X1/request", 1, True),
 }
 
 ALL_KINDS = list(Kind)
@@ -86,6 +89,9 @@ def test_route_matches_design_table(kind: Kind) -> None:
         (Kind.ASSIGNMENT, 1, True),
         (Kind.REJECTED, 1, False),
         (Kind.UNIT_REJECTED, 1, False),
+        (Kind.REQUESTS, 1, True),
+        (Kind.ANSWER, 1, False),
+        (Kind.REQUEST_STATE, 1, True),
     ],
 )
 def test_parsed_topic_carries_qos_and_retained(kind: Kind, qos: int, retained: bool) -> None:
@@ -101,7 +107,15 @@ def test_only_position_is_qos0() -> None:
 
 def test_retained_kinds() -> None:
     retained = {k for k, r in CONTRACT.items() if r.retained}
-    assert retained == {Kind.STATUS, Kind.ADVICE, Kind.CAPACITY, Kind.INBOUND, Kind.ASSIGNMENT}
+    assert retained == {
+        Kind.STATUS,
+        Kind.ADVICE,
+        Kind.CAPACITY,
+        Kind.INBOUND,
+        Kind.ASSIGNMENT,
+        Kind.REQUESTS,
+        Kind.REQUEST_STATE,
+    }
 
 
 def test_kind_values() -> None:
@@ -117,6 +131,9 @@ def test_kind_values() -> None:
         "assignment",
         "rejected",
         "unit_rejected",
+        "requests",
+        "answer",
+        "request_state",
     ]
     assert ROOT == "ems"
 
@@ -164,6 +181,29 @@ def test_a_units_refusals_sit_under_the_unit_and_the_operators_under_rejected() 
     assert parse("ems/rejected/U1") == Topic(Kind.REJECTED, "U1")
     assert build(Kind.UNIT_REJECTED, "dispatcher") == "ems/units/dispatcher/rejected"
     for text in ("ems/units/U1/rejected/x", "ems/hospitals/H1/rejected", "ems/rejected/U1/rejected"):
+        with pytest.raises(TopicError):
+            parse(text)
+
+
+def test_a_centres_requests_and_answers_and_a_units_request_state_do_not_cross() -> None:
+    """The handshake (issue 23): a centre's waiting requests and its answers sit under the centre, the
+    state of a unit's own request under the unit (leaf ``request``, not the kind's name)."""
+    assert parse("ems/hospitals/H1/requests") == Topic(Kind.REQUESTS, "H1")
+    assert parse("ems/hospitals/H1/answer") == Topic(Kind.ANSWER, "H1")
+    assert parse("ems/units/U1/request") == Topic(Kind.REQUEST_STATE, "U1")
+    for text in (
+        "ems/units/U1/requests",
+        "ems/units/U1/answer",
+        "ems/units/U1/request_state",
+        "ems/hospitals/H1/request",
+        "ems/hospitals/H1/request_state",
+        "ems/hospitals/H1/answers",
+        "ems/hospitals/H1/requests/R1",
+        "ems/hospitals/H1/answer/R1",
+        "ems/units/U1/request/R1",
+        "ems/incidents/I1/request",
+        "ems/rejected/S1/answer",
+    ):
         with pytest.raises(TopicError):
             parse(text)
 

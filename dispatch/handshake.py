@@ -1,0 +1,221 @@
+"""The acceptance handshake: a transfer request per patient to the advised centre, and the centre's answer.
+
+Instead of phoning centre after centre from the scene, the crew's advice goes to the centre's screen as a
+request; the centre answers accept, or decline with a coded reason, and the crew leaves as soon as one says
+yes. Pure bookkeeping, no I/O: :class:`RequestBook` holds every open request and its state; the engine
+(:mod:`dispatch.engine`) opens one with each advice naming a new centre, applies the answers and gives up on
+requests past their answer time. The rules (``docs/clinical_rules.md``):
+
+- **R-ANSWER** A request waits for an answer ``ANSWER_WITHIN_S`` by pathway (the more time-critical, the
+  shorter); without one the crew goes on as advised and is told so. Cardiac arrest and unstable patients
+  are never held for an answer: they go to the nearest ER, pre-notified by the inbound list.
+- **R-PROMISE** An accepting centre holds its bed for the patient: the plan keeps the patient there
+  (decided first) unless the centre leaves the candidates (shut, declared no, declined).
+- **R-REFUSED** A decline excludes that centre for the patient at once, and its reason is news about the
+  centre for every patient until its next capacity report (at most ``REFUSAL_HOLD_S``): "no bed" reads as
+  no ER bed free; "no specialist" or "no equipment" as the pathway's first-tier team or room declared no.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from dispatch.errors import DispatchError
+from dispatch.explain import Text
+from dispatch.pathways import PATHWAYS, Designation, Pathway
+from dispatch.router import CentreView, Datum
+from telemetry.schemas import AnswerKind, RefusalReason, RequestState
+
+#: R-ANSWER: seconds a centre has to answer, by the pathway that decided the advice.
+ANSWER_WITHIN_S: dict[Pathway, float] = {
+    Pathway.STEMI: 60.0,
+    Pathway.STROKE: 60.0,
+    Pathway.STROKE_HAEMORRHAGE: 60.0,
+    Pathway.MAJOR_TRAUMA: 60.0,
+    Pathway.BURNS: 90.0,
+    Pathway.OBSTETRIC: 90.0,
+    Pathway.PAEDIATRIC: 90.0,
+    Pathway.GENERAL_CRITICAL: 90.0,
+    Pathway.PSYCHIATRIC: 120.0,
+    Pathway.NON_CRITICAL: 120.0,
+}
+#: A pathway not in the table (or none known): this long.
+DEFAULT_ANSWER_WITHIN_S = 90.0
+#: R-REFUSED: what a decline says about a centre holds at most this long without a newer report.
+REFUSAL_HOLD_S = 2 * 3600.0
+
+OPEN = (RequestState.SENT, RequestState.SEEN)
+
+#: What the crew reads about its request, by state (Korean, English).
+STATE_WORDS: dict[RequestState, Text] = {
+    RequestState.SENT: (
+        "{name}에 수용 요청 보냄 — {n}초 안에 응답 없으면 안내대로 출발",
+        "request sent to {name} — no answer within {n} s: go as advised",
+    ),
+    RequestState.SEEN: ("{name}에서 요청 확인함 — 응답 대기", "{name} has seen the request — waiting for the answer"),
+    RequestState.ACCEPTED: ("{name} 수용 — 출발하세요", "{name} accepts — leave now"),
+    RequestState.DECLINED: (
+        "{name} 거절({why}) — 다음 병원 안내 중",
+        "{name} declines ({why}) — finding the next centre",
+    ),
+    RequestState.NO_ANSWER: ("{name} 응답 없음 — 안내대로 출발", "no answer from {name} — go as advised"),
+    RequestState.WITHDRAWN: ("{name} 요청 철회됨", "request to {name} withdrawn"),
+}
+REASON_WORDS: dict[RefusalReason, Text] = {
+    RefusalReason.NO_BED: ("병상 없음", "no bed"),
+    RefusalReason.NO_SPECIALIST: ("전문의 부재", "no specialist"),
+    RefusalReason.NO_EQUIPMENT: ("장비 없음", "no equipment"),
+    RefusalReason.OTHER: ("기타", "other"),
+}
+
+
+class HandshakeError(DispatchError, ValueError):
+    """An answer that names no open request of the answering centre."""
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: str
+    unit_id: str
+    hpid: str
+    name: str
+    patient_id: str
+    advice_version: int
+    pathway: Pathway | None
+    critical: bool
+    eta_s: float
+    sent_at: datetime
+    answer_by: datetime
+    state: RequestState = RequestState.SENT
+    reason: RefusalReason | None = None
+    answered_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN
+
+    def words(self) -> Text:
+        """What the crew reads about this request now."""
+        ko, en = STATE_WORDS[self.state]
+        why = REASON_WORDS.get(self.reason, ("", "")) if self.reason is not None else ("", "")
+        n = round((self.answer_by - self.sent_at).total_seconds())
+        return ko.format(name=self.name, n=n, why=why[0]), en.format(name=self.name, n=n, why=why[1])
+
+
+def answer_within_s(pathway: Pathway | None) -> float:
+    return ANSWER_WITHIN_S.get(pathway, DEFAULT_ANSWER_WITHIN_S) if pathway is not None else DEFAULT_ANSWER_WITHIN_S
+
+
+def request_id(unit_id: str, advice_version: int) -> str:
+    """A request's id: the unit and the advice version (hashed when that would not fit in a topic id)."""
+    plain = f"{unit_id}-v{advice_version}"
+    if len(plain) <= 64:
+        return plain
+    return f"{hashlib.sha256(unit_id.encode()).hexdigest()[:16]}-v{advice_version}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What a centre's decline says about it (R-REFUSED)."""
+
+    reason: RefusalReason
+    pathway: Pathway | None
+    at: datetime
+
+
+class RequestBook:
+    """Every unit's current request, and what declines said about centres."""
+
+    def __init__(self) -> None:
+        self.by_unit: dict[str, Request] = {}
+        self.refusals: dict[str, list[Refusal]] = {}
+
+    def current(self, unit_id: str) -> Request | None:
+        return self.by_unit.get(unit_id)
+
+    def send(self, request: Request) -> Request | None:
+        """Send ``request`` for its unit; returns the unit's earlier request if it was still open (now withdrawn)."""
+        before = self.by_unit.get(request.unit_id)
+        self.by_unit[request.unit_id] = request
+        return replace(before, state=RequestState.WITHDRAWN) if before is not None and before.open else None
+
+    def withdraw(self, unit_id: str) -> Request | None:
+        """The unit's request, withdrawn, if it was open (the crew declined the advice, or the trip is over)."""
+        before = self.by_unit.get(unit_id)
+        if before is None or not before.open:
+            return None
+        self.by_unit[unit_id] = withdrawn = replace(before, state=RequestState.WITHDRAWN)
+        return withdrawn
+
+    def forget(self, unit_id: str) -> Request | None:
+        return self.by_unit.pop(unit_id, None)
+
+    def answer(
+        self, hpid: str, request_id: str, kind: AnswerKind, reason: RefusalReason | None, now: datetime
+    ) -> Request:
+        """Apply a centre's answer; raises :class:`HandshakeError` when it names no open request of that centre."""
+        found = next((r for r in self.by_unit.values() if r.request_id == request_id), None)
+        if found is None or found.hpid != hpid:
+            raise HandshakeError(f"request {request_id!r} is not a request to {hpid}")
+        if not found.open:
+            raise HandshakeError(f"request {request_id!r} is already {found.state.value}")
+        if kind is AnswerKind.SEEN:
+            updated = replace(found, state=RequestState.SEEN)
+        elif kind is AnswerKind.ACCEPT:
+            updated = replace(found, state=RequestState.ACCEPTED, answered_at=now)
+        else:
+            assert reason is not None  # the payload's validator requires one
+            updated = replace(found, state=RequestState.DECLINED, reason=reason, answered_at=now)
+            self.refusals.setdefault(hpid, []).append(Refusal(reason, found.pathway, now))
+        self.by_unit[found.unit_id] = updated
+        return updated
+
+    def expire(self, now: datetime) -> list[Request]:
+        """The open requests past their answer time, now given up on (R-ANSWER)."""
+        gone = []
+        for unit_id, request in list(self.by_unit.items()):
+            if request.open and request.answer_by <= now:
+                self.by_unit[unit_id] = expired = replace(request, state=RequestState.NO_ANSWER, answered_at=now)
+                gone.append(expired)
+        return gone
+
+    def pending(self, hpid: str) -> list[Request]:
+        """The centre's requests waiting for its answer, oldest first."""
+        return sorted((r for r in self.by_unit.values() if r.hpid == hpid and r.open), key=lambda r: r.sent_at)
+
+    def next_deadline(self) -> datetime | None:
+        return min((r.answer_by for r in self.by_unit.values() if r.open), default=None)
+
+    def held(self, hpid: str, reported_at: datetime | None, now: datetime) -> list[Refusal]:
+        """The declines still news about the centre: after its last report, and not older than the hold."""
+        kept = [
+            r
+            for r in self.refusals.get(hpid, [])
+            if (reported_at is None or r.at > reported_at) and (now - r.at).total_seconds() <= REFUSAL_HOLD_S
+        ]
+        if kept:
+            self.refusals[hpid] = kept
+        else:
+            self.refusals.pop(hpid, None)
+        return kept
+
+
+def refused_view(view: CentreView, refusals: Iterable[Refusal], now: datetime) -> CentreView:
+    """The centre as its declines describe it (R-REFUSED): no ER bed free, or the pathway's first-tier team
+    and room declared no, each as old as the decline."""
+    items = dict(view.items)
+    beds, beds_age = view.er_available, view.beds_age_s
+    for refusal in refusals:
+        age = max(0.0, (now - refusal.at).total_seconds())
+        if refusal.reason is RefusalReason.NO_BED:
+            beds, beds_age = 0, age
+        elif refusal.reason in (RefusalReason.NO_SPECIALIST, RefusalReason.NO_EQUIPMENT) and refusal.pathway:
+            tiers = PATHWAYS[refusal.pathway].tiers
+            for group in tiers[0].groups if tiers else ():
+                for item in group:
+                    if not isinstance(item, Designation):
+                        items[item.value] = Datum(False, age)
+    return replace(view, items=items, er_available=beds, beds_age_s=beds_age)
