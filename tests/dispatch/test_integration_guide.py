@@ -5,6 +5,7 @@ decline moves it, an incident gets a unit, and nothing is refused; every JSON pa
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -18,7 +19,7 @@ from tests.dispatch.bus import CITY_HALL, Bus, advised, sockets_only
 from tests.helpers import unique, wait_until
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
-UNIT, INCIDENT = "119-jongno-1", "INC-guide-0001"
+UNIT, INCIDENT, GUIDE_CENTRE = "119-jongno-1", "INC-guide-0001", "A1100017"
 
 
 def _commands() -> list[list[str]]:
@@ -39,7 +40,7 @@ def test_every_payload_of_the_guide_is_valid_for_its_topic() -> None:
                 topic = topics.parse(_option(argv, topic_flag))
                 schemas.decode(topic.kind, _option(argv, payload_flag).encode())
                 shown += 1
-    assert shown == 6  # status, position, vitals, decision, incident, the Last Will
+    assert shown == 7  # status, position, vitals, decision, incident, the Last Will, a centre's answer
 
 
 @sockets_only
@@ -67,6 +68,18 @@ def test_the_guides_commands_get_advice_a_decline_and_an_assignment(
     assert wait_until(lambda: (a := bus.advice(unit)) is not None and a.advice_version > 1, timeout_s=10)
     moved = bus.advice(unit)
     assert moved is not None and moved.destination.hpid != first.destination.hpid
+
+    # the centre the advice now names accepts its request (the guide's centre replaced by that one)
+    accept = [a.replace(GUIDE_CENTRE, moved.destination.hpid) for a in by_topic[topics.Kind.ANSWER]]
+    assert json.loads(_option(accept, "-m"))["request_id"] == f"{unit}-v{moved.advice_version}"
+    subprocess.run(accept, check=True, timeout=30)
+
+    def accepted() -> bool:
+        raw = bus.last(topics.build(topics.Kind.REQUEST_STATE, unit))
+        state = schemas.decode(topics.Kind.REQUEST_STATE, raw) if raw else None
+        return isinstance(state, schemas.UnitRequest) and state.state is schemas.RequestState.ACCEPTED
+
+    assert wait_until(accepted, timeout_s=10)
 
     helper = unique("guide-free")  # an available unit with a position, for the incident to be given
     bus.send(topics.Kind.STATUS, helper, schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))

@@ -4,6 +4,9 @@ topic follows, and a malformed answer is refused with the reason."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from dispatch.service import Dispatcher
 from telemetry import schemas, topics
 from telemetry.schemas import AnswerKind, RefusalReason, RequestState
@@ -66,3 +69,13 @@ def test_an_answer_off_the_contract_or_to_no_open_request_is_reported(bus: Bus, 
     assert wait_until(lambda: any("a decline needs a reason" in r.reason for r in bus.reports()))
     answer(bus, hpid, "nobody-v1", AnswerKind.ACCEPT)
     assert wait_until(lambda: any(r.reason.startswith("응답 거부") and hpid in r.reason for r in bus.reports()))
+
+
+def test_the_readme_examples_of_the_handshake_are_valid_for_their_topics() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The acceptance handshake", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)\n```", section, flags=re.S)
+    kinds = [topics.Kind.REQUESTS, topics.Kind.ANSWER, topics.Kind.REQUEST_STATE]
+    assert len(blocks) == len(kinds)
+    for block, kind in zip(blocks, kinds, strict=True):
+        assert type(schemas.decode(kind, block.encode())) is schemas.MODELS[kind]
