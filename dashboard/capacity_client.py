@@ -1,13 +1,15 @@
-"""The emergency centre page's way to the capacity API: one PATCH, one GET, no exceptions.
+"""The emergency centre page's way to the capacity API: a PATCH of the status, a GET of it, and a POST of
+an answer to a transfer request; no exceptions.
 
 A charge nurse must read what went wrong, not a traceback: every call returns a
 :class:`Result` whose ``detail`` is plain words, either the API's own ``detail`` (a wrong
-token, a field out of range) or why the API could not be reached at all.
+token, a field out of range) or why the API could not be reached at all, and whose ``fields``
+name the fields a 422 refused (so a page can say which, in its own words).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +30,10 @@ class Result:
     detail: str = ""
     #: The centre as the API returned it (``HospitalPublic`` as JSON) on success.
     hospital: dict[str, Any] | None = None
+    #: The answer as it was published (``ems.answer/1`` as JSON), after :func:`answer_request` succeeded.
+    answer: dict[str, Any] | None = None
+    #: The fields a 422 named (``reason``, ``beds.er_general.available``), in the API's order.
+    fields: tuple[str, ...] = ()
 
     def report(self) -> schemas.Capacity | None:
         """The centre's status as an ``ems.capacity/1`` report, the shape the live feed holds
@@ -49,6 +55,14 @@ def get_hospital(base_url: str, hpid: str, token: str) -> Result:
     return _call("GET", base_url, f"/hospitals/{quote(hpid, safe='')}", token, None)
 
 
+def answer_request(base_url: str, hpid: str, request_id: str, token: str, body: dict[str, Any]) -> Result:
+    """``POST /hospitals/{hpid}/requests/{request_id}/answer`` with ``body`` (an ``AnswerCreate``:
+    ``{"answer": "accept"}``, ``{"answer": "decline", "reason": "no_bed", "text": ...}``, ``{"answer": "seen"}``)."""
+    path = f"/hospitals/{quote(hpid, safe='')}/requests/{quote(request_id, safe='')}/answer"
+    result = _call("POST", base_url, path, token, body)
+    return replace(result, hospital=None, answer=result.hospital) if result.ok else result
+
+
 def _call(method: str, base_url: str, path: str, token: str, body: dict[str, Any] | None) -> Result:
     url, token = base_url.rstrip("/") + path, token.strip()
     if not (token.isascii() and token.isprintable()):  # cannot travel in a header; the API would say 401
@@ -68,13 +82,30 @@ def _call(method: str, base_url: str, path: str, token: str, body: dict[str, Any
             return Result(True, response.status_code, hospital=response.json())
         except ValueError:
             return Result(False, response.status_code, f"{url} answered, but not as the capacity API does")
-    return Result(False, response.status_code, _detail(response))
+    return Result(False, response.status_code, _detail(response), fields=_fields(response))
 
 
 def _reason(exc: Exception) -> str:
     """``connection refused`` rather than ``[Errno 111] Connection refused``."""
     text = str(exc) or type(exc).__name__
     return text.split("] ", 1)[-1].lower() if text.startswith("[Errno") else text
+
+
+def _fields(response: httpx.Response) -> tuple[str, ...]:
+    """The fields of a 422's ``detail`` list (``loc`` without its ``body`` / ``path`` / ``query`` head)."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ()
+    if response.status_code != 422 or not isinstance(detail, list):
+        return ()
+    found = []
+    for item in detail:
+        loc = item.get("loc", ()) if isinstance(item, dict) else ()
+        where = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
+        if where and where not in found:
+            found.append(where)
+    return tuple(found)
 
 
 def _detail(response: httpx.Response) -> str:

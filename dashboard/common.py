@@ -1,5 +1,5 @@
 """What every page shares: the settings, the one live feed, the scenario, the language switch,
-the header and the licence footer.
+the header and the licence footer, and the words more than one page uses (the refusal reasons).
 
 Texts are ``(Korean, English)`` pairs kept next to the page that shows them; :func:`tr`
 picks the one the sidebar switch asks for (Korean by default).
@@ -19,6 +19,7 @@ from goldentime.services import mqtt_protocol
 from goldentime.settings import Settings
 from loaders.scenarios import default_scenario, load_scenario
 from telemetry.client import MqttClient
+from telemetry.schemas import RefusalReason
 
 Text = tuple[str, str]
 #: How often the live parts of a page refresh themselves (seconds).
@@ -36,6 +37,13 @@ NOT_CONNECTED: Text = (
     "MQTT 연결 끊김 — 다시 연결하는 중입니다. 아래는 마지막으로 받은 정보입니다.",
     "MQTT connection lost — reconnecting. What follows is the last information received.",
 )
+#: Why a centre declines a transfer request: the national refusal statistics' four categories.
+REFUSAL_REASONS: dict[RefusalReason, Text] = {
+    RefusalReason.NO_BED: ("병상 없음", "No bed"),
+    RefusalReason.NO_SPECIALIST: ("전문의 부재", "No specialist"),
+    RefusalReason.NO_EQUIPMENT: ("장비 없음", "No equipment"),
+    RefusalReason.OTHER: ("기타", "Other"),
+}
 _STYLE = """
 <style>
   /* Readable on a 10-inch tablet with gloves on: big type, big targets. */
@@ -48,6 +56,19 @@ _STYLE = """
   .gt-dest.gt-stabilise { background: #7a3a00; }
   .gt-banner { background: #b71c1c; color: #fff; font-size: 1.35rem; font-weight: 800; border-radius: 0.5rem;
                padding: 0.5rem 0.8rem; margin-bottom: 0.6rem; }
+  /* The primary button is the "yes" of a page (accept, send): big and green, not the theme's red. */
+  div.stButton > button[kind="primary"], button[data-testid="stBaseButton-primary"] { min-height: 4.5rem;
+               font-size: 1.6rem; background: #1b7f35; border-color: #1b7f35; color: #fff; }
+  .gt-request { background: #fff8e1; border: 3px solid #e65100; color: #222; }
+  .gt-request h3 { margin: 0 0 0.3rem 0; font-size: 1.5rem; }
+  .gt-request .gt-big { font-size: 1.3rem; font-weight: 700; }
+  .gt-request .gt-late { color: #b71c1c; font-weight: 800; }
+  .gt-new { animation: gt-pulse 1s ease-in-out 4; }
+  @keyframes gt-pulse { 50% { box-shadow: 0 0 0 0.6rem rgba(230, 81, 0, 0.35); } }
+  .gt-state { border-radius: 0.5rem; padding: 0.5rem 0.8rem; margin-top: 0.6rem; background: rgba(255,255,255,.15); }
+  .gt-state .gt-go { font-size: 1.6rem; font-weight: 800; }
+  .gt-steps { font-size: 1.05rem; }
+  .gt-steps b { text-decoration: underline; }
   .gt-footer { font-size: 0.75rem; color: #666; margin-top: 2rem; border-top: 1px solid #ddd; padding-top: 0.5rem; }
 </style>
 """
@@ -127,6 +148,17 @@ def age_text(seconds: float) -> str:
         return f"{seconds:.0f} s ago" if english() else f"{seconds:.0f}초 전"
     minutes = seconds / 60.0
     return f"{minutes:.0f} min ago" if english() else f"{minutes:.0f}분 전"
+
+
+def duration_text(seconds: float) -> str:
+    """``2분 5초`` / ``2 min 5 s``: how long something has waited or may still wait (floored, never negative)."""
+    total = int(max(0.0, seconds))
+    hours, minutes, secs = total // 3600, total % 3600 // 60, total % 60
+    if hours:
+        return f"{hours} h {minutes} min" if english() else f"{hours}시간 {minutes}분"
+    if minutes:
+        return f"{minutes} min {secs} s" if english() else f"{minutes}분 {secs}초"
+    return f"{secs} s" if english() else f"{secs}초"
 
 
 def eta_text(seconds: float) -> str:

@@ -3,7 +3,9 @@
 :class:`CityView` takes every message of the MQTT contract (:meth:`CityView.apply`) and keeps
 the latest of each: units (status, position), advice per unit, vitals per unit (a short
 history for the trend), capacity and pre-notification lists per centre, incidents and their
-response times, and the crews' decisions. It holds no MQTT and no Streamlit:
+response times, the crews' decisions, and the acceptance handshake: each centre's transfer
+requests waiting for an answer, where each unit's request stands, and the centres' answers (for the
+control room's refusals by reason). It holds no MQTT and no Streamlit:
 :mod:`dashboard.feed` fills it on the client's thread and hands the pages a
 :meth:`CityView.snapshot`; the functions below turn a snapshot into KPI tiles and alerts.
 
@@ -35,6 +37,11 @@ STALE_AFTER_S = RouterConfig().beds_half_life_s
 LONG_OFFLOAD_MIN = 30.0
 #: The response-time target the share is counted against.
 TARGET_RESPONSE_MIN = 8.0
+#: Centres' answers kept for the control room (one per request and kind of answer): a busy city's day.
+ANSWERS_KEPT = 5000
+#: A request past its time to answer stays on the control room's panel this long (by the unit's state),
+#: or as long as it is still on the centre's list.
+OVERDUE_SHOWN = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,15 @@ def silent(unit: UnitView, now: datetime, silent_after_s: float | None) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class AnswerSeen:
+    """A centre's answer to one of its transfer requests, as the bus carried it."""
+
+    hpid: str
+    answer: schemas.Answer
+    received_at: datetime
+
+
 @dataclass
 class CityView:
     """The latest state of everything on the bus. Not thread-safe: the feed holds a lock."""
@@ -97,6 +113,13 @@ class CityView:
     accepted: set[tuple[str, int]] = field(default_factory=set)
     #: The newest refusal or notice the dispatcher sent each unit (``ems/units/{unit}/rejected``).
     refusals: dict[str, Received] = field(default_factory=dict)
+    #: Each centre's transfer requests waiting for its answer (``ems.requests/1``), by HPID.
+    requests: dict[str, Received] = field(default_factory=dict)
+    #: Where each unit's transfer request stands (``ems.request/1``), by unit.
+    unit_requests: dict[str, Received] = field(default_factory=dict)
+    #: The centres' answers, one per (HPID, request, kind of answer): a repeated message or a second tap
+    #: counts once. Oldest first, at most :data:`ANSWERS_KEPT`.
+    answers: dict[tuple[str, str, str], AnswerSeen] = field(default_factory=dict)
     rejected: int = 0
     ignored: int = 0
     messages: int = 0
@@ -145,6 +168,14 @@ class CityView:
             self.rejected += 1  # a unit's copy on ems/units/{unit}/rejected is not counted twice
         elif isinstance(payload, schemas.Rejected):
             self.refusals[key] = Received(payload, now)  # the unit's own copy: its tablet shows why
+        elif isinstance(payload, schemas.Requests):
+            self.requests[key] = Received(payload, now)
+        elif isinstance(payload, schemas.UnitRequest):
+            held = self.unit_requests.get(key)
+            if held is None or not _is_later_state(held.payload, payload):
+                self.unit_requests[key] = Received(payload, now)
+        elif isinstance(payload, schemas.Answer):
+            self._answer(key, payload, now)
 
     def _unit(self, key: str) -> UnitView:
         return self.units.get(key) or UnitView(key)
@@ -154,6 +185,18 @@ class CityView:
             self.advice.pop(parsed.key, None)
         elif parsed.kind is topics.Kind.INBOUND:
             self.inbound.pop(parsed.key, None)
+        elif parsed.kind is topics.Kind.REQUESTS:
+            self.requests.pop(parsed.key, None)
+        elif parsed.kind is topics.Kind.REQUEST_STATE:
+            self.unit_requests.pop(parsed.key, None)
+
+    def _answer(self, hpid: str, answer: schemas.Answer, now: datetime) -> None:
+        key = (hpid, answer.request_id, answer.answer.value)
+        if key in self.answers:
+            return  # a copy (QoS 1 delivers at least once) or the same answer tapped twice
+        self.answers[key] = AnswerSeen(hpid, answer, now)
+        while len(self.answers) > ANSWERS_KEPT:
+            del self.answers[next(iter(self.answers))]
 
     def _status(self, key: str, payload: schemas.Status, now: datetime) -> None:
         unit = self._unit(key)
@@ -198,6 +241,9 @@ class CityView:
             decisions=deque(self.decisions, maxlen=DECISIONS_KEPT),
             accepted=set(self.accepted),
             refusals=dict(self.refusals),
+            requests=dict(self.requests),
+            unit_requests=dict(self.unit_requests),
+            answers=dict(self.answers),
             rejected=self.rejected,
             ignored=self.ignored,
             messages=self.messages,
@@ -208,6 +254,12 @@ def _is_newer(held: schemas.Payload, new: schemas.Payload) -> bool:
     """True when ``held`` is newer advice for the same patient than ``new`` (an out-of-order copy)."""
     assert isinstance(held, schemas.Advice) and isinstance(new, schemas.Advice)
     return held.patient_id == new.patient_id and held.advice_version > new.advice_version
+
+
+def _is_later_state(held: schemas.Payload, new: schemas.Payload) -> bool:
+    """True when ``held`` says later where the same request stands than ``new`` (an out-of-order copy)."""
+    assert isinstance(held, schemas.UnitRequest) and isinstance(new, schemas.UnitRequest)
+    return held.request_id == new.request_id and held.ts > new.ts
 
 
 # --- what the pages show ---------------------------------------------------------------------
@@ -339,3 +391,86 @@ ALERT_ORDER = (
     AlertKind.LONG_OFFLOAD,
     AlertKind.STALE_CENTRE,
 )
+
+
+# --- the acceptance handshake ------------------------------------------------------------------
+
+
+def pending_requests(view: CityView, hpid: str) -> tuple[schemas.TransferRequest, ...]:
+    """The centre's transfer requests waiting for its answer, oldest first (as the dispatcher lists them)."""
+    received = view.requests.get(hpid)
+    payload = received.payload if received is not None else None
+    return payload.requests if isinstance(payload, schemas.Requests) else ()
+
+
+def unit_request(view: CityView, unit: str, advice_version: int | None = None) -> schemas.UnitRequest | None:
+    """Where the unit's transfer request stands; with ``advice_version``, only the request of that advice."""
+    received = view.unit_requests.get(unit)
+    request = received.payload if received is not None else None
+    if not isinstance(request, schemas.UnitRequest):
+        return None
+    return request if advice_version is None or request.advice_version == advice_version else None
+
+
+#: A request's states in which the crew is still waiting for the centre.
+WAITING = (schemas.RequestState.SENT, schemas.RequestState.SEEN)
+
+
+@dataclass(frozen=True)
+class OverdueRequest:
+    """A transfer request not answered by its ``answer_by``."""
+
+    request_id: str
+    hpid: str
+    unit_id: str | None
+    #: sent or seen (still waiting), or no_answer (the dispatcher gave up on it and the crew went on)
+    state: schemas.RequestState
+    name: str | None
+    waited_s: float  # since it was sent (until now)
+    over_s: float  # past its answer_by
+
+
+def overdue_requests(view: CityView, now: datetime, *, shown_for: timedelta = OVERDUE_SHOWN) -> list[OverdueRequest]:
+    """Requests waiting past their time to answer, the longest overdue first: those still on a centre's
+    list, and those the units' states show waiting or given up on within ``shown_for``."""
+    found: dict[str, OverdueRequest] = {}
+    for hpid in sorted(view.requests):
+        for r in pending_requests(view, hpid):
+            if r.answer_by < now:
+                state = schemas.RequestState.SEEN if r.seen else schemas.RequestState.SENT
+                found[r.request_id] = OverdueRequest(
+                    r.request_id, hpid, r.unit_id, state, None, _seconds(r.sent_at, now), _seconds(r.answer_by, now)
+                )
+    for unit, received in sorted(view.unit_requests.items()):
+        u = received.payload
+        if not isinstance(u, schemas.UnitRequest) or u.answer_by >= now:
+            continue
+        if u.state not in (*WAITING, schemas.RequestState.NO_ANSWER):
+            found.pop(u.request_id, None)  # answered or withdrawn: the centre's list is not updated yet
+        elif u.request_id in found or now - u.answer_by <= shown_for:
+            found[u.request_id] = OverdueRequest(
+                u.request_id, u.hpid, unit, u.state, u.name, _seconds(u.sent_at, now), _seconds(u.answer_by, now)
+            )
+    return sorted(found.values(), key=lambda o: (-o.over_s, o.request_id))
+
+
+def _seconds(since: datetime, now: datetime) -> float:
+    return max(0.0, (now - since).total_seconds())
+
+
+def answers_today(view: CityView, now: datetime) -> list[AnswerSeen]:
+    """The centres' answers given since midnight in Korea (by the answer's own time), oldest first."""
+    since = today_start(now)
+    return sorted((a for a in view.answers.values() if a.answer.ts >= since), key=lambda a: a.answer.ts)
+
+
+def refusals_today(view: CityView, now: datetime) -> dict[str, dict[schemas.RefusalReason, int]]:
+    """Today's declines per centre and reason (the national refusal statistics' categories), each request
+    counted once per centre."""
+    counts: dict[str, dict[schemas.RefusalReason, int]] = {}
+    for seen in answers_today(view, now):
+        answer = seen.answer
+        if answer.answer is schemas.AnswerKind.DECLINE and answer.reason is not None:
+            by_reason = counts.setdefault(seen.hpid, dict.fromkeys(schemas.RefusalReason, 0))
+            by_reason[answer.reason] += 1
+    return counts

@@ -1,4 +1,5 @@
-"""The capacity API (FastAPI): emergency centres post beds, capabilities and diversion.
+"""The capacity API (FastAPI): emergency centres post beds, capabilities and diversion, and answer
+the transfer requests the dispatcher sends them (accept, or decline with a coded reason).
 
 Every route but ``/health`` needs ``Authorization: Bearer <token>``; a centre's token
 updates only that centre, the control room's token any centre. Bad input gets a 4xx that
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -25,6 +26,7 @@ from hospital_capacity.have import to_have_xml
 from hospital_capacity.schemas import (
     EARLIEST_OBSERVATION,
     MAX_FUTURE_SKEW,
+    AnswerCreate,
     ErrorMessage,
     Health,
     HospitalPublic,
@@ -36,6 +38,8 @@ from hospital_capacity.schemas import (
 )
 from hospital_capacity.service import Caller, CapacityService, Forbidden, Unauthorized, UnknownHospital
 from hospital_capacity.state import UpdateRejected
+from telemetry import schemas as wire
+from telemetry.topics import ID_PATTERN
 
 #: Largest JSON body (a status update is a few kilobytes).
 MAX_BODY_BYTES = 64 * 1024
@@ -106,7 +110,11 @@ def create_app(
         f"{EARLIEST_OBSERVATION:%Y-%m-%d}; an `expires_at` must be later than now. "
         "Text fields carry no control characters. "
         f"Bodies are limited to {MAX_BODY_BYTES} bytes, {MAX_IMPORT_BYTES} for `{IMPORT_PATH}` (413 above). "
-        "Times are ISO 8601 strings with a time zone. A 422's `detail` lists `{loc, msg, type}`.",
+        "Times are ISO 8601 strings with a time zone. A 422's `detail` lists `{loc, msg, type}`.\n\n"
+        "A centre answers a transfer request (MQTT `ems/hospitals/{hpid}/requests`) with "
+        "`POST /hospitals/{hpid}/requests/{request_id}/answer`: the answer is published as `ems.answer/1` on "
+        "`ems/hospitals/{hpid}/answer` for the dispatcher, which owns the requests and says on the crew's "
+        "`ems/units/{unit}/request` where each stands.",
     )
 
     app.state.service = service
@@ -214,6 +222,25 @@ def create_app(
         part observed before the stored one does not replace it. ``{}`` changes nothing and
         answers the current state."""
         return service.update(hpid, update, caller=who)
+
+    @app.post(
+        "/hospitals/{hpid}/requests/{request_id}/answer",
+        response_model=wire.Answer,
+        status_code=202,
+        tags=["requests"],
+        responses=_responses(NOT_JSON, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, TOO_LARGE),
+    )
+    def answer_request(
+        hpid: str,
+        request_id: Annotated[str, Path(pattern=f"^{ID_PATTERN}$", description="the request's id, as listed")],
+        body: AnswerCreate,
+        who: CallerDep,
+    ) -> wire.Answer:
+        """The centre's answer to one of its transfer requests: ``seen`` (it is on a screen), ``accept``, or
+        ``decline`` with a ``reason`` (``no_bed``, ``no_specialist``, ``no_equipment``, ``other``) and,
+        optionally, ``text``. Answered 202 with the ``ems.answer/1`` message as it goes to the broker (it is
+        sent as soon as the broker is reachable; the dispatcher then updates the request)."""
+        return service.answer(hpid, request_id, body, caller=who)
 
     @app.get(
         "/hospitals/{hpid}/history",

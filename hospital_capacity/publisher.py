@@ -1,9 +1,12 @@
-"""Publishes every centre's current state to ``ems/hospitals/{hpid}/capacity`` (retained, QoS 1).
+"""Publishes every centre's current state to ``ems/hospitals/{hpid}/capacity`` (retained, QoS 1), and
+the centres' answers to transfer requests to ``ems/hospitals/{hpid}/answer`` (QoS 1, not retained).
 
 A centre is published again whenever its stored version is ahead of the version last
 acknowledged by the broker; on start every centre is, so a dispatcher or dashboard that
 starts later sees everything at once. While the broker is down updates are still stored and
-go out when it returns.
+go out when it returns. Answers go first (a crew is waiting on them), each until the broker
+acknowledges it: while the broker is down they wait in memory
+(:meth:`~hospital_capacity.service.CapacityService.answers_waiting`) and go out when it returns.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import UTC, datetime
 from hospital_capacity.service import CapacityService
 from hospital_capacity.state import to_payload
 from telemetry import topics
-from telemetry.client import ConnectError, MqttClient
+from telemetry.client import ConnectError, MqttClient, PublishError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class CapacityPublisher:
         self.retry_s = retry_s
         self.ack_timeout_s = ack_timeout_s
         self.published = 0
+        self.answers_published = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: MqttClient | None = None
@@ -81,7 +85,29 @@ class CapacityPublisher:
                 return
             client = self._connect()
             if client is not None:
+                self.publish_answers(client)
                 self.publish_pending(client)
+
+    def publish_answers(self, client: MqttClient) -> int:
+        """Publish every answer waiting (all at once, then wait for the acknowledgements); the ones the
+        broker acknowledged are forgotten, the others sent again on the next round. Returns how many
+        were acknowledged."""
+        waiting = self.service.answers_waiting()
+        acknowledged: list[str] = []
+        try:
+            sent = [(answer, client.send(topics.Topic(topics.Kind.ANSWER, hpid), answer)) for hpid, answer in waiting]
+        except PublishError as exc:
+            log.warning("capacity publisher: %s; the answers will be sent again", exc)
+            return 0
+        for answer, delivery in sent:
+            if not delivery.wait(self.ack_timeout_s):
+                log.warning("capacity publisher: broker did not acknowledge answer %s; will retry", answer.msg_id)
+                self.service.changed.set()
+                break
+            acknowledged.append(answer.msg_id)
+        self.service.answers_sent(acknowledged)
+        self.answers_published += len(acknowledged)
+        return len(acknowledged)
 
     def publish_pending(self, client: MqttClient) -> int:
         """Publish every centre whose state is newer than what the broker has (all at once,

@@ -28,15 +28,19 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from telemetry.schemas import (
+    AnswerKind,
     BedType,
     Condition,
     EmsTraffic,
     Equipment,
+    RefusalReason,
     TrafficStatus,
 )
 
@@ -188,6 +192,34 @@ class StatusUpdate(_Strict):
         return not (
             self.beds or self.equipment or self.conditions or self.ems_traffic or self.offload_minutes is not None
         )
+
+
+# --- answers to transfer requests ---------------------------------------------------------------
+
+
+class AnswerCreate(_Strict):
+    """``POST /hospitals/{hpid}/requests/{request_id}/answer``: the centre's answer to one transfer request,
+    published as ``ems.answer/1`` on ``ems/hospitals/{hpid}/answer``. ``seen`` says the request is on a
+    screen; ``accept`` takes the patient; ``decline`` needs a ``reason`` (the national refusal statistics'
+    categories), and only a decline has one."""
+
+    answer: AnswerKind
+    reason: RefusalReason | None = Field(
+        default=None, validate_default=True, description="required for a decline, absent otherwise"
+    )
+    text: Line | None = Field(default=None, description="free text for the crew and the dispatcher")
+    answered_by: Name | None = Field(default=None, description="who answered; default: the token's label")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_only_for_a_decline(cls, reason: RefusalReason | None, info: ValidationInfo) -> RefusalReason | None:
+        answer = info.data.get("answer")  # absent when the answer itself was invalid: that error is enough
+        if answer is AnswerKind.DECLINE and reason is None:
+            *first, last = (r.value for r in RefusalReason)
+            raise ValueError(f"a decline needs a reason: {', '.join(first)} or {last}")
+        if answer is not None and answer is not AnswerKind.DECLINE and reason is not None:
+            raise ValueError(f"only a decline has a reason (answer is {answer.value})")
+        return reason
 
 
 # --- what the API returns -------------------------------------------------------------------------

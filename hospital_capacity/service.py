@@ -1,6 +1,9 @@
-"""What the capacity API does, without HTTP: seed centres, accept updates, check tokens.
+"""What the capacity API does, without HTTP: seed centres, accept updates, take the centres' answers to
+transfer requests, check tokens.
 
-The FastAPI app (:mod:`hospital_capacity.api`) and the ``goldentime hospitals`` commands are
+Answers are not stored here: each becomes an ``ems.answer/1`` message waiting in memory until the
+publisher (:mod:`hospital_capacity.publisher`) has it acknowledged by the broker (the recorder keeps
+every message). The FastAPI app (:mod:`hospital_capacity.api`) and the ``goldentime hospitals`` commands are
 thin adapters over this class.
 """
 
@@ -9,8 +12,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +24,7 @@ from pathlib import Path
 from hospital_capacity import egen
 from hospital_capacity.errors import CapacityError
 from hospital_capacity.schemas import (
+    AnswerCreate,
     HospitalCreate,
     HospitalPublic,
     ImportRefusal,
@@ -28,6 +34,7 @@ from hospital_capacity.schemas import (
 )
 from hospital_capacity.state import Applied, UpdateRejected, apply, check_times, empty_state, to_public
 from hospital_capacity.store import CapacityStore
+from telemetry import schemas
 
 #: The national E-Gen list (529, the 24 Gwangju rows among them, field for field); the Gwangju
 #: list alone when the national one is missing.
@@ -36,6 +43,11 @@ SEED_FILES = (
     Path("hospitals") / "gwangju_emergency_centers.csv",
 )
 TOKEN_PREFIX = "gt_"
+#: Answers kept for the broker while it is away; past this the oldest go (an answer that old is long past
+#: its request's time to answer: the dispatcher has gone on without it).
+MAX_ANSWERS_WAITING = 1000
+
+log = logging.getLogger(__name__)
 
 
 class UnknownHospital(CapacityError, LookupError):
@@ -96,8 +108,10 @@ class CapacityService:
     def __init__(self, store: CapacityStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.clock = clock
-        #: Set after every accepted update, so the publisher wakes up at once.
+        #: Set after every accepted update and answer, so the publisher wakes up at once.
         self.changed = threading.Event()
+        self._answers: deque[tuple[str, schemas.Answer]] = deque()
+        self._answers_lock = threading.Lock()
 
     # --- centres ---------------------------------------------------------------------------
 
@@ -220,6 +234,45 @@ class CapacityService:
             refused=refused,
             kept_newer=kept,
         )
+
+    # --- answers to transfer requests --------------------------------------------------------------
+
+    def answer(self, hpid: str, request_id: str, body: AnswerCreate, *, caller: Caller) -> schemas.Answer:
+        """The ``ems.answer/1`` message of a centre's answer, queued for the publisher. Raises Forbidden
+        (another centre's token) or UnknownHospital. Whether ``request_id`` is one of the centre's
+        requests is the dispatcher's to say: it owns the requests (and refuses an answer to one it does
+        not hold on ``ems/rejected/dispatcher``)."""
+        if not caller.may_update(hpid):
+            raise Forbidden(f"the token of {caller.hpid} may answer only the requests of {caller.hpid}, not {hpid}")
+        if self.store.hospital(hpid) is None:
+            raise UnknownHospital(hpid)
+        answer = schemas.Answer.new(
+            request_id=request_id,
+            answer=body.answer,
+            reason=body.reason,
+            text=body.text,
+            answered_by=body.answered_by or caller.label.strip() or None,
+            ts=self.clock(),
+        )
+        with self._answers_lock:
+            if len(self._answers) >= MAX_ANSWERS_WAITING:
+                dropped_hpid, dropped = self._answers.popleft()
+                log.warning("capacity service: answer %s of %s dropped, the broker is away", dropped.msg_id,
+                            dropped_hpid)  # fmt: skip
+            self._answers.append((hpid, answer))
+        self.changed.set()
+        return answer
+
+    def answers_waiting(self) -> list[tuple[str, schemas.Answer]]:
+        """The answers not yet acknowledged by the broker, oldest first, with their centre."""
+        with self._answers_lock:
+            return list(self._answers)
+
+    def answers_sent(self, msg_ids: Sequence[str]) -> None:
+        """Forget the answers the broker acknowledged."""
+        done = set(msg_ids)
+        with self._answers_lock:
+            self._answers = deque(item for item in self._answers if item[1].msg_id not in done)
 
     # --- tokens ----------------------------------------------------------------------------
 

@@ -1,5 +1,13 @@
-"""Emergency centre page: a charge nurse updates beds, diversion and capabilities in one submit,
-and sees who is on the way (pre-notification).
+"""Emergency centre page: a charge nurse answers the transfer requests waiting for the centre, updates
+beds, diversion and capabilities in one submit, and sees who is on the way (pre-notification).
+
+The transfer requests (``ems/hospitals/{hpid}/requests``, from the dispatcher) are at the top, each with
+the patient (KTAS, critical, pathway, ETA, key vitals, complaint, the crew's note), how long it has
+waited and the time left to answer. 수락 is one tap; 거절 shows the four refusal reasons (and a line
+of free text), and a reason is the second tap. Answers go to the capacity API
+(``POST /hospitals/{hpid}/requests/{request_id}/answer``), which publishes them for the dispatcher;
+the page says what was sent, or in Korean why it could not be. A request shown is marked ``seen``
+once; a new one is announced by a banner and a short beep.
 
 Twenty seconds on a tablet: the form is pre-filled with the centre's latest report, only what
 changed goes to the capacity API (PATCH), and the answer is a green line or plain words. Form
@@ -9,15 +17,36 @@ never resets the form: a newer report is offered with a button, not imposed.
 
 from __future__ import annotations
 
+import html
+import io
 import json
+import math
+import struct
+import wave
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import streamlit as st
 
 from dashboard import capacity_client
-from dashboard.common import NOT_CONNECTED, REFRESH_S, age_text, footer, live_feed, page_header, scenario, settings, tr
-from dashboard.state import KST, beds_age_s
+from dashboard.common import (
+    NOT_CONNECTED,
+    REFRESH_S,
+    REFUSAL_REASONS,
+    Text,
+    age_text,
+    duration_text,
+    eta_text,
+    footer,
+    live_feed,
+    page_header,
+    pathway_name,
+    scenario,
+    settings,
+    tr,
+)
+from dashboard.state import KST, beds_age_s, pending_requests
 from dispatch.pathways import ITEM_WORDS, declared_items
 from telemetry import schemas
 
@@ -42,9 +71,95 @@ FAILED: dict[int | None, tuple[str, str]] = {
 BEDS = ("응급실 가용 병상", "ER beds available")
 TOTAL = ("응급실 전체 병상", "ER beds total")
 
+# --- transfer requests ---------------------------------------------------------------------------
+
+REQUESTS_TITLE: Text = ("이송 요청 — 응답해 주세요", "Transfer requests — please answer")
+WAITING_BANNER: Text = ("🔔 응답을 기다리는 이송 요청 {n}건", "🔔 {n} transfer request(s) waiting for your answer")
+NO_REQUESTS: Text = ("응답을 기다리는 이송 요청이 없습니다.", "No transfer request is waiting for an answer.")
+ACCEPT: Text = ("✅ 수락", "✅ Accept")
+DECLINE: Text = ("❌ 거절", "❌ Decline")
+SEX: dict[schemas.Sex, Text] = {
+    schemas.Sex.FEMALE: ("여", "F"),
+    schemas.Sex.MALE: ("남", "M"),
+    schemas.Sex.UNKNOWN: ("성별 미상", "sex unknown"),
+}
+#: The key vitals in the order a receiving doctor reads them, each with its words.
+VITALS: tuple[tuple[str, Text], ...] = (
+    ("age_years", ("{}세", "{} y")),
+    ("hr_bpm", ("맥박 {}", "HR {}")),
+    ("sbp_mmhg", ("수축기 혈압 {}", "SBP {}")),
+    ("rr_per_min", ("호흡 {}", "RR {}")),
+    ("spo2_pct", ("SpO₂ {}%", "SpO₂ {}%")),
+    ("gcs", ("GCS {}", "GCS {}")),
+    ("avpu", ("AVPU {}", "AVPU {}")),
+)
+SENT_WORDS: dict[schemas.AnswerKind, Text] = {
+    schemas.AnswerKind.ACCEPT: ("수락을 보냈습니다", "Accept sent"),
+    schemas.AnswerKind.DECLINE: ("거절을 보냈습니다", "Decline sent"),
+    schemas.AnswerKind.SEEN: ("확인 표시를 보냈습니다", "Marked seen"),
+}
+#: Why an answer did not go, by the API's status: always Korean words (never its English validation text).
+ANSWER_FAILED: dict[int | None, Text] = {
+    None: ("용량 API에 연결할 수 없어 응답을 보내지 못했습니다. 다시 눌러 주세요.",
+           "Cannot reach the capacity API: the answer was not sent. Press again."),
+    401: ("토큰이 맞지 않아 응답을 보내지 못했습니다. 센터 토큰을 확인하세요.",
+          "Wrong or expired token: the answer was not sent. Check the centre token."),
+    403: ("이 토큰으로는 이 센터의 요청에 응답할 수 없습니다.", "This token may not answer this centre's requests."),
+    404: ("용량 API에 없는 센터입니다.", "The capacity API does not know this centre."),
+    413: ("응답이 너무 깁니다.", "The answer is too long."),
+}  # fmt: skip
+OTHER_FAILURE: Text = ("용량 API 오류로 응답을 보내지 못했습니다 (HTTP {status}). 다시 눌러 주세요.",
+                       "The capacity API failed (HTTP {status}): the answer was not sent. Press again.")  # fmt: skip
+REFUSED: Text = ("응답이 거부되었습니다 — 확인할 항목: {fields}", "The answer was refused — check: {fields}")
+FIELD_WORDS: dict[str, Text] = {
+    "answer": ("응답", "answer"),
+    "reason": ("거절 사유", "reason"),
+    "text": ("메모", "note"),
+    "answered_by": ("응답자", "answered by"),
+    "request_id": ("요청 번호", "request id"),
+}
+
+
+def _tone(rate: int = 8000, hz: float = 880.0, seconds: float = 0.35) -> bytes:
+    """A short beep as a WAV file (8 kHz, 16-bit mono, faded in and out so it does not click)."""
+    count = int(rate * seconds)
+    fade = count // 10
+    samples = (
+        int(12_000 * min(1.0, n / fade, (count - n) / fade) * math.sin(2 * math.pi * hz * n / rate))
+        for n in range(count)
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return buffer.getvalue()
+
+
+BEEP = _tone()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One answer the nurse gave on this page, and what the capacity API said."""
+
+    request_id: str
+    unit_id: str
+    answer: schemas.AnswerKind
+    reason: schemas.RefusalReason | None
+    text: str | None
+    at: datetime
+    result: capacity_client.Result
+
 
 def _key(name: str, hpid: str) -> str:
     return f"centre-{name}:{hpid}"
+
+
+def _rkey(name: str, hpid: str, request_id: str) -> str:
+    """The session-state key of a widget or flag of one request."""
+    return f"centre-{name}:{hpid}:{request_id}"
 
 
 def _demo_token(hpid: str) -> str | None:
@@ -154,7 +269,8 @@ def _form(hpid: str) -> None:
             column.number_input(tr(text), min_value=0, max_value=10_000, step=1, value=None, key=_key(name, hpid))
         st.checkbox(tr(("과밀 (가용 병상 없음)", "Overcrowded (no bed free)")), key=_key("overcrowded", hpid))
         label, options = tr(("구급차 수용", "Ambulance traffic")), list(TRAFFIC)
-        st.radio(label, options, horizontal=True, format_func=lambda s: tr(TRAFFIC[s]), key=_key("traffic", hpid))
+        traffic_words = {status: tr(text) for status, text in TRAFFIC.items()}  # the language of this run, kept
+        st.radio(label, options, horizontal=True, format_func=traffic_words.__getitem__, key=_key("traffic", hpid))
         label = tr(("사유 (제한·불가 시 필수)", "Reason (required unless normal)"))
         st.text_input(label, max_chars=300, key=_key("reason", hpid))
         st.markdown(f"**{tr(('가능한 진료', 'What you can treat now'))}**")
@@ -163,6 +279,190 @@ def _form(hpid: str) -> None:
             unknown = tr((" · 미확인", " · unknown")) if _capability(base, item) is None else ""
             columns[i % 3].checkbox(tr(words) + unknown, key=_key(item.value, hpid))
         st.form_submit_button(tr(("보내기", "Send")), type="primary", on_click=_submit, args=(hpid,), key="send")
+
+
+def failure_text(result: capacity_client.Result) -> str:
+    """Why an answer did not go, in the switch's language: the fields a 422 named, in the page's words."""
+    if result.status == 422:
+        names = [tr(FIELD_WORDS.get(f.split(".")[0], ("입력", "input"))) for f in result.fields]
+        return tr(REFUSED).format(fields=", ".join(dict.fromkeys(names)) or tr(("입력", "input")))
+    words = ANSWER_FAILED.get(result.status)
+    return tr(words) if words else tr(OTHER_FAILURE).format(status=result.status)
+
+
+def sent_text(sent: Sent) -> str:
+    """What was sent: ``거절을 보냈습니다 (전문의 부재: 흉부외과 수술 중) · 14:03:12``."""
+    why = ""
+    if sent.reason is not None:
+        why = f" ({tr(REFUSAL_REASONS[sent.reason])}{f': {sent.text}' if sent.text else ''})"
+    return f"{tr(SENT_WORDS[sent.answer])}{why} · {sent.at:%H:%M:%S}"
+
+
+def _body(
+    hpid: str, kind: schemas.AnswerKind, reason: schemas.RefusalReason | None, text: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"answer": kind.value}
+    if reason is not None:
+        body["reason"] = reason.value
+    if text:
+        body["text"] = text
+    by = (st.session_state.get(_key("answered_by", hpid)) or "").strip()
+    if by:
+        body["answered_by"] = by
+    return body
+
+
+def _answer(
+    hpid: str, request: schemas.TransferRequest, kind: schemas.AnswerKind, reason: schemas.RefusalReason | None = None
+) -> None:
+    """Send an accept or a decline (a button's callback); the outcome is shown on the rerun that follows."""
+    state, rid = st.session_state, request.request_id
+    text = None  # words go with a decline only
+    if kind is schemas.AnswerKind.DECLINE:
+        text = (state.get(_rkey("text", hpid, rid)) or "").strip() or None
+    token = state.get(_key("token", hpid)) or ""
+    body = _body(hpid, kind, reason, text)
+    result = capacity_client.answer_request(settings().capacity_api_url, hpid, rid, token, body)
+    answers: dict[str, Sent] = state.setdefault(_key("answers", hpid), {})
+    answers[rid] = Sent(rid, request.unit_id, kind, reason, text, datetime.now(KST), result)
+    if result.ok:
+        state[_rkey("declining", hpid, rid)] = False
+
+
+def _toggle_decline(hpid: str, request_id: str) -> None:
+    key = _rkey("declining", hpid, request_id)
+    st.session_state[key] = not st.session_state.get(key, False)
+
+
+def _mark_seen(hpid: str, requests: tuple[schemas.TransferRequest, ...], answered: set[str]) -> None:
+    """Tell the dispatcher, once per request, that the requests on screen were seen."""
+    state = st.session_state
+    token = state.get(_key("token", hpid)) or ""
+    posted: set[str] = state.setdefault(_key("seen", hpid), set())
+    for request in requests:
+        rid = request.request_id
+        if request.seen or rid in posted or rid in answered or not token:
+            continue
+        posted.add(rid)
+        body = _body(hpid, schemas.AnswerKind.SEEN, None, None)
+        result = capacity_client.answer_request(settings().capacity_api_url, hpid, rid, token, body)
+        if result.ok:
+            state.pop(_key("seen-failed", hpid), None)
+        else:
+            state[_key("seen-failed", hpid)] = result
+
+
+def _vitals_text(vitals: schemas.KeyVitals) -> str:
+    """``67세 · 남 · 맥박 118 · 수축기 혈압 88 · SpO₂ 91%``: what is known, in the order a doctor reads it."""
+    parts = []
+    for name, words in VITALS:
+        value = getattr(vitals, name)
+        if value is not None:
+            parts.append(tr(words).format(getattr(value, "value", value)))
+        if name == "age_years" and vitals.sex is not None:
+            parts.append(tr(SEX[vitals.sex]))
+    return " · ".join(parts) or tr(("활력징후 없음", "no vital signs"))
+
+
+def request_html(request: schemas.TransferRequest, now: datetime, listed_age_s: float, *, new: bool) -> str:
+    """One request's card: who, how sick, when, and how long it has waited and may still wait."""
+    r = request
+    head = [f"{KTAS_MARK[r.ktas]} KTAS {r.ktas}" if r.ktas else "KTAS —"]
+    if r.critical:
+        head.append(tr(("위중", "critical")))
+    pathway = pathway_name(r.pathway)
+    if pathway:
+        head.append(tr(pathway))
+    eta = f"{tr(('도착까지', 'Arrives in'))} {eta_text(max(0.0, r.eta_s - listed_age_s))}"
+    lines = [f"<h3>{html.escape(' · '.join(head))}</h3>", f'<div class="gt-big">{eta} · {html.escape(r.unit_id)}</div>',
+             f"<div>{html.escape(_vitals_text(r.vitals))}</div>"]  # fmt: skip
+    if r.chief_complaint:
+        lines.append(f"<div>{tr(('주 증상', 'Complaint'))}: {html.escape(r.chief_complaint)}</div>")
+    if r.note:
+        lines.append(f"<div>{tr(('구급대 메모', 'Crew note'))}: {html.escape(r.note)}</div>")
+    waited = f"{tr(('대기', 'Waiting'))} {duration_text((now - r.sent_at).total_seconds())}"
+    left = (r.answer_by - now).total_seconds()
+    if left > 0:
+        due = tr(("응답 기한까지 {d}", "{d} left to answer")).format(d=duration_text(left))
+    else:
+        late = tr(("응답 기한 {d} 지남", "{d} past the time to answer")).format(d=duration_text(-left))
+        due = f'<span class="gt-late">{late}</span>'
+    lines.append(f"<div>{waited} · {due}</div>")
+    kind = "gt-card gt-request gt-new" if new else "gt-card gt-request"
+    return f'<div class="{kind}" data-testid="request-{html.escape(r.request_id)}">{"".join(lines)}</div>'
+
+
+def _request(
+    hpid: str, request: schemas.TransferRequest, now: datetime, listed_age_s: float, sent: Sent | None, new: bool
+) -> None:
+    rid = request.request_id
+    st.markdown(request_html(request, now, listed_age_s, new=new), unsafe_allow_html=True)
+    if sent is not None and sent.result.ok:
+        st.success(sent_text(sent), icon="✅" if sent.answer is schemas.AnswerKind.ACCEPT else "📨")
+        return
+    accept, decline = st.columns(2)
+    accept.button(tr(ACCEPT), type="primary", key=_rkey("accept", hpid, rid), width="stretch", on_click=_answer,
+                  args=(hpid, request, schemas.AnswerKind.ACCEPT))  # fmt: skip
+    decline.button(tr(DECLINE), key=_rkey("decline", hpid, rid), width="stretch", on_click=_toggle_decline,
+                   args=(hpid, rid))  # fmt: skip
+    if st.session_state.get(_rkey("declining", hpid, rid)):
+        st.text_input(tr(("메모 (선택)", "Note (optional)")), max_chars=300, key=_rkey("text", hpid, rid))
+        st.caption(tr(("거절 사유를 누르면 바로 보냅니다.", "Tap the reason to send the decline.")))
+        columns = st.columns(2)
+        for i, (reason, words) in enumerate(REFUSAL_REASONS.items()):
+            columns[i % 2].button(
+                tr(words),
+                key=_rkey(f"refuse-{reason.value}", hpid, rid),
+                width="stretch",
+                on_click=_answer,
+                args=(hpid, request, schemas.AnswerKind.DECLINE, reason),
+            )
+        st.button(tr(("취소", "Cancel")), key=_rkey("cancel", hpid, rid), on_click=_toggle_decline, args=(hpid, rid))
+    if sent is not None:
+        st.error(failure_text(sent.result))
+
+
+@st.fragment(run_every=REFRESH_S)
+def _requests(hpid: str) -> None:
+    """The requests waiting for this centre's answer, refreshed on their own; the top of the page."""
+    live = live_feed() if settings().mqtt_url else None  # (without a broker the other fragment says so)
+    if live is None:
+        return
+    state, view, now = st.session_state, live.snapshot(), schemas.utc_now()
+    received, requests = view.requests.get(hpid), pending_requests(view, hpid)
+    listed_age_s = max(0.0, (now - received.payload.ts).total_seconds()) if received is not None else 0.0
+    answers: dict[str, Sent] = state.get(_key("answers", hpid), {})
+    answered = {rid for rid, sent in answers.items() if sent.result.ok}
+    waiting = [r for r in requests if r.request_id not in answered]
+    announced: set[str] = state.setdefault(_key("announced", hpid), set())
+    new = {r.request_id for r in waiting} - announced
+    if requests:
+        st.subheader(tr(REQUESTS_TITLE))
+    if waiting:
+        banner = html.escape(tr(WAITING_BANNER).format(n=len(waiting)))
+        kind = "gt-banner gt-new" if new else "gt-banner"
+        st.markdown(f'<div class="{kind}" role="alert" data-testid="requests-waiting">{banner}</div>',
+                    unsafe_allow_html=True)  # fmt: skip
+        if new:
+            st.audio(BEEP, format="audio/wav", autoplay=True)
+            announced |= new
+    elif not requests:
+        st.caption(tr(NO_REQUESTS))
+    _mark_seen(hpid, requests, answered)
+    failed = state.get(_key("seen-failed", hpid))
+    if failed is not None:
+        st.warning(
+            f"{tr(('확인 표시를 보내지 못했습니다', 'Could not mark the requests seen'))}: {failure_text(failed)}"
+        )
+    for request in requests:
+        rid = request.request_id
+        _request(hpid, request, now, listed_age_s, answers.get(rid), rid in new)
+    listed = {r.request_id for r in requests}
+    earlier = [sent for rid, sent in answers.items() if sent.result.ok and rid not in listed]
+    if earlier:
+        st.markdown(f"**{tr(('보낸 응답', 'Answers sent'))}**")
+        for sent in sorted(earlier, key=lambda a: a.at, reverse=True)[:5]:
+            st.caption(f"{sent.unit_id} · {sent_text(sent)}")
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -223,6 +523,8 @@ demo, label = _demo_token(hpid), tr(("센터 토큰", "Centre token"))
 token = st.text_input(label, demo or "", type="password", key=_key("token", hpid), on_change=_load, args=(hpid,))
 if demo and token == demo:
     st.caption(tr(("데모 토큰이 입력되어 있습니다.", "Demo token filled in.")))
+st.text_input(tr(("응답자 (선택)", "Answered by (optional)")), max_chars=100, key=_key("answered_by", hpid))
+_requests(hpid)
 # Asked for, first time here, or the form's values were dropped while another centre was shown.
 if st.session_state.pop(_key("reload", hpid), False) or _key("traffic", hpid) not in st.session_state:
     _load(hpid)

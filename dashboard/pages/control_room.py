@@ -1,4 +1,6 @@
-"""Control room (fire HQ wall screen): the live map, KPI tiles, alerts and the unit board."""
+"""Control room (fire HQ wall screen): the live map, KPI tiles, alerts, the unit board, and the acceptance
+handshake: transfer requests waiting past their time to answer, and today's refusals by centre and reason
+(the national refusal statistics' four categories)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from dashboard import map_layers
 from dashboard.common import (
     NOT_CONNECTED,
     REFRESH_S,
+    REFUSAL_REASONS,
     Text,
     age_text,
+    duration_text,
     eta_text,
     footer,
     live_feed,
@@ -25,7 +29,16 @@ from dashboard.common import (
     tr,
 )
 from dashboard.feed import LiveFeed
-from dashboard.state import TARGET_RESPONSE_MIN, Alert, AlertKind, CityView, alerts, kpis
+from dashboard.state import (
+    TARGET_RESPONSE_MIN,
+    Alert,
+    AlertKind,
+    CityView,
+    alerts,
+    kpis,
+    overdue_requests,
+    refusals_today,
+)
 from telemetry import schemas
 
 TITLE: Text = ("관제실", "Control room")
@@ -54,6 +67,12 @@ ALERTS: dict[str, Text] = {
     AlertKind.STALE_CENTRE: ("{subject} 병상 정보 {minutes:.0f}분 경과",
                              "{subject} bed data {minutes:.0f} min old"),
 }  # fmt: skip
+#: Where an overdue request stands.
+OVERDUE_STATES: dict[schemas.RequestState, Text] = {
+    schemas.RequestState.SENT: ("응답 대기 (미확인)", "waiting (not seen)"),
+    schemas.RequestState.SEEN: ("응답 대기 (확인함)", "waiting (seen)"),
+    schemas.RequestState.NO_ANSWER: ("응답 없음 — 안내대로 출발", "no answer — went as advised"),
+}
 URGENT = {AlertKind.NO_DEFINITIVE, AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED}
 LEGEND: Text = (
     "구급차: 🔵 대기 · 🟠 출동 · 🔴 현장 · 🟣 이송/병원 · ⚫ 연결 끊김 — 응급실(도착 시 남는 병상): "
@@ -153,6 +172,60 @@ def _unit_board(view: CityView, now: datetime) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _centre_name(hpid: str, known: str | None = None) -> str:
+    names = {c.hpid: c.name for c in scenario().centres}
+    return names.get(hpid) or known or hpid
+
+
+def overdue_board(view: CityView, now: datetime) -> pd.DataFrame:
+    """Requests waiting past their time to answer, the longest overdue first."""
+    rows = [
+        {
+            tr(("센터", "Centre")): _centre_name(o.hpid, o.name),
+            tr(("구급차", "Unit")): o.unit_id or "",
+            tr(("상태", "State")): tr(OVERDUE_STATES.get(o.state, (o.state.value, o.state.value))),
+            tr(("대기", "Waited")): duration_text(o.waited_s),
+            tr(("기한 초과", "Past the time")): duration_text(o.over_s),
+        }
+        for o in overdue_requests(view, now)
+    ]
+    return pd.DataFrame(rows)
+
+
+def refusal_board(view: CityView, now: datetime) -> pd.DataFrame:
+    """Today's declines per centre and reason, the centre with most first."""
+    counts = refusals_today(view, now)
+    rows = []
+    for hpid, by_reason in sorted(counts.items(), key=lambda item: (-sum(item[1].values()), item[0])):
+        row: dict[str, str | int] = {tr(("센터", "Centre")): _centre_name(hpid)}
+        row |= {tr(REFUSAL_REASONS[reason]): by_reason[reason] for reason in REFUSAL_REASONS}
+        row[tr(("합계", "Total"))] = sum(by_reason.values())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _requests_panel(view: CityView, now: datetime) -> None:
+    st.subheader(tr(("이송 요청", "Transfer requests")))
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{tr(('응답 기한 지난 요청', 'Requests past their time to answer'))}**")
+        overdue = overdue_board(view, now)
+        if overdue.empty:
+            st.success(tr(("응답 기한 지난 요청 없음", "No request past its time to answer")))
+        else:
+            st.error(
+                tr(("응답 기한 지난 요청 {n}건", "{n} request(s) past their time to answer")).format(n=len(overdue))
+            )
+            st.dataframe(overdue, hide_index=True, width="stretch")
+    with right:
+        st.markdown(f"**{tr(('오늘 거절 (센터·사유별)', 'Refusals today (by centre and reason)'))}**")
+        refusals = refusal_board(view, now)
+        if refusals.empty:
+            st.info(tr(("오늘 거절 없음", "No refusal today")))
+        else:
+            st.dataframe(refusals, hide_index=True, width="stretch")
+
+
 @st.fragment(run_every=REFRESH_S)
 def live(feed: LiveFeed) -> None:
     view, now = feed.snapshot(), schemas.utc_now()
@@ -176,6 +249,7 @@ def live(feed: LiveFeed) -> None:
         st.info(tr(("아직 구급차 정보가 없습니다.", "No unit has reported yet.")))
     else:
         st.dataframe(board, hide_index=True, width="stretch")
+    _requests_panel(view, now)
     if settings().clock_speed != 1.0:
         st.caption(
             tr((f"시뮬레이션 도시: 실제 시간의 {settings().clock_speed:g}배 속도 (시간은 도시 기준 분)",

@@ -3,7 +3,10 @@
 The destination card shows the centre, the ETA, the beds expected on arrival and the reason (in
 English when the switch asks for it and the dispatcher sent it), under a red banner when no centre
 within reach gives definitive care and the patient is taken to be stabilised;
-Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen; what the
+the state of the transfer request the dispatcher sent the centre for this advice
+(``ems/units/{unit}/request``: 보냄 → 확인함 → 수락 / 거절(사유) / 응답 없음 / 철회, with the time
+waiting) is on the card too, with a clear 출발하세요 once the centre accepted or its time to answer
+ran out; Accept and Decline publish ``ems/units/{unit}/decision`` for the advice version on screen; what the
 dispatcher refused of this unit's messages (a decision on advice that changed since, a malformed
 message) or holds (vitals before the first position) is shown above the card for two minutes.
 When the connection drops the page says so and keeps the last advice with its age.
@@ -20,8 +23,10 @@ import streamlit as st
 from dashboard.common import (
     NOT_CONNECTED,
     REFRESH_S,
+    REFUSAL_REASONS,
     Text,
     age_text,
+    duration_text,
     english,
     eta_text,
     footer,
@@ -31,7 +36,7 @@ from dashboard.common import (
     tr,
 )
 from dashboard.feed import LiveFeed
-from dashboard.state import Received
+from dashboard.state import WAITING, Received, unit_request
 from telemetry import schemas, topics
 from telemetry.client import TelemetryError
 
@@ -51,6 +56,19 @@ NO_DEFINITIVE: Text = (
 #: A refusal or notice from the dispatcher is shown this long after it came (a decline refused because the
 #: advice changed, vitals held until the first position).
 REFUSAL_SHOWN_S = 120.0
+#: The request's states in the crew's words.
+REQUEST_STATES: dict[schemas.RequestState, Text] = {
+    schemas.RequestState.SENT: ("보냄", "Sent"),
+    schemas.RequestState.SEEN: ("확인함", "Seen"),
+    schemas.RequestState.ACCEPTED: ("수락", "Accepted"),
+    schemas.RequestState.DECLINED: ("거절", "Declined"),
+    schemas.RequestState.NO_ANSWER: ("응답 없음", "No answer"),
+    schemas.RequestState.WITHDRAWN: ("철회", "Withdrawn"),
+}
+ANSWER_PENDING: Text = ("수락 / 거절", "accept / decline")
+GO: Text = ("✅ 수락 — 출발하세요", "✅ Accepted — go now")
+GO_WITHOUT_ANSWER: Text = ("⏱ 응답 없음: 안내대로 출발", "⏱ No answer: go as advised")
+WAIT_FOR_ADVICE: Text = ("❌ 거절 — 새 안내를 기다리세요", "❌ Declined — wait for new advice")
 KTAS_COLOURS = {1: "#1565c0", 2: "#c62828", 3: "#f9a825", 4: "#2e7d32", 5: "#eeeeee"}
 TREND = {"hr_bpm": "HR", "sbp_mmhg": "SBP", "spo2_pct": "SpO₂", "rr_per_min": "RR"}
 
@@ -82,7 +100,53 @@ def _banner(advice: schemas.Advice) -> str:
     return f'<div class="gt-banner" role="alert" data-testid="no-definitive">{words}</div>'
 
 
-def _card(advice: schemas.Advice, age_s: float) -> str:
+def _state_words(request: schemas.UnitRequest) -> str:
+    words = tr(REQUEST_STATES[request.state])
+    if request.state is schemas.RequestState.DECLINED and request.reason is not None:
+        words += f" ({tr(REFUSAL_REASONS[request.reason])})"
+    return words
+
+
+def request_html(request: schemas.UnitRequest, now: datetime) -> str:
+    """Where the centre's answer stands: the steps so far, the time waiting, and what to do now."""
+    state = request.state
+    overdue = state in WAITING and now >= request.answer_by
+    steps = [tr(REQUEST_STATES[schemas.RequestState.SENT])]
+    if state is schemas.RequestState.SENT:
+        steps = [f"<b>{steps[0]}</b>", tr(REQUEST_STATES[schemas.RequestState.SEEN]), tr(ANSWER_PENDING)]
+    elif state is schemas.RequestState.SEEN:
+        steps = [f"{steps[0]} ✓", f"<b>{tr(REQUEST_STATES[state])}</b>", tr(ANSWER_PENDING)]
+    elif state in (schemas.RequestState.ACCEPTED, schemas.RequestState.DECLINED):
+        seen = tr(REQUEST_STATES[schemas.RequestState.SEEN])
+        steps = [f"{steps[0]} ✓", f"{seen} ✓", f"<b>{html.escape(_state_words(request))}</b>"]
+    else:  # no answer, withdrawn
+        steps = [f"{steps[0]} ✓", f"<b>{tr(REQUEST_STATES[state])}</b>"]
+    lines = [f'<div class="gt-steps">{tr(("수용 요청", "Request"))} · {html.escape(request.name)}: '
+             f"{' → '.join(steps)}</div>"]  # fmt: skip
+    if request.answered_at is not None:
+        took = duration_text((request.answered_at - request.sent_at).total_seconds())
+        lines.append(f"<div>{tr(('응답까지', 'Answered in'))} {took}</div>")
+    else:
+        waited = f"{tr(('대기', 'Waiting'))} {duration_text((now - request.sent_at).total_seconds())}"
+        left = (request.answer_by - now).total_seconds()
+        if state in WAITING and left > 0:
+            waited += " · " + tr(("응답 기한까지 {d}", "{d} left to answer")).format(d=duration_text(left))
+        lines.append(f"<div>{waited}</div>")
+    act = {
+        schemas.RequestState.ACCEPTED: GO,
+        schemas.RequestState.NO_ANSWER: GO_WITHOUT_ANSWER,
+        schemas.RequestState.DECLINED: WAIT_FOR_ADVICE,
+    }.get(state, GO_WITHOUT_ANSWER if overdue else None)
+    if act is not None:
+        lines.append(f'<div class="gt-go" data-testid="request-go">{html.escape(tr(act))}</div>')
+    message = request.message_en if english() and request.message_en else request.message
+    lines.append(f"<div style='opacity:.85'>{html.escape(message)}</div>")
+    return f'<div class="gt-state" data-testid="request-state" data-state="{state.value}">{"".join(lines)}</div>'
+
+
+def _card(
+    advice: schemas.Advice, age_s: float, request: schemas.UnitRequest | None = None, now: datetime | None = None
+) -> str:
     d = advice.destination
     beds = "?" if d.beds_on_arrival is None else str(d.beds_on_arrival)
     mode = tr((" (추정)", " (approximate)")) if advice.eta_mode is schemas.EtaMode.APPROXIMATE else ""
@@ -94,6 +158,7 @@ def _card(advice: schemas.Advice, age_s: float) -> str:
         f'<div class="gt-big">{tr(("도착 예정", "ETA"))} {eta_text(d.eta_s)}{mode} · '
         f"{tr(('도착 시 병상', 'beds on arrival'))} {beds}</div>"
         f"<div>{html.escape(reason_text(d))}</div>"
+        f"{request_html(request, now) if request is not None and now is not None else ''}"
         f"<div style='opacity:.8'>v{advice.advice_version} · {age_text(age_s)}</div></div>"
     )
 
@@ -182,7 +247,8 @@ def live(feed: LiveFeed, unit: str) -> None:
                     "No advice yet. It appears once the patient's vitals are sent.")))  # fmt: skip
         return
     advice = received.payload
-    st.markdown(_card(advice, (now - received.received_at).total_seconds()), unsafe_allow_html=True)
+    request = unit_request(view, unit, advice.advice_version)
+    st.markdown(_card(advice, (now - received.received_at).total_seconds(), request, now), unsafe_allow_html=True)
     _buttons(feed, unit, advice)
     _alternatives(advice)
     _patient(advice, list(view.vitals.get(unit, ())))

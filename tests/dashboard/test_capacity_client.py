@@ -157,3 +157,49 @@ def test_nothing_listening_is_a_clear_connection_error() -> None:
         result = capacity_client.update_status(url, JNUH, "gt_token", {"beds": {"er_general": {"available": 1}}})
     assert (result.ok, result.status, result.hospital) == (False, None, None)
     assert result.detail == f"cannot connect to the capacity API at {url}: connection refused"
+
+
+# --- answers to transfer requests -----------------------------------------------------------------
+
+
+def test_an_answer_is_posted_and_the_published_answer_comes_back(api: RunningApi) -> None:
+    token = api.service.create_token(JNUH, "JNUH charge nurse")
+    accepted = capacity_client.answer_request(api.url, JNUH, "R-1", token, {"answer": "accept"})
+    assert (accepted.ok, accepted.status, accepted.detail, accepted.fields) == (True, 202, "", ())
+    assert accepted.hospital is None and accepted.answer is not None
+    assert accepted.answer["schema"] == "ems.answer/1" and accepted.answer["answer"] == "accept"
+    assert accepted.answer["answered_by"] == "JNUH charge nurse"
+    body = {"answer": "decline", "reason": "no_equipment", "text": "CT 고장", "answered_by": "박간호사"}
+    declined = capacity_client.answer_request(api.url, JNUH, "R-2", f" {token}\n", body)
+    assert declined.ok and declined.answer is not None
+    assert {k: declined.answer[k] for k in body} == body
+    waiting = [(hpid, a.request_id, a.answer.value) for hpid, a in api.service.answers_waiting()]
+    assert waiting == [(JNUH, "R-1", "accept"), (JNUH, "R-2", "decline")]  # for the publisher
+
+
+def test_a_refused_answer_names_the_fields_and_sends_nothing(api: RunningApi) -> None:
+    token = api.service.create_token(JNUH, "JNUH charge nurse")
+    no_reason = capacity_client.answer_request(api.url, JNUH, "R-1", token, {"answer": "decline"})
+    assert (no_reason.ok, no_reason.status, no_reason.fields) == (False, 422, ("reason",))
+    assert no_reason.detail.startswith("reason: ") and "needs a reason" in no_reason.detail
+    both = capacity_client.answer_request(api.url, JNUH, "R 1", token, {"answer": "accept", "text": " ", "by": "x"})
+    assert both.status == 422 and set(both.fields) == {"request_id", "text", "by"}
+    other = capacity_client.answer_request(api.url, CHOSUN, "R-1", token, {"answer": "accept"})
+    assert (other.ok, other.status, other.fields) == (False, 403, ()) and CHOSUN in other.detail
+    unknown = capacity_client.answer_request(api.url, "A9999999", "R-1", token, {"answer": "accept"})
+    assert unknown.status == 403  # a centre's token: another centre's, whether it exists or not
+    control = api.service.create_token(None, "control room")
+    unknown = capacity_client.answer_request(api.url, "A9999999", "R-1", control, {"answer": "accept"})
+    assert (unknown.status, unknown.detail) == (404, "no emergency centre with hpid 'A9999999'")
+    wrong = capacity_client.answer_request(api.url, JNUH, "R-1", "gt_wrong", {"answer": "accept"})
+    assert (wrong.status, wrong.detail) == (401, "unknown token")
+    assert api.service.answers_waiting() == []
+
+
+def test_an_answer_to_a_dead_api_is_a_clear_connection_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        result = capacity_client.answer_request(url, JNUH, "R-1", "gt_token", {"answer": "accept"})
+    assert (result.ok, result.status, result.answer, result.fields) == (False, None, None, ())
+    assert result.detail == f"cannot connect to the capacity API at {url}: connection refused"

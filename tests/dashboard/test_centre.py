@@ -1,15 +1,17 @@
 """The emergency centre page end to end: the real capacity API (served on loopback, publishing to
 a real broker), the dashboard's live feed, and the page run by Streamlit's AppTest.
 
-What the charge nurse sees: the form pre-filled with the centre's last report, the units on
-their way sorted by arrival, a green line after sending, plain words when the token is wrong
-or the API is down.
+What the charge nurse sees: the transfer requests waiting for an answer at the top (one tap to
+accept, two to decline with a reason, the answer published for the dispatcher), the form pre-filled
+with the centre's last report, the units on their way sorted by arrival, a green line after sending,
+plain words when the token is wrong or the API is down.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,13 +24,14 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import common
 from dashboard.feed import LiveFeed
+from dashboard.state import pending_requests
 from goldentime.settings import default_data_dir
 from hospital_capacity.publisher import CapacityPublisher
 from hospital_capacity.schemas import BedUpdate, HospitalCreate, StatusUpdate
 from hospital_capacity.service import Caller, CapacityService
 from loaders.scenarios import load_scenario
 from telemetry import schemas, topics
-from telemetry.client import MqttClient
+from telemetry.client import Message, MqttClient
 from tests.conftest import BrokerUnderTest
 from tests.dashboard.test_capacity_client import RunningApi, open_service, running_api
 from tests.helpers import unique, wait_until
@@ -90,7 +93,7 @@ def city(broker: BrokerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         bus = MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol).start()
         stack.callback(bus.stop)
         for hpid in (JNUH, CHOSUN):  # a real broker keeps retained messages across runs
-            for kind in (topics.Kind.CAPACITY, topics.Kind.INBOUND):
+            for kind in (topics.Kind.CAPACITY, topics.Kind.INBOUND, topics.Kind.REQUESTS):
                 stack.callback(lambda topic: bus.clear_retained(topic).wait(5), topics.build(kind, hpid))
         for name, value in {
             "MQTT_URL": broker.url,
@@ -299,3 +302,253 @@ def test_no_inbound_units_is_said(city: City) -> None:
     assert wait_until(lambda: JNUH not in city.feed.snapshot().inbound)
     at = open_page()
     assert not at.dataframe and "오고 있는 구급차가 없습니다." in at.info.values
+
+
+# --- transfer requests: the centre's answer -------------------------------------------------------
+
+
+class Answers:
+    """What the dispatcher would receive on ``ems/hospitals/{JNUH}/answer``."""
+
+    def __init__(self, broker: BrokerUnderTest) -> None:
+        self.received: list[schemas.Answer] = []
+        self._lock = threading.Lock()
+        self.client = MqttClient(broker.url, unique("dispatcher"), on_message=self._on, protocol=broker.protocol)
+        self.client.subscribe(topics.build(topics.Kind.ANSWER, JNUH), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if topics.parse(message.topic).kind is not topics.Kind.ANSWER:
+            return  # amqtt may hand a new subscriber the centre's other retained messages
+        answer = schemas.decode(topics.Kind.ANSWER, message.payload)
+        assert isinstance(answer, schemas.Answer)
+        with self._lock:
+            self.received.append(answer)
+
+    def of(self, kind: schemas.AnswerKind) -> list[schemas.Answer]:
+        with self._lock:
+            return [a for a in self.received if a.answer is kind]
+
+
+@pytest.fixture
+def answers(city: City, broker: BrokerUnderTest) -> Iterator[Answers]:
+    watcher = Answers(broker)
+    yield watcher
+    watcher.client.stop()
+
+
+def transfer(
+    rid: str, unit: str, *, sent_s_ago: float, answer_in_s: float, **fields: object
+) -> schemas.TransferRequest:
+    now = datetime.now(UTC)
+    return schemas.TransferRequest.model_validate(
+        {
+            "request_id": rid,
+            "unit_id": unit,
+            "patient_id": f"P-{rid}",
+            "advice_version": 2,
+            "eta_s": 540,
+            "sent_at": now - timedelta(seconds=sent_s_ago),
+            "answer_by": now + timedelta(seconds=answer_in_s),
+            **fields,
+        }
+    )
+
+
+STEMI_REQUEST = {
+    "pathway": "stemi",
+    "ktas": 2,
+    "critical": True,
+    "vitals": {"age_years": 67, "sex": "male", "hr_bpm": 118, "sbp_mmhg": 88, "spo2_pct": 91},
+    "chief_complaint": "흉통",
+    "note": "식은땀, 30분 전 시작",
+}
+
+
+def list_requests(city: City, *requests: schemas.TransferRequest) -> None:
+    """The dispatcher's list for JNUH (retained), and the feed has it."""
+    assert city.bus.send(topics.Topic(topics.Kind.REQUESTS, JNUH), schemas.Requests.new(requests=requests)).wait(5)
+    ids = [r.request_id for r in requests]
+    assert wait_until(lambda: [r.request_id for r in pending_requests(city.feed.snapshot(), JNUH)] == ids)
+
+
+def request_card(at: AppTest, rid: str) -> str:
+    return next(m.value for m in at.markdown if f'data-testid="request-{rid}"' in m.value)
+
+
+def waiting_banner(at: AppTest) -> str | None:
+    return next((m.value for m in at.markdown if 'data-testid="requests-waiting"' in m.value), None)
+
+
+def rkey(name: str, rid: str) -> str:
+    return f"centre-{name}:{JNUH}:{rid}"
+
+
+@pytest.fixture
+def requested(city: City, answers: Answers) -> City:
+    """Two requests wait for JNUH: a critical STEMI sent 90 s ago with 150 s left, and a KTAS 4 already
+    seen on another screen, 70 s past its time."""
+    list_requests(
+        city,
+        transfer("R-stemi", "U-31", sent_s_ago=90, answer_in_s=150, **STEMI_REQUEST),
+        transfer("R-minor", "U-07", sent_s_ago=250, answer_in_s=-70, ktas=4, seen=True, chief_complaint="발목 통증"),
+    )
+    return city
+
+
+def test_waiting_requests_are_at_the_top_with_the_patient_and_the_time_to_answer(
+    requested: City, answers: Answers
+) -> None:
+    at = open_page()
+    banner = waiting_banner(at)
+    assert banner is not None and "🔔 응답을 기다리는 이송 요청 2건" in banner and 'role="alert"' in banner
+    assert at.subheader[0].value == "이송 요청 — 응답해 주세요"  # the first section of the page
+    stemi = request_card(at, "R-stemi")
+    assert "🔴 KTAS 2 · 위중 · 급성심근경색(STEMI)" in stemi
+    assert "도착까지 9 min · U-31" in stemi
+    assert "67세 · 남 · 맥박 118 · 수축기 혈압 88 · SpO₂ 91%" in stemi
+    assert "주 증상: 흉통" in stemi and "구급대 메모: 식은땀, 30분 전 시작" in stemi
+    assert "대기 1분 " in stemi and "응답 기한까지 2분 " in stemi and "gt-new" in stemi
+    minor = request_card(at, "R-minor")
+    assert "🟢 KTAS 4" in minor and "위중" not in minor and "활력징후 없음" in minor
+    assert '<span class="gt-late">응답 기한 1분 ' in minor and " 지남</span>" in minor
+    assert at.button(key=rkey("accept", "R-stemi")).label == "✅ 수락"
+    assert at.button(key=rkey("decline", "R-stemi")).label == "❌ 거절"
+    assert len(at.get("audio")) == 1  # the new requests' beep...
+    # Opening the page marked the request on screen seen (once; the other was seen already).
+    assert wait_until(lambda: len(answers.of(schemas.AnswerKind.SEEN)) == 1)
+    [seen] = answers.of(schemas.AnswerKind.SEEN)
+    assert seen.request_id == "R-stemi" and seen.answered_by == "JNUH charge nurse"
+    at.run()
+    assert not at.exception and len(at.get("audio")) == 0  # ...once
+    assert "gt-new" not in request_card(at, "R-stemi")
+    at.button(key=rkey("accept", "R-minor")).click().run()  # published after any second "seen" would have been
+    assert wait_until(lambda: len(answers.of(schemas.AnswerKind.ACCEPT)) == 1)
+    assert len(answers.of(schemas.AnswerKind.SEEN)) == 1  # seen was said once
+    # A new request is announced again.
+    list_requests(requested, *pending_requests(requested.feed.snapshot(), JNUH),
+                  transfer("R-new", "U-12", sent_s_ago=5, answer_in_s=175, ktas=3))  # fmt: skip
+    at.run()
+    assert "2건" in (waiting_banner(at) or "") and len(at.get("audio")) == 1  # R-minor was answered
+    assert "gt-new" in request_card(at, "R-new") and "gt-new" not in request_card(at, "R-stemi")
+
+
+def test_accepting_takes_one_tap_and_the_answer_reaches_the_dispatcher(requested: City, answers: Answers) -> None:
+    at = open_page()
+    at.text_input(key=key("answered_by")).input("김간호사")
+    at.button(key=rkey("accept", "R-stemi")).click().run()
+    assert not at.exception and not at.error
+    assert wait_until(lambda: len(answers.of(schemas.AnswerKind.ACCEPT)) == 1)
+    [accept] = answers.of(schemas.AnswerKind.ACCEPT)
+    assert (accept.request_id, accept.reason, accept.answered_by) == ("R-stemi", None, "김간호사")
+    [shown] = at.success
+    assert shown.value.startswith("수락을 보냈습니다 · ") and shown.icon == "✅"  # what was sent, and when
+    assert not {rkey("accept", "R-stemi"), rkey("decline", "R-stemi")} & {b.key for b in at.button}  # done
+    assert "1건" in (waiting_banner(at) or "")  # one still waiting
+    # The dispatcher takes the request off the list: the answer stays on the page, below.
+    list_requests(
+        requested, *[r for r in pending_requests(requested.feed.snapshot(), JNUH) if r.request_id != "R-stemi"]
+    )
+    at.run()
+    assert any(c.startswith("U-31 · 수락을 보냈습니다 · ") for c in at.caption.values)
+    assert "보낸 응답" in "".join(m.value for m in at.markdown)
+
+
+def test_declining_takes_two_taps_with_a_coded_reason_and_words(requested: City, answers: Answers) -> None:
+    at = open_page()
+    assert rkey("refuse-no_bed", "R-stemi") not in {b.key for b in at.button}  # hidden until 거절
+    at.button(key=rkey("decline", "R-stemi")).click().run()
+    reasons = {b.key: b.label for b in at.button if b.key and b.key.startswith("centre-refuse-")}
+    assert reasons == {
+        rkey("refuse-no_bed", "R-stemi"): "병상 없음",
+        rkey("refuse-no_specialist", "R-stemi"): "전문의 부재",
+        rkey("refuse-no_equipment", "R-stemi"): "장비 없음",
+        rkey("refuse-other", "R-stemi"): "기타",
+    }
+    assert at.text_input(key=rkey("text", "R-stemi")).label == "메모 (선택)"
+    assert answers.of(schemas.AnswerKind.DECLINE) == []  # nothing sent on the first tap
+    at.text_input(key=rkey("text", "R-stemi")).input("흉부외과 수술 중")
+    at.button(key=rkey("refuse-no_specialist", "R-stemi")).click().run()
+    assert not at.exception and not at.error
+    assert wait_until(lambda: len(answers.of(schemas.AnswerKind.DECLINE)) == 1)
+    [decline] = answers.of(schemas.AnswerKind.DECLINE)
+    assert (decline.request_id, decline.reason, decline.text) == (
+        "R-stemi",
+        schemas.RefusalReason.NO_SPECIALIST,
+        "흉부외과 수술 중",
+    )
+    assert at.success[0].value.startswith("거절을 보냈습니다 (전문의 부재: 흉부외과 수술 중) · ")
+    assert rkey("refuse-no_bed", "R-stemi") not in {b.key for b in at.button}
+
+
+def test_the_decline_can_be_taken_back_before_a_reason_is_chosen(requested: City, answers: Answers) -> None:
+    at = open_page()
+    at.button(key=rkey("decline", "R-minor")).click().run()
+    assert rkey("refuse-other", "R-minor") in {b.key for b in at.button}
+    at.button(key=rkey("cancel", "R-minor")).click().run()
+    assert rkey("refuse-other", "R-minor") not in {b.key for b in at.button}
+    assert at.button(key=rkey("accept", "R-minor")).label == "✅ 수락" and not at.success
+    assert answers.of(schemas.AnswerKind.DECLINE) == []
+
+
+def test_an_answer_that_does_not_go_is_said_in_korean_and_can_be_sent_again(requested: City, answers: Answers) -> None:
+    at = open_page()
+    at.text_input(key=key("token")).input("gt_not-the-token").run()
+    at.button(key=rkey("accept", "R-minor")).click().run()
+    assert not at.exception and not at.success
+    assert "토큰이 맞지 않아 응답을 보내지 못했습니다. 센터 토큰을 확인하세요." in at.error.values
+    assert at.button(key=rkey("accept", "R-minor")).label == "✅ 수락"  # still there, to try again
+    at.text_input(key=key("token")).input(requested.token)
+    at.text_input(key=key("answered_by")).input("김\u0007간호사")  # a control character: the API refuses it
+    at.button(key=rkey("accept", "R-minor")).click().run()
+    errors = list(at.error.values)
+    assert errors == ["응답이 거부되었습니다 — 확인할 항목: 응답자"]  # Korean, never the API's English
+    at.text_input(key=key("answered_by")).input("")
+    at.button(key=rkey("accept", "R-minor")).click().run()
+    assert not at.error and at.success[0].value.startswith("수락을 보냈습니다")
+    assert wait_until(lambda: [a.request_id for a in answers.of(schemas.AnswerKind.ACCEPT)] == ["R-minor"])
+
+
+def test_a_wrong_token_cannot_mark_requests_seen_and_says_so(city: City, answers: Answers) -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["hpid"] = CHOSUN  # no demo token for it: the nurse types one
+    at.run()
+    assert "응답을 기다리는 이송 요청이 없습니다." in at.caption.values
+    at.selectbox(key="centre").set_value(JNUH).run()
+    at.text_input(key=key("token")).input("gt_not-the-token").run()
+    list_requests(city, transfer("R-1", "U-1", sent_s_ago=10, answer_in_s=170, ktas=3))
+    at.run()
+    assert (
+        "확인 표시를 보내지 못했습니다: 토큰이 맞지 않아 응답을 보내지 못했습니다. 센터 토큰을 확인하세요."
+        in at.warning.values
+    )
+    at.run()  # not asked again on every refresh
+    assert answers.received == []
+
+
+def test_the_api_down_is_a_korean_error_for_an_answer(requested: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_page()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("GOLDENTIME_CAPACITY_API_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        common.settings.clear()
+        at.button(key=rkey("accept", "R-stemi")).click().run()
+    assert not at.exception
+    assert at.error.values == ["용량 API에 연결할 수 없어 응답을 보내지 못했습니다. 다시 눌러 주세요."]
+
+
+def test_requests_in_english(requested: City) -> None:
+    at = open_page()
+    at.toggle(key="english").set_value(True).run()
+    assert not at.exception
+    assert "🔔 2 transfer request(s) waiting for your answer" in (waiting_banner(at) or "")
+    stemi = request_card(at, "R-stemi")
+    assert "KTAS 2 · critical · STEMI" in stemi and "Arrives in 9 min" in stemi
+    assert "67 y · M · HR 118 · SBP 88 · SpO₂ 91%" in stemi and "Crew note: 식은땀" in stemi
+    assert "Waiting 1 min " in stemi and " left to answer" in stemi
+    assert " past the time to answer</span>" in request_card(at, "R-minor")
+    assert at.button(key=rkey("accept", "R-stemi")).label == "✅ Accept"
+    at.button(key=rkey("decline", "R-stemi")).click().run()
+    assert at.button(key=rkey("refuse-no_equipment", "R-stemi")).label == "No equipment"
+    at.button(key=rkey("refuse-no_bed", "R-stemi")).click().run()
+    assert at.success[0].value.startswith("Decline sent (No bed) · ")

@@ -1,5 +1,6 @@
 """The control room page on a real broker: units on the map coloured by status, routes, centres
-coloured by beds, KPI tiles, alerts and the unit board, in Korean and in English."""
+coloured by beds, KPI tiles, alerts, the unit board, and the transfer requests (overdue ones, today's
+refusals by centre and reason), in Korean and in English."""
 
 from __future__ import annotations
 
@@ -119,3 +120,72 @@ def test_a_unit_with_no_definitive_care_within_reach_is_an_urgent_alert(bus: Bus
     at.sidebar.toggle(key="english").set_value(True).run()
     alert = next(e.value for e in at.error if unit in e.value)
     assert "no definitive care within reach (STEMI)" in alert
+
+
+# --- transfer requests: overdue, and today's refusals ------------------------------------------------
+
+
+def _frame_with(at: AppTest, column: str) -> list[dict[str, object]]:
+    frame = next(d.value for d in at.dataframe if column in d.value.columns)
+    rows: list[dict[str, object]] = frame.to_dict("records")
+    return rows
+
+
+def test_requests_past_their_time_and_todays_refusals_by_centre_and_reason(bus: Bus) -> None:
+    first, second = CENTRES[0], CENTRES[1]
+    now = schemas.utc_now()
+    waiting, given_up, fresh = unique("U"), unique("U"), unique("U")
+
+    def request(rid: str, unit: str, sent_s_ago: float, answer_in_s: float, seen: bool) -> schemas.TransferRequest:
+        return schemas.TransferRequest(request_id=rid, unit_id=unit, patient_id="P-test", advice_version=1, eta_s=600,
+                                       sent_at=now - timedelta(seconds=sent_s_ago),
+                                       answer_by=now + timedelta(seconds=answer_in_s), seen=seen)  # fmt: skip
+
+    late, on_time = request(unique("R"), waiting, 250, -70, True), request(unique("R"), fresh, 10, 170, False)
+    bus.send(topics.Kind.REQUESTS, first.hpid, schemas.Requests.new(requests=(late, on_time)))
+    gave_up = schemas.UnitRequest.new(
+        request_id=unique("R"), hpid=second.hpid, name=second.name, advice_version=1,
+        state=schemas.RequestState.NO_ANSWER, message="응답 없음: 안내대로 출발",
+        sent_at=now - timedelta(seconds=400), answer_by=now - timedelta(seconds=220),
+    )  # fmt: skip
+    bus.send(topics.Kind.REQUEST_STATE, given_up, gave_up)
+    no_bed, no_specialist = schemas.RefusalReason.NO_BED, schemas.RefusalReason.NO_SPECIALIST
+    for hpid, reason in [(first.hpid, no_bed), (first.hpid, no_specialist), (first.hpid, no_specialist),
+                         (second.hpid, schemas.RefusalReason.NO_EQUIPMENT)]:  # fmt: skip
+        decline = schemas.Answer.new(request_id=unique("R"), answer=schemas.AnswerKind.DECLINE, reason=reason)
+        assert bus.client.send(topics.Topic(topics.Kind.ANSWER, hpid), decline).wait(5)
+    accept = schemas.Answer.new(request_id=unique("R"), answer=schemas.AnswerKind.ACCEPT)
+    assert bus.client.send(topics.Topic(topics.Kind.ANSWER, second.hpid), accept).wait(5)
+
+    def arrived() -> bool:
+        view = bus.feed.snapshot()
+        return given_up in view.unit_requests and first.hpid in view.requests and len(view.answers) == 5
+
+    assert wait_until(arrived)
+    at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "응답 기한 지난 요청 2건" in at.error.values
+    overdue = _frame_with(at, "기한 초과")
+    assert [(r["센터"], r["구급차"], r["상태"]) for r in overdue] == [
+        (second.name, given_up, "응답 없음 — 안내대로 출발"),  # 220 s past its time
+        (first.name, waiting, "응답 대기 (확인함)"),  # 70 s past, still on the centre's list
+    ]
+    assert str(overdue[0]["대기"]).startswith("6분 ") and str(overdue[1]["기한 초과"]).startswith("1분 ")
+    refusals = _frame_with(at, "전문의 부재")
+    assert refusals == [
+        {"센터": first.name, "병상 없음": 1, "전문의 부재": 2, "장비 없음": 0, "기타": 0, "합계": 3},
+        {"센터": second.name, "병상 없음": 0, "전문의 부재": 0, "장비 없음": 1, "기타": 0, "합계": 1},
+    ]
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert not at.exception, at.exception
+    assert "2 request(s) past their time to answer" in at.error.values
+    assert [r["State"] for r in _frame_with(at, "Past the time")] == ["no answer — went as advised", "waiting (seen)"]
+    assert list(_frame_with(at, "No specialist")[0]) == [
+        "Centre", "No bed", "No specialist", "No equipment", "Other", "Total",
+    ]  # fmt: skip
+
+
+def test_no_overdue_request_and_no_refusal_are_said(bus: Bus) -> None:
+    at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "응답 기한 지난 요청 없음" in at.success.values and "오늘 거절 없음" in at.info.values

@@ -1,9 +1,11 @@
-"""The crew tablet on a real broker: the destination card, Accept and Decline published as the
-unit's decision, the vitals trend, and the last advice kept (with a warning) when the link drops."""
+"""The crew tablet on a real broker: the destination card (with where the transfer request to the centre
+stands), Accept and Decline published as the unit's decision, the vitals trend, and the last advice kept
+(with a warning) when the link drops."""
 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from streamlit.testing.v1 import AppTest
 
@@ -167,3 +169,95 @@ def test_a_refused_decision_is_shown_to_the_crew_in_their_language(bus: Bus) -> 
     assert any("결정 거부: 안내가 바뀌었습니다" in w.value for w in at.warning)
     at.sidebar.toggle(key="english").set_value(True).run()
     assert any("decision refused: the advice changed" in w.value for w in at.warning)
+
+
+# --- the transfer request on the destination card -----------------------------------------------------
+
+
+def _request_state(
+    bus: Bus, unit: str, state: schemas.RequestState, *, version: int = 4, sent_s_ago: float = 80,
+    answer_in_s: float = 100, answered_after_s: float | None = None, **fields: object,
+) -> None:  # fmt: skip
+    now = schemas.utc_now()
+    sent = now - timedelta(seconds=sent_s_ago)
+    if answered_after_s is not None:
+        fields["answered_at"] = sent + timedelta(seconds=answered_after_s)
+    request = schemas.UnitRequest.new(
+        request_id=f"R-{unit}-{version}", hpid="A1100010", name="서울대학교병원", advice_version=version, state=state,
+        message=fields.pop("message", "서울대학교병원에 수용 요청을 보냈습니다"),
+        message_en=fields.pop("message_en", "Transfer request sent to 서울대학교병원"),
+        sent_at=sent, answer_by=now + timedelta(seconds=answer_in_s), **fields,
+    )  # fmt: skip
+    bus.send(topics.Kind.REQUEST_STATE, unit, request)
+
+    def arrived() -> bool:
+        held = bus.feed.snapshot().unit_requests.get(unit)
+        return held is not None and held.payload == request
+
+    assert wait_until(arrived)
+
+
+def _request_card(at: AppTest) -> str:
+    card = next(m.value for m in at.markdown if 'data-testid="destination-card"' in m.value)
+    start = card.find('data-testid="request-state"')
+    return "" if start < 0 else card[start:]
+
+
+def test_the_card_follows_the_request_from_sent_to_seen_to_accepted(bus: Bus) -> None:
+    unit = _advised(bus)
+    at = _open(unit)
+    assert _request_card(at) == ""  # no request for this advice yet
+    _request_state(bus, unit, schemas.RequestState.SENT)
+    at.run()
+    state = _request_card(at)
+    assert 'data-state="sent"' in state and "수용 요청 · 서울대학교병원: <b>보냄</b> → 확인함 → 수락 / 거절" in state
+    assert "대기 1분 " in state and "응답 기한까지 1분 " in state
+    assert "서울대학교병원에 수용 요청을 보냈습니다" in state and "request-go" not in state  # not yet: wait
+    _request_state(bus, unit, schemas.RequestState.SEEN)
+    at.run()
+    assert "보냄 ✓ → <b>확인함</b> → 수락 / 거절" in _request_card(at)
+    _request_state(bus, unit, schemas.RequestState.ACCEPTED, answered_after_s=75, message="수락: 출발하세요")
+    at.run()
+    state = _request_card(at)
+    assert "보냄 ✓ → 확인함 ✓ → <b>수락</b>" in state
+    assert 'data-testid="request-go">✅ 수락 — 출발하세요</div>' in state
+    assert "응답까지 1분 15초" in state  # how long the centre took
+
+
+def test_a_decline_shows_its_reason_and_says_to_wait_for_new_advice(bus: Bus) -> None:
+    unit = _advised(bus)
+    _request_state(bus, unit, schemas.RequestState.DECLINED, reason=schemas.RefusalReason.NO_SPECIALIST,
+                   answered_after_s=60)  # fmt: skip
+    at = _open(unit)
+    state = _request_card(at)
+    assert "<b>거절 (전문의 부재)</b>" in state and "❌ 거절 — 새 안내를 기다리세요" in state
+    at.sidebar.toggle(key="english").set_value(True).run()
+    state = _request_card(at)
+    assert "<b>Declined (No specialist)</b>" in state and "❌ Declined — wait for new advice" in state
+    assert "Transfer request sent to 서울대학교병원" in state  # the dispatcher's English words
+
+
+def test_no_answer_by_the_time_to_answer_says_go_as_advised(bus: Bus) -> None:
+    unit = _advised(bus)
+    _request_state(bus, unit, schemas.RequestState.SEEN, sent_s_ago=200, answer_in_s=-20)  # the dispatcher lags
+    at = _open(unit)
+    state = _request_card(at)
+    assert "⏱ 응답 없음: 안내대로 출발" in state and "응답 기한까지" not in state and "대기 3분 " in state
+    _request_state(bus, unit, schemas.RequestState.NO_ANSWER, sent_s_ago=200, answer_in_s=-20)
+    at.run()
+    state = _request_card(at)
+    assert "보냄 ✓ → <b>응답 없음</b>" in state and "⏱ 응답 없음: 안내대로 출발" in state
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert "⏱ No answer: go as advised" in _request_card(at)
+
+
+def test_a_withdrawn_request_and_one_of_older_advice(bus: Bus) -> None:
+    unit = _advised(bus)
+    _request_state(bus, unit, schemas.RequestState.ACCEPTED, version=3, answered_after_s=30)
+    at = _open(unit)
+    assert _request_card(at) == ""  # the centre accepted the advice before this one: not this card's
+    _request_state(bus, unit, schemas.RequestState.WITHDRAWN, message="다른 병원이 수락하여 요청을 철회했습니다")
+    at.run()
+    state = _request_card(at)
+    assert "보냄 ✓ → <b>철회</b>" in state and "다른 병원이 수락하여 요청을 철회했습니다" in state
+    assert "request-go" not in state

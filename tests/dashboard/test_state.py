@@ -7,13 +7,19 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from dashboard.state import (
+    ANSWERS_KEPT,
     STALE_AFTER_S,
     VITALS_KEPT,
     AlertKind,
     CityView,
     alerts,
+    answers_today,
     kpis,
+    overdue_requests,
+    pending_requests,
+    refusals_today,
     today_start,
+    unit_request,
 )
 from telemetry import schemas, topics
 
@@ -191,3 +197,132 @@ def test_a_non_definitive_advice_stops_alerting_once_the_unit_is_available() -> 
     assert [(a.kind, a.subject, a.detail) for a in alerts(view, NOW)] == [(AlertKind.NO_DEFINITIVE, "U1", "")]
     _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.AVAILABLE, NOW))
     assert alerts(view, NOW) == []
+
+
+# --- the acceptance handshake ------------------------------------------------------------------
+
+
+def _request(
+    rid: str, unit: str, *, sent: datetime = NOW, answer_in_s: float = 120, seen: bool = False
+) -> schemas.TransferRequest:
+    return schemas.TransferRequest(
+        request_id=rid, unit_id=unit, patient_id="P-0001", advice_version=2, pathway="stemi", ktas=2, critical=True,
+        eta_s=540, vitals=schemas.KeyVitals(hr_bpm=118, sbp_mmhg=88), chief_complaint="흉통", note="식은땀",
+        sent_at=sent, answer_by=sent + timedelta(seconds=answer_in_s), seen=seen,
+    )  # fmt: skip
+
+
+def _unit_state(
+    rid: str,
+    state: schemas.RequestState,
+    *,
+    hpid: str = "A1",
+    sent: datetime = NOW,
+    at: datetime = NOW,
+    **fields: object,
+) -> schemas.UnitRequest:
+    return schemas.UnitRequest.new(
+        request_id=rid, hpid=hpid, name="서울대병원", advice_version=2, state=state, message="요청을 보냈습니다",
+        sent_at=sent, answer_by=sent + timedelta(seconds=120), ts=at, **fields,
+    )  # fmt: skip
+
+
+def _answer(rid: str, kind: schemas.AnswerKind, reason: schemas.RefusalReason | None = None, *,
+            at: datetime = NOW) -> schemas.Answer:  # fmt: skip
+    return schemas.Answer.new(request_id=rid, answer=kind, reason=reason, ts=at)
+
+
+def test_a_centres_requests_are_kept_until_the_dispatcher_replaces_or_clears_them() -> None:
+    view = CityView()
+    assert pending_requests(view, "A1") == ()
+    listed = schemas.Requests.new(requests=(_request("R1", "U1"), _request("R2", "U2")))
+    _send(view, topics.Kind.REQUESTS, "A1", listed)
+    assert [r.request_id for r in pending_requests(view, "A1")] == ["R1", "R2"] and pending_requests(view, "A2") == ()
+    _send(view, topics.Kind.REQUESTS, "A1", schemas.Requests.new(requests=(_request("R2", "U2", seen=True),)))
+    [left] = pending_requests(view, "A1")
+    assert left.request_id == "R2" and left.seen
+    view.apply(topics.build(topics.Kind.REQUESTS, "A1"), b"", NOW)
+    assert pending_requests(view, "A1") == () and view.ignored == 0
+
+
+def test_a_units_request_state_follows_its_request_and_an_older_copy_does_not_undo_it() -> None:
+    view = CityView()
+    _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R1", schemas.RequestState.SENT))
+    _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R1", schemas.RequestState.ACCEPTED,
+                                                             at=NOW + timedelta(seconds=40),
+                                                             answered_at=NOW + timedelta(seconds=40)))  # fmt: skip
+    _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R1", schemas.RequestState.SEEN,
+                                                             at=NOW + timedelta(seconds=20)))  # fmt: skip
+    state = unit_request(view, "U1")
+    assert state is not None and state.state is schemas.RequestState.ACCEPTED
+    assert unit_request(view, "U1", advice_version=2) == state and unit_request(view, "U1", advice_version=3) is None
+    _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R2", schemas.RequestState.SENT))  # a new request
+    assert (state := unit_request(view, "U1")) is not None and state.request_id == "R2"
+    snapshot = view.snapshot()
+    view.apply(topics.build(topics.Kind.REQUEST_STATE, "U1"), b"", NOW)
+    assert unit_request(view, "U1") is None and unit_request(snapshot, "U1") is not None
+
+
+def test_answers_count_once_per_request_and_today_only() -> None:
+    view = CityView()
+    yesterday = today_start(NOW) - timedelta(minutes=1)
+    no_bed, no_specialist = schemas.RefusalReason.NO_BED, schemas.RefusalReason.NO_SPECIALIST
+    decline = _answer("R1", schemas.AnswerKind.DECLINE, no_bed)
+    for hpid, payload in [
+        ("A1", _answer("R1", schemas.AnswerKind.SEEN)),
+        ("A1", decline),
+        ("A1", decline),  # the same message twice (QoS 1)
+        ("A1", _answer("R1", schemas.AnswerKind.DECLINE, no_bed)),  # a second tap
+        ("A1", _answer("R2", schemas.AnswerKind.DECLINE, no_specialist)),
+        ("A1", _answer("R3", schemas.AnswerKind.DECLINE, no_specialist)),
+        ("A2", _answer("R1", schemas.AnswerKind.DECLINE, schemas.RefusalReason.OTHER)),  # another centre, same id
+        ("A2", _answer("R4", schemas.AnswerKind.ACCEPT)),
+        ("A2", _answer("R0", schemas.AnswerKind.DECLINE, no_bed, at=yesterday)),
+    ]:
+        _send(view, topics.Kind.ANSWER, hpid, payload)
+    assert len(answers_today(view, NOW)) == 6 and answers_today(view, NOW)[0].answer.answer is schemas.AnswerKind.SEEN
+    assert refusals_today(view, NOW) == {
+        "A1": {no_bed: 1, no_specialist: 2, schemas.RefusalReason.NO_EQUIPMENT: 0, schemas.RefusalReason.OTHER: 0},
+        "A2": {no_bed: 0, no_specialist: 0, schemas.RefusalReason.NO_EQUIPMENT: 0, schemas.RefusalReason.OTHER: 1},
+    }
+    assert refusals_today(view, yesterday)["A2"][no_bed] == 1  # yesterday's, on yesterday's count
+
+
+def test_answers_kept_are_bounded_oldest_first() -> None:
+    view = CityView()
+    for n in range(ANSWERS_KEPT + 3):
+        _send(view, topics.Kind.ANSWER, "A1", _answer(f"R{n}", schemas.AnswerKind.SEEN))
+    assert len(view.answers) == ANSWERS_KEPT and ("A1", "R0", "seen") not in view.answers
+    assert ("A1", f"R{ANSWERS_KEPT + 2}", "seen") in view.answers
+
+
+def test_overdue_requests_from_the_centres_lists_and_the_units_states() -> None:
+    view = CityView()
+    now = NOW + timedelta(minutes=5)
+    listed = schemas.Requests.new(requests=(
+        _request("R-late", "U1", sent=NOW),  # answer by NOW+2 min: 3 min over
+        _request("R-seen", "U2", sent=NOW + timedelta(minutes=2), seen=True),  # 1 min over, seen
+        _request("R-fresh", "U3", sent=NOW + timedelta(minutes=4)),  # still within its time
+        _request("R-answered", "U4", sent=NOW),  # the unit's state says accepted: the list lags
+    ))  # fmt: skip
+    _send(view, topics.Kind.REQUESTS, "A1", listed)
+    _send(view, topics.Kind.REQUEST_STATE, "U4", _unit_state("R-answered", schemas.RequestState.ACCEPTED))
+    _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R-late", schemas.RequestState.SENT))
+    _send(view, topics.Kind.REQUEST_STATE, "U5", _unit_state("R-given-up", schemas.RequestState.NO_ANSWER, hpid="A2",
+                                                             sent=NOW - timedelta(minutes=1)))  # fmt: skip
+    _send(view, topics.Kind.REQUEST_STATE, "U6", _unit_state("R-old", schemas.RequestState.NO_ANSWER,
+                                                             sent=NOW - timedelta(hours=2)))  # fmt: skip
+    _send(view, topics.Kind.REQUEST_STATE, "U7", _unit_state("R-declined", schemas.RequestState.DECLINED,
+                                                             sent=NOW - timedelta(minutes=3),
+                                                             reason=schemas.RefusalReason.NO_BED))  # fmt: skip
+
+    found = overdue_requests(view, now)
+    assert [(o.request_id, o.hpid, o.unit_id, o.state) for o in found] == [
+        ("R-given-up", "A2", "U5", schemas.RequestState.NO_ANSWER),
+        ("R-late", "A1", "U1", schemas.RequestState.SENT),
+        ("R-seen", "A1", "U2", schemas.RequestState.SEEN),
+    ]
+    assert found[0].name == "서울대병원" and found[0].over_s == 240 and found[0].waited_s == 360
+    assert (found[1].over_s, found[1].waited_s) == (180, 300)
+    assert found[2].name is None and found[2].over_s == 60  # known only from the centre's list
+    assert overdue_requests(view, NOW) == []

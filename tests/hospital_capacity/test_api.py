@@ -434,6 +434,8 @@ def test_the_openapi_document_lists_every_status_and_the_import_body(api: Api) -
     }
     assert declared[("POST", "/import/egen")] >= {"200", "401", "403", "413", "422"}
     assert declared[("PATCH", "/hospitals/{hpid}/status")] >= {"200", "401", "403", "404", "413", "422"}
+    answer = ("POST", "/hospitals/{hpid}/requests/{request_id}/answer")
+    assert declared[answer] >= {"202", "401", "403", "404", "413", "422"} and "200" not in declared[answer]
     for route in ("/hospitals/{hpid}", "/hospitals/{hpid}/history", "/hospitals/{hpid}/have.xml"):
         assert declared[("GET", route)] >= {"200", "401", "404", "422"}, route
     body = paths["/import/egen"]["post"]["requestBody"]
@@ -497,4 +499,115 @@ def test_fuzzed_reads_never_give_a_5xx(fuzz_api: Api, path: str, params: dict[st
 @given(body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode))
 def test_fuzzed_e_gen_imports_never_give_a_5xx(fuzz_api: Api, body: bytes) -> None:
     response = fuzz_api.call("POST", "/import/egen", fuzz_api.control, content=body)
+    assert response.status_code < 500, response.text
+
+
+# --- answers to transfer requests (the acceptance handshake) -----------------------------------------
+
+
+def answer_url(hpid: str = JNUH, request_id: str = "R-0001") -> str:
+    return f"/hospitals/{hpid}/requests/{request_id}/answer"
+
+
+def test_a_centre_accepts_a_request_and_the_answer_waits_for_the_broker(api: Api) -> None:
+    now = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    api.service.clock = lambda: now
+    response = api.call("POST", answer_url(), api.jnuh, json={"answer": "accept"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["schema"] == "ems.answer/1" and body["request_id"] == "R-0001" and body["answer"] == "accept"
+    assert body["reason"] is None and body["text"] is None
+    assert body["answered_by"] == "JNUH charge nurse"  # the token's label when the body names nobody
+    assert datetime.fromisoformat(body["ts"]) == now
+    [(hpid, waiting)] = api.service.answers_waiting()
+    assert hpid == JNUH and waiting.model_dump(mode="json", by_alias=True) == body  # what the publisher sends
+    assert api.service.changed.is_set()  # the publisher wakes up at once
+
+
+def test_a_decline_carries_its_coded_reason_words_and_who_answered(api: Api) -> None:
+    body = {
+        "answer": "decline",
+        "reason": "no_specialist",
+        "text": " 흉부외과 전문의 수술 중 ",
+        "answered_by": "김간호사",
+    }
+    response = api.call("POST", answer_url(request_id="R-7.b_2"), api.jnuh, json=body)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["answer"], answer["reason"], answer["answered_by"]) == ("decline", "no_specialist", "김간호사")
+    assert answer["text"] == "흉부외과 전문의 수술 중"  # spaces around it dropped
+    seen = api.call("POST", answer_url(request_id="R-0002"), api.jnuh, json={"answer": "seen"})
+    assert seen.status_code == 202 and seen.json()["answer"] == "seen"
+    assert [(h, a.request_id, a.answer.value) for h, a in api.service.answers_waiting()] == [
+        (JNUH, "R-7.b_2", "decline"),
+        (JNUH, "R-0002", "seen"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"answer": "decline"}, "reason", "a decline needs a reason: no_bed, no_specialist, no_equipment or other"),
+        ({"answer": "decline", "reason": None}, "reason", "a decline needs a reason"),
+        ({"answer": "accept", "reason": "no_bed"}, "reason", "only a decline has a reason (answer is accept)"),
+        ({"answer": "decline", "reason": "tired"}, "reason", "no_bed"),
+        ({"answer": "maybe"}, "answer", "accept"),
+        ({}, "answer", "Field required"),
+        ({"answer": "accept", "text": "   "}, "text", "blank"),
+        ({"answer": "accept", "text": "x" * 301}, "text", "300"),
+        ({"answer": "accept", "text": "병상\u0000"}, "text", "pattern"),
+        ({"answer": "accept", "answered_by": ""}, "answered_by", "at least 1"),
+        ({"answer": "accept", "colour": "red"}, "colour", "Extra inputs"),
+    ],
+)
+def test_a_bad_answer_gets_a_422_naming_the_field_and_nothing_is_sent(
+    api: Api, body: dict[str, Any], field: str, words: str
+) -> None:
+    response = api.call("POST", answer_url(), api.jnuh, json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert [entry["loc"] for entry in detail] == [["body", field]], detail
+    assert words in detail[0]["msg"], detail
+    assert api.service.answers_waiting() == []
+
+
+def test_only_the_centre_itself_or_the_control_room_answers_its_requests(api: Api) -> None:
+    accept = {"answer": "accept"}
+    assert api.call("POST", answer_url(), None, json=accept).status_code == 401
+    assert api.call("POST", answer_url(), "gt_not-a-real-token", json=accept).status_code == 401
+    other = api.call("POST", answer_url(CHOSUN), api.jnuh, json=accept)
+    assert other.status_code == 403 and CHOSUN in other.json()["detail"] and JNUH in other.json()["detail"]
+    unknown = api.call("POST", answer_url("A9999999"), api.control, json=accept)
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "no emergency centre with hpid 'A9999999'"
+    assert api.call("POST", answer_url("A9999999"), api.jnuh, json=accept).status_code == 403  # as PATCH status
+    assert api.service.answers_waiting() == []
+    by_control = api.call("POST", answer_url(CHOSUN), api.control, json=accept)  # e.g. after a phone call
+    assert by_control.status_code == 202 and by_control.json()["answered_by"] == "control room"
+    assert [h for h, _ in api.service.answers_waiting()] == [CHOSUN]
+
+
+def test_a_request_id_outside_the_contract_is_a_422_naming_it(api: Api) -> None:
+    response = api.call("POST", answer_url(request_id="-bad"), api.jnuh, json={"answer": "accept"})
+    assert response.status_code == 422
+    assert [entry["loc"] for entry in response.json()["detail"]] == [["path", "request_id"]]
+    too_long = api.call("POST", answer_url(request_id="R" * 65), api.jnuh, json={"answer": "accept"})
+    assert too_long.status_code == 422 and api.service.answers_waiting() == []
+
+
+def test_answers_waiting_for_a_broker_that_stays_away_are_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hospital_capacity.service.MAX_ANSWERS_WAITING", 3)
+    for n in range(5):
+        assert api.call("POST", answer_url(request_id=f"R-{n}"), api.jnuh, json={"answer": "seen"}).status_code == 202
+    assert [a.request_id for _, a in api.service.answers_waiting()] == ["R-2", "R-3", "R-4"]  # the newest kept
+    api.service.answers_sent([a.msg_id for _, a in api.service.answers_waiting()[:2]])
+    assert [a.request_id for _, a in api.service.answers_waiting()] == ["R-4"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.dictionaries(st.sampled_from(["answer", "reason", "text", "answered_by", "x"]), _json, max_size=4) | _json,
+    request_id=st.sampled_from(["R-1", "%00", "x" * 80, "R/../S", "요청"]),
+)
+def test_fuzzed_answers_never_give_a_5xx(fuzz_api: Api, body: Any, request_id: str) -> None:
+    response = fuzz_api.call("POST", answer_url(request_id=request_id), fuzz_api.jnuh, json=body)
     assert response.status_code < 500, response.text

@@ -1,4 +1,5 @@
-"""Capacity publishing through a real broker: retained state on start, every update, broker outages."""
+"""Capacity publishing through a real broker: retained state on start, every update, broker outages; and the
+centres' answers to transfer requests, on their own topic, kept until the broker has them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hospital_capacity.publisher import CapacityPublisher
-from hospital_capacity.schemas import HospitalCreate, StatusUpdate
+from hospital_capacity.schemas import AnswerCreate, HospitalCreate, StatusUpdate
 from hospital_capacity.service import Caller, CapacityService
 from hospital_capacity.store import CapacityStore
 from telemetry import schemas, topics
@@ -112,5 +113,72 @@ def test_updates_during_a_broker_outage_go_out_when_it_returns(service: Capacity
             assert watcher.latest[hpid].ems_traffic.status is schemas.TrafficStatus.CLOSED
             assert watcher.latest[hpid].ems_traffic.reason == "power failure"
             watcher.client.stop()
+    finally:
+        publisher.stop()
+
+
+# --- answers to transfer requests -----------------------------------------------------------------
+
+
+class AnswerWatcher:
+    """What the dispatcher would receive on ``ems/hospitals/+/answer``: (hpid, answer), in order."""
+
+    def __init__(self, url: str, protocol: str) -> None:
+        self.received: list[tuple[str, schemas.Answer]] = []
+        self._lock = threading.Lock()
+        self.client = MqttClient(url, f"answers-{uuid.uuid4().hex[:8]}", on_message=self._on, protocol=protocol)
+        self.client.subscribe(topics.subscription(topics.Kind.ANSWER), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        answer = schemas.decode(topics.Kind.ANSWER, message.payload)
+        assert isinstance(answer, schemas.Answer) and not message.retained
+        with self._lock:
+            self.received.append((topics.parse(message.topic).key, answer))
+
+
+def test_answers_go_out_on_the_centres_answer_topic(broker: BrokerUnderTest, service: CapacityService) -> None:
+    seeded = centres(2)
+    service.seed(seeded)
+    first, second = seeded[0].hpid, seeded[1].hpid
+    watcher = AnswerWatcher(broker.url, broker.protocol)
+    publisher = CapacityPublisher(
+        service, lambda: MqttClient(broker.url, f"cap-{uuid.uuid4().hex[:8]}", protocol=broker.protocol)
+    ).start()
+    try:
+        nurse = Caller(label="charge nurse", hpid=first)
+        accept = service.answer(first, "R-1", AnswerCreate(answer=schemas.AnswerKind.ACCEPT), caller=nurse)
+        decline = AnswerCreate.model_validate({"answer": "decline", "reason": "no_bed", "text": "과밀"})
+        declined = service.answer(second, "R-2", decline, caller=CONTROL)
+        assert wait_until(lambda: len(watcher.received) >= 2, timeout_s=10)
+        assert watcher.received[:2] == [(first, accept), (second, declined)]  # each on its centre's topic
+        assert declined.reason is schemas.RefusalReason.NO_BED and declined.answered_by == "control room"
+        assert wait_until(lambda: service.answers_waiting() == [], timeout_s=5)  # acknowledged: forgotten
+        assert publisher.answers_published == 2
+    finally:
+        publisher.stop()
+        for hpid in (first, second):  # the centres' retained capacity: a real broker keeps it
+            watcher.client.clear_retained(topics.build(topics.Kind.CAPACITY, hpid)).wait(5)
+        watcher.client.stop()
+
+
+def test_answers_made_while_the_broker_is_down_go_out_when_it_returns(service: CapacityService) -> None:
+    seeded = centres(1)
+    service.seed(seeded)
+    hpid = seeded[0].hpid
+    port = free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    publisher = CapacityPublisher(
+        service, lambda: MqttClient(url, "cap-answers-outage"), retry_s=0.5, ack_timeout_s=0.5
+    )
+    publisher.start()  # no broker yet: it keeps trying
+    try:
+        answer = service.answer(hpid, "R-9", AnswerCreate(answer=schemas.AnswerKind.ACCEPT), caller=CONTROL)
+        disconnected = MqttClient(url, "cap-answers-never-connected")
+        assert publisher.publish_answers(disconnected) == 0  # nobody acknowledged it: still waiting
+        assert service.answers_waiting() == [(hpid, answer)]
+        with EmbeddedBroker(port=port):
+            assert wait_until(lambda: service.answers_waiting() == [], timeout_s=20), "sent on the broker's return"
+        assert publisher.answers_published == 1
     finally:
         publisher.stop()
