@@ -2,6 +2,7 @@
 live city, dashboard) driven by headless Chromium the way its users drive it.
 
 - the control room shows the city's units on the map (pixels of the unit colours on the map's canvas);
+- the acceptance handshake: a centre page declines a request, the next centre accepts, the crew tablet says go;
 - a crew tablet: the test publishes as an ambulance (status, position, vitals), the real
   dispatcher advises, the crew page shows the destination card, pressing Accept publishes the
   decision, which the test receives on MQTT.
@@ -181,3 +182,78 @@ def test_the_centre_and_what_if_pages_open(demo: Demo, page: Page) -> None:
     page.get_by_text("정책별 지표").wait_for(timeout=180_000)
     page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
     _screenshot(page, "what_if")
+
+
+class Watch:
+    """What the dispatcher tells one unit: its advice and where its transfer request stands."""
+
+    def __init__(self, url: str, unit: str) -> None:
+        self.advice: list[schemas.Advice] = []
+        self.states: list[schemas.UnitRequest] = []
+        self.client = MqttClient(url, unique("e2e-unit-watch"), on_message=self._on)
+        for kind in (topics.Kind.ADVICE, topics.Kind.REQUEST_STATE):
+            self.client.subscribe(topics.build(kind, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if not message.payload:
+            return
+        payload = schemas.decode(topics.parse(message.topic).kind, message.payload)
+        if isinstance(payload, schemas.Advice):
+            self.advice.append(payload)
+        elif isinstance(payload, schemas.UnitRequest):
+            self.states.append(payload)
+
+    def state(self, hpid: str, state: schemas.RequestState) -> bool:
+        return any(s.hpid == hpid and s.state is state for s in self.states)
+
+
+def _answer_button(page: Page, name: str, request_id: str) -> None:
+    """Press a centre page button of one request (Streamlit classes a keyed widget st-key-<key>)."""
+    page.locator(f'[class*="st-key-centre-{name}"][class*="{request_id}"] button').click(timeout=60_000)
+
+
+def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo, page: Page) -> None:
+    """The acceptance handshake end to end: the dispatcher's request shows on the first centre's page, its nurse
+    declines (no specialist, two taps), the dispatcher advises the next centre at once, whose nurse accepts
+    (one tap), and the crew's tablet says to leave."""
+    unit = unique("E2E")
+    tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
+    watch = Watch(demo.mqtt_url, unit)
+    try:
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
+        tablet.send(topics.Topic(topics.Kind.POSITION, unit), schemas.Position.new(lat=CITY_HALL[0], lon=CITY_HALL[1]))
+        stroke = schemas.CrewFlags(fast_positive=True)
+        vitals = schemas.Vitals.new(patient_id=unique("P"), age_years=71, hr_bpm=96, sbp_mmhg=168, dbp_mmhg=92,
+                                    rr_per_min=18, spo2_pct=96, avpu=schemas.Avpu.ALERT, note="발병 40분, 좌측 편마비",
+                                    chief_complaint="left-sided weakness", flags=stroke)  # fmt: skip
+        tablet.send(topics.Topic(topics.Kind.VITALS, unit), vitals).wait(5)
+        assert wait_until(lambda: bool(watch.states), timeout_s=60)
+        first = watch.states[-1]
+        assert first.state is schemas.RequestState.SENT
+
+        page.goto(f"{demo.dashboard}/centre?hpid={first.hpid}")
+        page.get_by_test_id(f"request-{first.request_id}").wait_for(timeout=60_000)
+        assert "발병 40분, 좌측 편마비" in page.get_by_test_id(f"request-{first.request_id}").inner_text()
+        _screenshot(page, "centre_request")
+        _answer_button(page, "decline", first.request_id)
+        _answer_button(page, "refuse-no_specialist", first.request_id)
+        assert wait_until(lambda: watch.state(first.hpid, schemas.RequestState.DECLINED), timeout_s=30)
+        assert wait_until(lambda: any(s.hpid != first.hpid for s in watch.states), timeout_s=30)
+        second = next(s for s in watch.states if s.hpid != first.hpid)
+        assert wait_until(lambda: bool(watch.advice) and watch.advice[-1].destination.hpid == second.hpid)
+
+        page.goto(f"{demo.dashboard}/centre?hpid={second.hpid}")
+        _answer_button(page, "accept", second.request_id)
+        assert wait_until(lambda: watch.state(second.hpid, schemas.RequestState.ACCEPTED), timeout_s=30)
+
+        page.goto(f"{demo.dashboard}/crew?unit={unit}")
+        state = page.get_by_test_id("request-state")
+        state.wait_for(timeout=60_000)
+        assert wait_until(lambda: state.get_attribute("data-state") == "accepted", timeout_s=30)
+        page.get_by_test_id("request-go").get_by_text("출발하세요").wait_for(timeout=10_000)
+        _screenshot(page, "crew_tablet_accepted")
+    finally:
+        watch.client.stop()
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
+        tablet.stop()
