@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the simulator loads lazily: `goldentime --help` stays quick
 #: ``progress(done, total, label)``: ``done`` of ``total`` runs finished, ``label`` says which runs next.
 Progress = Callable[[int, int, str], None]
 #: Today's practice first (the baselines GoldenTime is judged against), then the references, then GoldenTime.
-ALL_POLICIES = ("phone-around", "egen-greedy", "capable", "nearest", "goldentime")
+ALL_POLICIES = ("phone-around", "egen-greedy", "capable", "nearest", "goldentime", "goldentime-handshake")
 
 
 class WhatIfError(SimulationError, ValueError):
@@ -105,7 +105,7 @@ def add_parser(sub: Any, positive: Any) -> None:
         "--policy",
         type=_policies,
         default=list(ALL_POLICIES),
-        help="comma-separated: nearest, capable, goldentime or package.module:Class (default: all three)",
+        help=f"comma-separated shipped policies ({','.join(ALL_POLICIES)}: the default, all) or package.module:Class",
     )
     p.add_argument("--surge", type=positive, default=1.0, help="multiply the call rate (default 1.0)")
     p.add_argument(

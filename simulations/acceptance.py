@@ -20,7 +20,9 @@ A patient taken where the centre cannot give definitive care (``CentreState.trea
 
 Every answer is decided by one uniform number drawn from a stream keyed by (seed, call, centre,
 mode), so every policy that asks the same centre the same question about the same patient gets the
-same answer (common random numbers).
+same answer (common random numbers). A transfer request on the centre's screen (the acceptance
+handshake) is the phone's question asked another way: the same answer, its reason coded as the
+contract codes it (:func:`coded`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dispatch.pathways import Pathway
 from simulations.config import SimConfig
 from simulations.patients import SimPatient
 from simulations.world import CentreState
+from telemetry.schemas import RefusalReason
 
 
 class Reason(enum.Enum):
@@ -42,6 +45,20 @@ class Reason(enum.Enum):
     NO_BED = "no_bed"
     NO_SPECIALIST = "no_specialist"
     CLOSED = "closed"
+
+
+#: A refusal's reason in the contract's coded list (``ems/hospitals/{hpid}/answer``; the national statistics'
+#: categories): a closed ER is "other" (the model never says "no equipment" apart from "no specialist").
+CODED: dict[Reason, RefusalReason] = {
+    Reason.NO_BED: RefusalReason.NO_BED,
+    Reason.NO_SPECIALIST: RefusalReason.NO_SPECIALIST,
+    Reason.CLOSED: RefusalReason.OTHER,
+}
+
+
+def coded(reason: Reason) -> RefusalReason:
+    """The coded reason a centre gives for this refusal (what it says, nothing of why the model refused)."""
+    return CODED[reason]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@
 - how beds fill and empty: the patients there at the start, the walk-ins, and every admitted
   patient's length of stay, all drawn in :class:`CityDraws`;
 - which teams are on duty, shift by shift, and when each centre posts its report;
-- how a centre answers a crew, on the phone (:meth:`City.phone`) or at the door (:meth:`City.door`):
+- how a centre answers a crew, on the phone or a transfer request on its screen (:meth:`City.phone`;
+  :func:`handshake_answer_s`, how long the screen's answer takes) or at the door (:meth:`City.door`):
   the acceptance model of :mod:`simulations.acceptance`, and the last open centre takes a patient
   every other one refused;
 - how long a unit drives (:meth:`City.drive_s`, :meth:`City.leg_s`): the road index's ETA, a
@@ -163,7 +164,8 @@ class City:
         return Door(False, False, said.bed, said.definitive, said.reason)
 
     def phone(self, call: Call, centre: CentreState) -> Answer:
-        """The centre's answer to a crew phoning ahead about this call's patient."""
+        """The centre's answer to a crew phoning ahead about this call's patient, or to the transfer request the
+        dispatcher sent it (the same question asked on its screen: the same answer)."""
         return self._answer(call, centre, at_door=False)
 
     def _answer(self, call: Call, centre: CentreState, *, at_door: bool) -> Answer:
@@ -215,6 +217,13 @@ def lognormal_factor(seed: int, stream: int, *keys: int, sigma: float = 0.5) -> 
 def phone_call_s(seed: int, call: Call, attempt: int, config: SimConfig) -> float:
     """How long the crew's ``attempt``-th call to a centre about this patient takes."""
     return config.phone_call_min * 60.0 * lognormal_factor(seed, 8, call.id, attempt)
+
+
+def handshake_answer_s(seed: int, call: Call, attempt: int, config: SimConfig) -> float:
+    """How long the centre takes to answer the ``attempt``-th transfer request about this patient (the acceptance
+    handshake): lognormal, median ``handshake_answer_median_s``, sigma ``handshake_answer_sigma``."""
+    factor = lognormal_factor(seed, 10, call.id, attempt, sigma=config.handshake_answer_sigma)
+    return config.handshake_answer_median_s * factor
 
 
 def onset_s(seed: int, call: Call, config: SimConfig) -> float | None:

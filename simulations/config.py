@@ -92,6 +92,16 @@ class SimConfig:
     # --- the crew on the phone (the phone-around policy) ---
     phone_call_min: float = 2.0  # median length of one call to a centre (lognormal)
     phone_max_calls: int = 6  # after this many refusals the crew drives to the nearest ER unannounced
+    # --- the acceptance handshake (the goldentime-handshake policy; issue 23) ---
+    #: Median seconds from a transfer request reaching a centre's screen to its answer (lognormal). Assumption:
+    #: no published figure (Daejeon's 119 smart system, live since March 2025, reports none); the request waits
+    #: on the ED desk's tablet for the charge nurse or doctor on shift, who reads it and taps accept or decline
+    #: between other work, so tens of seconds, not the minutes of a phone call (``phone_call_min``: dialling,
+    #: being put through, waiting for the doctor). 45 s puts about a third of the answers past the shortest
+    #: time-out (60 s: STEMI, stroke, major trauma; ``dispatch.handshake.ANSWER_WITHIN_S``), and ~5 % past the
+    #: longest (120 s): a busy desk often answers too late, and the crew then goes as advised.
+    handshake_answer_median_s: float = 45.0
+    handshake_answer_sigma: float = 0.6  # spread of the answer time (lognormal sigma; assumption, see above)
     # --- before the call (the golden-time indicator counts from onset) ---
     onset_median_min: Mapping[str, float] = field(default_factory=lambda: dict(ONSET_MEDIAN_MIN))
     onset_sigma: float = 1.0  # spread of onset-to-call (lognormal sigma)
@@ -162,6 +172,7 @@ def _check(config: SimConfig, where: str) -> None:
         "coverage_points",
         "phone_call_min",
         "phone_max_calls",
+        "handshake_answer_median_s",
     )
     for name in positive:
         if not getattr(config, name) > 0:
@@ -177,6 +188,8 @@ def _check(config: SimConfig, where: str) -> None:
     for key, minutes in config.onset_median_min.items():
         if key not in {p.value for p in Pathway} or not minutes > 0:
             raise ScenarioError(f"{where}: onset_median_min.{key} must name a pathway and be > 0, got {minutes!r}")
+    if config.handshake_answer_sigma < 0:
+        raise ScenarioError(f"{where}: handshake_answer_sigma must be >= 0, got {config.handshake_answer_sigma!r}")
     if config.onset_sigma < 0:
         raise ScenarioError(f"{where}: onset_sigma must be >= 0, got {config.onset_sigma!r}")
     if config.secondary_transfer_min < 0:

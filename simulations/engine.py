@@ -18,6 +18,12 @@ All of that is :class:`simulations.city.City`, the model the live city runs too.
 A policy may turn a unit on its way (``redirects``, :mod:`simulations.policies`): it is asked after
 every decision and every ``reroute_check_min``, and a unit it turns drives on to the new centre from
 where it is (``CallRecord.redirects`` counts the turns).
+
+Ready to leave the scene, a crew may first find a centre that says yes: by phone (a policy that
+``phones_ahead``: :meth:`Simulation._phone_around`) or by the acceptance handshake (a policy that
+:func:`~simulations.policies.asks`: :meth:`Simulation._ask_around`), the centres answering by the
+same acceptance model either way. Each call records the time from ready to leave to the first yes
+(``ready_to_accepted_s``) and every refusal met, with its coded reason (``refusals``).
 """
 
 from __future__ import annotations
@@ -25,16 +31,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared, Scenario, ScenarioError
+from simulations.acceptance import coded
 from simulations.city import (
     City,
     CityDraws,
     coverage_places,
+    handshake_answer_s,
     lognormal_factor,
     onset_s,
     phone_call_s,
@@ -44,11 +53,24 @@ from simulations.config import SimConfig
 from simulations.demand import HOURLY_PROFILE, PlaceSampler, call_times, length_of_stay_s, walkin_rate_per_h
 from simulations.errors import UnservedCalls
 from simulations.patients import SimPatient
-from simulations.policies import Policy
+from simulations.policies import AsksAhead, Policy, asks
 from simulations.records import CallRecord, CentreRecord, RunResult
-from simulations.world import ALWAYS_ON, Call, CentreState, SimUnit, Trip
+from simulations.world import ALWAYS_ON, Call, CentreState, Reply, SimUnit, Trip
+from telemetry.schemas import RefusalReason
 
 DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """What the crew settled at the scene before leaving: the centre that said yes (None: nobody did), when,
+    the phone calls made, the transfer requests waited on, and the refusals heard, (where, coded reason)."""
+
+    promised: str | None = None
+    accepted_at: float | None = None
+    calls: int = 0
+    requests: int = 0
+    refusals: tuple[tuple[str, str], ...] = ()
 
 
 def check_coverage(scenario: Scenario, prepared: Prepared, config: SimConfig) -> None:
@@ -232,20 +254,26 @@ class Simulation:
         yield env.timeout(config.turnout_s + drive)
         response = env.now - call.t
         yield env.timeout(self.draws.on_scene_s[call.id])
-        search = env.now
+        search = env.now  # ready to leave: on-scene care is over
         trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
-        promised: str | None = None
-        calls_made = 0
+        ahead = _Ahead()
         phones_ahead = getattr(self.policy, "phones_ahead", None)
         if phones_ahead is not None and phones_ahead(call):
-            promised, calls_made = yield from self._phone_around(trip)
+            ahead = yield from self._phone_around(trip)
             trip = Trip(unit.id, call, call.lat, call.lon, frozenset(), None)
+        elif asks(self.policy) and self.policy.asks_ahead(call):
+            ahead = yield from self._ask_around(self.policy, trip)
+        promised = ahead.promised
         left = env.now
         tried: list[str] = []
+        refusals = list(ahead.refusals)
         full = incapable = redirects = 0
         while True:
             world.now = env.now
-            hpid = promised if promised is not None and not tried else self.policy.destination(world, trip)
+            if promised is not None and not tried and not ahead.requests:
+                hpid = promised  # the centre that said yes on the phone
+            else:  # (a request's yes is kept by the policy's own advice: R-PROMISE)
+                hpid = self.policy.destination(world, trip)
             self._redirect()
             etas = world.etas_for(trip)
             while True:
@@ -262,10 +290,13 @@ class Simulation:
             incapable += not door.treats
             if door.accepted:
                 break
+            if door.reason is not None:
+                refusals.append(("door", coded(door.reason).value))
             yield env.timeout(config.refusal_min * 60.0)
             trip = Trip(unit.id, call, centre.centre.lat, centre.centre.lon, frozenset(tried), hpid)
         city.admit(centre, self.draws.stay_s[call.id])
         accepted_s = definitive_s = env.now - call.t
+        yes_at = ahead.accepted_at if ahead.accepted_at is not None else env.now  # else: the door that took them
         definitive_hpid = centre.hpid
         if not door.treats:
             definitive_s, definitive_hpid = self._secondary(call, centre, definitive_s)
@@ -286,13 +317,16 @@ class Simulation:
                 forced=door.forced,
                 redirects=redirects,
                 scene_search_s=left - search,
-                phone_calls=calls_made,
+                phone_calls=ahead.calls,
                 secondary_transfer=not door.treats,
                 definitive_hpid=definitive_hpid,
                 onset_s=onset_s(self.draws.seed, call, config),
                 accepted_s=accepted_s,
                 nearest_first=tried[0] == city.nearest_open(call.lat, call.lon),
                 unstable=call.patient.unstable,
+                requests=ahead.requests,
+                ready_to_accepted_s=yes_at - search,
+                refusals=tuple(refusals),
             )
         )
         yield env.timeout(config.handover_min * 60.0)
@@ -300,19 +334,62 @@ class Simulation:
 
     def _phone_around(self, trip: Trip) -> simpy.events.ProcessGenerator:
         """The crew phones centres from the scene, in the policy's order, until one says yes (the promised
-        centre) or ``phone_max_calls`` said no (None: drive unannounced); returns (promised, calls made)."""
+        centre) or ``phone_max_calls`` said no (None: drive unannounced); returns :class:`_Ahead`."""
         env, world, config = self.env, self.world, self.config
         refused: set[str] = set()
+        said: list[tuple[str, str]] = []
         for attempt in range(config.phone_max_calls):
             world.now = env.now
             if not any(c.hpid not in refused for c in world.open_centres()):
                 break
             hpid = self.policy.destination(world, dataclasses.replace(trip, tried=frozenset(refused)))
             yield env.timeout(phone_call_s(self.draws.seed, trip.call, attempt, config))
-            if self.city.phone(trip.call, world.centres[hpid]).accepted:
-                return hpid, attempt + 1
+            answer = self.city.phone(trip.call, world.centres[hpid])
+            if answer.accepted:
+                return _Ahead(hpid, env.now, calls=attempt + 1, refusals=tuple(said))
             refused.add(hpid)
-        return None, len(refused)
+            if answer.reason is not None:
+                said.append(("phone", coded(answer.reason).value))
+        return _Ahead(calls=len(refused), refusals=tuple(said))
+
+    def _ask_around(self, policy: AsksAhead, trip: Trip) -> simpy.events.ProcessGenerator:
+        """The acceptance handshake at the scene (a policy that :func:`~simulations.policies.asks`): the policy's
+        advice sends a transfer request, the centre answers it by the acceptance model (:meth:`City.phone`, the
+        same answer as on the phone) after a lognormal delay (:func:`handshake_answer_s`); a decline is told to
+        the policy, whose advice sends the next request. The crew waits until a centre accepts (the promised
+        centre), an answer would come at or after the request's answer time (it goes as advised when that time
+        is up), no request is open (a patient time wins for: at once), or ``phone_max_calls`` requests were
+        waited on. Returns :class:`_Ahead`."""
+        env, world, config = self.env, self.world, self.config
+        call = trip.call
+        asked: list[str] = []  # the requests waited on, in order
+        done: set[str] = set()  # the requests answered (or withdrawn before their answer)
+        said: list[tuple[str, str]] = []
+        while True:
+            world.now = env.now
+            request = policy.ask(world, trip)
+            if request is None or request.request_id in done:
+                break  # no request open: go as advised
+            if request.request_id not in asked:
+                if len(asked) == config.phone_max_calls:
+                    break
+                asked.append(request.request_id)
+            delay = handshake_answer_s(self.draws.seed, call, len(asked) - 1, config)
+            answered_at = max(env.now, request.sent_at + delay)
+            if answered_at >= request.answer_by:  # too late: the crew goes as advised when the time is up
+                yield env.timeout(max(0.0, request.answer_by - env.now))
+                break
+            yield env.timeout(answered_at - env.now)
+            world.now = env.now
+            done.add(request.request_id)
+            answer = self.city.phone(call, world.centres[request.hpid])
+            reply = Reply(answer.accepted, None if answer.reason is None else coded(answer.reason))
+            if not policy.answered(world, request, reply):
+                continue  # withdrawn meanwhile (newer advice named another centre): wait on the newer request
+            if reply.accepted:
+                return _Ahead(request.hpid, env.now, requests=len(asked), refusals=tuple(said))
+            said.append(("request", (reply.reason or RefusalReason.OTHER).value))
+        return _Ahead(requests=len(asked), refusals=tuple(said))
 
     def _secondary(self, call: Call, centre: CentreState, accepted_s: float) -> tuple[float, str]:
         """A patient taken where they cannot get definitive care is stabilised and moved on: the time to

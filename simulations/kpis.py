@@ -20,6 +20,7 @@ from scipy import stats
 
 from dispatch.pathways import PATHWAYS, Pathway
 from simulations.records import CallRecord, CentreRecord, RunResult
+from telemetry.schemas import RefusalReason
 
 NAN = math.nan
 EIGHT_MIN_S = 480.0
@@ -64,8 +65,20 @@ METRICS: dict[str, str] = {
     "definitive_care_min_stemi": "mean time from the call to definitive care, STEMI patients (min)",
     "definitive_care_min_stroke": "mean time from the call to definitive care, stroke patients (min)",
     "definitive_care_min_major_trauma": "mean time from the call to definitive care, major-trauma patients (min)",
-    "scene_search_mean_min": "mean time at the scene spent finding a centre that will take the patient (phoning) (min)",
+    "scene_search_mean_min": "mean time at the scene, ready to leave, spent finding a centre that will take the "
+    "patient: phoning, or waiting for answers to transfer requests (min)",
     "phone_calls_per_patient": "calls from the scene to centres per patient (count)",
+    "requests_per_patient": "transfer requests the crew waited on at the scene per patient, the acceptance "
+    "handshake (count)",
+    "time_to_acceptance_min": "mean time from ready to leave (end of on-scene care) to the first centre that "
+    "accepted the patient: a yes on the phone, a transfer request accepted, or else the door that took them (min)",
+    "time_to_acceptance_p90_min": "90th percentile of the time from ready to leave to the first accepting centre (min)",
+    "refusals_per_100": "refusals the patient met, on the phone, to a transfer request and at the door, per 100 "
+    "patients (count per 100)",
+    "refusals_no_bed_per_100": "refusals saying no bed (phone, transfer request, door) per 100 patients "
+    "(count per 100)",
+    "refusals_no_specialist_per_100": "refusals saying no specialist (no team on duty, not designated, or no place "
+    "for a KTAS 1-2 patient; phone, transfer request, door) per 100 patients (count per 100)",
     "over_30min_pct": "share of patients for whom finding a centre and getting there took over 30 minutes (%)",
     "secondary_transfer_pct": "share of patients taken where they could not get definitive care, then moved on (%)",
     "under_triage_pct": "share of KTAS 1-2 patients first taken where they could not get definitive care (%)",
@@ -157,6 +170,7 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     out.update(_golden_time_metrics(calls))
     out["scene_search_mean_min"] = _mean(_minutes(calls, lambda c: c.scene_search_s))
     out["phone_calls_per_patient"] = _mean(np.array([float(c.phone_calls) for c in calls]))
+    out.update(_acceptance_metrics(calls))
     out["over_30min_pct"] = _pct([c.scene_search_s + c.transport_s > THIRTY_MIN_S for c in calls])
     out["secondary_transfer_pct"] = _pct([c.secondary_transfer for c in calls])
     out["under_triage_pct"] = _pct([c.secondary_transfer for c in calls if c.ktas <= 2])
@@ -164,6 +178,24 @@ def _call_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
     nearest_first = [c.nearest_first for c in calls if c.unstable or Pathway.CARDIAC_ARREST.value in c.needs]
     out["safety_violation_pct"] = _pct([not ok for ok in nearest_first])
     return out
+
+
+def _acceptance_metrics(calls: Sequence[CallRecord]) -> dict[str, float]:
+    """How long from ready to leave until a centre said yes, and the refusals met on the way, by reason."""
+    ready = _minutes((c for c in calls if c.ready_to_accepted_s is not None), lambda c: c.ready_to_accepted_s or 0.0)
+    return {
+        "requests_per_patient": _mean(np.array([float(c.requests) for c in calls])),
+        "time_to_acceptance_min": _mean(ready),
+        "time_to_acceptance_p90_min": _percentile(ready, 90),
+        "refusals_per_100": _per_100([len(c.refusals) for c in calls]),
+        "refusals_no_bed_per_100": _per_100([_said(c, RefusalReason.NO_BED) for c in calls]),
+        "refusals_no_specialist_per_100": _per_100([_said(c, RefusalReason.NO_SPECIALIST) for c in calls]),
+    }
+
+
+def _said(call: CallRecord, reason: RefusalReason) -> int:
+    """How many of the call's refusals gave ``reason``."""
+    return sum(said == reason.value for _, said in call.refusals)
 
 
 def golden_time_s(needs: Iterable[str]) -> float | None:
@@ -323,7 +355,9 @@ HIGHER_IS_BETTER: frozenset[str] = frozenset(
     {"golden_time_share", "response_within_8min_pct", "coverage_8min_pct", "coverage_8min_low_pct"}
 )
 HIGHER_IS_BETTER_SUFFIX = "_golden_time_share"  # per-pathway or per-level shares, e.g. stroke_golden_time_share
-DESCRIPTIVE: frozenset[str] = frozenset({"calls"})  # the same calls for every policy: neither better nor worse
+#: Neither better nor worse: the same calls for every policy; how the crew looked for a centre (calls made,
+#: requests waited on), whose cost and outcome the times and refusals measure.
+DESCRIPTIVE: frozenset[str] = frozenset({"calls", "phone_calls_per_patient", "requests_per_patient"})
 WIN, TIE, LOSS, NOT_APPLICABLE = "win", "tie", "loss", "n/a"
 
 RunTable = dict[tuple[str, int], dict[str, float]]  # (policy, seed) -> that run's metrics

@@ -11,6 +11,14 @@ with an ``accept`` decision, and a ``decline`` when a centre refuses at the door
 When the dispatcher is silent (not started, too slow) the crews fall back on what crews do
 today, so the demo never stalls: the nearest free unit, the nearest untried open ER.
 
+The centres answer the transfer requests the dispatcher sends them (the acceptance handshake,
+``ems/hospitals/+/requests``; ``answer_requests``): each request by the acceptance model, the same
+answer as on the phone (:meth:`City.phone`), after the same lognormal delay as in the what-if
+engine (:func:`simulations.city.handshake_answer_s`, simulated seconds), published on
+``ems/hospitals/{hpid}/answer``: accept, or decline with the coded reason. A crew ready to leave
+waits while its request is open (the dispatcher's time-out is the limit), and a centre that
+accepted takes the patient at its door (a promise, as on the phone).
+
 Parked units report their position every ``parked_every_s``, as a tablet does, so a dashboard
 started later sees them. A diversion people set through the capacity API (a capacity report
 signed ``updated_by``) closes or reopens that simulated ER; beds stay the simulation's own.
@@ -48,8 +56,8 @@ import simpy.rt
 
 from dispatch.roads import TravelTimeIndex, haversine_m
 from dispatch.scenario import Prepared
-from simulations.acceptance import Reason
-from simulations.city import City, CityDraws
+from simulations.acceptance import Reason, coded
+from simulations.city import City, CityDraws, handshake_answer_s
 from simulations.config import SimConfig
 from simulations.policies import Nearest, NearestUnits
 from simulations.world import EPOCH, Call, CentreState, SimUnit, Trip, World
@@ -69,6 +77,8 @@ ProcessGenerator = Process[None]
 POLL_S = 1.0
 NO_BED = "refused at the door: no bed"
 NO_CAPABILITY = "no capability"
+#: Who answers a transfer request in the live city (``ems.answer/1`` ``answered_by``).
+ANSWERED_BY = "live city"
 #: Real seconds the last QoS 1 messages get to reach the broker before the client stops.
 FLUSH_S = 5.0
 
@@ -85,6 +95,8 @@ class LiveSummary:
     advice_followed: int  # legs driven to the centre the dispatcher advised
     simulated_min: float
     real_s: float
+    requests_accepted: int = 0  # transfer requests the centres accepted (the acceptance handshake)
+    requests_declined: int = 0  # ... and declined
 
     def lines(self) -> list[str]:
         p90 = "n/a" if self.response_p90_min is None else f"{self.response_p90_min:.1f} min"
@@ -93,6 +105,7 @@ class LiveSummary:
             f"calls {self.calls}, patients handed over {self.served}, response p90 {p90}",
             f"re-transfers {self.retransfers}, arrivals at a full ER {self.full_arrivals}",
             f"legs driven on the dispatcher's advice {self.advice_followed}",
+            f"transfer requests accepted {self.requests_accepted}, declined {self.requests_declined}",
         ]
 
 
@@ -103,6 +116,8 @@ class _Counters:
     retransfers: int = 0
     full_arrivals: int = 0
     advice_followed: int = 0
+    requests_accepted: int = 0
+    requests_declined: int = 0
     responses_s: list[float] = field(default_factory=list)
 
 
@@ -116,15 +131,19 @@ class _Inbox:
         self._advice: dict[str, schemas.Advice] = {}
         #: Diversion set by people (through the capacity API, which signs ``updated_by``), per centre.
         self._diverting: dict[str, bool] = {}
+        #: Each centre's transfer requests waiting for its answer (the retained list the dispatcher keeps).
+        self._requests: dict[str, tuple[schemas.TransferRequest, ...]] = {}
 
     def on_message(self, message: Message) -> None:
         """Store what the crews follow; anything else or malformed is dropped (debug log)."""
         try:
             topic = topics.parse(message.topic)
             if not message.payload:  # a cleared retained message
-                if topic.kind is topics.Kind.ADVICE:
-                    with self._lock:
+                with self._lock:
+                    if topic.kind is topics.Kind.ADVICE:
                         self._advice.pop(topic.key, None)
+                    elif topic.kind is topics.Kind.REQUESTS:
+                        self._requests.pop(topic.key, None)
                 return
             payload = schemas.decode(topic.kind, message.payload)
         except (topics.TopicError, schemas.PayloadError) as exc:
@@ -144,6 +163,8 @@ class _Inbox:
             elif isinstance(payload, schemas.Capacity):
                 if payload.updated_by is not None:  # the city's own reports are unsigned
                     self._diverting[topic.key] = payload.ems_traffic.status is schemas.TrafficStatus.CLOSED
+            elif isinstance(payload, schemas.Requests):
+                self._requests[topic.key] = payload.requests
             else:
                 log.debug("live city ignores an unexpected %s on %s", topic.kind.value, message.topic)
 
@@ -154,6 +175,16 @@ class _Inbox:
     def diversions(self) -> dict[str, bool]:
         with self._lock:
             return dict(self._diverting)
+
+    def requests(self) -> list[tuple[str, schemas.TransferRequest]]:
+        """Every centre's transfer requests waiting for its answer: (hpid, request), by centre, oldest first."""
+        with self._lock:
+            return [(hpid, r) for hpid, listed in sorted(self._requests.items()) for r in listed]
+
+    def pending(self, unit_id: str, patient_id: str) -> schemas.TransferRequest | None:
+        """The unit's request for this patient still waiting for an answer, if one is listed."""
+        found = [r for _, r in self.requests() if r.unit_id == unit_id and r.patient_id == patient_id]
+        return max(found, key=lambda r: r.advice_version) if found else None
 
     def advice(self, unit_id: str, patient_id: str, *, newer_than: int = 0) -> schemas.Advice | None:
         """The unit's advice for this patient, if its version is above ``newer_than``."""
@@ -175,6 +206,9 @@ class _Trip:
     aboard: bool = True
     tried: list[str] = field(default_factory=list)
     version: int = 0  # the advice version the crew is following (0: none)
+    requests: int = 0  # transfer requests about this patient the centres answered
+    declined: int = 0  # ... of which declined
+    promised: str | None = None  # the centre that accepted a request about this patient
 
 
 class LiveCity:
@@ -196,6 +230,7 @@ class LiveCity:
         assignment_wait_s: float = 30.0,
         advice_wait_s: float = 60.0,
         run_id: str | None = None,
+        answer_requests: bool = True,
     ) -> None:
         if min(speed, position_every_s, vitals_every_s, parked_every_s) <= 0:
             raise ValueError("speed, position_every_s, vitals_every_s and parked_every_s must be positive")
@@ -205,6 +240,11 @@ class LiveCity:
         self.position_every_s, self.vitals_every_s = position_every_s, vitals_every_s
         self.parked_every_s = parked_every_s
         self.assignment_wait_s, self.advice_wait_s = assignment_wait_s, advice_wait_s
+        #: The centres answer the dispatcher's transfer requests, and crews wait for the answer (the handshake);
+        #: False: centres without the screen (requests go unanswered, crews leave as advised).
+        self.answer_requests = answer_requests
+        self._trips: dict[str, _Trip] = {}  # patient id -> the journey of the patient aboard
+        self._answered: set[str] = set()  # requests a centre has taken up (answered, or is answering)
         #: Incident ids carry it, so a persistent broker's retained assignments of an earlier run never match.
         self.run_id = topics.check_id(run_id or f"S{draws.seed}", what="run id")
         self.env = simpy.rt.RealtimeEnvironment(factor=1.0 / speed, strict=False)
@@ -229,11 +269,15 @@ class LiveCity:
 
     def run(self, minutes: float) -> LiveSummary:
         """Run for ``minutes`` of real time, or until every call's patient is handed over."""
-        for kind in (topics.Kind.ASSIGNMENT, topics.Kind.ADVICE, topics.Kind.CAPACITY):
+        kinds = [topics.Kind.ASSIGNMENT, topics.Kind.ADVICE, topics.Kind.CAPACITY]
+        kinds += [topics.Kind.REQUESTS] if self.answer_requests else []
+        for kind in kinds:
             self.client.subscribe(topics.subscription(kind), qos=1)
         self.client.start()
         try:
             self._start_city()
+            if self.answer_requests:
+                self.env.process(self._answering())
             calls = [self.env.process(self._call(c)) for c in self.draws.calls]
             deadline = self.env.timeout(minutes * 60.0 * self.speed)
             stopped = self.env.process(self._until_stopped())
@@ -279,6 +323,8 @@ class LiveCity:
             advice_followed=c.advice_followed,
             simulated_min=self.env.now / 60.0,
             real_s=real_s,
+            requests_accepted=c.requests_accepted,
+            requests_declined=c.requests_declined,
         )
 
     def _start_city(self) -> None:
@@ -376,7 +422,11 @@ class LiveCity:
             unit = self._unit_for(call, incident_id)
         unit.free = False
         trip = _Trip(call, unit, incident_id, f"P-{self.draws.seed}-{call.id}")
-        yield from self._serve(trip)
+        self._trips[trip.patient_id] = trip
+        try:
+            yield from self._serve(trip)
+        finally:
+            del self._trips[trip.patient_id]
 
     def _unit_for(self, call: Call, incident_id: str) -> SimUnit | None:
         """The unit the dispatcher recommends if it is free; after ``assignment_wait_s``
@@ -403,6 +453,8 @@ class LiveCity:
         self._status(unit, schemas.UnitStatus.ON_SCENE, incident_id=trip.incident_id)
         self.env.process(self._vitals(trip))
         yield self.env.timeout(self.draws.on_scene_s[call.id])
+        if self.answer_requests:
+            yield from self._await_answer(trip)
         self._status(unit, schemas.UnitStatus.TRANSPORTING, incident_id=trip.incident_id)
         centre = yield from self._transport(trip)
         self.city.admit(centre, self.draws.stay_s[call.id])
@@ -486,8 +538,9 @@ class LiveCity:
         return arrived
 
     def _accepts(self, trip: _Trip, centre: CentreState) -> bool:
-        """The city's answer at the door (:meth:`City.door`); a refusal is declined on the bus with its reason."""
-        door = self.city.door(trip.call, centre, trip.tried)
+        """The city's answer at the door (:meth:`City.door`: a centre that accepted the patient's transfer request
+        takes them); a refusal is declined on the bus with its reason."""
+        door = self.city.door(trip.call, centre, trip.tried, promised=centre.hpid == trip.promised)
         self.counters.full_arrivals += not door.bed
         if door.accepted:
             return True
@@ -498,6 +551,50 @@ class LiveCity:
             )
             self._send(topics.Kind.DECISION, trip.unit.id, decision)
         return False
+
+    # --- the acceptance handshake: the centres' side, and the crew waiting for it ------------------------------
+
+    def _answering(self) -> ProcessGenerator:
+        """Every ``POLL_S``, each centre takes up the requests newly on its list (for a patient of this city)."""
+        while True:
+            for hpid, request in self._inbox.requests():
+                trip = self._trips.get(request.patient_id)
+                if request.request_id in self._answered or trip is None or hpid not in self.world.centres:
+                    continue
+                self._answered.add(request.request_id)
+                self.env.process(self._answer(hpid, request, trip))
+            yield self.env.timeout(POLL_S)
+
+    def _answer(self, hpid: str, request: schemas.TransferRequest, trip: _Trip) -> ProcessGenerator:
+        """The centre answers one request after its delay (the what-if engine's own draw for this patient's
+        request), by the acceptance model; a request withdrawn meanwhile (gone from its list) is not answered."""
+        attempt, trip.requests = trip.requests, trip.requests + 1
+        yield self.env.timeout(handshake_answer_s(self.draws.seed, trip.call, attempt, self.config))
+        if all(r.request_id != request.request_id for h, r in self._inbox.requests() if h == hpid):
+            return  # withdrawn (newer advice), or given up on by the dispatcher
+        self.world.now = self.env.now
+        said = self.city.phone(trip.call, self.world.centres[hpid])
+        if said.accepted:
+            kind, reason = schemas.AnswerKind.ACCEPT, None
+            trip.promised = hpid
+            self.counters.requests_accepted += 1
+        else:
+            kind = schemas.AnswerKind.DECLINE
+            reason = coded(said.reason) if said.reason is not None else schemas.RefusalReason.OTHER
+            trip.declined += 1
+            self.counters.requests_declined += 1
+        answer = schemas.Answer.new(request_id=request.request_id, answer=kind, reason=reason, answered_by=ANSWERED_BY)
+        self._send(topics.Kind.ANSWER, hpid, answer)
+
+    def _await_answer(self, trip: _Trip) -> ProcessGenerator:
+        """Ready to leave: wait while the patient's request is listed and its answer time (the dispatcher's clock)
+        has not passed, until a centre accepts or ``phone_max_calls`` declined; then go as advised. (Between a
+        decline and the next request reaching the list the crew may leave: it then follows the newest advice.)"""
+        while trip.promised is None and trip.declined < self.config.phone_max_calls:
+            request = self._inbox.pending(trip.unit.id, trip.patient_id)
+            if request is None or schemas.utc_now() >= request.answer_by:
+                return
+            yield self.env.timeout(POLL_S)
 
 
 def _along(path: list[Point], lengths: list[float], distance_m: float) -> Point:

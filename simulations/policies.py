@@ -2,9 +2,11 @@
 
 A policy is a plug-in: any object with a ``name`` and the two methods of :class:`Policy`, and
 optionally ``redirects(world, heading) -> {unit: hpid}`` (units on their way that should turn to
-another centre; :meth:`GoldenTime.redirects`) and ``phones_ahead(call) -> bool`` (the crew phones
-centres from the scene before leaving; :meth:`PhoneAround.phones_ahead`). Those shipped here run
-through the same engine:
+another centre; :meth:`GoldenTime.redirects`), ``phones_ahead(call) -> bool`` (the crew phones
+centres from the scene before leaving; :meth:`PhoneAround.phones_ahead`) or the three methods of
+:class:`AsksAhead` (the acceptance handshake: the policy's advice sends a transfer request, the
+simulator has the centre answer it; :class:`GoldenTimeHandshake`). Those shipped here run through
+the same engine:
 
 - ``phone-around`` and ``egen-greedy``: today's practice (:class:`PhoneAround`, :class:`EgenGreedy`).
 - ``nearest``: the nearest open ER.
@@ -13,7 +15,12 @@ through the same engine:
   the nearest open ER when none is.
 - ``goldentime``: the product's own decision engine, not a copy: the :class:`dispatch.engine.DispatchEngine`
   the live worker runs, fed the city's events (:class:`GoldenTime`): it recommends the units, names
-  the centres and turns units on their way.
+  the centres and turns units on their way. The crew drives without asking: the engine's transfer
+  requests go unanswered (no centre has the screen).
+- ``goldentime-handshake``: the same engine with the acceptance handshake (issue 23,
+  :class:`GoldenTimeHandshake`): the crew, ready to leave, waits at the scene for the advised
+  centre's answer to the engine's request, and leaves on a yes, on no answer in time, or after
+  ``phone_max_calls`` declines.
 
 After a refusal every policy tries again from that centre's door, never the same centre twice.
 A planner adds a policy by writing a class and naming it ``package.module:Class`` on the
@@ -28,13 +35,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import numpy as np
 
-from dispatch.commands import Advise, AssignUnit, ClearAdvice, Command
+from dispatch.commands import Advise, AssignUnit, ClearAdvice, ClearRequest, Command, TellRequest
 from dispatch.engine import DispatchEngine
 from dispatch.events import (
+    AnswerReceived,
     CapacityReported,
     DecisionMade,
     Event,
@@ -43,13 +51,14 @@ from dispatch.events import (
     StatusChanged,
     VitalsReported,
 )
+from dispatch.handshake import OPEN
 from dispatch.pathways import Pathway
 from dispatch.router import RouterConfig
 from dispatch.units import Incident
 from simulations.patients import OutOfFold, SimPatient
-from simulations.world import REPORTED, Call, CentreState, SimUnit, Trip, World
+from simulations.world import REPORTED, Ask, Call, CentreState, Reply, SimUnit, Trip, World
 from telemetry import schemas
-from telemetry.schemas import UnitStatus
+from telemetry.schemas import AnswerKind, RefusalReason, UnitStatus
 
 
 class Policy(Protocol):
@@ -62,6 +71,32 @@ class Policy(Protocol):
     def destination(self, world: World, trip: Trip) -> str:
         """The hpid of the centre to drive this patient to now (never one in ``trip.tried``)."""
         ...
+
+
+class AsksAhead(Protocol):
+    """A policy whose advice asks the centre before the crew leaves the scene (the acceptance handshake). The
+    simulator (:meth:`simulations.engine.Simulation._ask_around`) drives the waiting: it asks :meth:`ask` for
+    the unit's open request, has the centre answer it by the acceptance model after its answer delay, and
+    tells the policy the answer (:meth:`answered`); the policy's next request, if any, is waited on the same
+    way."""
+
+    def asks_ahead(self, call: Call) -> bool:
+        """Whether the crew waits at the scene for an answer to its requests for this call."""
+        ...
+
+    def ask(self, world: World, trip: Trip) -> Ask | None:
+        """The unit's open transfer request now (the first time for a call: the patient is reported ready to
+        leave, and the advice sends it); None: none is open (the crew goes as advised)."""
+        ...
+
+    def answered(self, world: World, request: Ask, reply: Reply) -> bool:
+        """The centre answered ``request`` now; False when it was no longer open (withdrawn for newer advice)."""
+        ...
+
+
+def asks(policy: object) -> TypeGuard[AsksAhead]:
+    """Does ``policy`` ask ahead (has the methods of :class:`AsksAhead`)?"""
+    return all(callable(getattr(policy, name, None)) for name in ("asks_ahead", "ask", "answered"))
 
 
 def _untried(world: World, trip: Trip) -> list[CentreState]:
@@ -185,6 +220,7 @@ class _Ride:
     tried: frozenset[str] = frozenset()  # the centres that refused the patient
     arrived: bool = False  # the engine was told the unit is at hospital (the centre took the patient)
     vitals_sent: int = 0
+    asked: bool = False  # the engine was told the patient is ready to leave, at the scene (the handshake)
 
 
 class GoldenTime:
@@ -231,6 +267,8 @@ class GoldenTime:
         self._advice: dict[str, Advise] = {}  # unit -> the newest advice it was given
         self._reported: set[int] = set()  # calls the engine was told of
         self.unadvised: set[int] = set()  # calls whose crew had no advice when it had to choose a centre
+        #: unit -> where its newest transfer request stands, and when it was sent (simulated seconds)
+        self._requests: dict[str, tuple[TellRequest, float]] = {}
         self._observed_at = math.nan  # the simulated time of the last batch
 
     # --- the Policy protocol -----------------------------------------------------------------------
@@ -276,15 +314,9 @@ class GoldenTime:
             door = world.centres[trip.at].centre
             events.append(PositionReported(unit_id, door.lat, door.lon))
         advice = self._advice.get(unit_id)
-        if trip.at is None or advice is None or advice.patient_id != _patient_id(trip.call):
-            ride.vitals_sent += 1
-            vitals = self.scorer.stamp(
-                trip.call.patient,
-                patient_id=_patient_id(trip.call),
-                msg_id=f"sim-call-{trip.call.id:06d}-{ride.vitals_sent}",
-                ts=world.now_dt,
-            )
-            events.append(VitalsReported(unit_id, vitals, severity=trip.call.patient.assessment))
+        leaving = trip.at is None and not ride.asked  # (asked ahead: the engine has had the vitals at the scene)
+        if leaving or advice is None or advice.patient_id != _patient_id(trip.call):
+            events.append(self._vitals(world, ride, unit_id, trip.call))
         elif advice.destination.hpid == trip.at:  # the centre the advice named refused at the door
             events.append(DecisionMade(unit_id, advice.advice_version, accept=False))
         self._apply(events, world.now_dt)
@@ -311,6 +343,17 @@ class GoldenTime:
                 turns[unit_id] = ride.heading = advised
         return turns
 
+    def _vitals(self, world: World, ride: _Ride, unit_id: str, call: Call) -> VitalsReported:
+        """The call's patient's vitals, stamped now, with the model's out-of-fold assessment."""
+        ride.vitals_sent += 1
+        vitals = self.scorer.stamp(
+            call.patient,
+            patient_id=_patient_id(call),
+            msg_id=f"sim-call-{call.id:06d}-{ride.vitals_sent}",
+            ts=world.now_dt,
+        )
+        return VitalsReported(unit_id, vitals, severity=call.patient.assessment)
+
     # --- the engine's side ------------------------------------------------------------------------
 
     def _start(self, world: World) -> DispatchEngine:
@@ -326,7 +369,7 @@ class GoldenTime:
         self._world = world
         self.batches, self.commands = [], []
         self._rides, self._reports, self._advice, self._reported = {}, {}, {}, set()
-        self.unadvised = set()
+        self.unadvised, self._requests = set(), {}
         self._observed_at = math.nan
         # Every unit's tablet says where it is and that it is free, as the live city's units do at start.
         self._apply(
@@ -352,6 +395,12 @@ class GoldenTime:
                 self._advice[command.unit_id] = command
             elif isinstance(command, ClearAdvice):
                 self._advice.pop(command.unit_id, None)
+            elif isinstance(command, TellRequest):
+                held = self._requests.get(command.unit_id)
+                same = held is not None and held[0].request_id == command.request_id
+                self._requests[command.unit_id] = (command, held[1] if held is not None and same else self._world.now)
+            elif isinstance(command, ClearRequest):
+                self._requests.pop(command.unit_id, None)
         return commands
 
     def _observe(self, world: World) -> list[Event]:
@@ -394,6 +443,58 @@ class GoldenTime:
         return None
 
 
+class GoldenTimeHandshake(GoldenTime):
+    """:class:`GoldenTime` with the acceptance handshake (issue 23; ``dispatch.handshake``): when the crew is ready
+    to leave the scene, the engine is told the patient (on scene: position, vitals) and its advice sends the
+    advised centre a transfer request (the engine's ``TellRequest`` to the unit, ``PublishRequests`` to the
+    centre); the simulator has the centre answer it (:class:`AsksAhead`) and the answer goes back to the engine
+    as the centre's ``AnswerReceived``, at its simulated time. An acceptance holds the bed (R-PROMISE) and the
+    crew leaves; a decline, with its coded reason, re-plans (R-REFUSED) and the next advice sends the next
+    request; a request past its answer time is given up (R-ANSWER) and the crew goes as advised. The engine
+    sends no request for the patients time wins for (cardiac arrest, unstable): their crew leaves at once."""
+
+    name = "goldentime-handshake"
+
+    def asks_ahead(self, call: Call) -> bool:
+        """Every crew asks; the engine decides per patient whether a request is sent (none: leave at once)."""
+        return True
+
+    def ask(self, world: World, trip: Trip) -> Ask | None:
+        self._start(world)
+        events = self._observe(world)
+        unit_id = trip.unit_id
+        ride = self._rides.setdefault(unit_id, _Ride(trip.call))
+        if not ride.asked:  # ready to leave: the tablet reports the patient from the scene
+            ride.asked = True
+            events += [PositionReported(u.id, *u.position(world.now)) for u in world.units.values() if u.free]
+            events.append(StatusChanged(unit_id, UnitStatus.ON_SCENE, _incident_id(trip.call)))
+            events.append(PositionReported(unit_id, trip.lat, trip.lon))
+            events.append(self._vitals(world, ride, unit_id, trip.call))
+        self._apply(events, world.now_dt)  # (and requests past their answer time are given up)
+        return self._open_request(unit_id, trip.call)
+
+    def answered(self, world: World, request: Ask, reply: Reply) -> bool:
+        self._start(world)
+        told, _ = self._requests.get(request.unit_id, (None, 0.0))
+        if told is None or told.request_id != request.request_id or told.state not in OPEN:
+            return False
+        events = self._observe(world)
+        if reply.accepted:
+            events.append(AnswerReceived(request.hpid, request.request_id, AnswerKind.ACCEPT))
+        else:
+            reason = reply.reason or RefusalReason.OTHER
+            events.append(AnswerReceived(request.hpid, request.request_id, AnswerKind.DECLINE, reason))
+        self._apply(events, world.now_dt)
+        return True
+
+    def _open_request(self, unit_id: str, call: Call) -> Ask | None:
+        """The unit's transfer request for this call's patient still waiting for an answer, if there is one."""
+        (told, sent_at), advice = self._requests.get(unit_id, (None, 0.0)), self._advice.get(unit_id)
+        if told is None or told.state not in OPEN or advice is None or advice.patient_id != _patient_id(call):
+            return None
+        return Ask(unit_id, told.request_id, told.hpid, sent_at, (told.answer_by - told.sent_at).total_seconds())
+
+
 def _patient_id(call: Call) -> str:
     return f"sim-{call.id:06d}"
 
@@ -408,6 +509,7 @@ POLICIES: dict[str, type[Nearest] | type[Capable] | type[EgenGreedy] | type[Phon
     "egen-greedy": EgenGreedy,
     "phone-around": PhoneAround,
     "goldentime": GoldenTime,
+    "goldentime-handshake": GoldenTimeHandshake,
 }
 
 

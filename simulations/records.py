@@ -36,6 +36,13 @@ class CallRecord:
     advised: bool | None = None  # the policy had advice at every choice of centre (None: a policy without advice)
     nearest_first: bool = True  # the first centre reached was the open ER nearest the scene
     unstable: bool = False  # Pre-KTAS level 1 signs on the vitals (the stabilise-first rule applies)
+    requests: int = 0  # transfer requests the crew waited on at the scene (the acceptance handshake)
+    #: Ready to leave (end of on-scene care) -> the first centre that accepted the patient: a yes on the phone, a
+    #: transfer request accepted, or else the door that took the patient. None: not measured.
+    ready_to_accepted_s: float | None = None
+    #: Every refusal the patient met, in order: (where, coded reason), where "phone", "request" (the handshake) or
+    #: "door", the reason a telemetry.schemas.RefusalReason value ("no_bed", "no_specialist", "other", ...).
+    refusals: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

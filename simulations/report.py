@@ -65,6 +65,24 @@ PAIRED_METRICS = (  # the paired tables' rows, where the runs have them; *_golde
     "transport_p50_min",
     "response_p90_min",
 )
+#: The acceptance handshake (issue 23): its policy, compared with these first (then any others), on these rows.
+HANDSHAKE = "goldentime-handshake"
+HANDSHAKE_ORDER = ("phone-around", "goldentime", "egen-greedy")
+HANDSHAKE_METRICS = (
+    "time_to_acceptance_min",
+    "time_to_acceptance_p90_min",
+    "scene_search_mean_min",
+    "golden_time_share",
+    "definitive_care_min_ktas12",
+    "secondary_transfer_pct",
+    "retransfer_pct",
+    "refusals_per_100",
+    "refusals_no_bed_per_100",
+    "refusals_no_specialist_per_100",
+    "requests_per_patient",
+    "phone_calls_per_patient",
+    "over_30min_pct",
+)
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 HANGUL_FAMILIES = (
     "Noto Sans CJK KR",
@@ -113,6 +131,7 @@ def write_report(out_dir: Path, results: Sequence[RunResult], *, title: str, com
         *_kpi_section(results, summary),
         *_paired_section(table, policies),
         *_goals_section(goals_from(table), policies),
+        *_handshake_section(table, policies),
         *_plots_section(plots),
         *_glossary_section(),
     ]
@@ -248,10 +267,10 @@ def _verdict_text(verdict: str) -> str:
     return f"**{verdict}**" if verdict == LOSS else verdict
 
 
-def paired_order(policies: Sequence[str], candidate: str = CANDIDATE) -> list[str]:
-    """The policies to compare the candidate with: :data:`PAIRED_ORDER` first, then the rest as they appear."""
+def paired_order(policies: Sequence[str], candidate: str = CANDIDATE, first: Sequence[str] = PAIRED_ORDER) -> list[str]:
+    """The policies to compare the candidate with: ``first`` (:data:`PAIRED_ORDER`), then the rest as they appear."""
     others = [p for p in policies if p != candidate]
-    return [p for p in PAIRED_ORDER if p in others] + [p for p in others if p not in PAIRED_ORDER]
+    return [p for p in first if p in others] + [p for p in others if p not in first]
 
 
 def paired_metrics(comparisons: dict[str, Paired]) -> list[str]:
@@ -277,11 +296,19 @@ def _paired_section(table: RunTable, policies: Sequence[str], candidate: str = C
         "side, tie if it includes 0, n/a with fewer than 2 paired seeds.",
         "",
     ]
+    return [*lines, *_paired_tables(table, candidate, others, paired_metrics)]
+
+
+def _paired_tables(
+    table: RunTable, candidate: str, others: Sequence[str], rows: Callable[[dict[str, Paired]], list[str]]
+) -> list[str]:
+    """One table per other policy: ``candidate`` against it, seed by seed, on the metrics ``rows`` picks."""
+    lines: list[str] = []
     for other in others:
         comparisons = paired_from(table, other, candidate)
         seeds = {s for p, s in table if p == other} & {s for p, s in table if p == candidate}
         lines += [f"### `{candidate}` against `{other}` ({_plural(len(seeds), 'paired seed')})", ""]
-        metrics = paired_metrics(comparisons)
+        metrics = rows(comparisons)
         if not metrics:
             lines += [
                 "No headline metric to compare: no seed ran both policies."
@@ -303,6 +330,34 @@ def _paired_section(table: RunTable, policies: Sequence[str], candidate: str = C
             )
         lines.append("")
     return lines
+
+
+def _handshake_section(table: RunTable, policies: Sequence[str]) -> list[str]:
+    """``goldentime-handshake`` against each other policy that ran (today's phoning and GoldenTime driving without
+    asking first) on the time to an accepting centre, scene time, refusals by reason and the outcomes; nothing
+    when it did not run."""
+    if HANDSHAKE not in policies:
+        return []
+    lines = [f"## The acceptance handshake: `{HANDSHAKE}` against each other policy", ""]
+    others = paired_order(policies, HANDSHAKE, HANDSHAKE_ORDER)
+    if not others:
+        return [*lines, f"Not shown: no other policy ran next to `{HANDSHAKE}`.", ""]
+    lines += [
+        f"`{HANDSHAKE}` is GoldenTime with the acceptance handshake (issue 23): ready to leave, the crew waits at "
+        "the scene for the advised centre's answer to the dispatcher's transfer request (the world's acceptance "
+        "model, after a lognormal answer time), leaves on a yes, on no answer within the pathway's time-out, or "
+        "after `phone_max_calls` declines. `time_to_acceptance_*` counts from ready to leave to the first centre "
+        "that said yes: on the phone, to a request, or else the door that took the patient; refusals count every "
+        f"one the patient met (phone, request, door). Rows: the paired difference `{HANDSHAKE}` − other over the "
+        "seeds both ran, mean [95 % CI, Student's t], verdicts as above; the calls and requests a crew made are "
+        "described, not judged (n/a): their cost is in the times.",
+        "",
+    ]
+
+    def rows(comparisons: dict[str, Paired]) -> list[str]:
+        return [m for m in HANDSHAKE_METRICS if m in comparisons]
+
+    return [*lines, *_paired_tables(table, HANDSHAKE, others, rows)]
 
 
 def _goals_summary(results: Sequence[Goal], candidate: str) -> str:

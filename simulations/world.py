@@ -194,6 +194,32 @@ class Trip:
     at: str | None = None  # the centre whose door the ambulance is at (it refused), None: the scene
 
 
+@dataclass(frozen=True)
+class Ask:
+    """A transfer request a policy's advice sent a centre for a unit's patient (the acceptance handshake): the
+    simulator has the centre answer it (:class:`Reply`), by the acceptance model, unless the answer would come
+    after ``answer_within_s``. Times are simulated seconds."""
+
+    unit_id: str
+    request_id: str
+    hpid: str
+    sent_at: float
+    answer_within_s: float  # the request's answer time (answer_by - sent_at): later, the crew goes as advised
+
+    @property
+    def answer_by(self) -> float:
+        return self.sent_at + self.answer_within_s
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a centre answers a transfer request: accept, or decline with a coded reason. What it says, nothing of
+    why (no policy sees inside the acceptance model)."""
+
+    accepted: bool
+    reason: schemas.RefusalReason | None = None
+
+
 @dataclass
 class World:
     prepared: Prepared

@@ -39,6 +39,10 @@ POLICIES: dict[str, Text] = {
     "nearest": ("가장 가까운 응급실", "the nearest ER"),
     "capable": ("가장 가까운 적정 센터", "the nearest capable centre"),
     "goldentime": ("GoldenTime 추천", "GoldenTime's advice"),
+    "goldentime-handshake": (
+        "GoldenTime 추천 + 병원 수용 요청·응답",
+        "GoldenTime's advice with the centre's accept / decline",
+    ),
 }
 PLOTS: tuple[tuple[str, Text], ...] = (
     ("kpis_headline.png", ("핵심 지표 (시드 평균, 95 % 신뢰구간)", "Headline KPIs (mean over seeds, 95 % CI)")),
@@ -85,6 +89,21 @@ METRICS: dict[str, Text] = {
     "definitive_care_min_major_trauma": ("최종 치료까지, 중증외상 (분)", "To definitive care, major trauma (min)"),
     "scene_search_mean_min": ("현장에서 병원 찾는 시간, 평균 (분)", "Time at the scene finding a centre, mean (min)"),
     "phone_calls_per_patient": ("환자당 병원 전화 (건)", "Calls to centres per patient"),
+    "requests_per_patient": ("환자당 수용 요청 (건)", "Transfer requests per patient"),
+    "time_to_acceptance_min": (
+        "출발 준비부터 병원 수용까지, 평균 (분)",
+        "Ready to leave to a centre's yes, mean (min)",
+    ),
+    "time_to_acceptance_p90_min": (
+        "출발 준비부터 병원 수용까지, 90백분위 (분)",
+        "Ready to leave to a centre's yes, 90th percentile (min)",
+    ),
+    "refusals_per_100": ("환자 100명당 수용 거절 (건)", "Refusals per 100 patients"),
+    "refusals_no_bed_per_100": ("환자 100명당 거절: 병상 없음 (건)", "Refusals, no bed, per 100 patients"),
+    "refusals_no_specialist_per_100": (
+        "환자 100명당 거절: 전문의 부재 (건)",
+        "Refusals, no specialist, per 100 patients",
+    ),
     "over_30min_pct": ("병원 선정·이송 30분 초과 (%)", "Finding a centre and getting there over 30 min (%)"),
     "secondary_transfer_pct": (
         "최종치료 불가 기관 수용 후 전원 (%)",

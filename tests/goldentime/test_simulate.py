@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from goldentime.settings import Settings
-from goldentime.simulate import WhatIf, WhatIfError, run_what_if
+from goldentime.simulate import ALL_POLICIES, WhatIf, WhatIfError, run_what_if
 from tests.helpers import run_cli
 
 
@@ -27,7 +27,7 @@ def test_simulate_writes_report_plots_and_an_identical_csv_for_the_same_seed(
     assert "Paired comparisons" in report
     assert all((tmp_path / "a" / png).is_file() for png in ("kpis_headline.png", "response_cdf.png"))
     rows = list(csv.DictReader((tmp_path / "a" / "kpis.csv").open()))
-    assert {r["policy"] for r in rows} == {"phone-around", "egen-greedy", "nearest", "capable", "goldentime"}
+    assert {r["policy"] for r in rows} == set(ALL_POLICIES) and "goldentime-handshake" in ALL_POLICIES
     assert {r["seed"] for r in rows} == {"1", "2"}
     assert run_cli(capsys, *args, "--out", str(tmp_path / "b"))[0] == 0
     assert (tmp_path / "a" / "kpis.csv").read_bytes() == (tmp_path / "b" / "kpis.csv").read_bytes()

@@ -115,9 +115,11 @@ class Recorder:
 
     def clean(self, incident: str) -> None:
         """Clear what this test left retained (a real broker keeps it across runs)."""
-        retained = [topics.build(k, UNIT) for k in (topics.Kind.STATUS, topics.Kind.ADVICE)]
+        retained = [topics.build(k, UNIT) for k in (topics.Kind.STATUS, topics.Kind.ADVICE, topics.Kind.REQUEST_STATE)]
         retained += [
-            topics.build(k, h) for k in (topics.Kind.CAPACITY, topics.Kind.INBOUND) for h in (NEAR.hpid, FAR.hpid)
+            topics.build(k, h)
+            for k in (topics.Kind.CAPACITY, topics.Kind.INBOUND, topics.Kind.REQUESTS)
+            for h in (NEAR.hpid, FAR.hpid)
         ]
         retained.append(topics.build(topics.Kind.ASSIGNMENT, incident))
         for topic in retained:
@@ -138,8 +140,18 @@ def recorder(broker: BrokerUnderTest, seed: int) -> Iterator[Recorder]:
     r.clean(incident=f"S{seed}-0")
 
 
-def _city(prepared: Prepared, broker: BrokerUnderTest, seed: int, *, wait_s: float) -> LiveCity:
-    """The toy city on the broker under test; ``wait_s``: how long (simulated) crews wait for the dispatcher."""
+def _city(
+    prepared: Prepared,
+    broker: BrokerUnderTest,
+    seed: int,
+    *,
+    wait_s: float,
+    answer_requests: bool = False,
+    draws: CityDraws | None = None,
+) -> LiveCity:
+    """The toy city on the broker under test; ``wait_s``: how long (simulated) crews wait for the dispatcher;
+    ``answer_requests``: its centres answer the dispatcher's transfer requests (off: centres without the screen,
+    so the crew meets the full ER at its door)."""
 
     def connect() -> MqttClient:
         return MqttClient(broker.url, unique("live"), protocol=broker.protocol)
@@ -147,12 +159,13 @@ def _city(prepared: Prepared, broker: BrokerUnderTest, seed: int, *, wait_s: flo
     return LiveCity(
         prepared,
         CONFIG,
-        _draws(seed),
+        draws or _draws(seed),
         client_factory=connect,
         speed=SPEED,
         position_every_s=10.0,
         assignment_wait_s=wait_s,
         advice_wait_s=wait_s,
+        answer_requests=answer_requests,
     )
 
 
@@ -217,6 +230,43 @@ def test_units_follow_the_dispatcher_and_decline_at_a_full_er(
     assert summary.advice_followed == 2
     assert summary.response_p90_min is not None and 0 < summary.response_p90_min < 10
     assert any("re-transfers 1" in line for line in summary.lines())
+
+
+def test_the_centres_answer_the_dispatchers_requests_and_the_crew_goes_where_it_was_accepted(
+    broker: BrokerUnderTest, prepared: Prepared, severity: TrainedSeverity, recorder: Recorder, seed: int
+) -> None:
+    """The acceptance handshake over the broker: the near centre (full since its last report) declines the request
+    with "no bed", the dispatcher re-plans and asks the far centre, which accepts; the crew, on scene long enough for
+    both answers, drives to the far centre and is never refused at a door."""
+    draws = dataclasses.replace(_draws(seed), on_scene_s=(1200.0,))  # 4 s real: the answers come well before
+    dispatcher = Dispatcher(MqttClient(broker.url, unique("dispatcher"), protocol=broker.protocol), prepared, severity)
+    dispatcher.start()
+    try:
+        summary = _run(_city(prepared, broker, seed, wait_s=600.0, answer_requests=True, draws=draws))
+    finally:
+        dispatcher.stop()
+
+    statuses = _statuses(recorder)
+    assert statuses[-2].status is schemas.UnitStatus.AT_HOSPITAL and statuses[-2].hpid == FAR.hpid
+    answers = {
+        hpid: [a for a in recorder.payloads(topics.Kind.ANSWER, hpid) if isinstance(a, schemas.Answer)]
+        for hpid in (NEAR.hpid, FAR.hpid)
+    }
+    assert [(a.answer, a.reason, a.answered_by) for a in answers[NEAR.hpid]] == [
+        (schemas.AnswerKind.DECLINE, schemas.RefusalReason.NO_BED, "live city")
+    ]
+    assert [(a.answer, a.reason) for a in answers[FAR.hpid]] == [(schemas.AnswerKind.ACCEPT, None)]
+    # the dispatcher took both answers: the crew's request state went declined at the near centre, accepted at the far
+    states = [s for s in recorder.payloads(topics.Kind.REQUEST_STATE, UNIT) if isinstance(s, schemas.UnitRequest)]
+    answered = [
+        (s.hpid, s.state) for s in states if s.state in (schemas.RequestState.DECLINED, schemas.RequestState.ACCEPTED)
+    ]
+    assert answered == [(NEAR.hpid, schemas.RequestState.DECLINED), (FAR.hpid, schemas.RequestState.ACCEPTED)]
+    decisions = [d for d in recorder.payloads(topics.Kind.DECISION, UNIT) if isinstance(d, schemas.Decision)]
+    assert all(d.decision is schemas.DecisionKind.ACCEPT for d in decisions)  # never refused at a door
+    assert (summary.served, summary.retransfers, summary.full_arrivals) == (1, 0, 0)
+    assert (summary.requests_accepted, summary.requests_declined) == (1, 1)
+    assert any("transfer requests accepted 1, declined 1" in line for line in summary.lines())
 
 
 def test_without_a_dispatcher_the_crew_takes_the_nearest_er(
