@@ -43,7 +43,16 @@ from dispatch.events import (
     VitalsReported,
 )
 from dispatch.explain import Text, say
-from dispatch.handshake import HandshakeError, Request, RequestBook, answer_within_s, refused_view, request_id
+from dispatch.handshake import (
+    DUAL_PATHWAYS,
+    DUAL_WITHIN_S,
+    HandshakeError,
+    Request,
+    RequestBook,
+    answer_within_s,
+    refused_view,
+    request_id,
+)
 from dispatch.nowcast import BedNowcast
 from dispatch.pathways import Pathway, needs_of
 from dispatch.roads import EtaMode, SnapError
@@ -51,6 +60,7 @@ from dispatch.router import (
     CentreView,
     Choice,
     Mode,
+    Option,
     PatientCase,
     RouterConfig,
     centre_view,
@@ -302,9 +312,7 @@ class DispatchEngine:
             self._out.append(Refuse(event.origin, refusal, unit_id=unit.unit_id, decision=True))
             return unit
         if not event.accept and unit.destination is not None:
-            withdrawn = self.requests.withdraw(unit.unit_id)
-            if withdrawn is not None:
-                self._told(withdrawn)
+            self._settled(self.requests.withdraw(unit.unit_id))
             unit.declined.add(unit.destination)
             unit.owned = unit.has_patient
             self._dirty.add(unit.unit_id)
@@ -459,13 +467,13 @@ class DispatchEngine:
                     ktas=unit.severity.ktas,
                     needs=unit.needs,
                     eta_s=unit.etas,
-                    current=unit.destination,
+                    current=self._promised(unit) or unit.destination,
                     declined=frozenset(unit.declined),
                     critical=unit.critical,
                     p_critical=unit.severity.p_critical,
                     unstable=unit.unstable,
                     cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
-                    confirmed=self._accepted(unit),
+                    confirmed=self._promised(unit) is not None,
                 )
             )
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
@@ -529,9 +537,11 @@ class DispatchEngine:
         refusals = self.requests.held(centre.hpid, None if capacity is None else capacity.updated_at, now)
         return refused_view(view, refusals, now) if refusals else view
 
-    def _accepted(self, unit: UnitState) -> bool:
+    def _promised(self, unit: UnitState) -> str | None:
+        """The centre that accepted the unit's current patient (R-PROMISE), if one did."""
         request = self.requests.current(unit.unit_id)
-        return request is not None and request.state is RequestState.ACCEPTED and request.hpid == unit.destination
+        accepted = request is not None and request.state is RequestState.ACCEPTED
+        return request.hpid if accepted and request is not None and request.patient_id == unit.patient_id else None
 
     def _request(self, unit: UnitState, choice: Choice, now: datetime) -> None:
         """With advice naming a new centre, a transfer request to it (the earlier one withdrawn); none for the
@@ -541,59 +551,80 @@ class DispatchEngine:
         if same and before is not None and before.state is not RequestState.WITHDRAWN:
             return  # the same centre: its request (and answer) stands
         if choice.mode in (Mode.NEAREST, Mode.ALL_DECLINED):
-            withdrawn = self.requests.withdraw(unit.unit_id)
-            if withdrawn is not None:
-                self._told(withdrawn)
+            self._settled(self.requests.withdraw(unit.unit_id))
             return
+        for withdrawn in self.requests.send(self._new_request(unit, choice, choice.destination, now)):
+            self._requests_changed(withdrawn.hpid)
+        self._told(self.requests.by_unit[unit.unit_id])
+        alternative = choice.alternatives[0] if choice.alternatives else None
+        dual = choice.mode is Mode.DEFINITIVE and unit.critical and choice.pathway in DUAL_PATHWAYS
+        if dual and alternative is not None and alternative.eta_s - choice.destination.eta_s <= DUAL_WITHIN_S:
+            self.requests.also(self._new_request(unit, choice, alternative, now, second=True))
+            self._requests_changed(alternative.hpid)
+
+    def _new_request(
+        self, unit: UnitState, choice: Choice, option: Option, now: datetime, *, second: bool = False
+    ) -> Request:
         assert unit.patient_id is not None
-        destination = choice.destination
-        request = Request(
-            request_id=request_id(unit.unit_id, unit.advice_version),
+        return Request(
+            request_id=request_id(unit.unit_id, unit.advice_version, second=second),
             unit_id=unit.unit_id,
-            hpid=destination.hpid,
-            name=destination.name,
+            hpid=option.hpid,
+            name=option.name,
             patient_id=unit.patient_id,
             advice_version=unit.advice_version,
             pathway=choice.pathway,
             critical=unit.critical,
-            eta_s=destination.eta_s,
+            eta_s=option.eta_s,
             sent_at=now,
             answer_by=now + timedelta(seconds=answer_within_s(choice.pathway)),
         )
-        withdrawn = self.requests.send(request)
-        if withdrawn is not None:
-            self._requests_changed(withdrawn.hpid)
-        self._told(request)
+
+    def _settled(self, requests: Sequence[Request]) -> None:
+        """Requests withdrawn or given up on leave their centres' lists; the crew hears of its current one."""
+        for request in requests:
+            if request is self.requests.current(request.unit_id):
+                self._told(request)
+            else:
+                self._requests_changed(request.hpid)
 
     def _answer(self, event: AnswerReceived, now: datetime) -> UnitState | None:
         try:
-            request = self.requests.answer(event.hpid, event.request_id, event.answer, event.reason, now)
+            answered = self.requests.answer(event.hpid, event.request_id, event.answer, event.reason, now)
         except HandshakeError as exc:
             self._out.append(Refuse(event.origin, say("answer_refused", why=str(exc))))
             return None
-        self._told(request)
+        request = answered.request
+        if answered.first or answered.current is request:
+            self._told(request)
+        else:
+            self._requests_changed(request.hpid)  # a second centre's no: the crew hears of its current request
+        if answered.current is not None and answered.current is not request:
+            self._told(answered.current)  # the other centre's request stands, now the unit's
+        self._settled(answered.withdrawn)
         unit = self.units.get(request.unit_id)
-        if unit is None or request.state is not RequestState.DECLINED:
-            return unit  # seen, or accepted: the advice stands, now held (R-PROMISE)
-        unit.declined.add(request.hpid)
+        if unit is None or request.state is RequestState.SEEN:
+            return unit
         self._dirty.add(unit.unit_id)
-        self._everyone = self._replan = True  # what the decline says about the centre is news for everyone
+        self._replan = True  # accepted: the patient goes there, held (R-PROMISE)
+        if request.state is RequestState.DECLINED:
+            unit.declined.add(request.hpid)
+            self._everyone = True  # what the decline says about the centre is news for everyone
         return unit
 
     def _expire(self, now: datetime) -> None:
         deadline = self.requests.next_deadline()
         if deadline is None or deadline > now:
             return
-        for request in self.requests.expire(now):
-            self._told(request)
+        self._settled(self.requests.expire(now))
 
     def _end_request(self, unit_id: str) -> None:
-        request = self.requests.forget(unit_id)
-        if request is None:
-            return
-        if request.open:
-            self._requests_changed(request.hpid)
-        self._out.append(ClearRequest(unit_id))
+        requests = self.requests.forget(unit_id)
+        for request in requests:
+            if request.open:
+                self._requests_changed(request.hpid)
+        if requests:
+            self._out.append(ClearRequest(unit_id))
 
     def _told(self, request: Request) -> None:
         """The unit hears where its request stands, and the centre's list follows."""

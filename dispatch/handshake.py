@@ -11,6 +11,9 @@ requests past their answer time. The rules (``docs/clinical_rules.md``):
   are never held for an answer: they go to the nearest ER, pre-notified by the inbound list.
 - **R-PROMISE** An accepting centre holds its bed for the patient: the plan keeps the patient there
   (decided first) unless the centre leaves the candidates (shut, declared no, declined).
+- **R-DUAL** A critical patient on a time-critical pathway (``DUAL_PATHWAYS``) whose first alternative is on
+  the same tier and at most ``DUAL_WITHIN_S`` farther is asked of both centres at once: the first yes wins
+  (the patient goes there, the other request is withdrawn); a no from one leaves the other standing.
 - **R-REFUSED** A decline excludes that centre for the patient at once, and its reason is news about the
   centre for every patient until its next capacity report (at most ``REFUSAL_HOLD_S``): "no bed" reads as
   no ER bed free; "no specialist" or "no equipment" as the pathway's first-tier team or room declared no.
@@ -42,6 +45,12 @@ ANSWER_WITHIN_S: dict[Pathway, float] = {
     Pathway.PSYCHIATRIC: 120.0,
     Pathway.NON_CRITICAL: 120.0,
 }
+#: R-DUAL: the pathways whose critical patients may be asked of two centres at once, and how much farther the
+#: second may be.
+DUAL_PATHWAYS = frozenset(
+    {Pathway.STEMI, Pathway.STROKE, Pathway.STROKE_HAEMORRHAGE, Pathway.MAJOR_TRAUMA, Pathway.GENERAL_CRITICAL}
+)
+DUAL_WITHIN_S = 300.0
 #: A pathway not in the table (or none known): this long.
 DEFAULT_ANSWER_WITHIN_S = 90.0
 #: R-REFUSED: what a decline says about a centre holds at most this long without a newer report.
@@ -109,12 +118,13 @@ def answer_within_s(pathway: Pathway | None) -> float:
     return ANSWER_WITHIN_S.get(pathway, DEFAULT_ANSWER_WITHIN_S) if pathway is not None else DEFAULT_ANSWER_WITHIN_S
 
 
-def request_id(unit_id: str, advice_version: int) -> str:
-    """A request's id: the unit and the advice version (hashed when that would not fit in a topic id)."""
-    plain = f"{unit_id}-v{advice_version}"
-    if len(plain) <= 64:
-        return plain
-    return f"{hashlib.sha256(unit_id.encode()).hexdigest()[:16]}-v{advice_version}"
+def request_id(unit_id: str, advice_version: int, *, second: bool = False) -> str:
+    """A request's id: the unit and the advice version, ``b`` for the second centre asked at once (R-DUAL); the
+    unit hashed when that would not fit in a topic id."""
+    tail = f"-v{advice_version}{'b' if second else ''}"
+    if len(unit_id) + len(tail) <= 64:
+        return unit_id + tail
+    return hashlib.sha256(unit_id.encode()).hexdigest()[:16] + tail
 
 
 @dataclass(frozen=True)
@@ -126,68 +136,106 @@ class Refusal:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What one answer changed: the request it answered, the unit's request now (a second one moves up when the
+    first declines or the second accepts), and the unit's requests it withdrew (the other centre, once one said
+    yes)."""
+
+    request: Request
+    current: Request | None
+    withdrawn: tuple[Request, ...] = ()
+    first: bool = True  # the answered request was the unit's current one (not the second centre's)
+
+
 class RequestBook:
-    """Every unit's current request, and what declines said about centres."""
+    """Every unit's current request (and the second centre asked at once, R-DUAL), and what declines said about
+    centres."""
 
     def __init__(self) -> None:
         self.by_unit: dict[str, Request] = {}
+        self.second: dict[str, Request] = {}
         self.refusals: dict[str, list[Refusal]] = {}
 
     def current(self, unit_id: str) -> Request | None:
         return self.by_unit.get(unit_id)
 
-    def send(self, request: Request) -> Request | None:
-        """Send ``request`` for its unit; returns the unit's earlier request if it was still open (now withdrawn)."""
-        before = self.by_unit.get(request.unit_id)
-        self.by_unit[request.unit_id] = request
-        return replace(before, state=RequestState.WITHDRAWN) if before is not None and before.open else None
+    def _all(self) -> list[Request]:
+        return [*self.by_unit.values(), *self.second.values()]
 
-    def withdraw(self, unit_id: str) -> Request | None:
-        """The unit's request, withdrawn, if it was open (the crew declined the advice, or the trip is over)."""
-        before = self.by_unit.get(unit_id)
-        if before is None or not before.open:
-            return None
-        self.by_unit[unit_id] = withdrawn = replace(before, state=RequestState.WITHDRAWN)
+    def send(self, request: Request) -> list[Request]:
+        """Send ``request`` for its unit; returns the unit's earlier requests that were still open (now withdrawn)."""
+        withdrawn = self.withdraw(request.unit_id)
+        self.second.pop(request.unit_id, None)
+        self.by_unit[request.unit_id] = request
         return withdrawn
 
-    def forget(self, unit_id: str) -> Request | None:
-        return self.by_unit.pop(unit_id, None)
+    def also(self, request: Request) -> None:
+        """Ask a second centre for the unit's patient at the same time (R-DUAL)."""
+        assert request.unit_id in self.by_unit
+        self.second[request.unit_id] = request
+
+    def withdraw(self, unit_id: str) -> list[Request]:
+        """The unit's open requests, withdrawn (the crew declined the advice, or another centre said yes)."""
+        withdrawn = []
+        for book in (self.by_unit, self.second):
+            before = book.get(unit_id)
+            if before is not None and before.open:
+                book[unit_id] = replace(before, state=RequestState.WITHDRAWN)
+                withdrawn.append(book[unit_id])
+        return withdrawn
+
+    def forget(self, unit_id: str) -> list[Request]:
+        """The trip is over: the unit's requests, dropped."""
+        return [r for r in (self.by_unit.pop(unit_id, None), self.second.pop(unit_id, None)) if r is not None]
 
     def answer(
         self, hpid: str, request_id: str, kind: AnswerKind, reason: RefusalReason | None, now: datetime
-    ) -> Request:
+    ) -> Answered:
         """Apply a centre's answer; raises :class:`HandshakeError` when it names no open request of that centre."""
-        found = next((r for r in self.by_unit.values() if r.request_id == request_id), None)
+        found = next((r for r in self._all() if r.request_id == request_id), None)
         if found is None or found.hpid != hpid:
             raise HandshakeError(f"request {request_id!r} is not a request to {hpid}")
         if not found.open:
             raise HandshakeError(f"request {request_id!r} is already {found.state.value}")
+        unit = found.unit_id
+        book = self.by_unit if self.by_unit.get(unit) is found else self.second
         if kind is AnswerKind.SEEN:
-            updated = replace(found, state=RequestState.SEEN)
-        elif kind is AnswerKind.ACCEPT:
+            book[unit] = updated = replace(found, state=RequestState.SEEN)
+            return Answered(updated, self.by_unit.get(unit), first=book is self.by_unit)
+        if kind is AnswerKind.ACCEPT:
             updated = replace(found, state=RequestState.ACCEPTED, answered_at=now)
-        else:
-            assert reason is not None  # the payload's validator requires one
-            updated = replace(found, state=RequestState.DECLINED, reason=reason, answered_at=now)
-            self.refusals.setdefault(hpid, []).append(Refusal(reason, found.pathway, now))
-        self.by_unit[found.unit_id] = updated
-        return updated
+            other = self.second.pop(unit, None) if book is self.by_unit else self.by_unit.get(unit)
+            self.second.pop(unit, None)
+            self.by_unit[unit] = updated  # the first yes wins
+            withdrawn = (replace(other, state=RequestState.WITHDRAWN),) if other is not None and other.open else ()
+            return Answered(updated, updated, withdrawn, first=book is self.by_unit)
+        assert reason is not None  # the payload's validator requires one
+        updated = replace(found, state=RequestState.DECLINED, reason=reason, answered_at=now)
+        self.refusals.setdefault(hpid, []).append(Refusal(reason, found.pathway, now))
+        book[unit] = updated
+        standing = self.second.get(unit)
+        if book is self.by_unit and standing is not None and standing.open:
+            self.by_unit[unit] = self.second.pop(unit)  # the other centre's request stands, now the unit's
+            return Answered(updated, self.by_unit[unit])
+        return Answered(updated, self.by_unit.get(unit), first=book is self.by_unit)
 
     def expire(self, now: datetime) -> list[Request]:
         """The open requests past their answer time, now given up on (R-ANSWER)."""
         gone = []
-        for unit_id, request in list(self.by_unit.items()):
-            if request.open and request.answer_by <= now:
-                self.by_unit[unit_id] = expired = replace(request, state=RequestState.NO_ANSWER, answered_at=now)
-                gone.append(expired)
+        for book in (self.by_unit, self.second):
+            for unit_id, request in list(book.items()):
+                if request.open and request.answer_by <= now:
+                    book[unit_id] = expired = replace(request, state=RequestState.NO_ANSWER, answered_at=now)
+                    gone.append(expired)
         return gone
 
     def pending(self, hpid: str) -> list[Request]:
         """The centre's requests waiting for its answer, oldest first."""
-        return sorted((r for r in self.by_unit.values() if r.hpid == hpid and r.open), key=lambda r: r.sent_at)
+        return sorted((r for r in self._all() if r.hpid == hpid and r.open), key=lambda r: (r.sent_at, r.request_id))
 
     def next_deadline(self) -> datetime | None:
-        return min((r.answer_by for r in self.by_unit.values() if r.open), default=None)
+        return min((r.answer_by for r in self._all() if r.open), default=None)
 
     def held(self, hpid: str, reported_at: datetime | None, now: datetime) -> list[Refusal]:
         """The declines still news about the centre: after its last report, and not older than the hold."""

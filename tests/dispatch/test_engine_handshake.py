@@ -10,7 +10,7 @@ import pytest
 from dispatch.commands import Advise, ClearRequest, PublishRequests, Refuse, TellRequest
 from dispatch.engine import DispatchEngine
 from dispatch.events import AnswerReceived, CapacityReported, Origin, StatusChanged, Tick
-from dispatch.handshake import request_id
+from dispatch.handshake import DUAL_WITHIN_S, request_id
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared
 from dispatch.severity.model import TrainedSeverity
@@ -42,9 +42,8 @@ def test_advice_sends_a_request_to_the_centre_and_tells_the_crew(engine: Dispatc
     vitals = stroke().model_copy(update={"note": "오른쪽 편마비, 발병 40분"})
     out = engine.apply(transport("u1", JONGNO_3GA, vitals), NOW)
     advised = advice(out, "u1")
-    (sent,) = of(PublishRequests, out)
-    assert sent.hpid == advised.destination.hpid
-    (entry,) = sent.requests
+    sent = {c.hpid: c.requests for c in of(PublishRequests, out)}
+    (entry,) = sent[advised.destination.hpid]
     assert (entry.request_id, entry.pathway, entry.critical) == ("u1-v1", Pathway.STROKE, True)
     assert entry.vitals is not None and entry.vitals.note == "오른쪽 편마비, 발병 40분"
     assert (entry.answer_by - entry.sent_at) == timedelta(seconds=60)
@@ -60,7 +59,7 @@ def test_no_answer_by_the_time_out_leaves_the_advice_and_says_so(engine: Dispatc
     assert not engine.due(NOW + timedelta(seconds=59)) and engine.due(NOW + timedelta(seconds=60))
     out = engine.apply([Tick()], NOW + timedelta(seconds=60))
     assert told(out).state is RequestState.NO_ANSWER and "응답 없음" in told(out).message[0]
-    assert lists(out) == {advised.destination.hpid: []}
+    assert lists(out)[advised.destination.hpid] == [] and all(units == [] for units in lists(out).values())
     assert not of(Advise, out) and engine.units["u1"].destination == advised.destination.hpid
 
 
@@ -69,10 +68,10 @@ def test_a_decline_re_plans_at_once_and_warns_the_next_stroke_patient_off_that_c
 ) -> None:
     first = advice(engine.apply(transport("u1", JONGNO_3GA, stroke()), NOW), "u1").destination.hpid
     out = engine.apply([answer(first, "u1-v1", AnswerKind.DECLINE, RefusalReason.NO_SPECIALIST)], NOW)
-    states = [c.state for c in of(TellRequest, out) if c.unit_id == "u1"]
-    assert states == [RequestState.DECLINED, RequestState.SENT]
+    states = [(c.state, c.hpid) for c in of(TellRequest, out) if c.unit_id == "u1"]
     second = advice(out, "u1").destination.hpid
-    assert second != first and lists(out)[second] == ["u1"] and lists(out)[first] == []
+    assert states == [(RequestState.DECLINED, first), (RequestState.SENT, second)]
+    assert second != first and "u1" in lists(out)[second] and lists(out)[first] == []
     # a stroke patient of another crew, at the same place: not sent to the centre that has no specialist now
     later = advice(engine.apply(transport("u2", JONGNO_3GA, stroke()), NOW + timedelta(seconds=30)), "u2")
     assert later.destination.hpid != first
@@ -108,6 +107,31 @@ def test_an_acceptance_holds_the_patient_where_a_new_report_would_move_them(
     assert advice(engine.apply([shut], NOW + timedelta(seconds=40)), "u1").destination.hpid != hpids[0]
 
 
+def test_a_stroke_patient_is_asked_of_two_centres_and_the_first_yes_wins(engine: DispatchEngine) -> None:
+    """R-DUAL: the advised centre and the first alternative (same tier, at most 5 min farther) both get a request;
+    the alternative says yes first: the patient goes there (new advice, held), the other request is withdrawn,
+    and the advised centre's late yes is refused."""
+    out = engine.apply(transport("u1", JONGNO_3GA, stroke()), NOW)
+    advised = advice(out, "u1")
+    alternative = advised.alternatives[0]
+    assert alternative.eta_s - advised.destination.eta_s <= DUAL_WITHIN_S  # what the test is about
+    assert lists(out) == {advised.destination.hpid: ["u1"], alternative.hpid: ["u1"]}
+    assert told(out).hpid == advised.destination.hpid  # the crew hears of the advised centre's request
+    out = engine.apply([answer(alternative.hpid, "u1-v1b", AnswerKind.ACCEPT)], NOW + timedelta(seconds=20))
+    assert advice(out, "u1").destination.hpid == alternative.hpid
+    assert told(out).state is RequestState.ACCEPTED and told(out).hpid == alternative.hpid
+    assert lists(out)[advised.destination.hpid] == [] and lists(out)[alternative.hpid] == []
+    (late,) = engine.apply([answer(advised.destination.hpid, "u1-v1", AnswerKind.ACCEPT)], NOW + timedelta(seconds=25))
+    assert isinstance(late, Refuse)
+    # held there (R-PROMISE): a tick later nothing moves
+    assert not of(Advise, engine.apply([Tick()], NOW + timedelta(seconds=90)))
+
+
+def test_a_non_critical_patient_is_asked_of_one_centre(engine: DispatchEngine) -> None:
+    out = engine.apply(transport("u1", JONGNO_3GA, minor_vitals()), NOW)
+    assert [units for units in lists(out).values() if units] == [["u1"]]
+
+
 def test_an_arrest_is_never_held_for_an_answer(engine: DispatchEngine) -> None:
     arrest = schemas.Vitals.new(
         patient_id="P-arrest", age_years=66, sex="male", hr_bpm=0, rr_per_min=0, avpu="U", gcs=3,
@@ -136,4 +160,5 @@ def test_the_crews_decline_withdraws_the_request_and_the_trip_over_clears_it(eng
     assert lists(out)[first] == [] and lists(out)[second] == ["u1"]
     assert engine.requests.current("u1").request_id == request_id("u1", 2)  # type: ignore[union-attr]
     out = engine.apply([StatusChanged("u1", UnitStatus.AT_HOSPITAL)], NOW + timedelta(minutes=8))
-    assert of(ClearRequest, out) == [ClearRequest("u1")] and lists(out) == {second: []}
+    assert of(ClearRequest, out) == [ClearRequest("u1")]
+    assert second in lists(out) and all(units == [] for units in lists(out).values())

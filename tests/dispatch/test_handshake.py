@@ -3,6 +3,7 @@ decline says about a centre. Pure: no engine, no bus."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,9 +49,9 @@ def test_a_request_id_fits_in_a_topic_id_even_for_a_long_unit_id() -> None:
 
 def test_a_new_request_withdraws_the_units_open_one() -> None:
     book = RequestBook()
-    assert book.send(request()) is None
-    withdrawn = book.send(request(hpid="B", version=2))
-    assert withdrawn is not None and withdrawn.hpid == "A" and withdrawn.state is RequestState.WITHDRAWN
+    assert book.send(request()) == []
+    (withdrawn,) = book.send(request(hpid="B", version=2))
+    assert withdrawn.hpid == "A" and withdrawn.state is RequestState.WITHDRAWN
     assert book.pending("A") == [] and [r.hpid for r in book.pending("B")] == ["B"]
 
 
@@ -62,9 +63,9 @@ def test_answers_move_a_request_on_and_only_its_centre_may_answer() -> None:
         book.answer("B", rid, AnswerKind.ACCEPT, None, NOW)
     with pytest.raises(HandshakeError, match="not a request to A"):
         book.answer("A", "nobody-v1", AnswerKind.ACCEPT, None, NOW)
-    assert book.answer("A", rid, AnswerKind.SEEN, None, NOW).state is RequestState.SEEN
+    assert book.answer("A", rid, AnswerKind.SEEN, None, NOW).request.state is RequestState.SEEN
     assert book.pending("A")[0].state is RequestState.SEEN  # seen: still waiting for the answer
-    accepted = book.answer("A", rid, AnswerKind.ACCEPT, None, NOW + timedelta(seconds=20))
+    accepted = book.answer("A", rid, AnswerKind.ACCEPT, None, NOW + timedelta(seconds=20)).request
     assert accepted.state is RequestState.ACCEPTED and accepted.answered_at == NOW + timedelta(seconds=20)
     assert book.pending("A") == []
     with pytest.raises(HandshakeError, match="already accepted"):
@@ -86,7 +87,7 @@ def test_an_open_request_expires_at_its_answer_time() -> None:
 def test_a_decline_is_remembered_about_the_centre_until_its_next_report_or_the_hold() -> None:
     book = RequestBook()
     book.send(request())
-    declined = book.answer("A", request_id("u1", 1), AnswerKind.DECLINE, RefusalReason.NO_SPECIALIST, NOW)
+    declined = book.answer("A", request_id("u1", 1), AnswerKind.DECLINE, RefusalReason.NO_SPECIALIST, NOW).request
     assert declined.state is RequestState.DECLINED and "전문의 부재" in declined.words()[0]
     assert [r.reason for r in book.held("A", None, NOW)] == [RefusalReason.NO_SPECIALIST]
     assert book.held("A", NOW - timedelta(minutes=5), NOW) != []  # a report from before the decline
@@ -94,6 +95,36 @@ def test_a_decline_is_remembered_about_the_centre_until_its_next_report_or_the_h
     book.send(request("u2", version=1))
     book.answer("A", request_id("u2", 1), AnswerKind.DECLINE, RefusalReason.NO_BED, NOW)
     assert book.held("A", None, NOW + timedelta(seconds=REFUSAL_HOLD_S + 1)) == []
+
+
+def second(hpid: str = "B") -> Request:
+    return replace(request(hpid=hpid), request_id=request_id("u1", 1, second=True))
+
+
+def test_two_centres_asked_at_once_the_first_yes_wins() -> None:
+    """R-DUAL: the second centre accepts first: it becomes the unit's request, the first is withdrawn."""
+    book = RequestBook()
+    book.send(request())
+    book.also(second())
+    assert [r.request_id for r in book.pending("A") + book.pending("B")] == ["u1-v1", "u1-v1b"]
+    answered = book.answer("B", "u1-v1b", AnswerKind.ACCEPT, None, NOW)
+    assert answered.current is answered.request and answered.request.state is RequestState.ACCEPTED
+    assert [(w.hpid, w.state) for w in answered.withdrawn] == [("A", RequestState.WITHDRAWN)]
+    assert book.current("u1") is answered.request and book.pending("A") == book.pending("B") == []
+    with pytest.raises(HandshakeError, match="not a request to A"):  # too late: the other said yes first
+        book.answer("A", "u1-v1", AnswerKind.ACCEPT, None, NOW)
+
+
+def test_two_centres_asked_at_once_a_no_leaves_the_other_standing() -> None:
+    book = RequestBook()
+    book.send(request())
+    book.also(second())
+    answered = book.answer("A", "u1-v1", AnswerKind.DECLINE, RefusalReason.NO_BED, NOW)
+    assert answered.request.state is RequestState.DECLINED and answered.withdrawn == ()
+    assert answered.current is not None and answered.current.request_id == "u1-v1b"
+    assert book.current("u1") is answered.current and [r.hpid for r in book.pending("B")] == ["B"]
+    assert book.send(request(hpid="C", version=2))[0].request_id == "u1-v1b"  # new advice: withdrawn
+    assert book.forget("u1")[0].hpid == "C"
 
 
 def test_a_no_specialist_decline_declares_the_pathways_first_tier_no() -> None:
