@@ -13,6 +13,7 @@ can). With ``GOLDENTIME_SCREENSHOTS=DIR`` the pages are also saved as PNGs (``ma
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import queue
@@ -255,7 +256,7 @@ def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo,
                 _answer_button(page, "accept", second.request_id, timeout_ms=30_000)
             except PlaywrightTimeout:
                 continue
-            if wait_until(lambda s=second: watch.state(s.hpid, schemas.RequestState.ACCEPTED), timeout_s=30):
+            if wait_until(functools.partial(watch.state, second.hpid, schemas.RequestState.ACCEPTED), timeout_s=30):
                 break
         assert any(s.state is schemas.RequestState.ACCEPTED for s in watch.states), watch.states
 
