@@ -31,6 +31,9 @@ def add_parser(sub: Any, positive: Any) -> None:
     p.add_argument("--days", type=positive, default=5.0, help="simulated days per run (default 5)")
     p.add_argument("--seeds", type=count, default=3, help="seeds per run (default 3)")
     p.add_argument("--passes", type=count, default=3, help="passes over the parameters (default 3)")
+    p.add_argument(
+        "--measure-only", action="store_true", help="fit nothing: the scenario as shipped beside every target"
+    )
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -59,6 +62,12 @@ def cmd_calibrate(settings: Settings, args: argparse.Namespace) -> int:
 
     goals = targets(name.split("-")[0])
     started = time.perf_counter()
+    if args.measure_only:
+        measured = run(config)
+        print(f"measured {name} as shipped in {time.perf_counter() - started:.0f} s "
+              f"({args.seeds} seeds × {args.days:g} days of {POLICY}):\n")  # fmt: skip
+        print(table(goals, {t.key: t.measure(measured) for t in goals}))
+        return 0
     before = {t.key: t.measure(run(config)) for t in goals}
     result = fit(config, run, goals, passes=args.passes)
     print(f"calibrated {name} in {time.perf_counter() - started:.0f} s ({result.evaluations} evaluations, "

@@ -174,6 +174,8 @@ class Simulation:
         self._serving: dict[str, simpy.Process] = {}  # unit -> the process of the call it serves
         self._heading: dict[str, str] = {}  # unit -> the centre it is driving to now, with a patient
         self.coverage: list[float] = []  # share of the area a free unit reaches in 8 minutes, over time
+        self._busy_since: dict[str, float] = {}  # unit -> when it was dispatched
+        self.busy_s = 0.0  # dispatched -> back at the station, summed over the calls served
 
     # --- the city ----------------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class Simulation:
         for call, unit in self.policy.dispatch(self.world, list(self.waiting), free):
             self.waiting.remove(call)
             unit.free = False
+            self._busy_since[unit.id] = self.env.now
             self._serving[unit.id] = self.env.process(self._serve(call, unit))
         self._redirect()
 
@@ -407,6 +410,7 @@ class Simulation:
         unit.park(centre.centre.lat, centre.centre.lon)
         back = self.city.drive_s(unit, unit.base)
         unit.move(unit.base, env.now, env.now + back, env.now)
+        self.busy_s += env.now + back - self._busy_since.pop(unit.id)
         unit.free = True
         del self._serving[unit.id]
         world.now = env.now
@@ -430,7 +434,9 @@ class Simulation:
             raise UnservedCalls(f"{len(self.waiting)} calls were never served (no ambulance can reach them)")
         policy, seed, surge = self.policy.name, self.draws.seed, self.draws.surge
         units, coverage = len(self.world.units), tuple(self.coverage)
-        return RunResult(policy, seed, days, surge, calls, tuple(centres), units=units, coverage=coverage)
+        return RunResult(
+            policy, seed, days, surge, calls, tuple(centres), units=units, coverage=coverage, busy_s=self.busy_s
+        )
 
 
 def simulate(

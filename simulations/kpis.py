@@ -88,6 +88,9 @@ METRICS: dict[str, str] = {
     "unadvised_pct": "share of patients whose crew had no advice when choosing a centre (policies that advise) (%)",
     "safety_violation_pct": "share of cardiac-arrest or unstable patients (Pre-KTAS level 1 signs) not taken to "
     "the open ER nearest the scene first (R-ARREST, R-UNSTABLE) (%)",
+    "scene_time_p50_min": "median time at the scene, arrival to departure: care and finding a centre (min)",
+    "unit_utilisation_pct": "share of the ambulances' time spent on calls, dispatched until back at the station (%)",
+    "regional_ed_occupancy_pct": "mean ER occupancy of the regional centres (level 1), patients / ER beds x 100 (%)",
     "ed_occupancy_cv": "spread of mean ER occupancy (share of beds) across centres: coefficient of variation (ratio)",
     "peak_occupancy_pct_max": "highest peak ER occupancy over the centres, peak patients / ER beds x 100 (%)",
     CENTRE_PATTERN: "peak ER occupancy of the centre with this hpid, peak patients / ER beds x 100 (%)",
@@ -240,6 +243,21 @@ def _coverage_metrics(coverage: Sequence[float]) -> dict[str, float]:
     return {"coverage_8min_pct": 100.0 * float(np.mean(coverage)), "coverage_8min_low_pct": 100.0 * min(coverage)}
 
 
+def _scene_s(call: CallRecord) -> float:
+    """Arrival at the scene to departure: call -> accepted, less the response and the transport."""
+    return call.accepted_s - call.response_s - call.transport_s
+
+
+def _utilisation(result: RunResult) -> float:
+    available = result.units * result.days * 86_400.0
+    return 100.0 * result.busy_s / available if available > 0 else NAN
+
+
+def _regional_occupancy(centres: Sequence[CentreRecord]) -> float:
+    shares = [c.mean_occupancy / c.beds for c in centres if c.level == 1 and c.beds > 0]
+    return 100.0 * float(np.mean(shares)) if shares else NAN
+
+
 def _over_triage(result: RunResult) -> float:
     """KTAS 4-5 patients taking a regional centre's bed (level 1), in % of KTAS 4-5 patients."""
     regional = {c.hpid for c in result.centres if c.level == 1}
@@ -263,6 +281,9 @@ def run_metrics(result: RunResult) -> dict[str, float]:
         **_centre_metrics(result.centres),
         "over_triage_pct": _over_triage(result),
         **_coverage_metrics(result.coverage),
+        "scene_time_p50_min": _percentile(_minutes(result.calls, _scene_s), 50),
+        "unit_utilisation_pct": _utilisation(result),
+        "regional_ed_occupancy_pct": _regional_occupancy(result.centres),
     }
     return dict(sorted(metrics.items(), key=lambda item: metric_sort_key(item[0])))
 
@@ -357,7 +378,9 @@ HIGHER_IS_BETTER: frozenset[str] = frozenset(
 HIGHER_IS_BETTER_SUFFIX = "_golden_time_share"  # per-pathway or per-level shares, e.g. stroke_golden_time_share
 #: Neither better nor worse: the same calls for every policy; how the crew looked for a centre (calls made,
 #: requests waited on), whose cost and outcome the times and refusals measure.
-DESCRIPTIVE: frozenset[str] = frozenset({"calls", "phone_calls_per_patient", "requests_per_patient"})
+DESCRIPTIVE: frozenset[str] = frozenset(
+    {"calls", "phone_calls_per_patient", "requests_per_patient", "unit_utilisation_pct", "regional_ed_occupancy_pct"}
+)
 WIN, TIE, LOSS, NOT_APPLICABLE = "win", "tie", "loss", "n/a"
 
 RunTable = dict[tuple[str, int], dict[str, float]]  # (policy, seed) -> that run's metrics

@@ -72,3 +72,5 @@ class RunResult:
     units: int = 0  # ambulances in the city
     #: Share of the area's sample places a free unit reaches within 8 minutes of a call, at each measurement.
     coverage: tuple[float, ...] = ()
+    #: Seconds the ambulances spent busy (dispatched until back at their station), summed over every call.
+    busy_s: float = 0.0

@@ -88,6 +88,9 @@ METRICS: dict[str, Text] = {
     "definitive_care_min_stroke": ("최종 치료까지, 뇌졸중 (분)", "To definitive care, stroke (min)"),
     "definitive_care_min_major_trauma": ("최종 치료까지, 중증외상 (분)", "To definitive care, major trauma (min)"),
     "scene_search_mean_min": ("현장에서 병원 찾는 시간, 평균 (분)", "Time at the scene finding a centre, mean (min)"),
+    "scene_time_p50_min": ("현장 체류 시간, 중앙값 (분)", "Time at the scene, median (min)"),
+    "unit_utilisation_pct": ("구급차 가동률 (%)", "Ambulance utilisation (%)"),
+    "regional_ed_occupancy_pct": ("권역센터 응급실 점유율, 평균 (%)", "Regional centres' ER occupancy, mean (%)"),
     "phone_calls_per_patient": ("환자당 병원 전화 (건)", "Calls to centres per patient"),
     "requests_per_patient": ("환자당 수용 요청 (건)", "Transfer requests per patient"),
     "time_to_acceptance_min": (

@@ -25,3 +25,12 @@ def test_calibrate_prints_the_fitted_values_and_the_table_of_targets(capsys: pyt
 def test_bad_input_gets_one_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], says: str) -> None:
     code, _, err = run_cli(capsys, "calibrate", *args)
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_only_shows_the_scenario_as_shipped_beside_every_target(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("calibrate", "--scenario", "seoul-central", "--days", "0.5", "--seeds", "1", "--measure-only")
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "measured seoul-central as shipped" in out and "  calls_per_day = " not in out
+    assert "| target | Korea | source | simulated |" in out and "before the fit" not in out
+    assert "| ambulance utilisation (time on calls) | — | no published figure found |" in out

@@ -10,7 +10,7 @@ import pytest
 
 from simulations.calibration import Target, fit, parameter_of, table, targets, with_parameter
 from simulations.config import SimConfig
-from simulations.records import CallRecord, RunResult
+from simulations.records import CallRecord, CentreRecord, RunResult
 
 
 def _result(config: SimConfig) -> RunResult:
@@ -67,3 +67,19 @@ def test_the_table_shows_target_source_and_simulated_value() -> None:
     text = table(goals, {t.key: 1.0 for t in goals}, {t.key: 2.0 for t in goals})
     assert text.splitlines()[0].endswith("before the fit |")
     assert "소방청 119구급서비스 통계연보 2023, Seoul" in text and "| 1 % | 2 % |" in text
+
+
+def test_reported_targets_are_measured_never_fitted_and_shown_without_a_korean_figure() -> None:
+    call = CallRecord(0, 0.0, 3, (), 300.0, 600.0, 1800.0, "A", "A", 0, 0, 0, accepted_s=1500.0)  # 10 min at scene
+    centres = (CentreRecord("A", "a", 1, 10, 8, 5.0, 3, 0), CentreRecord("B", "b", 3, 10, 8, 9.0, 3, 0))
+    runs = [RunResult("phone-around", 1, 1.0, 1.0, (call,), centres, units=2, busy_s=43_200.0)]
+    reported = {t.key: t for t in targets("seoul") if t.parameter is None and t.value is None}
+    assert set(reported) == {"scene_time_p50_min", "unit_utilisation_pct", "regional_ed_occupancy_pct"}
+    assert reported["scene_time_p50_min"].measure(runs) == pytest.approx(10.0)
+    assert reported["unit_utilisation_pct"].measure(runs) == pytest.approx(25.0)  # 12 h of 2 units × 24 h
+    assert reported["regional_ed_occupancy_pct"].measure(runs) == pytest.approx(50.0)  # level 1 only
+    row = table(list(reported.values())[:1], {"scene_time_p50_min": 19.8})
+    assert "| time at the scene (arrival to departure), median | — |" in row and "| 19.8 min |" in row
+    seen: list[SimConfig] = []
+    fitted = fit(SimConfig(), lambda c: seen.append(c) or [], list(reported.values()))  # type: ignore[func-returns-value]
+    assert fitted.parameters == {} and len(seen) == 1  # measured once, nothing bisected
