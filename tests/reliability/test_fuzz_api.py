@@ -235,6 +235,7 @@ def test_requests_generated_from_the_openapi_schema_never_get_a_5xx(fuzz: Fuzz) 
         ("GET", "/hospitals/have.xml"),
         ("GET", "/hospitals/{hpid}"),
         ("PATCH", "/hospitals/{hpid}/status"),
+        ("POST", "/hospitals/{hpid}/requests/{request_id}/answer"),
         ("GET", "/hospitals/{hpid}/history"),
         ("GET", "/hospitals/{hpid}/have.xml"),
         ("POST", "/import/egen"),
