@@ -239,13 +239,17 @@ def cmd_severity_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
     import csv
 
-    from dispatch.severity.features import from_ktas_row
-    from loaders.severity import load_or_train, read_ktas
+    from dispatch.severity.features import KTAS_ENCODING, from_ktas_row, ktas_rows
+    from loaders.severity import load_or_train
 
     try:
-        rows = read_ktas(args.input)
-    except (OSError, UnicodeDecodeError) as exc:
+        rows = ktas_rows(args.input.read_bytes(), encoding=args.encoding)
+    except OSError as exc:
         print(f"goldentime: error: cannot read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        hint = " (a file with Korean text: --encoding utf-8)" if args.encoding == KTAS_ENCODING else ""
+        print(f"goldentime: error: cannot read {args.input} as {args.encoding}: {exc}{hint}", file=sys.stderr)
         return 2
     if not rows:
         print(f"goldentime: error: {args.input} has no data rows", file=sys.stderr)
@@ -481,6 +485,19 @@ def _longitude(value: str) -> float:
     return _coordinate(value, 180, "longitude")
 
 
+def _text_encoding(value: str) -> str:
+    """A codec name that decodes bytes to text (``utf-8``, ``cp1254``, ``cp949``...)."""
+    import codecs
+
+    try:
+        info = codecs.lookup(value)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a text encoding Python knows") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a text encoding") from None
+    return value
+
+
 def _port(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
@@ -597,9 +614,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a CSV in the KTAS data set's format",
         description="Score every row of a CSV in the KTAS data set's format (cp1254, ';'; label columns optional) "
         "and write ktas, p_critical, p_emergency per row, same order. ktas is what the crew would see: the "
-        "operating threshold is applied, so ktas <= 2 is the model's critical call.",
+        "operating threshold is applied, so ktas <= 2 is the model's critical call. Chief complaints may be "
+        "Korean or English (흉통 = chest pain); a file with Korean text is read with --encoding utf-8.",
     )
     c.add_argument("--input", type=Path, required=True, help="CSV in the KTAS format")
+    c.add_argument(
+        "--encoding",
+        type=_text_encoding,
+        default="cp1254",
+        help="text encoding of --input (default cp1254, the KTAS file's; utf-8 for a file with Korean text)",
+    )
     c.add_argument("--output", type=Path, required=True, help="where to write the scores (UTF-8 CSV)")
     c.set_defaults(func=cmd_severity_score)
 

@@ -200,6 +200,14 @@ CATALOGUE: tuple[DataSet, ...] = (
                 "also holds the held-out rows"),
     ),
     DataSet(
+        "ktas/chief-complaints",
+        (DataFile("ktas_triage/chief_complaints.csv", expected_rows=166,
+                  columns=("code", "category", "pre_ktas", "pain", "ko", "en", "ko_synonyms", "en_synonyms")),),
+        "the chief-complaint vocabulary (Korean and English): a copy of dispatch/severity/complaints.py for reading",
+        "MIT (GoldenTime)", ("GoldenTime authors, after the Pre-KTAS adult complaint list (see the README)",), False,
+        _shared("assembled here; `dispatch/severity/complaints.py` holds the table the model uses"),
+    ),
+    DataSet(
         "standards/edxl-have",
         tuple(DataFile(f"standards/edxl-have-1.0/{name}", encoding=None) for name in _EDXL_HAVE),
         "the official OASIS EDXL-HAVE 1.0 schema: validates the capacity API's HAVE export",

@@ -1,16 +1,21 @@
 """``goldentime severity evaluate``: nested cross-validation of the severity model beside NEWS2
-and the triage nurse, written to ``docs/severity_report.md`` with a calibration plot."""
+and the triage nurse, written to ``docs/severity_report.md`` with a calibration plot, and how the
+model reads chief complaints in Korean and English."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
+from dispatch.severity.complaints import COMPLAINTS, VOCABULARY, complaint_codes
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
+from dispatch.severity.model import TrainedSeverity
 from dispatch.severity.training import METRICS, Evaluation, evaluate, train
 from goldentime.bench.report import machine
 from loaders.mimic import load_triage
@@ -120,12 +125,56 @@ def _calibration_plot(levels: np.ndarray, evaluation: Evaluation, path: Path) ->
     plt.close(fig)
 
 
-def _mimic(data_dir: Path, presentations: list[Presentation], levels: np.ndarray) -> str:
+#: The patient of issue 24, scored with each complaint of the vocabulary in either language.
+REFERENCE_PATIENT = Presentation(
+    age_years=62, female=False, ambulance=True, injury=False, avpu="A", pain=True, pain_nrs=7,
+    sbp_mmhg=150, dbp_mmhg=90, hr_bpm=96, rr_per_min=20, temp_c=36.8, spo2_pct=97,
+)  # fmt: skip
+
+
+def complaint_differences(model: TrainedSeverity, patient: Presentation = REFERENCE_PATIENT) -> np.ndarray:
+    """|p_critical(term) - p_critical(English name)| for every term (names, synonyms, abbreviations) of every
+    complaint of the vocabulary, with ``patient``'s other findings."""
+    terms = [(c.en, term) for c in VOCABULARY for term in c.terms]
+    rows = [replace(patient, complaint=text.lower()) for pair in terms for text in pair]
+    _, p_critical, _ = model.probabilities(rows)
+    return np.asarray(np.abs(p_critical[0::2] - p_critical[1::2]))
+
+
+def _complaints(model: TrainedSeverity, presentations: list[Presentation]) -> list[str]:
+    """How the development rows' complaints map to the vocabulary, and Korean against English."""
+    typed = [p.complaint for p in presentations if p.complaint]
+    unknown = sorted({c for c in typed if not complaint_codes(c)})
+    counts = Counter(code for c in typed for code in complaint_codes(c))
+    differences = complaint_differences(model)
+    names = [(COMPLAINTS[code], n) for code, n in counts.most_common(12)]
+    rows = [replace(REFERENCE_PATIENT, complaint=text.lower()) for c, _ in names for text in (c.ko, c.en)]
+    _, p_critical, _ = model.probabilities(rows)
+    p = REFERENCE_PATIENT
+    lines = [
+        f"{len(VOCABULARY)} complaints in the vocabulary ({sum(len(c.terms) for c in VOCABULARY)} Korean and English "
+        f"terms). {len(typed) - sum(c in unknown for c in typed)} of the {len(typed)} development rows with a "
+        f"complaint match at least one of them; the other complaints are read as text: "
+        f"{', '.join(repr(c) for c in unknown)}.",
+        "",
+        f"Korean against English, the model trained on every development row, for one patient (age {p.age_years:g}, "
+        f"HR {p.hr_bpm:g}, BP {p.sbp_mmhg:g}/{p.dbp_mmhg:g}, RR {p.rr_per_min:g}, SpO2 {p.spo2_pct:g} %, pain "
+        f"{p.pain_nrs:g}/10, alert): the largest difference in p_critical between any term of a complaint and its "
+        f"English name, over all {differences.size} terms, is **{differences.max():.4f}**.",
+        "",
+        "| complaint | 한국어 | English | development rows | p_critical (한국어) | p_critical (English) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k, (c, n) in enumerate(names):
+        lines.append(f"| {c.code} | {c.ko} | {c.en} | {n} | {p_critical[2 * k]:.3f} | {p_critical[2 * k + 1]:.3f} |")
+    return lines
+
+
+def _mimic(data_dir: Path, model: TrainedSeverity) -> str:
     try:
         mimic, esi = load_triage(data_dir)
     except FileNotFoundError:
         return "MIMIC-IV-ED demo not in the data directory: out-of-distribution check skipped."
-    model = train(presentations, levels)
     _, p_critical, _ = model.probabilities(mimic)
     auroc = roc_auc_score(esi <= 2, p_critical)
     return (
@@ -148,6 +197,7 @@ def write_report(
     presentations = [from_ktas_row(r) for r in rows]
     levels, nurse = ktas_labels(rows), ktas_labels(rows, "KTAS_RN")
     evaluation = evaluate(presentations, levels, nurse, folds=folds, repeats=repeats, progress=progress)
+    model = train(presentations, levels)
     plot = output.with_name("severity_calibration.png")
     _calibration_plot(levels, evaluation, plot)
     stamp = fingerprint(data_file)
@@ -188,9 +238,13 @@ def write_report(
         "",
         *_subgroups(presentations, levels, evaluation),
         "",
+        "## Chief complaints in Korean and English",
+        "",
+        *_complaints(model, presentations),
+        "",
         "## Out of distribution",
         "",
-        _mimic(data_dir, presentations, levels),
+        _mimic(data_dir, model),
         "",
     ]
     output.parent.mkdir(parents=True, exist_ok=True)

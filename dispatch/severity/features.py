@@ -13,6 +13,12 @@ The leaking columns (``KTAS_RN``, ``Diagnosis in ED``, ``Disposition``, ``Error_
 ``mistriage``, ``Length of stay_min``, ``KTAS duration_min``) and the site (``Group``) are
 never read into a presentation.
 
+The chief complaint enters as codes of the bilingual vocabulary (:mod:`dispatch.severity.complaints`):
+one indicator per complaint code and per Pre-KTAS category, the same for ``흉통``, ``가슴통증``
+and ``chest pain``. Only a complaint with no known term is also read as text (character n-grams
+of what was typed), so the two languages are scored alike wherever the vocabulary knows the
+complaint. The KTAS pain modifier takes central or peripheral from the complaint's codes.
+
 Missing values are explicit: each vital sign that can be absent gets a "not measured" column
 beside its value (a blood pressure the crew could not measure is information, not noise). SpO2
 is the exception: it is missing for every patient of one hospital, so its absence would tell
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.pathways import injured
+from dispatch.severity import complaints as vocabulary
 from dispatch.severity.news2 import news2
 from telemetry.schemas import Avpu, Sex, Vitals
 
@@ -48,8 +55,12 @@ LEAKING_COLUMNS = (
 )
 AMBULANCE_119 = 2  # KTAS "Arrival mode" 2 = 119 public ambulance
 
-#: Complaints about organs (head, chest, abdomen...) count as central pain in KTAS/CTAS; limbs,
-#: skin and wounds as peripheral.
+#: Bump when the model's inputs change: a saved model built on other inputs is not reused
+#: (``SeverityModel`` refuses to load it). The vocabulary's checksum is part of it.
+FEATURES_VERSION = f"2+vocabulary-{vocabulary.VOCABULARY_SHA256[:12]}"
+
+#: Complaints the vocabulary does not know: those about organs (head, chest, abdomen...) count as
+#: central pain in KTAS/CTAS; limbs, skin and wounds as peripheral.
 _CENTRAL = re.compile(
     r"chest|abd|epigas|stomach|belly|pelvi|flank|head|\bha\b|h-h|dyspn|breath|\bsob\b|palpit|rlq|ruq|llq|luq|"
     r"throat|eye|ocular|\bear\b|tooth|dental|neck|back|가슴|흉통|복통|두통|호흡",
@@ -126,10 +137,12 @@ def from_ktas_row(row: dict[str, str]) -> Presentation:
     )
 
 
-def ktas_rows(raw: bytes) -> list[dict[str, str]]:
+def ktas_rows(raw: bytes, encoding: str = KTAS_ENCODING) -> list[dict[str, str]]:
     """Rows of the content of a file in the KTAS data set's format (cp1254, ``;``, CRLF), as dicts
-    (:func:`loaders.severity.read_ktas` reads the file)."""
-    text = raw.decode(KTAS_ENCODING)
+    (:func:`loaders.severity.read_ktas` reads the file). ``encoding`` reads a file written otherwise
+    (``utf-8`` for one with Korean complaints; a byte-order mark is dropped); bytes it cannot decode
+    raise UnicodeDecodeError."""
+    text = raw.decode(encoding).removeprefix("\ufeff")
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
 
 
@@ -186,7 +199,10 @@ def _float(value: int | None) -> float | None:
 
 
 def is_central(complaint: str) -> bool:
-    return bool(_CENTRAL.search(complaint))
+    """Whether pain with this complaint is central: from its vocabulary codes (any central one), else
+    from words of the text."""
+    codes = vocabulary.complaint_codes(complaint)
+    return vocabulary.is_central(codes) if codes else bool(_CENTRAL.search(complaint))
 
 
 def pain_level(p: Presentation) -> str:
@@ -321,23 +337,48 @@ def category_row(p: Presentation) -> dict[str, str]:
     }
 
 
+#: The complaint indicators: one per vocabulary code, one per Pre-KTAS category.
+COMPLAINT_NAMES = tuple(f"complaint={code}" for code in vocabulary.CODES) + tuple(
+    f"complaint_category={letter}" for letter in vocabulary.CATEGORIES
+)
+
+
 @dataclass(frozen=True)
 class FeatureMatrix:
-    """Model inputs of several presentations: raw numeric values, one-hot categories, text."""
+    """Model inputs of several presentations: raw numeric values, one-hot categories, complaint
+    indicators, and the text read as text."""
 
     numeric: np.ndarray  # (n, len(NUMERIC)), NaN = not measured
     one_hot: np.ndarray  # (n, sum of category sizes)
-    complaints: tuple[str, ...]
+    complaints: tuple[str, ...]  # the complaints as typed (lower case)
+    complaint_codes: np.ndarray  # (n, len(COMPLAINT_NAMES)), 1 = the complaint names this code or category
+    text: tuple[str, ...]  # what the text features read: the complaint when it has no code, else ""
 
 
 ONE_HOT_NAMES = tuple(f"{name}={value}" for name, values in CATEGORIES.items() for value in values)
+
+
+def complaint_text(complaint: str, codes: Sequence[str]) -> str:
+    """What the text features read of a complaint: nothing when the vocabulary knows it (its codes
+    say it, in either language), else the complaint as typed."""
+    return "" if codes else complaint
 
 
 def feature_matrix(presentations: Sequence[Presentation]) -> FeatureMatrix:
     numeric = np.array([numeric_row(p) for p in presentations], dtype=np.float64).reshape(-1, len(NUMERIC))
     one_hot = np.zeros((len(presentations), len(ONE_HOT_NAMES)))
     position = {name: i for i, name in enumerate(ONE_HOT_NAMES)}
+    codes_hot = np.zeros((len(presentations), len(COMPLAINT_NAMES)))
+    code_position = {name: i for i, name in enumerate(COMPLAINT_NAMES)}
+    text = []
     for row, p in enumerate(presentations):
         for name, value in category_row(p).items():
             one_hot[row, position[f"{name}={value}"]] = 1.0
-    return FeatureMatrix(numeric, one_hot, tuple(p.complaint for p in presentations))
+        codes = vocabulary.complaint_codes(p.complaint)
+        for code in codes:
+            codes_hot[row, code_position[f"complaint={code}"]] = 1.0
+            category = vocabulary.COMPLAINTS[code].category
+            if category:
+                codes_hot[row, code_position[f"complaint_category={category}"]] = 1.0
+        text.append(complaint_text(p.complaint, codes))
+    return FeatureMatrix(numeric, one_hot, tuple(p.complaint for p in presentations), codes_hot, tuple(text))

@@ -1,6 +1,7 @@
-"""The severity model: multinomial logistic regression on vital signs, KTAS modifiers and
-character n-grams of the chief complaint; calibrated critical and emergency probabilities; an
-operating threshold for critical patients; and a per-patient explanation.
+"""The severity model: multinomial logistic regression on vital signs, KTAS modifiers, the chief
+complaint's codes of the bilingual vocabulary (and character n-grams of a complaint the vocabulary
+does not know); calibrated critical and emergency probabilities; an operating threshold for
+critical patients; and a per-patient explanation.
 
 A linear model on purpose: it scores one patient in well under a millisecond, its
 contributions explain themselves, and on 1,014 patients it matched gradient boosting in
@@ -9,6 +10,7 @@ cross-validation (see docs/model_card.md).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -20,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS, flags_set
 from dispatch.severity.features import (
+    FEATURES_VERSION,
     MEASURED,
     NUMERIC,
     FeatureMatrix,
@@ -34,12 +37,20 @@ LEVELS = (1, 2, 3, 4, 5)
 TEXT_CACHE = 10_000
 
 
+class StaleModelError(ValueError):
+    """A saved severity model whose inputs are not those this code builds (see :class:`SeverityModel`)."""
+
+
 class SeverityModel:
     """scikit-learn style estimator: ``fit(presentations, levels)``, ``predict_proba``.
 
     Numeric inputs are imputed with the training median plus a "not measured" indicator,
-    standardised, and joined with one-hot KTAS modifiers and TF-IDF character n-grams of
-    the complaint."""
+    standardised, and joined with one-hot KTAS modifiers, complaint-code indicators and TF-IDF
+    character n-grams of a complaint the vocabulary does not know.
+
+    A fitted model remembers the version of the inputs it was fitted on (``features_version_``)
+    and refuses to be unpickled by code whose inputs differ (:class:`StaleModelError`), so a
+    model saved before the features changed is trained again rather than fed the wrong columns."""
 
     def __init__(self, C: float = 3.0, ngram_range: tuple[int, int] = (2, 4), min_df: int = 2) -> None:  # noqa: N803
         self.C = C
@@ -62,11 +73,23 @@ class SeverityModel:
         self.mean_ = dense.mean(axis=0)
         scale = dense.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.vectorizer_ = TfidfVectorizer(
+        # complaint indicators enter as they are (0/1), like the text features: standardised, a code seen in
+        # two of a thousand patients would be scaled up twentyfold and escape the regularisation
+        codes = slice(dense.shape[1] - features.complaint_codes.shape[1], None)
+        self.mean_[codes], self.scale_[codes] = 0.0, 1.0
+        self.vectorizer_: TfidfVectorizer | None = TfidfVectorizer(
             analyzer="char_wb", ngram_range=self.ngram_range, min_df=self.min_df, sublinear_tf=True
-        ).fit(features.complaints)
-        design = sparse.hstack([(dense - self.mean_) / self.scale_, self.vectorizer_.transform(features.complaints)])
+        )
+        analyse = self.vectorizer_.build_analyzer()
+        rows_with = Counter(gram for complaint in features.text for gram in set(analyse(complaint)))
+        if max(rows_with.values(), default=0) >= self.min_df:
+            text = self.vectorizer_.fit_transform(features.text)
+        else:  # no n-gram in min_df rows: the vocabulary knows (nearly) every complaint of these rows
+            self.vectorizer_ = None
+            text = sparse.csr_matrix((len(levels), 0))
+        design = sparse.hstack([(dense - self.mean_) / self.scale_, text])
         self.lr_ = LogisticRegression(C=self.C, max_iter=5000).fit(design.tocsr(), levels)
+        self.features_version_ = FEATURES_VERSION
         self.n_dense_ = dense.shape[1]
         self.dense_coef_ = self.lr_.coef_[:, : self.n_dense_]
         self.text_coef_ = sparse.csr_matrix(self.lr_.coef_[:, self.n_dense_ :])
@@ -77,7 +100,7 @@ class SeverityModel:
         numeric = features.numeric
         missing = np.isnan(numeric[:, self.measured_]).astype(np.float64)
         imputed = np.where(np.isnan(numeric), self.medians_, numeric)
-        return np.asarray(np.hstack([imputed, missing, features.one_hot]))
+        return np.asarray(np.hstack([imputed, missing, features.one_hot, features.complaint_codes]))
 
     # --- predicting ------------------------------------------------------------------
 
@@ -87,13 +110,15 @@ class SeverityModel:
     def logits(self, presentations: Sequence[Presentation]) -> np.ndarray:
         features = feature_matrix(presentations)
         return np.asarray(
-            self._standardised(features) @ self.dense_coef_.T + self._text_logits(features.complaints) + self.intercept_
+            self._standardised(features) @ self.dense_coef_.T + self._text_logits(features.text) + self.intercept_
         )
 
     def _text_logits(self, complaints: Sequence[str]) -> np.ndarray:
         """The complaints' share of the logits, (n, classes). Live complaints repeat (a crew sends the same one
         with every vitals set), and the vectorizer's fixed cost per call is most of a small batch's scoring: so
         each complaint's share is computed once and kept, for at most TEXT_CACHE complaints."""
+        if self.vectorizer_ is None:
+            return np.zeros((len(complaints), len(self.intercept_)))
         cache: dict[str, np.ndarray] = self.__dict__.setdefault("_text_cache", {})
         new = sorted({c for c in complaints if c not in cache})
         found = {}
@@ -108,6 +133,14 @@ class SeverityModel:
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_text_cache"}  # the cache is not saved
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "lr_" in state and state.get("features_version_") != FEATURES_VERSION:
+            raise StaleModelError(
+                f"severity model fitted on inputs {state.get('features_version_', '1')!r}, "
+                f"this code builds {FEATURES_VERSION!r}: train it again"
+            )
+        self.__dict__.update(state)
 
     def predict_proba(self, presentations: Sequence[Presentation]) -> np.ndarray:
         z = self.logits(presentations)

@@ -4,7 +4,9 @@
   training rows, fits Platt calibration of p_critical and p_emergency on the out-of-fold
   predictions of the chosen model, sets the operating threshold on those calibrated
   out-of-fold probabilities (the highest threshold that still catches ``target_recall`` of
-  the critical patients), and refits on all rows.
+  the critical patients), and refits on all rows. The chief complaint enters through the
+  bilingual vocabulary's codes (:mod:`dispatch.severity.complaints`), so a model trained on the
+  English complaints of the KTAS data scores Korean ones alike.
 - :func:`evaluate` runs that whole procedure inside repeated stratified K-fold (nested
   cross-validation: nothing of a test fold is seen by model choice, calibration or
   threshold) and scores the model, NEWS2 and the triage nurse on the same test folds.
@@ -26,7 +28,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
-from dispatch.severity.features import Presentation, news2_score
+from dispatch.severity.features import FEATURES_VERSION, Presentation, news2_score
 from dispatch.severity.model import Platt, SeverityModel, TrainedSeverity
 
 C_GRID = (1.0, 3.0, 10.0)
@@ -83,6 +85,7 @@ def train(
         "target_recall": target_recall,
         "folds": folds,
         "seed": seed,
+        "features": FEATURES_VERSION,  # inputs, with the complaint vocabulary's checksum
     }
     return TrainedSeverity(model, crit_cal, emer_cal, threshold, metadata)
 

@@ -387,10 +387,16 @@ def test_kept_complaint_shares_change_nothing_and_stay_bounded(
 
     from dispatch.severity import model as model_module
 
-    presentations = data[0][:200]
+    # complaints the vocabulary does not know are read as text (and their shares kept): one in three here
+    presentations = [
+        dataclasses.replace(p, complaint=f"unlisted lesion {i}") if i % 3 == 0 else p
+        for i, p in enumerate(data[0][:200])
+    ]
     fresh = pickle.loads(pickle.dumps(trained.model))
     assert "_text_cache" not in fresh.__dict__
-    text = fresh.vectorizer_.transform([p.complaint for p in presentations]) @ fresh.text_coef_.T
+    assert fresh.vectorizer_ is not None
+    text = fresh.vectorizer_.transform(list(feature_matrix(presentations).text)) @ fresh.text_coef_.T
+    assert abs(text[::3].toarray()).max() > 0  # the unlisted complaints do move the logits
     dense = fresh._standardised(feature_matrix(presentations)) @ fresh.dense_coef_.T
     expected = dense + text.toarray() + fresh.intercept_
     monkeypatch.setattr(model_module, "TEXT_CACHE", 50)

@@ -67,6 +67,7 @@ def test_catalogue_ids() -> None:
         "hospitals/egen-sample",
         "stations/gwangju",
         "stations/raw-national",
+        "ktas/chief-complaints",
         "standards/edxl-have",
         "mimic-iv-ed-demo",
     }

@@ -188,3 +188,86 @@ def test_evaluate_writes_the_report_and_plot(capsys: pytest.CaptureFixture[str],
     assert rows["5-level accuracy"].split("|")[3].strip() == "n/a"  # NEWS2 has no KTAS level
     assert "![calibration plot](severity_calibration.png)" in text
     assert "MIMIC-IV-ED demo" in text
+
+
+# --- --encoding: files with Korean complaints ---------------------------------------------------------------------
+
+KOREAN_HEADER = "Sex;Age;Arrival mode;Injury;Chief_complain;Mental;Pain;NRS_pain;SBP;DBP;HR;RR;BT;Saturation"
+#: (Korean, English) complaints of the same patients: the issue-24 patient, a shocked one, a minor one
+COMPLAINT_PAIRS = [("흉통", "chest pain"), ("가슴 통증", "CP"), ("호흡곤란", "dyspnea"), ("복통", "abd pain"),
+                   ("의식저하", "mental change"), ("발목 통증", "ankle pain")]  # fmt: skip
+PATIENT_ROWS = [
+    "2;62;2;1;{};1;1;7;150;90;96;20;36.8;97",
+    "1;78;2;1;{};2;1;9;84;50;124;28;38.6;89",
+    "1;24;3;2;{};1;1;2;118;72;74;16;36.6;",
+]
+
+
+def complaint_file(path: Path, language: int, encoding: str, *, bom: bool = False) -> Path:
+    rows = [row.format(pair[language]) for row in PATIENT_ROWS for pair in COMPLAINT_PAIRS]
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + "\r\n".join([KOREAN_HEADER, *rows, ""]).encode(encoding))
+    return path
+
+
+def score(capsys: pytest.CaptureFixture[str], source: Path, output: Path, *extra: str) -> list[list[str]]:
+    code, _, err = run(capsys, "severity", "score", "--input", str(source), "--output", str(output), *extra)
+    assert code == 0, err
+    return read_scores(output)
+
+
+def test_score_reads_korean_complaints_with_an_encoding(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    english = score(capsys, complaint_file(tmp_path / "en.csv", 1, KTAS_ENCODING), tmp_path / "en-scores.csv")
+    assert len(english) == 1 + len(PATIENT_ROWS) * len(COMPLAINT_PAIRS)
+    for encoding, bom in (("utf-8", False), ("utf-8", True), ("cp949", False), ("UTF8", False)):
+        source = complaint_file(tmp_path / f"ko-{encoding}-{bom}.csv", 0, encoding.lower(), bom=bom)
+        assert source.read_bytes().decode("utf-8" if encoding.lower() in ("utf-8", "utf8") else "cp949")
+        korean = score(capsys, source, tmp_path / "ko-scores.csv", "--encoding", encoding)
+        assert korean == english, (encoding, bom)  # the same levels and probabilities, row for row
+    p_critical = [float(row[1]) for row in english[1:]]
+    assert int(english[1][0]) <= 2 and p_critical[0] > p_critical[5] + 0.1  # chest pain against ankle pain
+
+
+def test_score_a_korean_file_in_the_default_encoding_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = complaint_file(tmp_path / "korean.csv", 0, "utf-8")
+    output = tmp_path / "out.csv"
+    code, _, err = run(capsys, "severity", "score", "--input", str(source), "--output", str(output))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("goldentime: error: cannot read") and "korean.csv" in err and "cp1254" in err
+    assert "--encoding utf-8" in err
+    assert not output.exists()
+
+
+def test_score_an_undecodable_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "ktas.csv", sample_lines())  # cp1254 bytes (#BOŞ!) are not UTF-8
+    output = tmp_path / "out.csv"
+    code, _, err = run(
+        capsys, "severity", "score", "--input", str(source), "--output", str(output), "--encoding", "utf-8"
+    )
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "cannot read" in err and "ktas.csv" in err and "utf-8" in err and "Traceback" not in err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("encoding", ["klingon", "rot13", "hex", ""])
+def test_score_refuses_an_unknown_encoding_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, encoding: str
+) -> None:
+    source = complaint_file(tmp_path / "korean.csv", 0, "utf-8")
+    output = tmp_path / "out.csv"
+    code, out, err = run(
+        capsys, "severity", "score", "--input", str(source), "--output", str(output), "--encoding", encoding
+    )
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "--encoding" in err and "Traceback" not in err
+    assert not output.exists()
+
+
+def test_score_help_names_the_encoding(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "severity", "score", "--help")
+    assert code == 0
+    assert "--encoding" in out and "cp1254" in out and "utf-8" in out
