@@ -403,13 +403,14 @@ def pending_requests(view: CityView, hpid: str) -> tuple[schemas.TransferRequest
     return payload.requests if isinstance(payload, schemas.Requests) else ()
 
 
-def unit_request(view: CityView, unit: str, advice_version: int | None = None) -> schemas.UnitRequest | None:
-    """Where the unit's transfer request stands; with ``advice_version``, only the request of that advice."""
+def unit_request(view: CityView, unit: str, hpid: str | None = None) -> schemas.UnitRequest | None:
+    """Where the unit's transfer request stands; with ``hpid``, only a request to that centre (the advice's
+    destination: the advice gets new versions as its ETA moves, while its request stands)."""
     received = view.unit_requests.get(unit)
     request = received.payload if received is not None else None
     if not isinstance(request, schemas.UnitRequest):
         return None
-    return request if advice_version is None or request.advice_version == advice_version else None
+    return request if hpid is None or request.hpid == hpid else None
 
 
 #: A request's states in which the crew is still waiting for the centre.

@@ -2,7 +2,8 @@
 
 Reads every page of ``getEgytListInfoInqire`` (the institution list) and the trauma-centre list
 ``getStrmListInfoInqire``, and writes them in the columns of the bundled
-``hospitals/korea_emergency_institutions.csv``. The HTTP GET is injected (``get(url) -> bytes``), so
+``hospitals/korea_emergency_institutions.csv``. Each page is read by :func:`hospital_capacity.egen.read_page`
+(its refusals, as a :class:`FetchError`). The HTTP GET is injected (``get(url) -> bytes``), so
 everything but the socket is tested offline.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import csv
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hospital_capacity.egen import build_url
+from hospital_capacity.egen import EgenError, build_url, read_page
 from telemetry.errors import GoldenTimeError
 
 LIST_OPERATION = "getEgytListInfoInqire"
@@ -32,45 +32,6 @@ LEVELS = {"권역응급의료센터": 1, "지역응급의료센터": 2, "지역�
 
 class FetchError(GoldenTimeError):
     """The E-Gen API answered with an error, or with something that is not the institution list."""
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1].lower()
-
-
-def _text(element: ET.Element, name: str) -> str:
-    found = next((c for c in element if _local(c.tag) == name.lower()), None)
-    return "" if found is None else (found.text or "").strip()
-
-
-def _items(xml: bytes) -> tuple[list[dict[str, str]], int | None]:
-    """The items of one page (field name → text, names as sent) and the total count it declares."""
-    if b"<!doctype" in xml.lower() or b"<!entity" in xml.lower():
-        raise FetchError("not accepted: the document has a DOCTYPE or ENTITY declaration")
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise FetchError(f"not XML: {exc}") from None
-    if _local(root.tag) == "openapi_serviceresponse":  # a gateway or service-key failure, sent as HTTP 200
-        header = next((c for c in root if _local(c.tag) == "cmmmsgheader"), None)
-        header = root if header is None else header
-        reason = _text(header, "returnReasonCode") or "?"
-        message = _text(header, "returnAuthMsg") or _text(header, "errMsg") or "no message"
-        raise FetchError(f"E-Gen refused the request: returnReasonCode {reason} ({message})")
-    if _local(root.tag) != "response":
-        raise FetchError(f"not an E-Gen response: root element <{_local(root.tag)}>")
-    header = next((c for c in root if _local(c.tag) == "header"), None)
-    code = "" if header is None else _text(header, "resultCode")
-    if code.strip("0"):
-        raise FetchError(f"E-Gen resultCode {code}: {_text(header, 'resultMsg') if header is not None else ''}")
-    body = next((c for c in root if _local(c.tag) == "body"), None)
-    total = _text(body, "totalCount") if body is not None else ""
-    items = [
-        {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element if isinstance(child.tag, str)}
-        for element in root.iter()
-        if isinstance(element.tag, str) and _local(element.tag) == "item"
-    ]
-    return items, int(total) if total.isdigit() else None
 
 
 def institution_row(item: dict[str, str], *, trauma: set[str], retrieved_at: str) -> dict[str, str] | None:
@@ -103,11 +64,16 @@ def institution_row(item: dict[str, str], *, trauma: set[str], retrieved_at: str
 
 def _all_items(get: Callable[[str], bytes], operation: str, service_key: str) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
-    for page in range(1, MAX_PAGES + 1):
-        url = build_url(operation, service_key=service_key, stage1=None, stage2=None, page=page, rows=PAGE_ROWS)
-        found, total = _items(get(url))
+    for number in range(1, MAX_PAGES + 1):
+        url = build_url(operation, service_key=service_key, stage1=None, stage2=None, page=number, rows=PAGE_ROWS)
+        try:
+            page = read_page(get(url))
+        except EgenError as exc:
+            raise FetchError(str(exc)) from exc
+        found = [{sent: text.strip() for sent, text in item.fields.values()} for item in page.items]  # names as sent
+        total = page.total_count or ""
         items += found
-        if not found or total is None or len(items) >= total:
+        if not found or not total.isdigit() or len(items) >= int(total):
             return items
     raise FetchError(f"{operation}: more than {MAX_PAGES} pages; stopped")
 

@@ -36,6 +36,10 @@ declaration (refused before parsing, so no entity can expand), the data.go.kr er
 no ``<item>``, an item without ``hpid`` (named by its 1-based index), or values that a
 :class:`StatusUpdate` refuses (named by hpid and field). Items that change nothing (every value
 unknown) are left out of the result; the others keep the document's order.
+
+:func:`read_page` is the reading all three share, for a page of any operation of the service (the
+institution lists of ``goldentime.egen_list`` too): the same refusals, but a page with no ``<item>``
+is empty rather than an error, and its ``totalCount`` is given for paging.
 """
 
 from __future__ import annotations
@@ -128,7 +132,9 @@ class EgenItem:
 
 
 @dataclass(frozen=True)
-class _Item:
+class RawItem:
+    """One ``<item>`` as the document sent it, before any field is read."""
+
     index: int  # 1-based position in the document
     fields: dict[str, tuple[str, str]]  # lower-case local name → (name as sent, text)
     warnings: list[str]
@@ -139,6 +145,15 @@ class _Item:
         if found is None:
             return None
         return found[1].strip() or None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One E-Gen response of any operation: its items in document order (none on an empty page) and the
+    ``totalCount`` it declares, stripped (``None`` when it declares none)."""
+
+    items: tuple[RawItem, ...]
+    total_count: str | None
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -252,7 +267,13 @@ def _root(xml: bytes) -> ET.Element:
         raise EgenError(f"not XML: {_short(str(exc))}") from None
 
 
-def _items(xml: bytes) -> list[_Item]:
+def read_page(xml: bytes) -> Page:
+    """The items of one E-Gen response, of any operation, and its ``totalCount``.
+
+    Raises :class:`EgenError` for what is not an E-Gen answer (see the module docstring: too large, a document type
+    declaration, not XML, the error envelope, a ``resultCode`` other than ``00``, another root element). A page with
+    no ``<item>`` is not an error here (a paging reader stops at it); the parsers refuse it.
+    """
     root = _root(xml)
     root_name = _local(root.tag).lower()
     if root_name == "openapi_serviceresponse":
@@ -270,9 +291,6 @@ def _items(xml: bytes) -> list[_Item]:
         message = _child_text(root, ("header", "resultmsg")) or "no message"
         raise EgenError(f"resultCode {_short(code or '(empty)', 20)}: {_short(message)}")
     elements = [e for e in root.iter() if _local(e.tag).lower() == "item"]
-    if not elements:
-        total = _child_text(root, ("body", "totalcount"))
-        raise EgenError("no <item> elements" + (f" (totalCount {_short(total, 20)})" if total else ""))
     items = []
     for index, element in enumerate(elements, start=1):
         fields: dict[str, tuple[str, str]] = {}
@@ -285,11 +303,20 @@ def _items(xml: bytes) -> list[_Item]:
                 warnings.append(f"{_short(sent, 40)} appears more than once: the first is used")
                 continue
             fields[sent.lower()] = (sent, child.text or "")
-        items.append(_Item(index=index, fields=fields, warnings=warnings))
-    return items
+        items.append(RawItem(index=index, fields=fields, warnings=warnings))
+    return Page(items=tuple(items), total_count=_child_text(root, ("body", "totalcount")))
 
 
-def _kind(items: list[_Item]) -> Literal["beds", "severe"] | None:
+def _items(xml: bytes) -> list[RawItem]:
+    """The items of a document for the parsers, which refuse one without any."""
+    page = read_page(xml)
+    if not page.items:
+        total = page.total_count
+        raise EgenError("no <item> elements" + (f" (totalCount {_short(total, 20)})" if total else ""))
+    return list(page.items)
+
+
+def _kind(items: list[RawItem]) -> Literal["beds", "severe"] | None:
     """Which operation the items answer; ``None`` when they name no field of either.
 
     Raises :class:`EgenError` for basic-info documents and for items that mix both kinds.
@@ -307,7 +334,7 @@ def _kind(items: list[_Item]) -> Literal["beds", "severe"] | None:
     return "beds" if beds else "severe" if severe else None
 
 
-def _identity(item: _Item) -> tuple[str, str | None]:
+def _identity(item: RawItem) -> tuple[str, str | None]:
     hpid = item.text("hpid")
     if hpid is None:
         raise EgenError(f"item {item.index} has no <hpid>")
@@ -316,7 +343,7 @@ def _identity(item: _Item) -> tuple[str, str | None]:
     return hpid, item.text("dutyname")
 
 
-def _observed_at(item: _Item, *, required: bool) -> datetime | None:
+def _observed_at(item: RawItem, *, required: bool) -> datetime | None:
     raw = item.text("hvidate")
     if raw is None:
         if required:
@@ -331,7 +358,7 @@ def _observed_at(item: _Item, *, required: bool) -> datetime | None:
     return None
 
 
-def _build(item: _Item, hpid: str, **fields: object) -> StatusUpdate:
+def _build(item: RawItem, hpid: str, **fields: object) -> StatusUpdate:
     try:
         return StatusUpdate.model_validate(fields)
     except ValidationError as exc:
@@ -343,7 +370,7 @@ def _build(item: _Item, hpid: str, **fields: object) -> StatusUpdate:
 # --- beds ------------------------------------------------------------------------------------------
 
 
-def _count(item: _Item, name: str) -> int | None:
+def _count(item: RawItem, name: str) -> int | None:
     """The integer in element ``name``; ``None`` (with a warning if not blank) when there is none."""
     raw = item.text(name)
     if raw is None:
@@ -356,7 +383,7 @@ def _count(item: _Item, name: str) -> int | None:
     return int(raw)
 
 
-def _bed(item: _Item, hpid: str, bed_type: BedType) -> BedUpdate | None:
+def _bed(item: RawItem, hpid: str, bed_type: BedType) -> BedUpdate | None:
     available_field, capacity_field = BED_FIELDS[bed_type]
     if available_field not in item.fields and capacity_field not in item.fields:
         return None
@@ -385,7 +412,7 @@ def _bed(item: _Item, hpid: str, bed_type: BedType) -> BedUpdate | None:
         ) from None
 
 
-def _bed_item(item: _Item) -> EgenItem | None:
+def _bed_item(item: RawItem) -> EgenItem | None:
     hpid, name = _identity(item)
     beds = {bed_type: bed for bed_type in BedType if (bed := _bed(item, hpid, bed_type)) is not None}
     equipment: dict[Equipment, bool | None] = {}
@@ -403,7 +430,7 @@ def _bed_item(item: _Item) -> EgenItem | None:
 # --- severe-illness acceptance ----------------------------------------------------------------------
 
 
-def _severe_item(item: _Item) -> EgenItem | None:
+def _severe_item(item: RawItem) -> EgenItem | None:
     hpid, name = _identity(item)
     conditions: dict[Condition, bool | None] = {}
     for field, (sent, text) in item.fields.items():

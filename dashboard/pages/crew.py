@@ -247,7 +247,7 @@ def live(feed: LiveFeed, unit: str) -> None:
                     "No advice yet. It appears once the patient's vitals are sent.")))  # fmt: skip
         return
     advice = received.payload
-    request = unit_request(view, unit, advice.advice_version)
+    request = unit_request(view, unit, advice.destination.hpid)
     st.markdown(_card(advice, (now - received.received_at).total_seconds(), request, now), unsafe_allow_html=True)
     _buttons(feed, unit, advice)
     _alternatives(advice)

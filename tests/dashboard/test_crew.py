@@ -176,14 +176,14 @@ def test_a_refused_decision_is_shown_to_the_crew_in_their_language(bus: Bus) -> 
 
 def _request_state(
     bus: Bus, unit: str, state: schemas.RequestState, *, version: int = 4, sent_s_ago: float = 80,
-    answer_in_s: float = 100, answered_after_s: float | None = None, **fields: object,
+    answer_in_s: float = 100, answered_after_s: float | None = None, hpid: str = "A1100010", **fields: object,
 ) -> None:  # fmt: skip
     now = schemas.utc_now()
     sent = now - timedelta(seconds=sent_s_ago)
     if answered_after_s is not None:
         fields["answered_at"] = sent + timedelta(seconds=answered_after_s)
     request = schemas.UnitRequest.new(
-        request_id=f"R-{unit}-{version}", hpid="A1100010", name="서울대학교병원", advice_version=version, state=state,
+        request_id=f"R-{unit}-{version}", hpid=hpid, name="서울대학교병원", advice_version=version, state=state,
         message=fields.pop("message", "서울대학교병원에 수용 요청을 보냈습니다"),
         message_en=fields.pop("message_en", "Transfer request sent to 서울대학교병원"),
         sent_at=sent, answer_by=now + timedelta(seconds=answer_in_s), **fields,
@@ -253,9 +253,9 @@ def test_no_answer_by_the_time_to_answer_says_go_as_advised(bus: Bus) -> None:
 
 def test_a_withdrawn_request_and_one_of_older_advice(bus: Bus) -> None:
     unit = _advised(bus)
-    _request_state(bus, unit, schemas.RequestState.ACCEPTED, version=3, answered_after_s=30)
+    _request_state(bus, unit, schemas.RequestState.ACCEPTED, version=3, answered_after_s=30, hpid="A1100017")
     at = _open(unit)
-    assert _request_card(at) == ""  # the centre accepted the advice before this one: not this card's
+    assert _request_card(at) == ""  # another centre, of the advice before this one: not this card's
     _request_state(bus, unit, schemas.RequestState.WITHDRAWN, message="다른 병원이 수락하여 요청을 철회했습니다")
     at.run()
     state = _request_card(at)

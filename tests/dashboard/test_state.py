@@ -255,7 +255,7 @@ def test_a_units_request_state_follows_its_request_and_an_older_copy_does_not_un
                                                              at=NOW + timedelta(seconds=20)))  # fmt: skip
     state = unit_request(view, "U1")
     assert state is not None and state.state is schemas.RequestState.ACCEPTED
-    assert unit_request(view, "U1", advice_version=2) == state and unit_request(view, "U1", advice_version=3) is None
+    assert unit_request(view, "U1", hpid="A1") == state and unit_request(view, "U1", hpid="A2") is None
     _send(view, topics.Kind.REQUEST_STATE, "U1", _unit_state("R2", schemas.RequestState.SENT))  # a new request
     assert (state := unit_request(view, "U1")) is not None and state.request_id == "R2"
     snapshot = view.snapshot()

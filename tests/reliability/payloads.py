@@ -234,6 +234,35 @@ def _valid_model(kind: Kind, ts: datetime, msg_id: str) -> schemas.Payload:
         return schemas.Incident(lat=37.5704, lon=126.9921, category="stroke", priority=1, ts=ts, msg_id=msg_id)
     if kind is Kind.ASSIGNMENT:
         return schemas.Assignment(unit_id="U-1", eta_s=240.5, eta_mode=schemas.EtaMode.ROAD, ts=ts, msg_id=msg_id)
+    if kind is Kind.REQUESTS:
+        request = schemas.TransferRequest(
+            request_id="U-1-v2", unit_id="U-1", patient_id="P-7f3a9c01", advice_version=2, pathway="stroke", ktas=2,
+            critical=True, eta_s=512.5, chief_complaint="우측 편마비", note="발병 40분",
+            vitals=schemas.KeyVitals(age_years=67, sex=schemas.Sex.MALE, hr_bpm=112, sbp_mmhg=150, rr_per_min=24,
+                                     spo2_pct=93, gcs=14, avpu=schemas.Avpu.ALERT),
+            sent_at=ts, answer_by=ts + timedelta(seconds=60), seen=True,
+        )  # fmt: skip
+        return schemas.Requests(requests=(request,), ts=ts, msg_id=msg_id)
+    if kind is Kind.ANSWER:
+        return schemas.Answer(request_id="U-1-v2", answer=schemas.AnswerKind.DECLINE,
+                              reason=schemas.RefusalReason.NO_SPECIALIST, text="신경과 전문의 수술 중",
+                              answered_by="charge nurse", ts=ts, msg_id=msg_id)  # fmt: skip
+    if kind is Kind.REQUEST_STATE:
+        return schemas.UnitRequest(
+            request_id="U-1-v2",
+            hpid="A1100017",
+            name="서울대학교병원",
+            advice_version=2,
+            state=schemas.RequestState.DECLINED,
+            reason=schemas.RefusalReason.NO_SPECIALIST,
+            message="거절(전문의 부재)",
+            message_en="declined (no specialist)",
+            sent_at=ts,
+            answer_by=ts + timedelta(seconds=60),
+            answered_at=ts,
+            ts=ts,
+            msg_id=msg_id,
+        )
     assert kind in (Kind.REJECTED, Kind.UNIT_REJECTED)  # one report, on the operators' or the unit's topic
     return schemas.Rejected(
         topic="ems/units/U-1/vitals",

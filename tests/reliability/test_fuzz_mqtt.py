@@ -52,10 +52,12 @@ DISPATCHER_KINDS = (
     topics.Kind.VITALS,
     topics.Kind.DECISION,
     topics.Kind.INCIDENT,
+    topics.Kind.ANSWER,
 )
 #: What the dispatcher publishes, so may be stored on a unit's or an incident's topic besides ours.
 DISPATCHER_OUTPUT = {topics.Kind.ADVICE.value, topics.Kind.INBOUND.value, topics.Kind.ASSIGNMENT.value,
-                     topics.Kind.UNIT_REJECTED.value}  # fmt: skip
+                     topics.Kind.UNIT_REJECTED.value, topics.Kind.REQUESTS.value,
+                     topics.Kind.REQUEST_STATE.value}  # fmt: skip
 #: How the dispatcher's refusal of a crew's decision starts (dispatch/explain.py): such a refusal depends on
 #: the advice the unit had then, which a storm of hostile statuses and vitals makes unpredictable.
 DECISION_REFUSED = "decision refused"
@@ -353,9 +355,10 @@ class Verdict:
     @property
     def refused_by_dispatcher(self) -> bool:
         """The dispatcher also refuses an empty payload where nothing retained can be cleared (the topic of
-        a message that is never retained, or not a topic of the contract)."""
+        a message that is never retained, or not a topic of the contract), and every centre's answer here: none
+        names a request the dispatcher sent."""
         if self.case.payload:
-            return self.payload is None
+            return self.payload is None or isinstance(self.payload, schemas.Answer)
         try:
             return not topics.parse(self.case.topic).route.retained
         except topics.TopicError:

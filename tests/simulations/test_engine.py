@@ -1,4 +1,5 @@
-"""The engine on a two-centre toy city (approximate ETAs), where every outcome can be worked out by hand."""
+"""The engine on the two-centre toy city of toy.py (approximate ETAs), where every outcome can be worked out by
+hand."""
 
 from __future__ import annotations
 
@@ -9,83 +10,18 @@ from pathlib import Path
 import pytest
 
 from dispatch.pathways import Pathway
-from dispatch.scenario import Centre, OffGraph, Prepared, Scenario, ScenarioError, Station
-from loaders.scenarios import prepare
-from simulations.city import CityDraws
+from dispatch.scenario import OffGraph, Prepared, Scenario, ScenarioError
 from simulations.config import SimConfig
 from simulations.engine import check_coverage, simulate
-from simulations.patients import SimPatient
 from simulations.policies import Capable, EgenGreedy, GoldenTime, Nearest, PhoneAround, load_policy
 from simulations.world import Call, Trip, World
-from telemetry import schemas
-
-NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)  # a local institution: no stroke team
-FAR = Centre("A0000002", "먼대학병원", 1, 35.200, 126.850)  # regional centre, ~5.5 km north
-BASE = Station("기지119안전센터", 35.140, 126.850)
-SCENE = (35.145, 126.850)
-
-
-def _prepared(tmp_path: Path, centres: tuple[Centre, ...] = (NEAR, FAR)) -> Prepared:
-    scenario = Scenario("toy", "toy city", tmp_path, tmp_path / "no-graph.graphml", centres, (BASE,))
-    return prepare(scenario, cache_dir=None)
-
-
-def _patient(
-    ktas: int,
-    needs: frozenset[Pathway] = frozenset(),
-    *,
-    model_ktas: int | None = None,
-    p_critical: float | None = None,
-) -> SimPatient:
-    flags = schemas.CrewFlags(fast_positive=Pathway.STROKE in needs, cardiac_arrest=Pathway.CARDIAC_ARREST in needs)
-    return SimPatient(
-        row=0,
-        ktas=ktas,
-        ktas_nurse=ktas,
-        flags=flags,
-        needs=needs,
-        vitals=schemas.Vitals.new(patient_id="P-test", flags=flags),
-        complaint="",
-        model_ktas=model_ktas or ktas,
-        model_critical=(model_ktas or ktas) <= 2,
-        model_p_critical=p_critical if p_critical is not None else 0.9 if (model_ktas or ktas) <= 2 else 0.05,
-    )
-
-
-def _draws(calls: list[Call], *, occupied: dict[str, int] | None = None, teams: bool = True) -> CityDraws:
-    occupied = occupied or {}
-    on_duty = frozenset({Pathway.STROKE, Pathway.STEMI}) if teams else frozenset[Pathway]()
-    return CityDraws(
-        calls=tuple(calls),
-        on_scene_s=tuple(600.0 for _ in calls),
-        stay_s=tuple(3600.0 for _ in calls),
-        walkins={NEAR.hpid: (), FAR.hpid: ()},
-        initial={h: tuple(1e9 for _ in range(occupied.get(h, 0))) for h in (NEAR.hpid, FAR.hpid)},
-        rosters={NEAR.hpid: (frozenset(),) * 4, FAR.hpid: (on_duty,) * 4},
-        seed=1,
-        surge=1.0,
-    )
-
-
-def _one_call(patient: SimPatient) -> list[Call]:
-    return [Call(0, 3600.0, SCENE[0], SCENE[1], patient)]
-
-
-#: Centres that always refuse what they cannot do (no bed, no team): every outcome can be worked out by hand.
-CONFIG = SimConfig(
-    calls_per_day=1.0,
-    walkin_occupancy=0.0,
-    beds={NEAR.hpid: 2, FAR.hpid: 2},
-    refuse_no_specialist=1.0,
-    refuse_no_bed=1.0,
-    critical_bed_factor=1.0,
-    door_factor=1.0,
-)
+from tests.simulations import toy
+from tests.simulations.toy import BASE, CONFIG, FAR, NEAR, SCENE
 
 
 def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: Path) -> None:
-    prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
+    prepared = toy.prepared(tmp_path)
+    draws = toy.draws(toy.one_call(toy.patient(2, frozenset({Pathway.STROKE}))))
     result = simulate(prepared, CONFIG, draws, Nearest(), days=1)
     (call,) = result.calls
     assert (call.first_hpid, call.final_hpid, call.retransfers, call.incapable_arrivals) == (
@@ -99,15 +35,15 @@ def test_nearest_takes_a_stroke_to_the_local_hospital_and_is_refused(tmp_path: P
 
 @pytest.mark.parametrize("policy", [Capable(), GoldenTime()])
 def test_capable_policies_go_straight_to_the_stroke_centre(tmp_path: Path, policy: Capable | GoldenTime) -> None:
-    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
-    result = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1)
+    draws = toy.draws(toy.one_call(toy.patient(2, frozenset({Pathway.STROKE}))))
+    result = simulate(toy.prepared(tmp_path), CONFIG, draws, policy, days=1)
     (call,) = result.calls
     assert (call.first_hpid, call.final_hpid, call.retransfers) == (FAR.hpid, FAR.hpid, 0)
 
 
 def test_goldentime_knows_the_stroke_team_is_off_duty_and_capable_does_not(tmp_path: Path) -> None:
-    prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(3, frozenset({Pathway.STROKE}))), teams=False)
+    prepared = toy.prepared(tmp_path)
+    draws = toy.draws(toy.one_call(toy.patient(3, frozenset({Pathway.STROKE}))), on_duty=frozenset())
     capable = simulate(prepared, CONFIG, draws, Capable(), days=1).calls[0]
     golden = simulate(prepared, CONFIG, draws, GoldenTime(), days=1).calls[0]
     assert capable.first_hpid == FAR.hpid and capable.incapable_arrivals >= 1
@@ -119,14 +55,14 @@ def test_goldentime_knows_the_stroke_team_is_off_duty_and_capable_does_not(tmp_p
 def test_goldentime_weighs_the_models_p_critical(tmp_path: Path, p_critical: float, first: str) -> None:
     """A critical call the model is sure of goes to the regional centre; one it is not (p below
     HARD_CRITICAL_P) weighs the level 3 centre's nearness against a cost of p_critical (R-CRIT)."""
-    draws = _draws(_one_call(_patient(3, model_ktas=2, p_critical=p_critical)))
-    call = simulate(_prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(3, model_ktas=2, p_critical=p_critical)))
+    call = simulate(toy.prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1).calls[0]
     assert (call.first_hpid, call.retransfers) == (first, 0)
 
 
 def test_a_full_er_refuses_and_goldentime_avoids_it(tmp_path: Path) -> None:
-    prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(4)), occupied={NEAR.hpid: 2})
+    prepared = toy.prepared(tmp_path)
+    draws = toy.draws(toy.one_call(toy.patient(4)), occupied={NEAR.hpid: 2})
     nearest = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
     golden = simulate(prepared, CONFIG, draws, GoldenTime(), days=1).calls[0]
     assert (nearest.first_hpid, nearest.full_arrivals, nearest.retransfers) == (NEAR.hpid, 1, 1)
@@ -135,24 +71,24 @@ def test_a_full_er_refuses_and_goldentime_avoids_it(tmp_path: Path) -> None:
 
 
 def test_a_cardiac_arrest_is_taken_at_the_nearest_er_even_when_full(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
+    draws = toy.draws(toy.one_call(toy.patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
     for policy in (Nearest(), Capable(), GoldenTime()):
-        call = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
+        call = simulate(toy.prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
         assert (call.final_hpid, call.retransfers, call.full_arrivals) == (NEAR.hpid, 0, 1), policy.name
 
 
 def test_a_closed_centre_receives_nobody(tmp_path: Path) -> None:
-    draws = _draws([Call(i, 600.0 * i, SCENE[0], SCENE[1], _patient(4)) for i in range(6)])
+    draws = toy.draws([Call(i, 600.0 * i, SCENE[0], SCENE[1], toy.patient(4)) for i in range(6)])
     for policy in (Nearest(), Capable(), GoldenTime()):
-        result = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1, closed=[NEAR.hpid])
+        result = simulate(toy.prepared(tmp_path), CONFIG, draws, policy, days=1, closed=[NEAR.hpid])
         assert {c.final_hpid for c in result.calls} == {FAR.hpid}
         near = next(c for c in result.centres if c.hpid == NEAR.hpid)
         assert near.ambulance_arrivals == 0
 
 
 def test_beds_fill_and_empty_and_the_peak_is_kept(tmp_path: Path) -> None:
-    calls = [Call(i, 60.0 * i, SCENE[0], SCENE[1], _patient(4)) for i in range(3)]
-    result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), GoldenTime(), days=1)
+    calls = [Call(i, 60.0 * i, SCENE[0], SCENE[1], toy.patient(4)) for i in range(3)]
+    result = simulate(toy.prepared(tmp_path), CONFIG, toy.draws(calls), GoldenTime(), days=1)
     by_hpid = {c.hpid: c for c in result.centres}
     assert sum(c.final_hpid == NEAR.hpid for c in result.calls) <= 2  # two beds
     assert by_hpid[NEAR.hpid].peak_occupancy <= 2
@@ -180,8 +116,8 @@ class _TurnsBack(Nearest):
 
 
 def test_a_policy_turns_a_unit_on_its_way(tmp_path: Path) -> None:
-    prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(4)))
+    prepared = toy.prepared(tmp_path)
+    draws = toy.draws(toy.one_call(toy.patient(4)))
     straight = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
     policy = _TurnsBack()
     turned = simulate(prepared, CONFIG, draws, policy, days=1).calls[0]
@@ -194,8 +130,8 @@ def test_a_policy_turns_a_unit_on_its_way(tmp_path: Path) -> None:
 def test_a_unit_turned_on_the_road_drives_on_from_where_it_is(tmp_path: Path) -> None:
     """Turned at a periodic check (every reroute_check_min) three minutes or more after leaving, the unit is past
     the near centre (on the way north): it drives back from there, longer than going straight."""
-    prepared = _prepared(tmp_path)
-    draws = _draws(_one_call(_patient(4)))
+    prepared = toy.prepared(tmp_path)
+    draws = toy.draws(toy.one_call(toy.patient(4)))
     straight = simulate(prepared, CONFIG, draws, Nearest(), days=1).calls[0]
     config = dataclasses.replace(CONFIG, reroute_check_min=1.5)
     turned = simulate(prepared, config, draws, _TurnsBack(after_s=180.0), days=1).calls[0]
@@ -204,33 +140,35 @@ def test_a_unit_turned_on_the_road_drives_on_from_where_it_is(tmp_path: Path) ->
 
 
 def test_phone_around_calls_the_stroke_centre_first_and_drives_there_promised(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
-    call = simulate(_prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(2, frozenset({Pathway.STROKE}))))
+    call = simulate(toy.prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
     assert (call.phone_calls, call.first_hpid, call.final_hpid, call.retransfers) == (1, FAR.hpid, FAR.hpid, 0)
     assert call.scene_search_s > 0  # one call's length, at the scene
-    direct = simulate(_prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
+    direct = simulate(toy.prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
     assert call.definitive_s == pytest.approx(direct.definitive_s + call.scene_search_s)
 
 
 def test_phone_around_refused_everywhere_drives_unannounced_and_is_refused_at_the_door(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))), occupied={FAR.hpid: 2})
-    call = simulate(_prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(2, frozenset({Pathway.STROKE}))), occupied={FAR.hpid: 2})
+    call = simulate(toy.prepared(tmp_path), CONFIG, draws, PhoneAround(), days=1).calls[0]
     assert call.phone_calls == 2  # the stroke centre (full), then the local institution (no stroke team)
     assert (call.first_hpid, call.retransfers, call.forced) == (FAR.hpid, 1, True)
 
 
 def test_egen_greedy_skips_a_centre_whose_posting_shows_no_bed(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(4)), occupied={NEAR.hpid: 2})
-    call = simulate(_prepared(tmp_path), CONFIG, draws, EgenGreedy(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(4)), occupied={NEAR.hpid: 2})
+    call = simulate(toy.prepared(tmp_path), CONFIG, draws, EgenGreedy(), days=1).calls[0]
     assert (call.first_hpid, call.retransfers, call.phone_calls) == (FAR.hpid, 0, 0)
-    free = simulate(_prepared(tmp_path), CONFIG, _draws(_one_call(_patient(4))), EgenGreedy(), days=1).calls[0]
+    free = simulate(
+        toy.prepared(tmp_path), CONFIG, toy.draws(toy.one_call(toy.patient(4))), EgenGreedy(), days=1
+    ).calls[0]
     assert free.first_hpid == NEAR.hpid
 
 
 def test_todays_crews_take_an_arrest_to_the_nearest_er_without_a_call_or_a_look_at_the_board(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
+    draws = toy.draws(toy.one_call(toy.patient(1, frozenset({Pathway.CARDIAC_ARREST}))), occupied={NEAR.hpid: 2})
     for policy in (EgenGreedy(), PhoneAround()):
-        call = simulate(_prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
+        call = simulate(toy.prepared(tmp_path), CONFIG, draws, policy, days=1).calls[0]
         assert (call.first_hpid, call.phone_calls, call.nearest_first) == (NEAR.hpid, 0, True), policy.name
 
 
@@ -238,8 +176,8 @@ def test_a_patient_taken_without_definitive_care_is_moved_on(tmp_path: Path) -> 
     """A local institution that takes a stroke patient (it may: refuse_no_specialist 0) stabilises and transfers:
     definitive care comes later, at the stroke centre."""
     config = dataclasses.replace(CONFIG, refuse_no_specialist=0.0)
-    draws = _draws(_one_call(_patient(3, frozenset({Pathway.STROKE}))))
-    call = simulate(_prepared(tmp_path), config, draws, Nearest(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(3, frozenset({Pathway.STROKE}))))
+    call = simulate(toy.prepared(tmp_path), config, draws, Nearest(), days=1).calls[0]
     assert (call.final_hpid, call.retransfers, call.secondary_transfer, call.definitive_hpid) == (
         NEAR.hpid,
         0,
@@ -253,46 +191,46 @@ def test_a_patient_taken_without_definitive_care_is_moved_on(tmp_path: Path) -> 
 
 def test_coverage_is_measured_over_the_run_and_falls_while_the_only_unit_is_out(tmp_path: Path) -> None:
     config = dataclasses.replace(CONFIG, turnout_s=60.0, coverage_every_min=10.0, coverage_points=20)
-    idle = simulate(_prepared(tmp_path), config, _draws([]), Nearest(), days=1)
+    idle = simulate(toy.prepared(tmp_path), config, toy.draws([]), Nearest(), days=1)
     assert len(idle.coverage) == 24 * 6 and len(set(idle.coverage)) == 1 and idle.coverage[0] > 0.0
-    busy = simulate(_prepared(tmp_path), config, _draws(_one_call(_patient(4))), Nearest(), days=1)
+    busy = simulate(toy.prepared(tmp_path), config, toy.draws(toy.one_call(toy.patient(4))), Nearest(), days=1)
     assert min(busy.coverage) == 0.0  # the city's only ambulance is on the call: nobody is covered
     assert busy.coverage[0] == idle.coverage[0]
 
 
 def test_goldentime_says_which_patients_it_had_no_advice_for(tmp_path: Path) -> None:
-    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], _patient(1 + i % 5)) for i in range(6)]
-    golden = simulate(_prepared(tmp_path), CONFIG, _draws(calls), GoldenTime(), days=1)
+    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], toy.patient(1 + i % 5)) for i in range(6)]
+    golden = simulate(toy.prepared(tmp_path), CONFIG, toy.draws(calls), GoldenTime(), days=1)
     assert [c.advised for c in golden.calls] == [True] * 6  # the engine advised every patient
-    nearest = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)
+    nearest = simulate(toy.prepared(tmp_path), CONFIG, toy.draws(calls), Nearest(), days=1)
     assert {c.advised for c in nearest.calls} == {None}
 
 
 def test_each_call_records_whether_its_first_centre_was_the_nearest_open_er(tmp_path: Path) -> None:
-    draws = _draws(_one_call(_patient(2, frozenset({Pathway.STROKE}))))
-    capable = simulate(_prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
-    nearest = simulate(_prepared(tmp_path), CONFIG, draws, Nearest(), days=1).calls[0]
+    draws = toy.draws(toy.one_call(toy.patient(2, frozenset({Pathway.STROKE}))))
+    capable = simulate(toy.prepared(tmp_path), CONFIG, draws, Capable(), days=1).calls[0]
+    nearest = simulate(toy.prepared(tmp_path), CONFIG, draws, Nearest(), days=1).calls[0]
     assert (capable.nearest_first, nearest.nearest_first) == (False, True)  # the stroke centre is the far one
     assert not capable.unstable  # the test patient's vitals are stable
 
 
 def test_a_waiting_call_is_served_when_the_only_unit_comes_free(tmp_path: Path) -> None:
-    calls = [Call(0, 0.0, SCENE[0], SCENE[1], _patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], _patient(4))]
-    result = simulate(_prepared(tmp_path), CONFIG, _draws(calls), Nearest(), days=1)
+    calls = [Call(0, 0.0, SCENE[0], SCENE[1], toy.patient(4)), Call(1, 10.0, SCENE[0], SCENE[1], toy.patient(4))]
+    result = simulate(toy.prepared(tmp_path), CONFIG, toy.draws(calls), Nearest(), days=1)
     first, second = result.calls
     assert second.response_s > first.response_s + 600.0  # it waited for the unit to finish the first patient
 
 
 def test_same_draws_same_result(tmp_path: Path) -> None:
-    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], _patient(1 + i % 5)) for i in range(8)]
-    draws = _draws(calls, occupied={NEAR.hpid: 1})
-    runs = [simulate(_prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1) for _ in range(2)]
+    calls = [Call(i, 900.0 * i, SCENE[0], SCENE[1], toy.patient(1 + i % 5)) for i in range(8)]
+    draws = toy.draws(calls, occupied={NEAR.hpid: 1})
+    runs = [simulate(toy.prepared(tmp_path), CONFIG, draws, GoldenTime(), days=1) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
 def test_coverage_refuses_centres_off_the_graph_unless_excluded(tmp_path: Path) -> None:
     scenario = Scenario("toy", "toy", tmp_path, tmp_path / "g.graphml", (NEAR, FAR), (BASE,))
-    prepared = Prepared(scenario, _prepared(tmp_path).index, None, (OffGraph("centre", FAR.name, 900.0),))
+    prepared = Prepared(scenario, toy.prepared(tmp_path).index, None, (OffGraph("centre", FAR.name, 900.0),))
     with pytest.raises(ScenarioError, match="does not cover"):
         check_coverage(scenario, prepared, CONFIG)
     check_coverage(scenario, prepared, SimConfig(exclude=(FAR.hpid,)))

@@ -1,5 +1,5 @@
 """The acceptance handshake in the simulator (issue 23): the ``goldentime-handshake`` policy, the centres' answers by
-the world's acceptance model, the records and KPIs it leaves, and the report's section. Toy city of test_engine.py:
+the world's acceptance model, the records and KPIs it leaves, and the report's section. Toy city of toy.py:
 every outcome worked out by hand."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from simulations.records import CallRecord, CentreRecord, RunResult
 from simulations.report import HANDSHAKE_METRICS, write_report
 from simulations.world import EPOCH, Call
 from telemetry.schemas import AnswerKind, RefusalReason, RequestState
-from tests.simulations.test_engine import CONFIG, FAR, NEAR, SCENE, _draws, _one_call, _patient, _prepared
+from tests.simulations import toy
+from tests.simulations.toy import CONFIG, FAR, NEAR, SCENE
 
 #: Answers come exactly ``handshake_answer_median_s`` (45 s) after each request: times worked out by hand.
 EXACT = dataclasses.replace(CONFIG, handshake_answer_sigma=0.0)
@@ -47,9 +48,9 @@ def _told(policy: GoldenTime) -> list[tuple[str, RequestState, RefusalReason | N
 
 
 def test_the_first_centre_declines_the_second_accepts_and_the_crew_leaves_on_the_yes(tmp_path: Path) -> None:
-    draws = _near_fills_unreported(_draws(_one_call(_patient(4))))
+    draws = _near_fills_unreported(toy.draws(toy.one_call(toy.patient(4))))
     policy = GoldenTimeHandshake(record=True)
-    call = simulate(_prepared(tmp_path), EXACT, draws, policy, days=1).calls[0]
+    call = simulate(toy.prepared(tmp_path), EXACT, draws, policy, days=1).calls[0]
     # the engine's advice: the near centre (its report shows a bed), which has none and declines; re-planned, the far
     # centre, which accepts: two requests, two answers 45 s apart, and the crew leaves with the second
     assert _told(policy)[:4] == [
@@ -74,12 +75,12 @@ def test_the_first_centre_declines_the_second_accepts_and_the_crew_leaves_on_the
 def test_the_same_city_driving_without_asking_and_phoning(tmp_path: Path) -> None:
     """GoldenTime without the handshake drives to the near centre and is refused at the door; phoning, the crew hears
     the same "no bed" on the phone; each records where its first yes came from."""
-    draws = _near_fills_unreported(_draws(_one_call(_patient(4))))
-    driven = simulate(_prepared(tmp_path), EXACT, draws, GoldenTime(), days=1).calls[0]
+    draws = _near_fills_unreported(toy.draws(toy.one_call(toy.patient(4))))
+    driven = simulate(toy.prepared(tmp_path), EXACT, draws, GoldenTime(), days=1).calls[0]
     assert (driven.requests, driven.scene_search_s, driven.first_hpid, driven.retransfers) == (0, 0.0, NEAR.hpid, 1)
     assert driven.refusals == (("door", "no_bed"),)
     assert driven.ready_to_accepted_s == pytest.approx(driven.transport_s)  # the far centre's door took them
-    phoned = simulate(_prepared(tmp_path), EXACT, draws, PhoneAround(), days=1).calls[0]
+    phoned = simulate(toy.prepared(tmp_path), EXACT, draws, PhoneAround(), days=1).calls[0]
     assert (phoned.phone_calls, phoned.requests, phoned.first_hpid) == (2, 0, FAR.hpid)
     assert phoned.refusals == (("phone", "no_bed"),)
     assert phoned.ready_to_accepted_s == pytest.approx(phoned.scene_search_s)  # the second call's yes
@@ -88,7 +89,9 @@ def test_the_same_city_driving_without_asking_and_phoning(tmp_path: Path) -> Non
 def test_an_answer_slower_than_the_time_out_leaves_the_crew_to_go_as_advised(tmp_path: Path) -> None:
     slow = dataclasses.replace(EXACT, handshake_answer_median_s=200.0)
     policy = GoldenTimeHandshake(record=True)
-    call = simulate(_prepared(tmp_path), slow, _draws(_one_call(_patient(2, STROKE))), policy, days=1).calls[0]
+    call = simulate(
+        toy.prepared(tmp_path), slow, toy.draws(toy.one_call(toy.patient(2, STROKE))), policy, days=1
+    ).calls[0]
     # a stroke's request waits 60 s (R-ANSWER); the answer would take 200 s: the crew leaves at 60 s, unpromised
     assert (call.requests, call.refusals) == (1, ()) and call.scene_search_s == pytest.approx(60.0)
     assert _told(policy)[:2] == [(FAR.hpid, RequestState.SENT, None), (FAR.hpid, RequestState.NO_ANSWER, None)]
@@ -99,8 +102,8 @@ def test_an_answer_slower_than_the_time_out_leaves_the_crew_to_go_as_advised(tmp
 
 def test_after_phone_max_calls_declines_the_crew_leaves_as_advised(tmp_path: Path) -> None:
     once = dataclasses.replace(EXACT, phone_max_calls=1)
-    draws = _near_fills_unreported(_draws(_one_call(_patient(4))))
-    call = simulate(_prepared(tmp_path), once, draws, GoldenTimeHandshake(), days=1).calls[0]
+    draws = _near_fills_unreported(toy.draws(toy.one_call(toy.patient(4))))
+    call = simulate(toy.prepared(tmp_path), once, draws, GoldenTimeHandshake(), days=1).calls[0]
     # one request (declined after 45 s); the next advice's request is not waited on: the crew leaves for the far centre
     assert (call.requests, call.refusals) == (1, (("request", "no_bed"),))
     assert call.scene_search_s == pytest.approx(45.0)
@@ -109,14 +112,14 @@ def test_after_phone_max_calls_declines_the_crew_leaves_as_advised(tmp_path: Pat
 
 
 def _unstable(ktas: int) -> SimPatient:
-    patient = _patient(ktas)
+    patient = toy.patient(ktas)
     return dataclasses.replace(patient, vitals=patient.vitals.model_copy(update={"spo2_pct": 70}))
 
 
-@pytest.mark.parametrize("patient", [_patient(1, frozenset({Pathway.CARDIAC_ARREST})), _unstable(2)])
+@pytest.mark.parametrize("patient", [toy.patient(1, frozenset({Pathway.CARDIAC_ARREST})), _unstable(2)])
 def test_an_arrest_or_an_unstable_patient_is_never_held_at_the_scene(tmp_path: Path, patient: SimPatient) -> None:
     policy = GoldenTimeHandshake(record=True)
-    call = simulate(_prepared(tmp_path), EXACT, _draws(_one_call(patient)), policy, days=1).calls[0]
+    call = simulate(toy.prepared(tmp_path), EXACT, toy.draws(toy.one_call(patient)), policy, days=1).calls[0]
     assert (call.requests, call.scene_search_s, call.first_hpid, call.nearest_first) == (0, 0.0, NEAR.hpid, True)
     assert not _told(policy)  # the engine sent no request (R-ANSWER): the crew left at once
 
@@ -125,10 +128,10 @@ def test_a_request_gets_the_answer_the_phone_gets_for_the_same_call_and_centre(t
     """Common random numbers: the near centre, full, refuses half of the time (``refuse_no_bed`` 0.5); asked about the
     same call of the same seed, on the phone or on its screen, it gives the same answer."""
     coin = dataclasses.replace(EXACT, refuse_no_bed=0.5)
-    prepared = _prepared(tmp_path)
+    prepared = toy.prepared(tmp_path)
     heard: dict[str, list[bool]] = {"phone": [], "request": []}
     for seed in range(1, 13):
-        draws = dataclasses.replace(_near_fills_unreported(_draws(_one_call(_patient(4)))), seed=seed)
+        draws = dataclasses.replace(_near_fills_unreported(toy.draws(toy.one_call(toy.patient(4)))), seed=seed)
         phoned = simulate(prepared, coin, draws, PhoneAround(), days=1).calls[0]
         asked = simulate(prepared, coin, draws, GoldenTimeHandshake(), days=1).calls[0]
         for where, call in (("phone", phoned), ("request", asked)):
@@ -141,7 +144,7 @@ def test_a_request_gets_the_answer_the_phone_gets_for_the_same_call_and_centre(t
 
 def test_answer_delays_are_lognormal_and_keyed_by_seed_call_and_attempt() -> None:
     config = SimConfig(handshake_answer_median_s=45.0, handshake_answer_sigma=0.6)
-    call = _one_call(_patient(4))[0]
+    call = toy.one_call(toy.patient(4))[0]
     assert handshake_answer_s(1, call, 0, config) == handshake_answer_s(1, call, 0, config)
     delays = {handshake_answer_s(seed, call, attempt, config) for seed in range(1, 40) for attempt in range(3)}
     assert len(delays) == 39 * 3 and all(d > 0 for d in delays)

@@ -10,9 +10,7 @@ import pytest
 
 from dispatch.events import VitalsReported
 from dispatch.pathways import Pathway
-from dispatch.scenario import Centre, Prepared, Scenario, Station
-from loaders.scenarios import prepare
-from simulations.city import CityDraws
+from dispatch.scenario import Prepared, Station
 from simulations.config import SimConfig
 from simulations.engine import simulate
 from simulations.kpis import CANDIDATE
@@ -36,8 +34,9 @@ from simulations.sensitivity import (
     table,
     with_fleet,
 )
-from simulations.world import Call
 from telemetry import schemas
+from tests.simulations import toy
+from tests.simulations.toy import CONFIG, FAR, NEAR
 
 # --- the grid -----------------------------------------------------------------------------------------------
 
@@ -137,26 +136,14 @@ def test_single_ambulance_stations_really_change_the_fleet() -> None:
 
 # --- the crew's severity --------------------------------------------------------------------------------------
 
-NEAR = Centre("A0000001", "가까운병원", 3, 35.150, 126.850)  # a local institution
-FAR = Centre("A0000002", "먼대학병원", 1, 35.200, 126.850)  # a regional centre, ~5.5 km north
-BASE = Station("기지119안전센터", 35.140, 126.850, 3)
-SCENE = (35.145, 126.850)
-#: Centres that always refuse what they cannot do: the outcome of one call can be worked out by hand.
-STRICT = SimConfig(
-    calls_per_day=1.0,
-    walkin_occupancy=0.0,
-    beds={NEAR.hpid: 2, FAR.hpid: 2},
-    refuse_no_specialist=1.0,
-    refuse_no_bed=1.0,
-    critical_bed_factor=1.0,
-    door_factor=1.0,
-)
+#: The toy city of toy.py with three ambulances at its base, so that the fleet factor has something to scale.
+BASE = dataclasses.replace(toy.BASE, ambulances=3)
+#: The far centre's only team: a STEMI team, on duty all day.
+STEMI_TEAM = frozenset({Pathway.STEMI})
 
 
 def _prepared(tmp_path: Path) -> Prepared:
-    return prepare(
-        Scenario("toy", "toy city", tmp_path, tmp_path / "no-graph.graphml", (NEAR, FAR), (BASE,)), cache_dir=None
-    )
+    return toy.prepared(tmp_path, stations=(BASE,))
 
 
 def _patient(
@@ -191,26 +178,14 @@ def test_the_crew_severity_is_the_nurses_level_taken_at_its_word() -> None:
     assert crew_severity(no_level) == no_level.assessment  # no nurse's level: the model's
 
 
-def _one_call(patient: SimPatient) -> CityDraws:
-    return CityDraws(
-        calls=(Call(0, 3600.0, SCENE[0], SCENE[1], patient),),
-        on_scene_s=(600.0,),
-        stay_s=(3600.0,),
-        walkins={NEAR.hpid: (), FAR.hpid: ()},
-        initial={NEAR.hpid: (), FAR.hpid: ()},
-        rosters={NEAR.hpid: (frozenset(),) * 4, FAR.hpid: (frozenset({Pathway.STEMI}),) * 4},
-        seed=1,
-        surge=1.0,
-    )
-
-
 def test_goldentime_told_the_crews_severity_plans_on_the_nurses_level(tmp_path: Path) -> None:
     """The model calls the patient KTAS 4 (near local ER); the nurse KTAS 1 (a critical patient: the regional
     centre). The variant is told, and plans on, the nurse's level; the shipped GoldenTime the model's."""
-    prepared, draws = _prepared(tmp_path), _one_call(_patient(0, ktas=2, nurse=1, model_ktas=4))
+    prepared = _prepared(tmp_path)
+    draws = toy.draws(toy.one_call(_patient(0, ktas=2, nurse=1, model_ktas=4)), on_duty=STEMI_TEAM)
     shipped, crew = GoldenTime(record=True), CrewSeverityGoldenTime(record=True)
-    model_call = simulate(prepared, STRICT, draws, shipped, days=1).calls[0]
-    crew_call = simulate(prepared, STRICT, draws, crew, days=1).calls[0]
+    model_call = simulate(prepared, CONFIG, draws, shipped, days=1).calls[0]
+    crew_call = simulate(prepared, CONFIG, draws, crew, days=1).calls[0]
     assert (model_call.first_hpid, crew_call.first_hpid) == (NEAR.hpid, FAR.hpid)
     told = [e.severity for _, events in crew.batches for e in events if isinstance(e, VitalsReported)]
     assert told and all(s is not None and (s.ktas, s.critical) == (1, True) for s in told)
@@ -304,7 +279,7 @@ def test_the_file_says_how_to_reproduce_it_and_names_the_stations_left_empty() -
 
 def test_a_whole_grid_runs_every_cell_shares_equal_runs_and_gives_the_same_bytes_twice(tmp_path: Path) -> None:
     prepared = _prepared(tmp_path)
-    config = dataclasses.replace(STRICT, calls_per_day=24.0, walkin_occupancy=0.6, refuse_no_bed=0.7)
+    config = dataclasses.replace(CONFIG, calls_per_day=24.0, walkin_occupancy=0.6, refuse_no_bed=0.7)
     patients = [
         _patient(0, ktas=2, nurse=1, model_ktas=4, needs=frozenset({Pathway.STEMI})),
         _patient(1, ktas=4, nurse=4, model_ktas=2),
