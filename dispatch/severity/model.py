@@ -20,6 +20,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from dispatch.errors import DispatchError
 from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS, flags_set
 from dispatch.severity.features import (
     FEATURES_VERSION,
@@ -37,7 +38,7 @@ LEVELS = (1, 2, 3, 4, 5)
 TEXT_CACHE = 10_000
 
 
-class StaleModelError(ValueError):
+class StaleModelError(DispatchError, ValueError):
     """A saved severity model whose inputs are not those this code builds (see :class:`SeverityModel`)."""
 
 
