@@ -76,6 +76,9 @@ from telemetry.schemas import BedType, Capacity, RequestState, UnitStatus, Vital
 _CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
 #: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
 INBOUND_MAX = 500
+#: A centre's list of transfer requests holds at most this many, oldest first: 25 of the largest requests (a
+#: 300-character Korean note, a 200-character complaint) stay under the 64 KiB a payload may have.
+REQUESTS_MAX = 25
 #: A centre's pre-notification list is sent at most this often (a list of hundreds of inbound
 #: patients must not be rebuilt for every vitals message of a national fleet).
 INBOUND_INTERVAL_S = 1.0
@@ -181,6 +184,7 @@ class DispatchEngine:
         self.assigned: dict[str, str] = {}  # incident -> the unit that took it
         self.plans = 0  # joint plans made
         self.requests = RequestBook()  # the acceptance handshake (dispatch.handshake)
+        self._requests_dirty: set[str] = set()  # centres whose list of requests changed in this batch
         self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
         #: centre -> {unit heading there: (what its entry depends on, the entry)}
         self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
@@ -242,6 +246,7 @@ class DispatchEngine:
         if self._replan:
             self._decide(now, everyone=self._everyone)
         self._inbound(now)  # new destinations, and live ETAs of the units on their way
+        self._send_requests()
         if self._reassign or self._replan:
             self._assign_incidents()
         self._scored = {}
@@ -646,28 +651,34 @@ class DispatchEngine:
         self._requests_changed(request.hpid)
 
     def _requests_changed(self, hpid: str) -> None:
-        """The centre's list of requests waiting for its answer (once per batch: the newest replaces any before)."""
-        entries = []
-        for request in self.requests.pending(hpid):
-            unit = self.units.get(request.unit_id)
-            entries.append(
-                RequestEntry(
-                    request.request_id,
-                    request.unit_id,
-                    request.patient_id,
-                    request.advice_version,
-                    request.pathway,
-                    None if unit is None else unit.severity,
-                    request.critical,
-                    request.eta_s,
-                    None if unit is None else unit.vitals,
-                    request.sent_at,
-                    request.answer_by,
-                    seen=request.state is RequestState.SEEN,
-                )
+        """The centre's list of requests changed: sent once, at the end of the batch (:meth:`_send_requests`)."""
+        self._requests_dirty.add(hpid)
+
+    def _send_requests(self) -> None:
+        """Each changed centre's list of requests waiting for its answer, oldest first, at most ``REQUESTS_MAX``
+        (a request beyond them goes unseen and times out: the crew goes as advised)."""
+        for hpid in sorted(self._requests_dirty):
+            self._out.append(
+                PublishRequests(hpid, tuple(self._entry(r) for r in self.requests.pending(hpid)[:REQUESTS_MAX]))
             )
-        self._out = [c for c in self._out if not (isinstance(c, PublishRequests) and c.hpid == hpid)]
-        self._out.append(PublishRequests(hpid, tuple(entries)))
+        self._requests_dirty.clear()
+
+    def _entry(self, request: Request) -> RequestEntry:
+        unit = self.units.get(request.unit_id)
+        return RequestEntry(
+            request.request_id,
+            request.unit_id,
+            request.patient_id,
+            request.advice_version,
+            request.pathway,
+            None if unit is None else unit.severity,
+            request.critical,
+            request.eta_s,
+            None if unit is None else unit.vitals,
+            request.sent_at,
+            request.answer_by,
+            seen=request.state is RequestState.SEEN,
+        )
 
     # --- pre-notification and incidents -----------------------------------------------------------------
 

@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 
 from dispatch.commands import Advise, ClearRequest, PublishRequests, Refuse, TellRequest
-from dispatch.engine import DispatchEngine
+from dispatch.engine import REQUESTS_MAX, DispatchEngine, UnitState
 from dispatch.events import AnswerReceived, CapacityReported, Origin, StatusChanged, Tick
-from dispatch.handshake import DUAL_WITHIN_S, request_id
+from dispatch.handshake import DUAL_WITHIN_S, Request, request_id
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared
 from dispatch.severity.model import TrainedSeverity
-from telemetry import schemas
+from dispatch.wire import publications
+from telemetry import schemas, topics
 from telemetry.schemas import AnswerKind, Condition, RefusalReason, RequestState, UnitStatus
 from tests.dispatch.bus import JONGNO_3GA, capacity, minor_vitals
 from tests.dispatch.test_engine import NOW, advice, by_distance_from, decision, of, stroke, transport
@@ -162,3 +163,22 @@ def test_the_crews_decline_withdraws_the_request_and_the_trip_over_clears_it(eng
     out = engine.apply([StatusChanged("u1", UnitStatus.AT_HOSPITAL)], NOW + timedelta(minutes=8))
     assert of(ClearRequest, out) == [ClearRequest("u1")]
     assert second in lists(out) and all(units == [] for units in lists(out).values())
+
+
+def test_a_centres_list_holds_at_most_the_schemas_limit_oldest_first(engine: DispatchEngine) -> None:
+    """At a national fleet's load a centre may have more requests waiting than one message carries: the oldest
+    REQUESTS_MAX go out (the rest time out, as unanswered requests do), and the message stays valid even when
+    every request carries the longest note and complaint a crew can send."""
+    hpid = engine.prepared.scenario.centres[0].hpid
+    longest = schemas.Vitals.new(patient_id="P" * 64, note="가" * 300, chief_complaint="나" * 200, hr_bpm=100,
+                                 sbp_mmhg=120, rr_per_min=20, spo2_pct=95, gcs=15, age_years=70)  # fmt: skip
+    for i in range(REQUESTS_MAX + 30):
+        unit, sent = f"u{i:03d}" + "x" * 56, NOW + timedelta(seconds=i)
+        engine.units[unit] = UnitState(unit, vitals=longest)
+        engine.requests.send(Request(request_id(unit, 1), unit, hpid, "centre", "P" * 64, 1, Pathway.STROKE,
+                                     True, 600.0, sent, sent + timedelta(seconds=600)))  # fmt: skip
+    engine._requests_changed(hpid)
+    (sent_list,) = of(PublishRequests, engine.apply([Tick()], NOW + timedelta(seconds=300)))
+    assert [r.unit_id[:4] for r in sent_list.requests] == [f"u{i:03d}" for i in range(REQUESTS_MAX)]
+    (message,) = publications(sent_list)
+    assert isinstance(schemas.decode(topics.Kind.REQUESTS, message[1]), schemas.Requests)
