@@ -466,19 +466,20 @@ class DispatchEngine:
             unit.etas = self._etas(unit)
             assert unit.lat is not None and unit.lon is not None
             assert unit.severity is not None
+            promised = self._promised(unit)
             cases.append(
                 PatientCase(
                     unit_id=unit.unit_id,
                     ktas=unit.severity.ktas,
                     needs=unit.needs,
                     eta_s=unit.etas,
-                    current=self._promised(unit) or unit.destination,
+                    current=promised or unit.destination,
                     declined=frozenset(unit.declined),
                     critical=unit.critical,
                     p_critical=unit.severity.p_critical,
                     unstable=unit.unstable,
                     cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
-                    confirmed=self._promised(unit) is not None,
+                    confirmed=promised is not None,
                 )
             )
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
