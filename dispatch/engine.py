@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from dispatch.commands import (
@@ -74,6 +74,8 @@ from dispatch.units import ApproximateResponseTimes, Incident, Unit, assign_unit
 from telemetry.schemas import BedType, Capacity, RequestState, UnitStatus, Vitals
 
 _CLOSED = (UnitStatus.AT_HOSPITAL, UnitStatus.AVAILABLE)
+#: What the crew says of a patient that later vitals without it keep (R-CREW).
+CREW_FIELDS = ("pre_ktas", "chief_complaint")
 #: Pre-notification lists the soonest arrivals, at most this many (the schema's limit).
 INBOUND_MAX = 500
 #: A centre's list of transfer requests holds at most this many, oldest first: 25 of the largest requests (a
@@ -211,6 +213,7 @@ class DispatchEngine:
         """Apply a batch of events, then decide once for every patient the batch concerns; the commands
         that follow, in the order they are to be carried out."""
         self._out, self._replan, self._reassign = [], False, False
+        events = self._keep_crew_grade(events)
         # Every vitals of the batch through the model at once: one row costs about what fifty do.
         raw = [e.vitals for e in events if type(e) is VitalsReported and e.severity is None]
         raw += [e.stored for e in events if type(e) is AdviceSeen and e.stored is not None]
@@ -252,6 +255,24 @@ class DispatchEngine:
         self._scored = {}
         out, self._out = self._out, []
         return out
+
+    def _keep_crew_grade(self, events: Sequence[Event]) -> Sequence[Event]:
+        """R-CREW: the crew's Pre-KTAS and chief complaint stand for the patient until the crew sends others, so
+        vitals without them (a monitor's) keep the unit's last ones for the same patient."""
+        if not any(type(e) is VitalsReported for e in events):
+            return events
+        last = {u.unit_id: u.vitals for u in self.units.values() if u.vitals is not None}
+        kept: list[Event] = []
+        for event in events:
+            if type(event) is VitalsReported and event.severity is None:
+                vitals, before = event.vitals, last.get(event.unit_id)
+                if before is not None and before.patient_id == vitals.patient_id:
+                    update = {k: getattr(before, k) for k in CREW_FIELDS if getattr(vitals, k) is None}
+                    if any(v is not None for v in update.values()):
+                        event = replace(event, vitals=vitals.model_copy(update=update))
+                last[event.unit_id] = event.vitals
+            kept.append(event)
+        return kept
 
     # --- events: one method per kind ------------------------------------------------------------------
 
@@ -346,7 +367,7 @@ class DispatchEngine:
         unit.destination, unit.definitive = event.destination, event.definitive
         unit.advised_eta_s, unit.advised_road_s = event.eta_s, None
         unit.severity = event.severity
-        unit.critical = event.severity is not None and event.severity.ktas <= 2
+        unit.critical = event.severity is not None and event.severity.critical
         unit.eta_mode = event.eta_mode
         unit.owned = rebuilding
         stored = event.stored
@@ -477,6 +498,7 @@ class DispatchEngine:
                     declined=frozenset(unit.declined),
                     critical=unit.critical,
                     p_critical=unit.severity.p_critical,
+                    crew_ktas=unit.severity.crew_ktas,
                     unstable=unit.unstable,
                     cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
                     confirmed=promised is not None,

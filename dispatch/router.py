@@ -35,9 +35,9 @@ language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
 - **R-PRIORITY** Arriving with no bed or team left costs ``full_penalty_s`` × urgency², per
   patient, so a less urgent patient never takes the last bed or team a more urgent one needs.
   Urgency is the expected harm: ``max(KTAS weight, 1 + 4 p_critical)``.
-- **R-CRIT** A critical call (KTAS 1-2) with ``p_critical`` at or above
-  :data:`~dispatch.pathways.HARD_CRITICAL_P` is held to regional or local centres (a pathway);
-  below it, a level 3-4 centre costs ``level_penalty_s`` × p_critical.
+- **R-CRIT** A critical call (``critical``) with ``p_critical`` at or above
+  :data:`~dispatch.pathways.HARD_CRITICAL_P`, or graded 1-2 by the crew (R-CREW), is held to regional or local
+  centres (a pathway); below it, a level 3-4 centre costs ``level_penalty_s`` × p_critical (expected harm).
 - **R-COVER** A unit driving farther leaves its area uncovered for longer: each second of the drive there
   and back (the return taken as long as the drive) costs ``coverage_s_per_s`` × the cover gap of the
   unit's area (1 when no other free unit reaches it in 8 minutes, 1 / (1 + n) when n do; computed at
@@ -241,6 +241,7 @@ class PatientCase:
     declined: frozenset[str] = frozenset()
     critical: bool = False
     p_critical: float | None = None  # the calibrated probability of KTAS 1-2 (None: not assessed)
+    crew_ktas: int | None = None  # R-CREW: the crew's grade (Pre-KTAS or a flag's floor); None: not graded
     unstable: bool = False  # the StabiliseRule holds (computed at the edge from the vitals)
     cover_gap: float = 0.0  # R-COVER: 1 = no other free unit covers the unit's area, 0 = not counted
     confirmed: bool = False  # R-PROMISE: the centre ``current`` accepted the patient (dispatch.handshake)
@@ -251,7 +252,8 @@ class PatientCase:
 
     @property
     def hard_critical(self) -> bool:
-        return self.critical and (self.p_critical is None or self.p_critical >= HARD_CRITICAL_P)
+        crew_critical = self.crew_ktas is not None and self.crew_ktas <= 2
+        return self.critical and (self.p_critical is None or self.p_critical >= HARD_CRITICAL_P or crew_critical)
 
     def pathways(self) -> frozenset[Pathway]:
         """The pathways the router holds the patient to (R-CRIT decides general critical)."""

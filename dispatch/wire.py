@@ -98,12 +98,15 @@ def event_of(topic: str, payload: bytes) -> Event | Refuse | None:
 
 
 def severity_of(severity: schemas.Severity | None) -> Severity | None:
-    """An advice's severity as the engine holds it (no reasons: the advice carries none; critical at KTAS 1-2;
-    an unreported p_emergency taken to be at least p_critical)."""
+    """An advice's severity as the engine holds it (no reasons: the advice carries none; from older senders,
+    critical at KTAS 1-2 and decided by the model; an unreported p_emergency taken to be at least p_critical)."""
     if severity is None:
         return None
     p_emergency = severity.p_critical if severity.p_emergency is None else severity.p_emergency
-    return Severity(severity.ktas, severity.p_critical, p_emergency, (), severity.ktas <= 2)
+    critical = severity.ktas <= 2 if severity.critical is None else severity.critical
+    decider = severity.decided_by or schemas.Decider.MODEL
+    crew = severity.ktas if decider is schemas.Decider.CREW else None
+    return Severity(severity.ktas, severity.p_critical, p_emergency, (), critical, crew, decider)
 
 
 # --- out: command -> messages ----------------------------------------------------------------------
@@ -165,7 +168,13 @@ def _option(option: Option) -> schemas.Option:
 def _severity(severity: Severity | None) -> schemas.Severity | None:
     if severity is None:
         return None
-    return schemas.Severity(ktas=severity.ktas, p_critical=severity.p_critical, p_emergency=severity.p_emergency)
+    return schemas.Severity(
+        ktas=severity.ktas,
+        p_critical=severity.p_critical,
+        p_emergency=severity.p_emergency,
+        critical=severity.critical,
+        decided_by=severity.decided_by,
+    )
 
 
 def _advice(command: Advise) -> schemas.Advice:

@@ -260,12 +260,13 @@ def cmd_severity_score(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     model = load_or_train(settings.data_dir, settings.model_dir)
     levels, p_critical, p_emergency = model.predict([from_ktas_row(r) for r in rows])
+    calls = model.critical_calls(p_critical)
     with args.output.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["ktas", "p_critical", "p_emergency"])
-        for row in zip(levels.tolist(), p_critical.tolist(), p_emergency.tolist(), strict=True):
-            writer.writerow([row[0], f"{row[1]:.4f}", f"{row[2]:.4f}"])
-    print(f"scored {len(rows)} rows -> {args.output} (ktas <= 2 is the model's critical call)")
+        writer.writerow(["ktas", "critical", "p_critical", "p_emergency"])
+        for row in zip(levels.tolist(), calls.tolist(), p_critical.tolist(), p_emergency.tolist(), strict=True):
+            writer.writerow([row[0], int(row[1]), f"{row[2]:.4f}", f"{row[3]:.4f}"])
+    print(f"scored {len(rows)} rows -> {args.output} (ktas: the likeliest level; critical: 1 = the critical call)")
     return 0
 
 
@@ -613,8 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score a CSV in the KTAS data set's format",
         description="Score every row of a CSV in the KTAS data set's format (cp1254, ';'; label columns optional) "
-        "and write ktas, p_critical, p_emergency per row, same order. ktas is what the crew would see: the "
-        "operating threshold is applied, so ktas <= 2 is the model's critical call. Chief complaints may be "
+        "and write ktas, critical, p_critical, p_emergency per row, same order. ktas is the likeliest level; critical "
+        "(1 or 0) is the recall-first call at the operating threshold, the one the router holds patients to. "
+        "Chief complaints may be "
         "Korean or English (흉통 = chest pain); a file with Korean text is read with --encoding utf-8.",
     )
     c.add_argument("--input", type=Path, required=True, help="CSV in the KTAS format")

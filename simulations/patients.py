@@ -28,21 +28,27 @@ are derived from the row by these rules. They are assumptions, written to be con
 
 Because some rules read the expert level, the flags carry a little of the truth into what the
 model and the policies see; that is what a crew's ECG or trauma assessment would add on scene.
+
+Pre-KTAS. Since 2024 every 119 crew grades its patient with Pre-KTAS; the data has no paramedic's
+grade, so the triage nurse's level (``KTAS_RN``) stands in for it, as it does for the baselines'
+judgement, and travels in the vitals (``pre_ktas``). GoldenTime combines it with the model (R-CREW:
+:func:`dispatch.severity.model.combine`); :class:`ModelOnly` patients are assessed without it.
+The nurse's grade is an optimistic stand-in: a paramedic on scene agrees less with the expert.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from dispatch.pathways import Pathway, StabiliseRule, needs_of
+from dispatch.pathways import FLAG_FLOORS, Pathway, StabiliseRule, flags_set, needs_of
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
-from dispatch.severity.model import LEVELS, Severity, SeverityModel, TrainedSeverity
+from dispatch.severity.model import LEVELS, Severity, SeverityModel, TrainedSeverity, combine, crew_grade
 from dispatch.severity.training import train
 from loaders.severity import read_ktas
 from simulations.errors import SimulationError
@@ -74,8 +80,8 @@ class SimPatient:
     needs: frozenset[Pathway]  # dispatch.pathways.needs_of(flags)
     vitals: schemas.Vitals  # the live payload a tablet would send (flags included)
     complaint: str
-    model_ktas: int  # the severity model's level, out of fold
-    model_critical: bool  # the model's critical call (Severity.critical), out of fold
+    model_ktas: int  # the severity model's likeliest level, out of fold, before the crew's grade
+    model_critical: bool  # the model's critical call (p_critical at the threshold), out of fold, before the crew's
     model_p_critical: float  # the model's calibrated probability of KTAS 1-2 (Severity.p_critical), out of fold
     model_p_emergency: float | None = None  # ... of KTAS 1-3 (Severity.p_emergency), out of fold; None: not kept
 
@@ -87,10 +93,30 @@ class SimPatient:
 
     @property
     def assessment(self) -> Severity:
-        """The model's out-of-fold assessment as the decision engine holds it (no reasons: advice carries none;
-        an unkept p_emergency taken to be p_critical, as :func:`dispatch.wire.severity_of` does)."""
+        """The model's out-of-fold assessment with the crew's grade (Pre-KTAS and flags, R-CREW), as the decision
+        engine holds it (no reasons: advice carries none; an unkept p_emergency taken to be p_critical, as
+        :func:`dispatch.wire.severity_of` does)."""
+        return self.graded(self.vitals.pre_ktas)
+
+    def graded(self, pre_ktas: int | None) -> Severity:
+        """The model's out-of-fold assessment combined with a crew's Pre-KTAS ``pre_ktas`` and the crew flags."""
+        crew = crew_grade(pre_ktas, [f for f in flags_set(self.flags) if f in FLAG_FLOORS])
+        ktas, critical, decider = combine(self.model_ktas, self.model_critical, crew)
         p_emergency = max(self.model_p_critical, self.model_p_emergency or 0.0)
-        return Severity(self.model_ktas, self.model_p_critical, p_emergency, (), self.model_critical)
+        return Severity(ktas, self.model_p_critical, p_emergency, (), critical, crew, decider)
+
+
+@dataclass(frozen=True)
+class ModelOnly(SimPatient):
+    """A patient whose crew sends no Pre-KTAS: the model's assessment with the crew flags alone (GoldenTime v1)."""
+
+    @classmethod
+    def of(cls, patient: SimPatient) -> ModelOnly:
+        return cls(**{f.name: getattr(patient, f.name) for f in fields(patient)})
+
+    @property
+    def assessment(self) -> Severity:
+        return self.graded(None)
 
 
 # --- crew flags ----------------------------------------------------------------------------------
@@ -141,8 +167,9 @@ def vitals_from_presentation(
     *,
     ts: datetime | None = None,
     msg_id: str | None = None,
+    pre_ktas: int | None = None,
 ) -> schemas.Vitals:
-    """The ``ems.vitals/1`` payload a crew's tablet would send for this presentation.
+    """The ``ems.vitals/1`` payload a crew's tablet would send for this presentation (with the crew's Pre-KTAS).
 
     A diastolic pressure above the systolic (a few KTAS rows) is clamped to the systolic, which
     the payload schema requires. ``ts`` and ``msg_id`` default to now and a fresh id."""
@@ -165,6 +192,7 @@ def vitals_from_presentation(
         pain_nrs=_int(p.pain_nrs),
         injury=p.injury,
         chief_complaint=p.complaint or None,
+        pre_ktas=pre_ktas,
         flags=flags,
         **stamp,
     )
@@ -217,13 +245,15 @@ def ambulance_patients(data_file: Path, *, folds: int = 5, seed: int = OOF_SEED)
 
 
 def _patient(i: int, row: dict[str, str], p: Presentation, ktas: int, model: TrainedSeverity) -> SimPatient:
-    flags = crew_flags(row)
-    vitals = vitals_from_presentation(p, flags, f"P-sim-{i:04d}", ts=TEMPLATE_TS, msg_id=f"sim-ktas-row-{i:04d}")
-    severity = model.assess(vitals, explain_inputs=False)
+    flags, nurse = crew_flags(row), _level(row, "KTAS_RN")
+    vitals = vitals_from_presentation(
+        p, flags, f"P-sim-{i:04d}", ts=TEMPLATE_TS, msg_id=f"sim-ktas-row-{i:04d}", pre_ktas=nurse
+    )
+    severity = model.assess_presentation(p, explain_inputs=False)  # the model alone: the crew's grade is added later
     return SimPatient(
         row=i,
         ktas=ktas,
-        ktas_nurse=_level(row, "KTAS_RN"),
+        ktas_nurse=nurse,
         flags=flags,
         needs=needs_of(flags),
         vitals=vitals,

@@ -12,8 +12,10 @@ The factors (:data:`FACTORS`):
 - ``report``: how often centres post their beds and teams, what GoldenTime sees (5, 30, 60 min);
 - ``fleet``: ambulances −30 %, as is, +30 % (:func:`scale_fleet`; the calls stay those of the scenario's fleet);
 - ``surge``: the call rate × 1, 1.5, 2 (walk-ins rise half as much: :func:`simulations.engine.surge_walkins`);
-- ``severity``: what GoldenTime is told of how sick the patient is: the model's out-of-fold assessment (as
-  shipped), or the crew's own judgement, the triage nurse's KTAS standing in (:class:`CrewSeverityGoldenTime`);
+- ``severity``: what GoldenTime is told of how sick the patient is: the model's out-of-fold assessment with the
+  crew's Pre-KTAS (R-CREW, as shipped; the triage nurse's KTAS stands in for the crew's grade), the model alone
+  as if crews sent no Pre-KTAS (:class:`ModelOnlyGoldenTime`), or the crew's grade alone
+  (:class:`CrewSeverityGoldenTime`);
 - ``stabilise``: GoldenTime's stabilise-first rule (R-UNSTABLE) on, as shipped, or off: what the rule costs in time.
 
 A cell equal to the scenario as it is (e.g. fleet "as is") is the same runs as every other such cell: they are
@@ -36,11 +38,12 @@ from dispatch.severity.model import Severity
 from simulations.config import SimConfig
 from simulations.engine import draw_city, simulate
 from simulations.kpis import CANDIDATE, NOT_APPLICABLE, TIE, WIN, Paired, paired
-from simulations.patients import SimPatient
+from simulations.patients import ModelOnly, SimPatient
 from simulations.policies import EgenGreedy, GoldenTime, PhoneAround, Policy
 from simulations.records import RunResult
 from simulations.report import format_difference
 from simulations.world import Call, Trip, World
+from telemetry.schemas import Decider
 
 #: The factors of the grid, in the table's order (``--factors`` names).
 FACTORS: tuple[str, ...] = ("walkin", "report", "fleet", "surge", "severity", "stabilise")
@@ -53,7 +56,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("definitive_care_min_ktas12", "to definitive care, KTAS 1-2 (min)"),
     ("response_p90_min", "response p90 (min)"),
 )
-MODEL, CREW = "model", "crew"
+MODEL, MODEL_ONLY, CREW = "model", "model-only", "crew"
 WALKIN_OCCUPANCY = (0.6, 0.75, 0.9)
 REPORT_INTERVAL_MIN = (5.0, 30.0, 60.0)
 FLEET_FACTOR = (0.7, 1.0, 1.3)
@@ -72,7 +75,9 @@ class Cell:
     config: tuple[tuple[str, float], ...] = ()  # SimConfig fields replaced
     fleet: float = 1.0  # ambulances × this (scale_fleet)
     surge: float = 1.0  # draw_city's surge
-    severity: str = MODEL  # what GoldenTime is told: the model's assessment, or the crew's (the nurse's KTAS)
+    #: what GoldenTime is told: the model with the crew's Pre-KTAS (R-CREW; the nurse's KTAS stands in), the model
+    #: alone (no Pre-KTAS sent), or the crew's grade alone
+    severity: str = MODEL
     stabilise: bool = True  # GoldenTime's stabilise-first rule (R-UNSTABLE) on, as shipped
 
     def sim_config(self, base: SimConfig) -> SimConfig:
@@ -104,7 +109,11 @@ def grid(factors: Sequence[str] = FACTORS) -> tuple[Cell, ...]:
         "report": [Cell("report", f"{v:g} min", (("report_interval_min", v),)) for v in REPORT_INTERVAL_MIN],
         "fleet": [Cell("fleet", _percent(v), fleet=v) for v in FLEET_FACTOR],
         "surge": [Cell("surge", f"×{v:g}", surge=v) for v in SURGE],
-        "severity": [Cell("severity", "model", severity=MODEL), Cell("severity", "crew (nurse's KTAS)", severity=CREW)],
+        "severity": [
+            Cell("severity", "model + crew Pre-KTAS", severity=MODEL),
+            Cell("severity", "model only", severity=MODEL_ONLY),
+            Cell("severity", "crew only (nurse's KTAS)", severity=CREW),
+        ],
         "stabilise": [Cell("stabilise", "on"), Cell("stabilise", "off", stabilise=False)],
     }
     return tuple(cell for factor in FACTORS if factor in factors for cell in cells[factor])
@@ -151,8 +160,8 @@ def crew_severity(patient: SimPatient) -> Severity:
     patient's pathways (the engine reads them from the vitals). No nurse's level: the model's assessment."""
     level = patient.ktas_nurse
     if level is None:
-        return patient.assessment
-    return Severity(level, float(level <= 2), float(level <= 3), (), level <= 2)
+        return patient.graded(None)
+    return Severity(level, float(level <= 2), float(level <= 3), (), level <= 2, level, Decider.CREW)
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,16 @@ class CrewSeverityGoldenTime(GoldenTime):
         return super().destination(world, dataclasses.replace(trip, call=judged))
 
 
+class ModelOnlyGoldenTime(GoldenTime):
+    """GoldenTime whose crews send no Pre-KTAS (:class:`simulations.patients.ModelOnly`): the model's assessment
+    with the crew flags alone, as GoldenTime v1 had. Named ``goldentime``, as :class:`CrewSeverityGoldenTime`."""
+
+    def destination(self, world: World, trip: Trip) -> str:
+        call = trip.call
+        judged = Call(call.id, call.t, call.lat, call.lon, ModelOnly.of(call.patient))
+        return super().destination(world, dataclasses.replace(trip, call=judged))
+
+
 def policy_for(name: str, cell: Cell) -> Policy:
     """A fresh policy of ``name`` (:data:`POLICIES`) for a run of ``cell``."""
     if name == "phone-around":
@@ -187,7 +206,9 @@ def policy_for(name: str, cell: Cell) -> Policy:
         return EgenGreedy()
     if name == CANDIDATE:
         config = RouterConfig() if cell.stabilise else RouterConfig(stabilise=StabiliseRule(enabled=False))
-        return CrewSeverityGoldenTime(config) if cell.severity == CREW else GoldenTime(config)
+        if cell.severity == CREW:
+            return CrewSeverityGoldenTime(config)
+        return ModelOnlyGoldenTime(config) if cell.severity == MODEL_ONLY else GoldenTime(config)
     raise ValueError(f"{name!r} is not a policy of the sensitivity grid ({', '.join(POLICIES)})")
 
 

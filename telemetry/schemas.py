@@ -153,6 +153,9 @@ class Vitals(Payload):
     pain_nrs: int | None = Field(default=None, ge=0, le=10)
     injury: bool | None = None
     chief_complaint: str | None = Field(default=None, max_length=200)
+    #: The crew's own Pre-KTAS level (1-5), when graded: the router treats the patient as at least this urgent.
+    #: It stands for the patient until the crew sends another (a monitor's later vitals without it keep it).
+    pre_ktas: Ktas | None = None
     flags: CrewFlags = CrewFlags()
     #: The crew's free-text note for the receiving centre (travels with the transfer request).
     note: ShortText | None = None
@@ -184,12 +187,24 @@ class Status(Payload):
     hpid: Id | None = None
 
 
+class Decider(StrEnum):
+    """Who set the urgency the router used: the severity model, or the crew (Pre-KTAS or a flag) raising it."""
+
+    MODEL = "model"
+    CREW = "crew"
+
+
 class Severity(BaseModel):
+    """How sick the patient is: ``ktas`` the likeliest level (or the crew's, if more urgent); ``critical`` the
+    recall-first call (absent from older senders: read as ``ktas <= 2``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ktas: Ktas
     p_critical: Probability
     p_emergency: Probability | None = None
+    critical: bool | None = None
+    decided_by: Decider | None = None
 
 
 class Option(BaseModel):

@@ -31,7 +31,7 @@ from dispatch.severity.features import (
     feature_matrix,
     from_vitals,
 )
-from telemetry.schemas import Vitals
+from telemetry.schemas import Decider, Vitals
 
 LEVELS = (1, 2, 3, 4, 5)
 #: Complaints whose share of the logits a model keeps (see SeverityModel._text_logits): a few MB at most.
@@ -173,14 +173,37 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Severity:
-    """How sick the patient is: the KTAS level the crew sees (operating threshold applied),
-    calibrated probabilities of critical (KTAS 1-2) and emergency (KTAS 1-3), and why."""
+    """How sick the patient is (R-LEVEL, R-CREW in docs/clinical_rules.md).
+
+    ``ktas`` is the model's likeliest level, or the crew's if theirs is more urgent (their Pre-KTAS, or the
+    floor of a crew flag); ``critical`` is the recall-first call the router holds the patient to (calibrated
+    p_critical at or above the operating threshold, or the crew's grade 1-2); the probabilities are the
+    model's, never raised by the crew; ``decided_by`` says whose judgement set the urgency."""
 
     ktas: int
     p_critical: float
     p_emergency: float
     reasons: tuple[str, ...]
-    critical: bool  # p_critical at or above the operating threshold, or a crew flag
+    critical: bool
+    crew_ktas: int | None = None  # the crew's grade: Pre-KTAS or a flag's floor, the more urgent (None: none)
+    decided_by: Decider = Decider.MODEL
+
+
+def crew_grade(pre_ktas: int | None, flags: Sequence[str]) -> int | None:
+    """The most urgent of the crew's Pre-KTAS and the floors of its flags (None when the crew graded nothing)."""
+    grades = [FLAG_FLOORS[f] for f in flags if f in FLAG_FLOORS]
+    if pre_ktas is not None:
+        grades.append(pre_ktas)
+    return min(grades, default=None)
+
+
+def combine(model_ktas: int, model_critical: bool, crew: int | None) -> tuple[int, bool, Decider]:
+    """R-CREW: the crew can raise urgency, never be overruled downward by the model. (level, critical, who decided)."""
+    if crew is None:
+        return model_ktas, model_critical, Decider.MODEL
+    critical = model_critical or crew <= 2
+    raised = crew < model_ktas or critical != model_critical
+    return min(model_ktas, crew), critical, Decider.CREW if raised else Decider.MODEL
 
 
 class Scorer(Protocol):
@@ -207,44 +230,50 @@ class TrainedSeverity:
         p_emergency = np.maximum(self.emergency_calibration(proba[:, :3].sum(axis=1)), p_critical)
         return proba, p_critical, p_emergency
 
-    def levels(self, proba: np.ndarray, p_critical: np.ndarray) -> np.ndarray:
-        """The level the crew sees: critical (1 or 2, whichever is likelier) when p_critical
-        reaches the threshold, else the likeliest of 3-5."""
-        critical = p_critical >= self.threshold
-        high = np.where(proba[:, 0] >= proba[:, 1], 1, 2)
-        low = 3 + np.argmax(proba[:, 2:], axis=1)
-        return np.where(critical, high, low)
+    def critical_calls(self, p_critical: np.ndarray) -> np.ndarray:
+        """The recall-first critical call: calibrated p_critical at or above the operating threshold."""
+        return np.asarray(p_critical >= self.threshold)
 
     def predict(self, presentations: Sequence[Presentation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(levels, p_critical, p_emergency) for several presentations."""
+        """(likeliest levels, p_critical, p_emergency) for several presentations."""
         proba, p_critical, p_emergency = self.probabilities(presentations)
-        return self.levels(proba, p_critical), p_critical, p_emergency
+        return likeliest(proba), p_critical, p_emergency
 
     def assess_presentation(
-        self, presentation: Presentation, flags: Sequence[str] = (), *, explain_inputs: bool = True
+        self,
+        presentation: Presentation,
+        flags: Sequence[str] = (),
+        pre_ktas: int | None = None,
+        *,
+        explain_inputs: bool = True,
     ) -> Severity:
-        return self.assess_presentations([presentation], [flags], explain_inputs=explain_inputs)[0]
+        return self.assess_presentations([presentation], [flags], [pre_ktas], explain_inputs=explain_inputs)[0]
 
     def assess_presentations(
-        self, presentations: Sequence[Presentation], flags: Sequence[Sequence[str]], *, explain_inputs: bool = True
+        self,
+        presentations: Sequence[Presentation],
+        flags: Sequence[Sequence[str]],
+        pre_ktas: Sequence[int | None] | None = None,
+        *,
+        explain_inputs: bool = True,
     ) -> list[Severity]:
         """Severity of several presentations with one pass of the model (a batch costs about what one
-        row costs: the model's fixed overhead dominates), each with its crew flags applied."""
+        row costs: the model's fixed overhead dominates), each with its crew's grade applied (R-CREW)."""
         if not presentations:
             return []
         proba, p_crit, p_emer = self.probabilities(presentations)
-        levels = self.levels(proba, p_crit)
+        levels, calls = likeliest(proba), self.critical_calls(p_crit)
+        grades = [None] * len(presentations) if pre_ktas is None else pre_ktas
         found = []
-        for k, (presentation, own) in enumerate(zip(presentations, flags, strict=True)):
-            ktas, p_critical, p_emergency = int(levels[k]), float(p_crit[k]), float(p_emer[k])
+        for k, (presentation, own, graded) in enumerate(zip(presentations, flags, grades, strict=True)):
+            crew = crew_grade(graded, own)
+            ktas, critical, decider = combine(int(levels[k]), bool(calls[k]), crew)
             reasons = list(explain(self.model, presentation)) if explain_inputs else []
-            floor = min((FLAG_FLOORS[f] for f in own), default=5)
-            ktas = min(ktas, floor)
-            if floor <= 2:
-                p_critical = max(p_critical, self.threshold)
-                p_emergency = max(p_emergency, p_critical)
-                reasons.insert(0, "crew: " + ", ".join(_flag_words(f) for f in own if FLAG_FLOORS[f] <= 2))
-            found.append(Severity(ktas, p_critical, p_emergency, tuple(reasons[:3]), ktas <= 2))
+            if decider is Decider.CREW:
+                reasons.insert(0, _crew_words(graded, own))
+            found.append(
+                Severity(ktas, float(p_crit[k]), float(p_emer[k]), tuple(reasons[:3]), critical, crew, decider)
+            )
         return found
 
     def assess(self, vitals: Vitals, *, explain_inputs: bool = True) -> Severity:
@@ -254,12 +283,21 @@ class TrainedSeverity:
     def assess_many(self, vitals: Sequence[Vitals], *, explain_inputs: bool = True) -> list[Severity]:
         """Severity of several live ``ems.vitals/1`` payloads at once (the dispatcher's batches)."""
         flags = [[name for name in flags_set(v.flags) if name in FLAG_FLOORS] for v in vitals]
-        return self.assess_presentations([from_vitals(v) for v in vitals], flags, explain_inputs=explain_inputs)
+        return self.assess_presentations(
+            [from_vitals(v) for v in vitals], flags, [v.pre_ktas for v in vitals], explain_inputs=explain_inputs
+        )
 
 
-def _flag_words(flag: str) -> str:
-    """A crew flag in the model's (English) reasons: its pathway's name (dispatch.pathways)."""
-    return PATHWAYS[FLAG_PATHWAYS[flag]].name[1]
+def likeliest(proba: np.ndarray) -> np.ndarray:
+    """The likeliest KTAS level of each row of class probabilities (n, 5)."""
+    return np.asarray(1 + np.argmax(proba, axis=1))
+
+
+def _crew_words(pre_ktas: int | None, flags: Sequence[str]) -> str:
+    """The crew's grade in the model's (English) reasons: its Pre-KTAS and its flags' pathways (dispatch.pathways)."""
+    said = [f"Pre-KTAS {pre_ktas}"] if pre_ktas is not None else []
+    said += [PATHWAYS[FLAG_PATHWAYS[f]].name[1] for f in flags]
+    return "crew: " + ", ".join(said)
 
 
 def assess(vitals: Vitals, model: TrainedSeverity) -> Severity:

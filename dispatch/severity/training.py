@@ -98,12 +98,11 @@ class Predictions:
     """What a triage method says about some patients: a level, and a critical/emergency score
     (a probability for the model; an ordinal score for NEWS2 and the nurse)."""
 
-    levels: np.ndarray | None  # 5-level call (the model's likeliest level); None for NEWS2
+    levels: np.ndarray | None  # 5-level call (the model's likeliest level: what the crew sees); None for NEWS2
     critical_score: np.ndarray
     emergency_score: np.ndarray
     critical_call: np.ndarray  # the method's yes/no for "critical" (the model: at its operating threshold)
     probabilities: bool  # scores are calibrated probabilities (Brier applies)
-    operating_levels: np.ndarray | None = None  # levels the crew sees (threshold applied), for under-triage
 
 
 METRICS = (
@@ -145,11 +144,9 @@ def score(truth: np.ndarray, predicted: Predictions) -> dict[str, float]:
             "accuracy": float(accuracy_score(truth, levels)),
             "macro_f1": float(f1_score(truth, levels, average="macro", labels=[1, 2, 3, 4, 5], zero_division=0)),
             "qwk": float(cohen_kappa_score(truth, levels, weights="quadratic", labels=[1, 2, 3, 4, 5])),
-            # under-triage: judged less urgent than the expert reference (a higher KTAS number),
-            # on the levels the crew sees
-            "under_triage": float(
-                ((levels if predicted.operating_levels is None else predicted.operating_levels) > truth).mean()
-            ),
+            # under-triage: the level shown less urgent than the expert reference (a higher KTAS number); the
+            # critical call that the router holds patients to is scored by critical recall
+            "under_triage": float((levels > truth).mean()),
         }
     return {name: out[name] for name in METRICS}
 
@@ -169,12 +166,8 @@ def nurse_predictions(nurse_levels: np.ndarray) -> Predictions:
 
 
 def model_predictions(model: TrainedSeverity, presentations: Sequence[Presentation]) -> Predictions:
-    proba, p_critical, p_emergency = model.probabilities(presentations)
-    operating = model.levels(proba, p_critical)
-    likeliest = 1 + np.argmax(proba, axis=1)
-    return Predictions(
-        likeliest, p_critical, p_emergency, operating <= 2, probabilities=True, operating_levels=operating
-    )
+    levels, p_critical, p_emergency = model.predict(presentations)
+    return Predictions(levels, p_critical, p_emergency, model.critical_calls(p_critical), probabilities=True)
 
 
 # --- nested cross-validation ----------------------------------------------------------------------

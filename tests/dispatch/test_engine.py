@@ -335,3 +335,25 @@ def test_the_engine_learns_how_fast_others_take_a_centres_beds_from_its_reports(
     prior = engine.config.arrivals_per_hour[levels[ours]]
     weight = engine.nowcast.prior_hours  # the one bed gone was ours: others took none in the hour
     assert engine.nowcast.per_hour(ours, levels[ours]) == pytest.approx(prior * weight / (weight + 1))
+
+
+def test_the_crews_pre_ktas_stands_for_the_patient_until_the_crew_sends_another(engine: DispatchEngine) -> None:
+    """R-CREW: a monitor's later vitals without a Pre-KTAS or complaint keep the crew's; a new patient does not."""
+    graded = minor_vitals().model_copy(update={"pre_ktas": 2, "chief_complaint": "발목 통증"})
+    first = advice(engine.apply(transport("u1", JONGNO_3GA, graded), NOW), "u1")
+    assert first.severity is not None and first.severity.critical and first.severity.ktas == 2
+    assert first.severity.decided_by is schemas.Decider.CREW
+    monitor = schemas.Vitals.new(**minor_vitals().model_dump(exclude={"msg_id", "ts", "schema_id", "patient_id",
+                                                                      "chief_complaint"}),
+                                 patient_id=graded.patient_id)  # fmt: skip
+    engine.apply([VitalsReported("u1", monitor)], NOW + timedelta(seconds=10))
+    kept = engine.units["u1"]
+    assert kept.vitals is not None and (kept.vitals.pre_ktas, kept.vitals.chief_complaint) == (2, "발목 통증")
+    assert kept.severity is not None and kept.severity.critical and kept.severity.crew_ktas == 2
+    regraded = monitor.model_copy(update={"pre_ktas": 4})
+    engine.apply([VitalsReported("u1", regraded)], NOW + timedelta(seconds=20))
+    assert engine.units["u1"].severity is not None and engine.units["u1"].severity.crew_ktas == 4
+    engine.apply([VitalsReported("u1", minor_vitals())], NOW + timedelta(seconds=30))  # the next patient
+    fresh = engine.units["u1"]
+    assert fresh.vitals is not None and fresh.vitals.pre_ktas is None
+    assert fresh.severity is not None and fresh.severity.crew_ktas is None and not fresh.severity.critical

@@ -260,6 +260,39 @@ def test_an_over_triaged_critical_call_is_not_forced_to_a_regional_centre() -> N
     assert one(near, centres).destination.hpid == "regional"
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    local=st.floats(60, 1800),
+    farther=st.floats(0, 1800),
+    p=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2, unique=True),
+    threshold=st.floats(0.01, 0.2),
+)
+def test_a_likelier_critical_patient_never_moves_from_a_regional_to_a_lower_level_centre(
+    local: float, farther: float, p: list[float], threshold: float
+) -> None:
+    """R-CRIT and R-PRIORITY use p_critical as expected harm: raising it (all else equal, the critical call at an
+    operating threshold) never trades a regional centre for a level 3-4 one."""
+    centres = [view("local", level=3), view("regional", level=1)]
+    low, high = sorted(p)
+    eta = {"local": local, "regional": local + farther}
+    went = [
+        one(patient(eta=eta, ktas=3, p_critical=q, critical=q >= threshold), centres).destination.hpid
+        for q in (low, high)
+    ]
+    assert went != ["regional", "local"], (low, high)
+
+
+def test_a_crew_graded_critical_patient_is_held_to_a_regional_centre_whatever_the_model_says() -> None:
+    """R-CREW: the crew's Pre-KTAS 1-2 holds the patient as a sure critical call does; the model cannot lower it."""
+    centres = [view("local", level=3), view("regional", level=1)]
+    unsure = patient(eta={"local": 100, "regional": 800}, ktas=2, p_critical=0.06)
+    assert one(unsure, centres).destination.hpid == "local"
+    graded = patient(eta={"local": 100, "regional": 800}, ktas=2, p_critical=0.06, crew_ktas=2)
+    assert one(graded, centres).destination.hpid == "regional"
+    less = patient(eta={"local": 100, "regional": 800}, ktas=2, p_critical=0.06, crew_ktas=3)
+    assert one(less, centres).destination.hpid == "local"  # a crew's KTAS 3 does not hold them
+
+
 # --- R-DATUM, R-BEDS: unknown is never plenty, old is never as good as new -------------------------------
 
 

@@ -18,7 +18,7 @@ from dispatch.severity.model import Platt, SeverityModel, TrainedSeverity, asses
 from dispatch.severity.training import METRICS, SEED, TARGET_RECALL, evaluate, threshold_for_recall, train
 from goldentime.settings import default_data_dir
 from loaders.severity import KTAS_FILE, read_ktas, train_from_file
-from telemetry.schemas import Avpu, CrewFlags, Sex, Vitals
+from telemetry.schemas import Avpu, CrewFlags, Decider, Sex, Vitals
 
 DATA_FILE = default_data_dir() / KTAS_FILE
 
@@ -110,26 +110,25 @@ def test_probabilities_are_probabilities(
     assert (p_emergency >= p_critical).all()
 
 
-def test_levels_apply_the_threshold(
+def test_the_level_is_the_likeliest_and_critical_is_its_own_call(
     trained: TrainedSeverity, data: tuple[list[Presentation], np.ndarray, np.ndarray]
 ) -> None:
+    """R-LEVEL: ``ktas`` is the likeliest level whatever the threshold; the threshold moves only the critical call."""
     presentations, _, _ = data
     proba, p_critical, _ = trained.probabilities(presentations)
     levels, p_crit2, _ = trained.predict(presentations)
     assert np.array_equal(p_critical, p_crit2)
-    critical = p_critical >= trained.threshold
-    assert critical.any() and (~critical).any()
-    assert (levels[critical] <= 2).all()
-    assert (levels[~critical] >= 3).all()
-    assert set(levels.tolist()) <= {1, 2, 3, 4, 5}
-    # among the non-critical: the likeliest of 3-5; among the critical: the likelier of 1-2
-    assert np.array_equal(levels[~critical], 3 + np.argmax(proba[~critical, 2:], axis=1))
-    assert np.array_equal(levels[critical], 1 + np.argmax(proba[critical, :2], axis=1))
-    # moving the threshold moves the calls
-    stricter = dataclasses.replace(trained, threshold=1.1)
-    assert (stricter.levels(proba, p_critical) >= 3).all()
-    looser = dataclasses.replace(trained, threshold=0.0)
-    assert (looser.levels(proba, p_critical) <= 2).all()
+    assert np.array_equal(levels, 1 + np.argmax(proba, axis=1))
+    calls = trained.critical_calls(p_critical)
+    assert np.array_equal(calls, p_critical >= trained.threshold)
+    assert calls.any() and (~calls).any()
+    assert calls.sum() > (levels <= 2).sum()  # recall first: more are called critical than are likeliest 1-2
+    for threshold, called in ((1.1, False), (0.0, True)):
+        moved = dataclasses.replace(trained, threshold=threshold)
+        assert (moved.critical_calls(p_critical) == called).all()
+        assert np.array_equal(moved.predict(presentations)[0], levels)
+        assessed = moved.assess_presentation(MINOR)
+        assert assessed.critical is called and assessed.ktas == trained.assess_presentation(MINOR).ktas
 
 
 def test_threshold_catches_most_critical_patients_in_sample(
@@ -173,16 +172,18 @@ def test_cardiac_arrest_flag_is_ktas_1(trained: TrainedSeverity) -> None:
     severity = trained.assess(vitals(**MINOR_VITALS, flags=CrewFlags(cardiac_arrest=True)))
     assert severity.ktas == 1 and severity.critical is True
     assert severity.reasons[0].startswith("crew: cardiac arrest")
-    assert severity.p_critical >= trained.threshold
+    assert severity.crew_ktas == 1 and severity.decided_by is Decider.CREW
     assert severity.p_emergency >= severity.p_critical
 
 
 @pytest.mark.parametrize("flag", ["stemi", "fast_positive", "major_trauma", "burns"])
 def test_critical_crew_flags_are_at_most_ktas_2(trained: TrainedSeverity, flag: str) -> None:
+    plain = trained.assess(vitals(**MINOR_VITALS))
     severity = trained.assess(vitals(**MINOR_VITALS, flags=CrewFlags(**{flag: True})))
     assert severity.ktas <= 2 and severity.critical is True
-    assert severity.p_critical >= trained.threshold
-    assert severity.p_emergency >= severity.p_critical
+    assert severity.crew_ktas == 2 and severity.decided_by is Decider.CREW
+    # the crew raises the level and the call, never the model's probabilities
+    assert (severity.p_critical, severity.p_emergency) == (plain.p_critical, plain.p_emergency)
     assert severity.reasons[0].startswith("crew: ")
     assert len(severity.reasons) <= 3
 

@@ -74,7 +74,9 @@ def test_the_other_commands_on_their_topics() -> None:
     ((topic, payload, _, retain),) = publications(NotifyInbound("A1", (entry,)))
     inbound = schemas.decode(topics.Kind.INBOUND, payload)
     assert (topic, retain) == ("ems/hospitals/A1/inbound", True) and isinstance(inbound, schemas.Inbound)
-    assert inbound.patients[0].severity == schemas.Severity(ktas=2, p_critical=0.7, p_emergency=0.9)
+    assert inbound.patients[0].severity == schemas.Severity(
+        ktas=2, p_critical=0.7, p_emergency=0.9, critical=True, decided_by=schemas.Decider.MODEL
+    )
     assert publications(ClearAdvice("u1")) == [("ems/units/u1/advice", b"", 1, True)]
     ((topic, payload, _, _),) = publications(AssignUnit("INC-1", "u2", 1e9, "road"))
     assignment = schemas.decode(topics.Kind.ASSIGNMENT, payload)

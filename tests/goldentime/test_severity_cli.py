@@ -86,11 +86,12 @@ def test_score_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: Path, va
     assert code == 0, err
     assert "scored 20 rows" in out
     table = read_scores(output)
-    assert table[0] == ["ktas", "p_critical", "p_emergency"]
+    assert table[0] == ["ktas", "critical", "p_critical", "p_emergency"]
     assert len(table) == 21
     ktas = [int(row[0]) for row in table[1:]]
-    p_critical = [float(row[1]) for row in table[1:]]
-    p_emergency = [float(row[2]) for row in table[1:]]
+    critical = [row[1] for row in table[1:]]
+    p_critical = [float(row[2]) for row in table[1:]]
+    p_emergency = [float(row[3]) for row in table[1:]]
     assert all(1 <= k <= 5 for k in ktas)
     assert all(0 <= c <= e <= 1 for c, e in zip(p_critical, p_emergency, strict=True))
 
@@ -101,7 +102,8 @@ def test_score_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: Path, va
     assert ktas == levels.tolist()
     assert p_critical == pytest.approx(crit.tolist(), abs=5e-5)
     assert p_emergency == pytest.approx(emer.tolist(), abs=5e-5)
-    assert (levels <= 2).tolist() == [c >= model.threshold for c in crit.tolist()]
+    assert critical == ["1" if c >= model.threshold else "0" for c in crit.tolist()]
+    assert "1" in critical and "0" in critical
 
     # without the label columns (what a user has before triage) the scores are the same
     unlabelled = write_csv(tmp_path / "unlabelled.csv", without_columns(lines, {b"KTAS_expert", b"KTAS_RN"}))
@@ -223,8 +225,8 @@ def test_score_reads_korean_complaints_with_an_encoding(capsys: pytest.CaptureFi
         assert source.read_bytes().decode("utf-8" if encoding.lower() in ("utf-8", "utf8") else "cp949")
         korean = score(capsys, source, tmp_path / "ko-scores.csv", "--encoding", encoding)
         assert korean == english, (encoding, bom)  # the same levels and probabilities, row for row
-    p_critical = [float(row[1]) for row in english[1:]]
-    assert int(english[1][0]) <= 2 and p_critical[0] > p_critical[5] + 0.1  # chest pain against ankle pain
+    p_critical = [float(row[2]) for row in english[1:]]
+    assert english[1][1] == "1" and p_critical[0] > p_critical[5] + 0.1  # chest pain against ankle pain
 
 
 def test_score_a_korean_file_in_the_default_encoding_is_one_line(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.pathways import Pathway, needs_of
+from dispatch.pathways import FLAG_FLOORS, Pathway, flags_set, needs_of
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import TrainedSeverity
 from dispatch.severity.training import train
@@ -20,6 +20,7 @@ from goldentime.bench.severity import _vitals as bench_vitals
 from goldentime.settings import default_data_dir
 from loaders.severity import KTAS_FILE, read_ktas
 from simulations.patients import (
+    ModelOnly,
     SimPatient,
     ambulance_patients,
     crew_flags,
@@ -28,6 +29,7 @@ from simulations.patients import (
     walkin_ktas_mix,
 )
 from telemetry import schemas
+from telemetry.schemas import Decider
 
 DATA_FILE = default_data_dir() / KTAS_FILE
 FLAG_NAMES = tuple(schemas.CrewFlags.model_fields)
@@ -260,9 +262,13 @@ def test_catalogue_patients_agree_with_their_rows(rows: list[dict[str, str]], pa
         assert p.flags == crew_flags(row) == p.vitals.flags
         assert p.needs == needs_of(p.flags)
         assert p.complaint == from_ktas_row(row).complaint == (p.vitals.chief_complaint or "")
+        assert p.vitals.pre_ktas == p.ktas_nurse  # the crew's Pre-KTAS: the nurse's level stands in
         assert 1 <= p.model_ktas <= 5
-        assert p.model_critical == (p.model_ktas <= 2)
         assert 0.0 <= p.model_p_critical <= 1.0
+        assessed = p.assessment
+        floors = [FLAG_FLOORS[f] for f in flags_set(p.flags) if f in FLAG_FLOORS]
+        assert assessed.ktas == min([p.model_ktas, p.ktas_nurse, *floors])
+        assert assessed.critical == (p.model_critical or min([p.ktas_nurse, *floors]) <= 2)
 
 
 def test_the_models_probability_is_kept_with_its_critical_call(
@@ -275,11 +281,19 @@ def test_the_models_probability_is_kept_with_its_critical_call(
 
 
 def test_crew_flag_floors_apply(patients: tuple[SimPatient, ...]) -> None:
-    for p in patients:
+    for p in (q for patient in patients for q in (patient, ModelOnly.of(patient))):
         if p.flags.cardiac_arrest:
-            assert p.model_ktas == 1
+            assert p.assessment.ktas == 1
         if p.flags.stemi or p.flags.fast_positive or p.flags.major_trauma or p.flags.burns:
-            assert p.model_critical
+            assert p.assessment.critical and p.assessment.ktas <= 2
+
+
+def test_the_crews_pre_ktas_raises_urgency_and_model_only_patients_lack_it(patients: tuple[SimPatient, ...]) -> None:
+    raised = [p for p in patients if p.assessment.decided_by is Decider.CREW]
+    assert raised and all(p.assessment.ktas <= ModelOnly.of(p).assessment.ktas for p in patients)
+    assert all(p.assessment.p_critical == ModelOnly.of(p).assessment.p_critical for p in patients)
+    plain = [ModelOnly.of(p).assessment for p in patients if not any(_on(p.flags))]
+    assert plain and all(s.decided_by is Decider.MODEL and s.crew_ktas is None for s in plain)
 
 
 def test_flag_counts_among_ambulance_patients(patients: tuple[SimPatient, ...]) -> None:

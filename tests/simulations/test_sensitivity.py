@@ -21,9 +21,11 @@ from simulations.sensitivity import (
     CREW,
     FACTORS,
     MODEL,
+    MODEL_ONLY,
     Cell,
     CrewJudged,
     CrewSeverityGoldenTime,
+    ModelOnlyGoldenTime,
     Row,
     crew_severity,
     grid,
@@ -58,8 +60,9 @@ def test_the_full_grid_has_every_factor_three_values_and_two_severities() -> Non
         ("surge", "×1"),
         ("surge", "×1.5"),
         ("surge", "×2"),
-        ("severity", "model"),
-        ("severity", "crew (nurse's KTAS)"),
+        ("severity", "model + crew Pre-KTAS"),
+        ("severity", "model only"),
+        ("severity", "crew only (nurse's KTAS)"),
         ("stabilise", "on"),
         ("stabilise", "off"),
     ]
@@ -75,14 +78,14 @@ def test_each_cell_changes_one_assumption_of_the_scenario() -> None:
     walkin = by_value["walkin", "0.9"].sim_config(SEOUL_LIKE)
     assert walkin == dataclasses.replace(SEOUL_LIKE, walkin_occupancy=0.9)
     assert by_value["report", "5 min"].sim_config(SEOUL_LIKE).report_interval_min == 5.0
-    for key in [("fleet", "−30 %"), ("surge", "×2"), ("severity", "crew (nurse's KTAS)")]:
+    for key in [("fleet", "−30 %"), ("surge", "×2"), ("severity", "crew only (nurse's KTAS)")]:
         assert by_value[key].sim_config(SEOUL_LIKE) is SEOUL_LIKE  # the city's config is untouched
     assert (by_value["fleet", "−30 %"].fleet, by_value["fleet", "+30 %"].fleet) == (0.7, 1.3)
     assert (by_value["surge", "×1.5"].surge, by_value["surge", "×2"].surge) == (1.5, 2.0)
-    assert (by_value["severity", "model"].severity, by_value["severity", "crew (nurse's KTAS)"].severity) == (
-        MODEL,
-        CREW,
-    )
+    severities = [
+        by_value["severity", v].severity for v in ("model + crew Pre-KTAS", "model only", "crew only (nurse's KTAS)")
+    ]
+    assert severities == [MODEL, MODEL_ONLY, CREW]
 
 
 def test_the_cells_equal_to_the_scenario_are_as_is_and_run_alike() -> None:
@@ -92,7 +95,7 @@ def test_the_cells_equal_to_the_scenario_are_as_is_and_run_alike() -> None:
         ("report", "30 min"),
         ("fleet", "as is"),
         ("surge", "×1"),
-        ("severity", "model"),
+        ("severity", "model + crew Pre-KTAS"),
         ("stabilise", "on"),
     ]
     assert len({c.runs(SEOUL_LIKE) for c in grid() if c.as_is(SEOUL_LIKE)}) == 1
@@ -190,7 +193,8 @@ def test_goldentime_told_the_crews_severity_plans_on_the_nurses_level(tmp_path: 
     told = [e.severity for _, events in crew.batches for e in events if isinstance(e, VitalsReported)]
     assert told and all(s is not None and (s.ktas, s.critical) == (1, True) for s in told)
     assert crew.name == shipped.name == "goldentime"  # pairs as GoldenTime does
-    assert isinstance(policy_for("goldentime", grid(["severity"])[1]), CrewSeverityGoldenTime)
+    assert isinstance(policy_for("goldentime", grid(["severity"])[2]), CrewSeverityGoldenTime)
+    assert isinstance(policy_for("goldentime", grid(["severity"])[1]), ModelOnlyGoldenTime)
     assert type(policy_for("goldentime", grid(["severity"])[0])) is GoldenTime
 
 
@@ -296,11 +300,13 @@ def test_a_whole_grid_runs_every_cell_shares_equal_runs_and_gives_the_same_bytes
 
     rows, text = once()
     assert once()[1] == text
-    assert len(rows) == 16 and all(len(r.results) == 6 for r in rows)  # 3 policies × 2 seeds
+    assert len(rows) == 17 and all(len(r.results) == 6 for r in rows)  # 3 policies × 2 seeds
     as_is = [r for r in rows if r.as_is]
     assert len(as_is) == 6 and all(r.results == as_is[0].results for r in as_is)
     assert all(r.results[k] is as_is[0].results[k] for r in as_is for k in range(6))  # run once, shared
     crew, unstabilised = rows[-3], rows[-1]
+    model_only = rows[-4]
+    assert model_only.results[0] is as_is[0].results[0] and model_only.results[2] is not as_is[0].results[2]
     assert [r.policy for r in crew.results[:3]] == ["phone-around", "egen-greedy", "goldentime"]
     assert crew.results[0] is as_is[0].results[0] and crew.results[2] is not as_is[0].results[2]
     assert unstabilised.results[1] is as_is[0].results[1] and unstabilised.results[2] is not as_is[0].results[2]
@@ -310,7 +316,7 @@ def test_a_whole_grid_runs_every_cell_shares_equal_runs_and_gives_the_same_bytes
     assert surge == {"×1": 1.0, "×1.5": 1.5, "×2": 2.0}
     calls = [tuple(c.t_call_s for c in r.results[0].calls) for r in rows if r.cell.factor == "fleet"]
     assert len(calls[0]) > 0 and len(set(calls)) == 1  # the fleet changes the ambulances, not the calls
-    assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + 16  # the heading and a row per cell
+    assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + 17  # the heading and a row per cell
 
 
 def test_with_fleet_leaves_the_city_as_it_is_at_one(tmp_path: Path) -> None:
