@@ -19,7 +19,7 @@ from goldentime.services import mqtt_protocol
 from goldentime.settings import Settings
 from loaders.scenarios import default_scenario, load_scenario
 from telemetry.client import MqttClient
-from telemetry.schemas import RefusalReason
+from telemetry.schemas import Decider, RefusalReason
 
 Text = tuple[str, str]
 #: How often the live parts of a page refresh themselves (seconds).
@@ -43,6 +43,13 @@ REFUSAL_REASONS: dict[RefusalReason, Text] = {
     RefusalReason.NO_SPECIALIST: ("전문의 부재", "No specialist"),
     RefusalReason.NO_EQUIPMENT: ("장비 없음", "No equipment"),
     RefusalReason.OTHER: ("기타", "Other"),
+}
+#: The severity's recall-first "critical" call (``Severity.critical``), apart from its likeliest KTAS level.
+CRITICAL: Text = ("⚠ 중증 의심", "⚠ Suspected critical")
+#: Who set the urgency the router used (``Severity.decided_by``).
+DECIDED_BY: dict[Decider, Text] = {
+    Decider.MODEL: ("모델", "model"),
+    Decider.CREW: ("구급대 Pre-KTAS", "crew Pre-KTAS"),
 }
 _STYLE = """
 <style>

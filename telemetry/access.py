@@ -18,8 +18,9 @@ topics of the contract, which every consumer refuses (:func:`telemetry.topics.pa
 
 The other roles are *services* with one fixed username each, the role's name (every worker of a
 role shares it): ``dashboard`` reads everything and publishes nothing; ``crew-tablet`` is a
-dashboard that also serves the crew page, so it may post any unit's decision (a real in-vehicle
-tablet uses its unit's account instead); ``dispatcher``, ``recorder``, ``capacity-api`` and
+dashboard that also serves the crew page, so it may post any unit's decision and vitals (the crew's
+chief complaint and Pre-KTAS go out with the patient's vitals; a real in-vehicle tablet uses its
+unit's account instead); ``dispatcher``, ``recorder``, ``capacity-api`` and
 ``simulator`` get what their code subscribes to and publishes (dispatch/service.py,
 telemetry/recorder.py, hospital_capacity/publisher.py, simulations/live.py); ``admin`` may do
 anything, for operators and benchmarks.
@@ -91,7 +92,7 @@ RULES: dict[Role, Grants] = {
     ),
     Role.CENTRE: Grants(publish=(_own(Kind.CAPACITY), _own(Kind.ANSWER)), read=(f"{topics.ROOT}/hospitals/{OWN}/#",)),
     Role.DASHBOARD: Grants(publish=(), read=(topics.ALL,)),
-    Role.CREW_TABLET: Grants(publish=_any(Kind.DECISION), read=(topics.ALL,)),
+    Role.CREW_TABLET: Grants(publish=_any(Kind.DECISION, Kind.VITALS), read=(topics.ALL,)),
     Role.DISPATCHER: Grants(
         publish=(
             *_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT, Kind.REQUESTS, Kind.REQUEST_STATE),

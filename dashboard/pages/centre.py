@@ -30,7 +30,9 @@ from typing import Any
 import streamlit as st
 
 from dashboard import capacity_client
+from dashboard.assessment import is_critical
 from dashboard.common import (
+    CRITICAL,
     NOT_CONNECTED,
     REFRESH_S,
     REFUSAL_REASONS,
@@ -369,7 +371,7 @@ def request_html(request: schemas.TransferRequest, now: datetime, listed_age_s: 
     r = request
     head = [f"{KTAS_MARK[r.ktas]} KTAS {r.ktas}" if r.ktas else "KTAS —"]
     if r.critical:
-        head.append(tr(("위중", "critical")))
+        head.append(tr(CRITICAL))
     pathway = pathway_name(r.pathway)
     if pathway:
         head.append(tr(pathway))
@@ -502,6 +504,7 @@ def _live(hpid: str) -> None:
         {
             tr(("구급차", "Unit")): p.unit_id,
             "KTAS": f"{KTAS_MARK[p.severity.ktas]} {p.severity.ktas}" if p.severity else "—",
+            tr(("중증", "Critical")): tr(CRITICAL) if p.severity and is_critical(p.severity) else "",
             tr(("위중 확률", "p(critical)")): f"{p.severity.p_critical:.0%}" if p.severity else "—",
             tr(("도착까지 (분)", "ETA (min)")): ("≈" if p.eta_mode is schemas.EtaMode.APPROXIMATE else "")
             + f"{max(0.0, p.eta_s - age) / 60:.0f}",

@@ -118,7 +118,10 @@ def city(broker: BrokerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         inbound = schemas.Inbound.new(
             patients=(
                 schemas.InboundPatient(
-                    unit_id="U-far", advice_version=1, eta_s=600, severity=schemas.Severity(ktas=2, p_critical=0.62)
+                    unit_id="U-far",
+                    advice_version=1,
+                    eta_s=600,
+                    severity=schemas.Severity(ktas=2, p_critical=0.62, critical=True),
                 ),
                 schemas.InboundPatient(
                     unit_id="U-near",
@@ -160,6 +163,7 @@ def test_the_form_is_filled_with_the_last_report_and_the_inbound_units_are_liste
     table = at.dataframe[0].value
     assert list(table["구급차"]) == ["U-near", "U-far"]  # sorted by arrival
     assert list(table["KTAS"]) == ["🟢 4", "🔴 2"]
+    assert list(table["중증"]) == ["", "⚠ 중증 의심"]  # the critical call, apart from the likeliest level
     assert list(table["위중 확률"]) == ["8%", "62%"]
     assert list(table["도착까지 (분)"]) == ["≈4", "10"]  # the approximate ETA is marked
 
@@ -292,7 +296,8 @@ def test_english_switches_the_texts(city: City) -> None:
     assert at.number_input(key=key("available")).label == "ER beds available"
     assert at.checkbox(key=key("major_trauma")).label == "major trauma · unknown"
     assert at.button(key="send").label == "Send"
-    assert list(at.dataframe[0].value.columns) == ["Unit", "KTAS", "p(critical)", "ETA (min)"]
+    assert list(at.dataframe[0].value.columns) == ["Unit", "KTAS", "Critical", "p(critical)", "ETA (min)"]
+    assert list(at.dataframe[0].value["Critical"]) == ["", "⚠ Suspected critical"]
     assert "Demo token filled in." in at.caption.values
     assert at.number_input(key=key("available")).value == 4  # the values stay
 
@@ -404,13 +409,13 @@ def test_waiting_requests_are_at_the_top_with_the_patient_and_the_time_to_answer
     assert banner is not None and "🔔 응답을 기다리는 이송 요청 2건" in banner and 'role="alert"' in banner
     assert at.subheader[0].value == "이송 요청 — 응답해 주세요"  # the first section of the page
     stemi = request_card(at, "R-stemi")
-    assert "🔴 KTAS 2 · 위중 · 급성심근경색(STEMI)" in stemi
+    assert "🔴 KTAS 2 · ⚠ 중증 의심 · 급성심근경색(STEMI)" in stemi
     assert "도착까지 9 min · U-31" in stemi
     assert "67세 · 남 · 맥박 118 · 수축기 혈압 88 · SpO₂ 91%" in stemi
     assert "주 증상: 흉통" in stemi and "구급대 메모: 식은땀, 30분 전 시작" in stemi
     assert "대기 1분 " in stemi and "응답 기한까지 2분 " in stemi and "gt-new" in stemi
     minor = request_card(at, "R-minor")
-    assert "🟢 KTAS 4" in minor and "위중" not in minor and "활력징후 없음" in minor
+    assert "🟢 KTAS 4" in minor and "중증 의심" not in minor and "활력징후 없음" in minor
     assert '<span class="gt-late">응답 기한 1분 ' in minor and " 지남</span>" in minor
     assert at.button(key=rkey("accept", "R-stemi")).label == "✅ 수락"
     assert at.button(key=rkey("decline", "R-stemi")).label == "❌ 거절"
@@ -543,7 +548,7 @@ def test_requests_in_english(requested: City) -> None:
     assert not at.exception
     assert "🔔 2 transfer request(s) waiting for your answer" in (waiting_banner(at) or "")
     stemi = request_card(at, "R-stemi")
-    assert "KTAS 2 · critical · STEMI" in stemi and "Arrives in 9 min" in stemi
+    assert "KTAS 2 · ⚠ Suspected critical · STEMI" in stemi and "Arrives in 9 min" in stemi
     assert "67 y · M · HR 118 · SBP 88 · SpO₂ 91%" in stemi and "Crew note: 식은땀" in stemi
     assert "Waiting 1 min " in stemi and " left to answer" in stemi
     assert " past the time to answer</span>" in request_card(at, "R-minor")

@@ -1,6 +1,7 @@
 """The crew tablet on a real broker: the destination card (with where the transfer request to the centre
-stands), Accept and Decline published as the unit's decision, the vitals trend, and the last advice kept
-(with a warning) when the link drops."""
+stands), Accept and Decline published as the unit's decision, the severity (likeliest KTAS, the critical call,
+who decided), the vitals trend, the crew's assessment (chief complaint and Pre-KTAS) published with the
+patient's vitals, and the last advice kept (with a warning) when the link drops."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ class Decisions:
             self.received.append(decision)
 
 
-def _advised(bus: Bus, *, definitive: bool = True, pathway: str | None = None) -> str:
+def _advised(
+    bus: Bus, *, definitive: bool = True, pathway: str | None = None, severity: schemas.Severity | None = None
+) -> str:
     unit = unique("U")
     destination = schemas.Option(hpid="A1100010", name="서울대학교병원", eta_s=540, beds_on_arrival=3,
                                  reason="PCI 가능 · 도착 시 병상 3",
@@ -43,7 +46,7 @@ def _advised(bus: Bus, *, definitive: bool = True, pathway: str | None = None) -
     other = schemas.Option(hpid="A1100017", name="강북삼성병원", eta_s=360, beds_on_arrival=0,
                            reason="도착 시 병상 없음", reason_en="no bed on arrival")  # fmt: skip
     advice = schemas.Advice.new(advice_version=4, patient_id="P-crew", destination=destination, alternatives=(other,),
-                                severity=schemas.Severity(ktas=2, p_critical=0.71), pathway=pathway,
+                                severity=severity or schemas.Severity(ktas=2, p_critical=0.71), pathway=pathway,
                                 definitive=definitive)  # fmt: skip
     bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
     for hr in (110, 118, 124):
@@ -261,3 +264,163 @@ def test_a_withdrawn_request_and_one_of_older_advice(bus: Bus) -> None:
     state = _request_card(at)
     assert "보냄 ✓ → <b>철회</b>" in state and "다른 병원이 수락하여 요청을 철회했습니다" in state
     assert "request-go" not in state
+
+
+# --- the severity ------------------------------------------------------------------------------------------------
+
+
+def _severity_card(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if 'data-testid="severity"' in m.value)
+
+
+def test_the_severity_headline_is_the_likeliest_level_with_the_critical_call_and_who_decided(bus: Bus) -> None:
+    severity = schemas.Severity(ktas=3, p_critical=0.35, critical=True, decided_by=schemas.Decider.CREW)
+    at = _open(_advised(bus, severity=severity))
+    card = _severity_card(at)
+    assert '<span class="gt-big">KTAS 3</span>' in card and "background:#f9a825" in card  # the level's colour
+    assert 'data-testid="critical">⚠ 중증 의심</span>' in card  # recall first: critical though 3 is likeliest
+    assert "판단: 구급대 Pre-KTAS" in card and "p(critical) 35%" in card
+    assert card.index("KTAS 3") < card.index("p(critical)")  # the level is the headline
+    at.sidebar.toggle(key="english").set_value(True).run()
+    card = _severity_card(at)
+    assert "⚠ Suspected critical" in card and "Set by: crew Pre-KTAS" in card
+
+
+def test_a_model_decision_that_is_not_critical_has_no_marker(bus: Bus) -> None:
+    severity = schemas.Severity(ktas=4, p_critical=0.04, critical=False, decided_by=schemas.Decider.MODEL)
+    card = _severity_card(_open(_advised(bus, severity=severity)))
+    assert "KTAS 4" in card and 'data-critical="false"' in card and "중증 의심" not in card
+    assert "판단: 모델" in card
+
+
+def test_an_older_dispatchers_severity_reads_ktas_1_2_as_critical(bus: Bus) -> None:
+    card = _severity_card(_open(_advised(bus)))  # Severity(ktas=2, p_critical=0.71): no critical, no decided_by
+    assert "⚠ 중증 의심" in card and 'data-testid="decided-by"' not in card and "p(critical) 71%" in card
+
+
+# --- the crew's assessment -----------------------------------------------------------------------------------------
+
+
+class VitalsSent:
+    """What the dispatcher would receive on ``ems/units/{unit}/vitals``."""
+
+    def __init__(self, broker: BrokerUnderTest, unit: str) -> None:
+        self.received: list[schemas.Vitals] = []
+        self._lock = threading.Lock()
+        self.client = MqttClient(broker.url, unique("dispatcher"), on_message=self._on, protocol=broker.protocol)
+        self.client.subscribe(topics.build(topics.Kind.VITALS, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if topics.parse(message.topic).kind is not topics.Kind.VITALS:
+            return  # amqtt 0.12 also hands a new subscriber the unit's other retained messages
+        vitals = schemas.decode(topics.Kind.VITALS, message.payload)
+        assert isinstance(vitals, schemas.Vitals)
+        with self._lock:
+            self.received.append(vitals)
+
+
+def _standing(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if 'data-testid="assessment-standing"' in m.value)
+
+
+def _assess(at: AppTest, unit: str, code: str | None, level: int, text: str = "") -> None:
+    at.selectbox(key=f"assess-complaint-{unit}").set_value(code)
+    at.text_input(key=f"assess-text-{unit}").set_value(text)
+    at.segmented_control(key=f"assess-ktas-{unit}").set_value(level)
+    at.button(key=f"assess-send-{unit}").click().run()
+    assert not at.exception, at.exception
+
+
+def test_the_crew_picks_a_complaint_grades_pre_ktas_and_the_patients_vitals_carry_them(
+    bus: Bus, broker: BrokerUnderTest
+) -> None:
+    unit = _advised(bus)
+    sent = VitalsSent(broker, unit)
+    try:
+        at = _open(unit)
+        standing = _standing(at)
+        assert "환자 P-crew · 최근 활력징후 " in standing and "현재: 주 증상 없음 · Pre-KTAS 미분류" in standing
+        complaint = at.selectbox(key=f"assess-complaint-{unit}")
+        assert complaint.value is None and complaint.options[:2] == ["어지러움 · Dizziness", "복통 · Abdominal pain"]
+        assert "흉통 · Chest pain" in complaint.options
+        ktas = at.segmented_control(key=f"assess-ktas-{unit}")
+        assert ktas.options == ["1", "2", "3", "4", "5", "미분류"] and ktas.value == 0
+        assert [o.content_icon for o in ktas.proto.options] == ["🔵", "🔴", "🟡", "🟢", "⚪", ""]  # KTAS colours
+        assert at.button(key=f"assess-send-{unit}").label == "📤 보내기"
+
+        _assess(at, unit, "CHEST_PAIN", 2, "식은땀")
+        assert wait_until(lambda: len(sent.received) == 1)
+        vitals = sent.received[0]
+        assert (vitals.patient_id, vitals.chief_complaint, vitals.pre_ktas) == ("P-crew", "흉통, 식은땀", 2)
+        assert (vitals.hr_bpm, vitals.sbp_mmhg, vitals.spo2_pct) == (124, 90, 93)  # the newest vitals
+        assert "보냈습니다: 흉통, 식은땀 · Pre-KTAS 🔴 2 (환자 P-crew)" in at.success.values
+        assert wait_until(lambda: bus.feed.snapshot().vitals[unit][-1].msg_id == vitals.msg_id)
+        at.run()
+        assert "현재: 흉통, 식은땀 · Pre-KTAS 🔴 2" in _standing(at)
+    finally:
+        sent.client.stop()
+
+
+def test_the_assessment_form_in_english(bus: Bus) -> None:
+    unit = _advised(bus)
+    at = _open(unit)
+    at.sidebar.toggle(key="english").set_value(True).run()
+    complaint = at.selectbox(key=f"assess-complaint-{unit}")
+    assert complaint.label == "Chief complaint" and complaint.options[0] == "Dizziness · 어지러움"
+    assert at.segmented_control(key=f"assess-ktas-{unit}").options[-1] == "Not graded"
+    assert at.button(key=f"assess-send-{unit}").label == "📤 Send"
+    assert "now: no chief complaint · Pre-KTAS Not graded" in _standing(at)
+
+
+def test_without_the_patients_vitals_the_tablet_says_so_and_sends_nothing(bus: Bus) -> None:
+    unit = unique("U")
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
+    assert wait_until(lambda: unit in bus.feed.snapshot().units)
+    at = _open(unit)
+    assert any("아직 이 구급차의 환자 활력징후가 없습니다" in w.value for w in at.warning)
+    _assess(at, unit, "CHEST_PAIN", 2)
+    assert any("아직 이 구급차의 환자 활력징후가 없습니다" in e.value for e in at.error)
+    assert not at.success
+
+
+def test_nothing_entered_is_not_sent(bus: Bus) -> None:
+    unit = _advised(bus)
+    at = _open(unit)
+    _assess(at, unit, None, 0)
+    assert at.error.values == ["주 증상을 고르거나 입력하고, 또는 Pre-KTAS를 선택하세요."]
+
+
+def test_a_new_patient_clears_the_form_before_anything_is_sent_for_them(bus: Bus, broker: BrokerUnderTest) -> None:
+    unit = _advised(bus)
+    sent = VitalsSent(broker, unit)
+    try:
+        at = _open(unit)  # the form is shown for P-crew
+        monitor = schemas.Vitals.new(patient_id="P-next", hr_bpm=80)
+        bus.send(topics.Kind.VITALS, unit, monitor)
+        assert wait_until(lambda: bus.feed.snapshot().vitals[unit][-1].patient_id == "P-next")
+        _assess(at, unit, "CHEST_PAIN", 1)  # entered for P-crew
+        assert "환자가 바뀌었습니다 (P-crew → P-next). 새 환자의 평가를 다시 입력하세요." in at.info.values
+        assert at.selectbox(key=f"assess-complaint-{unit}").value is None
+        assert at.segmented_control(key=f"assess-ktas-{unit}").value == 0
+        _assess(at, unit, "DYSPNEA", 3)
+
+        def tablet() -> list[schemas.Vitals]:
+            return [v for v in sent.received if v.msg_id != monitor.msg_id]
+
+        assert wait_until(lambda: len(tablet()) >= 1)
+        # One publisher's messages arrive in order: had the first press sent anything, it would be first.
+        assert [(v.patient_id, v.chief_complaint, v.pre_ktas, v.hr_bpm) for v in tablet()] == [
+            ("P-next", "호흡곤란", 3, 80)
+        ]
+    finally:
+        sent.client.stop()
+
+
+def test_sending_without_a_connection_says_it_is_not_confirmed(bus: Bus) -> None:
+    unit = _advised(bus)
+    bus.feed.client.stop()  # the tablet loses its connection
+    at = _open(unit)
+    _assess(at, unit, "CHEST_PAIN", 2)
+    assert any("아직 전송 확인이 없습니다" in w.value for w in at.warning)
+    assert not at.success

@@ -5,7 +5,9 @@ live city, dashboard) driven by headless Chromium the way its users drive it.
 - the acceptance handshake: a centre page declines a request, the next centre accepts, the crew tablet says go;
 - a crew tablet: the test publishes as an ambulance (status, position, vitals), the real
   dispatcher advises, the crew page shows the destination card, pressing Accept publishes the
-  decision, which the test receives on MQTT.
+  decision, which the test receives on MQTT;
+- the crew's assessment: the crew picks 흉통 from the searchable list, grades Pre-KTAS 2 and sends; the
+  dispatcher's vitals topic receives the patient's vitals with them, and the advice says the crew set the urgency.
 
 Needs Debian's Chromium (``apt-get install -y chromium``; ``make test`` installs it when it
 can). With ``GOLDENTIME_SCREENSHOTS=DIR`` the pages are also saved as PNGs (``make screenshots``).
@@ -168,6 +170,97 @@ def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: De
         page.get_by_text("수락을 보냈습니다.").wait_for(timeout=30_000)
     finally:
         decisions.client.stop()
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
+        tablet.stop()
+
+
+class VitalsHeard:
+    """What the dispatcher hears on one unit's vitals topic, and the advice it then sends the unit."""
+
+    def __init__(self, url: str, unit: str) -> None:
+        self.vitals: list[schemas.Vitals] = []
+        self.advice: list[schemas.Advice] = []
+        self.client = MqttClient(url, unique("e2e-vitals-watch"), on_message=self._on)
+        for kind in (topics.Kind.VITALS, topics.Kind.ADVICE):
+            self.client.subscribe(topics.build(kind, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if not message.payload:
+            return
+        payload = schemas.decode(topics.parse(message.topic).kind, message.payload)
+        if isinstance(payload, schemas.Vitals):
+            self.vitals.append(payload)
+        elif isinstance(payload, schemas.Advice):
+            self.advice.append(payload)
+
+
+def _search_and_pick(page: Page, key: str, typed: str, option: str) -> None:
+    """Type into the searchable select of widget ``key`` and pick ``option``. The list closes when the page moves
+    under it (the live card above growing as the transfer request's state comes in): open it again then, as a
+    crew would."""
+    box = page.locator(f'[class*="st-key-{key}"] input[role="combobox"]')
+    for _ in range(5):
+        box.click()
+        box.fill("")
+        page.keyboard.type(typed)  # the list searches as the crew types
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+        except PlaywrightTimeout:
+            continue
+        return
+    raise AssertionError(f"{option!r} was never offered for {typed!r}")
+
+
+def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them(demo: Demo, page: Page) -> None:
+    """Issue 24: the crew's chief complaint and Pre-KTAS, entered on the tablet, reach the dispatcher with the
+    patient's vitals, and the crew's grade, more urgent than the model's, sets the patient's urgency."""
+    unit, patient = unique("E2E"), unique("P")
+    tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
+    heard = VitalsHeard(demo.mqtt_url, unit)
+    try:
+        # The tablet first, as a crew opens it before the monitor is on: no patient yet, and it says so (the
+        # dashboard knows a patient only from vitals it heard; vitals are not retained).
+        page.goto(f"{demo.dashboard}/crew?unit={unit}")
+        page.get_by_text("아직 이 구급차의 환자 활력징후가 없습니다").wait_for(timeout=60_000)
+        tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
+        tablet.send(topics.Topic(topics.Kind.POSITION, unit), schemas.Position.new(lat=CITY_HALL[0], lon=CITY_HALL[1]))
+        monitor = schemas.Vitals.new(patient_id=patient, age_years=45, hr_bpm=84, sbp_mmhg=128, dbp_mmhg=80,
+                                     rr_per_min=16, spo2_pct=98, temp_c=36.8, avpu=schemas.Avpu.ALERT)  # fmt: skip
+        tablet.send(topics.Topic(topics.Kind.VITALS, unit), monitor).wait(5)
+
+        page.get_by_test_id("destination-card").wait_for(timeout=60_000)  # advised on the monitor's vitals
+        assert wait_until(lambda: bool(heard.advice), timeout_s=30)
+        first = heard.advice[-1].severity
+        assert first is not None and first.ktas >= 3, first  # the model alone: not that urgent
+        page.get_by_test_id("assessment-standing").get_by_text(patient).wait_for(timeout=30_000)
+        page.get_by_test_id("request-state").wait_for(timeout=60_000)  # the card has grown to its usual size
+        _search_and_pick(page, "assess-complaint", "흉통", "흉통 · Chest pain")
+        page.locator('[class*="st-key-assess-ktas"] button', has_text="2").click()
+        _screenshot(page, "crew_tablet_assessment")
+        page.get_by_role("button", name="📤 보내기").click()
+
+        def assessed() -> list[schemas.Vitals]:
+            return [v for v in heard.vitals if v.msg_id != monitor.msg_id]
+
+        assert wait_until(lambda: bool(assessed()), timeout_s=30)
+        [sent] = assessed()
+        assert (sent.patient_id, sent.chief_complaint, sent.pre_ktas) == (patient, "흉통", 2)
+        assert (sent.hr_bpm, sent.sbp_mmhg, sent.spo2_pct) == (84, 128, 98)  # the monitor's, not made up
+        page.get_by_text("보냈습니다: 흉통 · Pre-KTAS").wait_for(timeout=30_000)
+
+        # The dispatcher takes the crew's grade: the advice's severity is the crew's, and the tablet says so.
+        def crew_decided() -> bool:
+            severity = heard.advice[-1].severity if heard.advice else None
+            return severity is not None and severity.decided_by is schemas.Decider.CREW and severity.ktas == 2
+
+        assert wait_until(crew_decided, timeout_s=30), [a.severity for a in heard.advice]
+        decided = page.get_by_test_id("decided-by")
+        decided.get_by_text("구급대 Pre-KTAS").wait_for(timeout=30_000)
+        assert page.get_by_test_id("severity").get_attribute("data-ktas") == "2"
+        _screenshot(page, "crew_tablet_assessed")
+    finally:
+        heard.client.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
         tablet.stop()
 

@@ -131,12 +131,15 @@ def test_the_dashboard_reads_everything_and_publishes_nothing() -> None:
     assert not any(dashboard.may_publish(t) for t in every_topic("U1", "H1"))
 
 
-def test_the_crew_tablet_dashboard_may_also_answer_advice_for_any_unit() -> None:
+def test_the_crew_tablet_dashboard_may_also_answer_advice_and_send_the_crews_assessment_for_any_unit() -> None:
+    """Issue 24: the crew page sends the chief complaint and Pre-KTAS with the patient's vitals."""
     tablet = Account(Role.CREW_TABLET)
     assert all(tablet.may_read(t) for t in every_topic("U1", "H1"))
     assert {t for t in every_topic("U1", "U2") if tablet.may_publish(t)} == {
         "ems/units/U1/decision",
         "ems/units/U2/decision",
+        "ems/units/U1/vitals",
+        "ems/units/U2/vitals",
     }
 
 
