@@ -29,7 +29,7 @@ from dispatch.severity.training import train
 log = logging.getLogger(__name__)
 
 #: Bump when features or training change, so old saved models are not reused.
-MODEL_VERSION = 2  # 2: the complaint vocabulary's codes are inputs (issue 24)
+MODEL_VERSION = 3  # 2: the complaint vocabulary's codes are inputs; 3: p_critical from a monotone model (issue 24)
 KTAS_FILE = Path("ktas_triage") / "ktas_triage_moon2019_dev.csv"
 MODEL_FILE = "severity.joblib"
 META_FILE = "severity.json"

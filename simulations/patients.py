@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from dispatch.pathways import FLAG_FLOORS, Pathway, StabiliseRule, flags_set, needs_of
+from dispatch.severity.critical import MonotoneCritical
 from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import LEVELS, Severity, SeverityModel, TrainedSeverity, combine, crew_grade
 from dispatch.severity.training import train
@@ -217,9 +218,11 @@ def stratified_folds(levels: np.ndarray, folds: int, rng: np.random.Generator) -
 def _fold_model(
     full: TrainedSeverity, presentations: Sequence[Presentation], levels: np.ndarray, train_rows: np.ndarray
 ) -> TrainedSeverity:
-    """The model refitted on ``train_rows`` with the full model's C, calibration and threshold."""
-    model = SeverityModel(C=float(full.metadata["C"])).fit([presentations[i] for i in train_rows], levels[train_rows])
-    return TrainedSeverity(model, full.critical_calibration, full.emergency_calibration, full.threshold)
+    """The models refitted on ``train_rows`` with the full model's C, calibration and threshold."""
+    rows, labels = [presentations[i] for i in train_rows], levels[train_rows]
+    model = SeverityModel(C=float(full.metadata["C"])).fit(rows, labels)
+    critical = MonotoneCritical(C=float(full.metadata["critical_C"])).fit(rows, labels)
+    return TrainedSeverity(model, critical, full.critical_calibration, full.emergency_calibration, full.threshold)
 
 
 def ambulance_patients(data_file: Path, *, folds: int = 5, seed: int = OOF_SEED) -> tuple[SimPatient, ...]:

@@ -57,7 +57,7 @@ AMBULANCE_119 = 2  # KTAS "Arrival mode" 2 = 119 public ambulance
 
 #: Bump when the model's inputs change: a saved model built on other inputs is not reused
 #: (``SeverityModel`` refuses to load it). The vocabulary's checksum is part of it.
-FEATURES_VERSION = f"2+vocabulary-{vocabulary.VOCABULARY_SHA256[:12]}"
+FEATURES_VERSION = f"3+vocabulary-{vocabulary.VOCABULARY_SHA256[:12]}"  # 3: p_critical from a monotone model
 
 #: Complaints the vocabulary does not know: those about organs (head, chest, abdomen...) count as
 #: central pain in KTAS/CTAS; limbs, skin and wounds as peripheral.

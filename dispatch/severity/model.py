@@ -1,11 +1,12 @@
 """The severity model: multinomial logistic regression on vital signs, KTAS modifiers, the chief
 complaint's codes of the bilingual vocabulary (and character n-grams of a complaint the vocabulary
-does not know); calibrated critical and emergency probabilities; an operating threshold for
-critical patients; and a per-patient explanation.
+does not know) for the likeliest level and p_emergency; a binary model monotone in the vital signs
+(:mod:`dispatch.severity.critical`) for p_critical; calibration; an operating threshold for critical
+patients; and a per-patient explanation.
 
-A linear model on purpose: it scores one patient in well under a millisecond, its
-contributions explain themselves, and on 1,014 patients it matched gradient boosting in
-cross-validation (see docs/model_card.md).
+Linear models on purpose: they score one patient in well under a millisecond, their contributions
+explain themselves, and on 1,014 patients neither gradient boosting nor ordinal models did better
+in nested cross-validation (see docs/model_card.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dispatch.errors import DispatchError
 from dispatch.pathways import FLAG_FLOORS, FLAG_PATHWAYS, PATHWAYS, flags_set
+from dispatch.severity.critical import MonotoneCritical
 from dispatch.severity.features import (
     FEATURES_VERSION,
     MEASURED,
@@ -218,15 +220,17 @@ class TrainedSeverity:
     """A fitted model with its calibration and operating threshold: what ``assess`` uses."""
 
     model: SeverityModel
+    critical_model: MonotoneCritical  # p_critical, monotone in the vital signs (R-LEVEL)
     critical_calibration: Platt
     emergency_calibration: Platt
     threshold: float  # on calibrated p_critical, chosen for critical recall >= target
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def probabilities(self, presentations: Sequence[Presentation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Class probabilities (n, 5), calibrated p_critical and p_emergency."""
+        """Class probabilities (n, 5) of the five-level model, calibrated p_critical of the monotone critical model,
+        and calibrated p_emergency (never below p_critical)."""
         proba = self.model.predict_proba(presentations)
-        p_critical = self.critical_calibration(proba[:, :2].sum(axis=1))
+        p_critical = self.critical_calibration(self.critical_model.probability(presentations))
         p_emergency = np.maximum(self.emergency_calibration(proba[:, :3].sum(axis=1)), p_critical)
         return proba, p_critical, p_emergency
 

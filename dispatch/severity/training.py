@@ -1,8 +1,9 @@
 """Training and honest evaluation of the severity model.
 
-- :func:`train` chooses the regularisation ``C`` by stratified cross-validation on the
-  training rows, fits Platt calibration of p_critical and p_emergency on the out-of-fold
-  predictions of the chosen model, sets the operating threshold on those calibrated
+- :func:`train` chooses the regularisation ``C`` of the five-level model and of the monotone
+  critical model (:mod:`dispatch.severity.critical`) by stratified cross-validation log-loss on
+  the training rows, fits Platt calibration of p_critical and p_emergency on the out-of-fold
+  predictions of the chosen models, sets the operating threshold on those calibrated
   out-of-fold probabilities (the highest threshold that still catches ``target_recall`` of
   the critical patients), and refits on all rows. The chief complaint enters through the
   bilingual vocabulary's codes (:mod:`dispatch.severity.complaints`), so a model trained on the
@@ -28,10 +29,12 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
+from dispatch.severity.critical import MonotoneCritical
 from dispatch.severity.features import FEATURES_VERSION, Presentation, news2_score
 from dispatch.severity.model import Platt, SeverityModel, TrainedSeverity
 
 C_GRID = (1.0, 3.0, 10.0)
+CRITICAL_C_GRID = (0.1, 0.3, 1.0, 3.0)
 TARGET_RECALL = 0.95
 SEED = 20191016  # fixed: every split and every fit is reproducible
 
@@ -45,6 +48,22 @@ def _oof_proba(
         model = SeverityModel(C=c).fit([presentations[i] for i in train_idx], levels[train_idx])
         proba[test_idx] = model.predict_proba([presentations[i] for i in test_idx])
     return proba
+
+
+def _oof_critical(
+    presentations: Sequence[Presentation], levels: np.ndarray, c: float, folds: int, seed: int
+) -> np.ndarray:
+    """Out-of-fold P(KTAS 1-2) of MonotoneCritical(C=c), on the same folds as :func:`_oof_proba`."""
+    found = np.zeros(len(levels))
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(levels, levels):
+        model = MonotoneCritical(C=c).fit([presentations[i] for i in train_idx], levels[train_idx])
+        found[test_idx] = model.probability([presentations[i] for i in test_idx])
+    return found
+
+
+def _binary_log_loss(p: np.ndarray, outcome: np.ndarray) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(np.where(outcome, np.log(p), np.log(1 - p))))
 
 
 def _log_loss(proba: np.ndarray, levels: np.ndarray) -> float:
@@ -66,6 +85,7 @@ def train(
     folds: int = 5,
     seed: int = SEED,
     c_grid: Sequence[float] = C_GRID,
+    critical_c_grid: Sequence[float] = CRITICAL_C_GRID,
     target_recall: float = TARGET_RECALL,
 ) -> TrainedSeverity:
     """Choose C, calibrate, set the threshold and fit on all rows (see the module docstring)."""
@@ -74,20 +94,26 @@ def train(
     best = min(c_grid, key=lambda c: (losses[c], c))
     oof = scored[best]
     critical, emergency = levels <= 2, levels <= 3
-    crit_cal = Platt.fit(oof[:, :2].sum(axis=1), critical)
+    binary = {c: _oof_critical(presentations, levels, c, folds, seed) for c in critical_c_grid}
+    binary_losses = {c: _binary_log_loss(p, critical) for c, p in binary.items()}
+    best_critical = min(critical_c_grid, key=lambda c: (binary_losses[c], c))
+    crit_cal = Platt.fit(binary[best_critical], critical)
     emer_cal = Platt.fit(oof[:, :3].sum(axis=1), emergency)
-    threshold = threshold_for_recall(crit_cal(oof[:, :2].sum(axis=1)), critical, target_recall)
+    threshold = threshold_for_recall(crit_cal(binary[best_critical]), critical, target_recall)
     model = SeverityModel(C=best).fit(list(presentations), levels)
+    critical_model = MonotoneCritical(C=best_critical).fit(list(presentations), levels)
     metadata = {
         "C": best,
         "cv_log_loss": {str(c): round(v, 4) for c, v in losses.items()},
+        "critical_C": best_critical,
+        "critical_cv_log_loss": {str(c): round(v, 4) for c, v in binary_losses.items()},
         "threshold": threshold,
         "target_recall": target_recall,
         "folds": folds,
         "seed": seed,
         "features": FEATURES_VERSION,  # inputs, with the complaint vocabulary's checksum
     }
-    return TrainedSeverity(model, crit_cal, emer_cal, threshold, metadata)
+    return TrainedSeverity(model, critical_model, crit_cal, emer_cal, threshold, metadata)
 
 
 # --- metrics ----------------------------------------------------------------------------------
