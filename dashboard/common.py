@@ -49,7 +49,7 @@ CRITICAL: Text = ("⚠ 중증 의심", "⚠ Suspected critical")
 #: Who set the urgency the router used (``Severity.decided_by``).
 DECIDED_BY: dict[Decider, Text] = {
     Decider.MODEL: ("모델", "model"),
-    Decider.CREW: ("구급대 Pre-KTAS", "crew Pre-KTAS"),
+    Decider.CREW: ("구급대 판단 (Pre-KTAS·표시)", "the crew (Pre-KTAS or a flag)"),
 }
 _STYLE = """
 <style>

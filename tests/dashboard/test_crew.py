@@ -279,11 +279,11 @@ def test_the_severity_headline_is_the_likeliest_level_with_the_critical_call_and
     card = _severity_card(at)
     assert '<span class="gt-big">KTAS 3</span>' in card and "background:#f9a825" in card  # the level's colour
     assert 'data-testid="critical">⚠ 중증 의심</span>' in card  # recall first: critical though 3 is likeliest
-    assert "판단: 구급대 Pre-KTAS" in card and "p(critical) 35%" in card
+    assert "판단: 구급대 판단 (Pre-KTAS·표시)" in card and "p(critical) 35%" in card
     assert card.index("KTAS 3") < card.index("p(critical)")  # the level is the headline
     at.sidebar.toggle(key="english").set_value(True).run()
     card = _severity_card(at)
-    assert "⚠ Suspected critical" in card and "Set by: crew Pre-KTAS" in card
+    assert "⚠ Suspected critical" in card and "Set by: the crew (Pre-KTAS or a flag)" in card
 
 
 def test_a_model_decision_that_is_not_critical_has_no_marker(bus: Bus) -> None:

@@ -256,7 +256,7 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
 
         assert wait_until(crew_decided, timeout_s=30), [a.severity for a in heard.advice]
         decided = page.get_by_test_id("decided-by")
-        decided.get_by_text("구급대 Pre-KTAS").wait_for(timeout=30_000)
+        decided.get_by_text("구급대 판단", exact=False).wait_for(timeout=30_000)
         assert page.get_by_test_id("severity").get_attribute("data-ktas") == "2"
         _screenshot(page, "crew_tablet_assessed")
     finally:
