@@ -24,12 +24,15 @@ lint: $(STAMP)
 test: lint browser
 	$(BIN)/python -m pytest
 
-# The browser tests drive Debian's Chromium (Playwright cannot download one here); install it
-# when this user can, else say so (those tests then fail with the same instruction).
+# The browser tests drive Debian's Chromium (Playwright cannot download one here) and need a Korean
+# font for their screenshots to show Korean (fonts-nanum); install them when this user can, else say so.
 browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get install -y -qq chromium >/dev/null; } || \
 		echo "note: the browser tests need Debian's chromium: sudo apt-get install -y chromium"
+	@fc-list :lang=ko 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq fonts-nanum >/dev/null; } || \
+		echo "note: screenshots need a Korean font: sudo apt-get install -y fonts-nanum"
 
 # Pictures of every dashboard page for the README, taken by the browser tests.
 screenshots: $(STAMP) browser

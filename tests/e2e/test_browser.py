@@ -17,100 +17,17 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.map_layers import UNIT_COLOURS
 from telemetry import schemas, topics
-from telemetry.broker import EmbeddedBroker, free_port
 from telemetry.client import Message, MqttClient
+from tests.e2e.conftest import CITY_HALL, Demo, screenshot
 from tests.helpers import unique, wait_until
-
-CHROMIUM = Path(os.environ.get("GOLDENTIME_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = os.environ.get("GOLDENTIME_SCREENSHOTS")
-CITY_HALL = (37.5663, 126.9779)  # central Seoul, on the road graph
-#: WebGL in headless Chromium without a GPU: SwiftShader.
-CHROMIUM_ARGS = ["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-
-pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Demo:
-    dashboard: str
-    mqtt_url: str
-
-
-def _pump(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
-    for line in process.stdout or ():
-        lines.put(line)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """``goldentime demo`` as a user starts it, on a broker of the test's own; Ctrl-C at the end."""
-    var = tmp_path_factory.mktemp("demo")
-    with EmbeddedBroker() as broker:
-        port = free_port()
-        env = {**os.environ, "GOLDENTIME_MQTT_URL": broker.url, "GOLDENTIME_MQTT_PROTOCOL": "3.1.1",
-               "GOLDENTIME_VAR_DIR": str(var)}  # fmt: skip
-        command = [sys.executable, "-c", "from goldentime.cli import main; raise SystemExit(main())", "demo",
-                   "--api-port", str(free_port()), "--dashboard-port", str(port), "--surge", "2"]  # fmt: skip
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_pump, args=(process, lines), daemon=True).start()
-        seen: list[str] = []
-        while not seen or "running; Ctrl-C stops everything" not in seen[-1]:
-            try:
-                seen.append(lines.get(timeout=120))
-            except queue.Empty:
-                process.kill()
-                pytest.fail("the demo did not start:\n" + "".join(seen))
-        try:
-            yield Demo(f"http://127.0.0.1:{port}", broker.url)
-        finally:
-            process.send_signal(signal.SIGINT)
-            code = process.wait(60)
-            while not lines.empty():
-                seen.append(lines.get())
-            assert code == 0, "".join(seen)
-            assert any(line.startswith("live run:") for line in seen), "".join(seen)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's Chromium (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})  # a 10-inch tablet, landscape
-    yield page
-    page.close()
-
-
-def _screenshot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 def _unit_pixels(page: Page) -> int:
@@ -128,7 +45,7 @@ def test_the_control_room_shows_the_citys_units_on_the_map(demo: Demo, page: Pag
     assert wait_until(lambda: _unit_pixels(page) > 50, timeout_s=60, every_s=1)
     page.get_by_text("구급차 현황").wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)  # the unit board (drawn on a canvas)
-    _screenshot(page, "control_room")
+    screenshot(page, "control_room")
 
 
 class Decisions:
@@ -162,7 +79,7 @@ def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: De
         card.wait_for(timeout=60_000)  # the dispatcher's advice, on the tablet
         assert "min" in card.inner_text()
         version = int(card.inner_text().rsplit("v", 1)[1].split()[0])
-        _screenshot(page, "crew_tablet")
+        screenshot(page, "crew_tablet")
         page.get_by_role("button", name="✅ 수락").click()
         assert wait_until(lambda: bool(decisions.received), timeout_s=30)
         decision = decisions.received[0]
@@ -237,7 +154,7 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
         page.get_by_test_id("request-state").wait_for(timeout=60_000)  # the card has grown to its usual size
         _search_and_pick(page, "assess-complaint", "흉통", "흉통 · Chest pain")
         page.locator('[class*="st-key-assess-ktas"] button', has_text="2").click()
-        _screenshot(page, "crew_tablet_assessment")
+        screenshot(page, "crew_tablet_assessment")
         page.get_by_role("button", name="📤 보내기").click()
 
         def assessed() -> list[schemas.Vitals]:
@@ -258,7 +175,7 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
         decided = page.get_by_test_id("decided-by")
         decided.get_by_text("구급대 판단", exact=False).wait_for(timeout=30_000)
         assert page.get_by_test_id("severity").get_attribute("data-ktas") == "2"
-        _screenshot(page, "crew_tablet_assessed")
+        screenshot(page, "crew_tablet_assessed")
     finally:
         heard.client.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
@@ -271,12 +188,12 @@ def test_the_centre_and_what_if_pages_open(demo: Demo, page: Page) -> None:
     page.get_by_text("데모 토큰").first.wait_for(timeout=30_000)  # the demo's token is filled in
     page.get_by_role("button", name="보내기").wait_for(timeout=30_000)
     page.wait_for_timeout(3000)  # let the live part (inbound patients) draw before the picture
-    _screenshot(page, "emergency_centre")
+    screenshot(page, "emergency_centre")
     page.goto(f"{demo.dashboard}/what-if")
     page.get_by_role("button", name="▶ 실행").first.click(timeout=60_000)
     page.get_by_text("정책별 지표").wait_for(timeout=180_000)
     page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
-    _screenshot(page, "what_if")
+    screenshot(page, "what_if")
 
 
 class Watch:
@@ -322,7 +239,7 @@ def _answer_waiting(
         try:
             card.wait_for(timeout=30_000)
             assert shows in card.inner_text()
-            _screenshot(page, f"centre_request_{answered.value}")
+            screenshot(page, f"centre_request_{answered.value}")
             for name in buttons:
                 _answer_button(page, name, request.request_id, timeout_ms=15_000)
         except PlaywrightTimeout:
@@ -359,7 +276,7 @@ def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo,
         state.wait_for(timeout=60_000)
         assert wait_until(lambda: state.get_attribute("data-state") == "accepted", timeout_s=30)
         page.get_by_test_id("request-go").get_by_text("출발하세요").wait_for(timeout=10_000)
-        _screenshot(page, "crew_tablet_accepted")
+        screenshot(page, "crew_tablet_accepted")
     finally:
         watch.client.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
