@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from dispatch.severity.complaints import COMPLAINTS, VOCABULARY
 from telemetry import schemas
+from telemetry.errors import GoldenTimeError
 
 #: ``(Korean, English)``, as the pages' texts (``dashboard.common.Text``).
 Words = tuple[str, str]
@@ -75,7 +76,7 @@ TOO_LONG: Words = (
 INVALID: Words = ("보낼 수 없는 평가입니다: {why}", "This assessment cannot be sent: {why}")
 
 
-class AssessmentError(ValueError):
+class AssessmentError(GoldenTimeError, ValueError):
     """Why the crew's assessment was not sent, in both languages (``words``)."""
 
     def __init__(self, words: Words) -> None:
