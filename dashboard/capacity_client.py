@@ -3,12 +3,14 @@ an answer to a transfer request; no exceptions.
 
 A charge nurse must read what went wrong, not a traceback: every call returns a
 :class:`Result` whose ``detail`` is plain words, either the API's own ``detail`` (a wrong
-token, a field out of range) or why the API could not be reached at all, and whose ``fields``
-name the fields a 422 refused (so a page can say which, in its own words).
+token, a field out of range) or why the API could not be reached at all, whose ``fields``
+name the fields a 422 refused, and whose ``problems`` say for each what was wrong in the API's
+terms (pydantic's error type and its limits), so a page can say it in its own words and language.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +21,20 @@ from telemetry import schemas
 
 #: A tablet must not hang on a dead API: after this the nurse is told and can try again.
 TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a 422 refused, as the API named it (FastAPI's ``{loc, msg, type, ctx}``)."""
+
+    #: The field, dotted, without the ``body`` / ``path`` / ``query`` head: ``beds.er_general.available``.
+    field: str
+    #: pydantic's error type: ``greater_than_equal``, ``less_than_equal``, ``int_type``, ``value_error`` ...
+    kind: str
+    #: The API's English sentence (for a log; a page says it in its own words).
+    message: str
+    #: The limits the type names (``{"ge": 0}``, ``{"le": 10000}``, ``{"max_length": 300}``), when it has any.
+    limits: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -34,15 +50,17 @@ class Result:
     answer: dict[str, Any] | None = None
     #: The fields a 422 named (``reason``, ``beds.er_general.available``), in the API's order.
     fields: tuple[str, ...] = ()
+    #: What a 422 refused, one per error the API listed, in its order.
+    problems: tuple[Problem, ...] = ()
 
     def report(self) -> schemas.Capacity | None:
-        """The centre's status as an ``ems.capacity/1`` report, the shape the live feed holds
-        (None on failure or when the centre never reported)."""
+        """The centre's status as an ``ems.capacity/1`` report, the shape the live feed holds, signed by
+        whoever updated it last (None on failure or when the centre never reported)."""
         status = (self.hospital or {}).get("status") or {}
         if status.get("updated_at") is None:
             return None
         parts = {name: status[name] for name in ("beds", "equipment", "conditions", "ems_traffic")}
-        return schemas.Capacity.new(**parts, updated_at=status["updated_at"])
+        return schemas.Capacity.new(**parts, updated_at=status["updated_at"], updated_by=status.get("updated_by"))
 
 
 def update_status(base_url: str, hpid: str, token: str, body: dict[str, Any]) -> Result:
@@ -82,7 +100,9 @@ def _call(method: str, base_url: str, path: str, token: str, body: dict[str, Any
             return Result(True, response.status_code, hospital=response.json())
         except ValueError:
             return Result(False, response.status_code, f"{url} answered, but not as the capacity API does")
-    return Result(False, response.status_code, _detail(response), fields=_fields(response))
+    problems = _problems(response)
+    fields = tuple(dict.fromkeys(p.field for p in problems if p.field))
+    return Result(False, response.status_code, _detail(response), fields=fields, problems=problems)
 
 
 def _reason(exc: Exception) -> str:
@@ -91,8 +111,8 @@ def _reason(exc: Exception) -> str:
     return text.split("] ", 1)[-1].lower() if text.startswith("[Errno") else text
 
 
-def _fields(response: httpx.Response) -> tuple[str, ...]:
-    """The fields of a 422's ``detail`` list (``loc`` without its ``body`` / ``path`` / ``query`` head)."""
+def _problems(response: httpx.Response) -> tuple[Problem, ...]:
+    """The errors of a 422's ``detail`` list (each ``loc`` without its ``body`` / ``path`` / ``query`` head)."""
     try:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
@@ -101,10 +121,13 @@ def _fields(response: httpx.Response) -> tuple[str, ...]:
         return ()
     found = []
     for item in detail:
-        loc = item.get("loc", ()) if isinstance(item, dict) else ()
+        if not isinstance(item, dict):
+            continue
+        loc = item.get("loc", ())
         where = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
-        if where and where not in found:
-            found.append(where)
+        ctx = item.get("ctx")
+        limits = {k: v for k, v in ctx.items() if isinstance(v, int | float | str)} if isinstance(ctx, dict) else {}
+        found.append(Problem(where, str(item.get("type", "")), str(item.get("msg", "")), limits))
     return tuple(found)
 
 

@@ -168,6 +168,13 @@ def duration_text(seconds: float) -> str:
     return f"{secs} s" if english() else f"{secs}초"
 
 
+def eta_minutes(eta_s: float, elapsed_s: float = 0.0) -> int:
+    """Whole minutes still to go of an ETA of ``eta_s`` given ``elapsed_s`` ago, rounded up as the router words its
+    reasons (an arrival is never promised early), never negative. Every page that shows the minutes to a patient's
+    arrival uses this one rounding, so the crew card and the centre page say the same number."""
+    return math.ceil(max(0.0, eta_s - max(0.0, elapsed_s)) / 60.0)
+
+
 def eta_text(seconds: float) -> str:
     """Minutes rounded up, as the router words its reasons: an ETA is never promised early."""
     return f"{math.ceil(seconds / 60)} min"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -328,13 +329,20 @@ class Alert:
     #: how long (data age, offload time, time offline, time since the decline or the advice)
     minutes: float
     detail: str = ""  # the decline's reason, the centre of an offload, the pathway of a non-definitive advice
+    #: Which occurrence of the condition this is (when it began, or the message that raised it): an acknowledgement
+    #: holds while it stays the same. A new decline, a centre's report stale again, a unit silent again: new ones.
+    condition: str = ""
 
 
 def beds_age_s(capacity: schemas.Capacity, now: datetime) -> float:
     """Age of the ER bed report (the capacity's own time when the beds carry none)."""
+    return max(0.0, (now - beds_reported_at(capacity)).total_seconds())
+
+
+def beds_reported_at(capacity: schemas.Capacity) -> datetime:
+    """When the ER beds were last reported (the capacity's own time when the beds carry none)."""
     er = capacity.beds.get(schemas.BedType.ER_GENERAL)
-    at = (er.updated_at if er is not None else None) or capacity.updated_at
-    return max(0.0, (now - at).total_seconds())
+    return (er.updated_at if er is not None else None) or capacity.updated_at
 
 
 def alerts(
@@ -344,41 +352,140 @@ def alerts(
     clock_speed: float = 1.0,
     declined_within: timedelta = timedelta(minutes=30),
     silent_after_s: float | None = None,
+    centres: Collection[str] | None = None,
 ) -> list[Alert]:
-    """What needs a dispatcher's eye, the most urgent kinds first."""
+    """What needs a dispatcher's eye, the most urgent kinds first. With ``centres`` (the HPIDs of the city's
+    scenario), only those centres' reports can raise an alert: a capacity feed carrying the whole country would
+    otherwise bury the city's own alerts under hundreds of stale reports from elsewhere."""
     found: list[Alert] = []
     for key, unit in sorted(view.units.items()):
         if silent(unit, now, silent_after_s):
             assert unit.last_seen is not None
-            found.append(Alert(AlertKind.SILENT, key, (now - unit.last_seen).total_seconds() / 60.0))
+            minutes = (now - unit.last_seen).total_seconds() / 60.0
+            found.append(Alert(AlertKind.SILENT, key, minutes, condition=unit.last_seen.isoformat()))
             continue
         since = unit.status_at
         if since is None:
             continue
         minutes = (now - since).total_seconds() / 60.0
         if unit.status is schemas.UnitStatus.OFFLINE:
-            found.append(Alert(AlertKind.OFFLINE, key, minutes))
+            found.append(Alert(AlertKind.OFFLINE, key, minutes, condition=since.isoformat()))
         elif unit.status is schemas.UnitStatus.AT_HOSPITAL and minutes * clock_speed > LONG_OFFLOAD_MIN:
-            found.append(Alert(AlertKind.LONG_OFFLOAD, key, minutes * clock_speed, unit.hpid or ""))
+            found.append(
+                Alert(AlertKind.LONG_OFFLOAD, key, minutes * clock_speed, unit.hpid or "", condition=since.isoformat())
+            )
     for key, received in sorted(view.advice.items()):
         advice = received.payload
         assert isinstance(advice, schemas.Advice)
         status = view.units[key].status if key in view.units else None
         if not advice.definitive and status is not schemas.UnitStatus.AVAILABLE:
             age_min = max(0.0, (now - advice.ts).total_seconds()) / 60.0
-            found.append(Alert(AlertKind.NO_DEFINITIVE, key, age_min, advice.pathway or ""))
-    for decision in reversed(view.decisions):
-        age = now - decision.decision.ts
-        if decision.decision.decision is schemas.DecisionKind.DECLINE and age <= declined_within:
-            found.append(
-                Alert(AlertKind.DECLINED, decision.unit_id, age.total_seconds() / 60.0, decision.decision.reason or "")
-            )
+            # The same patient going to the same centre is the same condition, whatever the advice's version.
+            condition = f"{advice.patient_id}>{advice.destination.hpid}"
+            found.append(Alert(AlertKind.NO_DEFINITIVE, key, age_min, advice.pathway or "", condition=condition))
+    for seen in reversed(view.decisions):
+        decision, age = seen.decision, now - seen.decision.ts
+        if decision.decision is schemas.DecisionKind.DECLINE and age <= declined_within:
+            minutes, reason = age.total_seconds() / 60.0, decision.reason or ""
+            found.append(Alert(AlertKind.DECLINED, seen.unit_id, minutes, reason, condition=decision.msg_id))
     for hpid, received in sorted(view.capacity.items()):
+        if centres is not None and hpid not in centres:
+            continue
         assert isinstance(received.payload, schemas.Capacity)
         stale_s = beds_age_s(received.payload, now)
         if stale_s > STALE_AFTER_S:
-            found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0))
+            reported = beds_reported_at(received.payload).isoformat()
+            found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0, condition=reported))
     return sorted(found, key=lambda a: ALERT_ORDER.index(a.kind))
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    """The alerts of one kind about one subject, as one line: a unit's declines together, the units held at one
+    centre's door together (``subject`` is then the centre and ``units`` the units)."""
+
+    kind: str
+    subject: str  # a unit id or an HPID
+    #: The newest member's age (a decline, the advice), or the longest (an offload, time offline, data age).
+    minutes: float
+    detail: str  # the newest member's detail
+    count: int
+    units: tuple[str, ...] = ()
+    #: Changes when any member's condition does (a new decline, one more unit held at the door): an acknowledgement
+    #: is kept under this key, so a changed condition is shown again.
+    key: str = ""
+
+
+#: Alert kinds grouped by centre rather than by their subject (the unit): their detail is the centre.
+BY_CENTRE = (AlertKind.LONG_OFFLOAD,)
+#: Alert kinds whose newest member is the one to show (its age and detail); the others show the longest.
+NEWEST_FIRST = (AlertKind.DECLINED, AlertKind.NO_DEFINITIVE)
+
+
+def group_alerts(found: Sequence[Alert]) -> list[AlertGroup]:
+    """One line per kind and subject (per kind and centre for a long offload) with a count, in the order of
+    :func:`alerts` (the most urgent kinds first)."""
+    groups: dict[tuple[str, str], list[Alert]] = {}
+    for alert in found:
+        subject = alert.detail if alert.kind in BY_CENTRE and alert.detail else alert.subject
+        groups.setdefault((alert.kind, subject), []).append(alert)
+    grouped = []
+    for (kind, subject), members in groups.items():
+        shown = min(members, key=lambda a: a.minutes) if kind in NEWEST_FIRST else max(members, key=lambda a: a.minutes)
+        units = tuple(sorted({a.subject for a in members})) if kind in BY_CENTRE else ()
+        key = f"{kind}|{subject}|" + ",".join(sorted(f"{a.subject}@{a.condition}" for a in members))
+        grouped.append(AlertGroup(kind, subject, shown.minutes, shown.detail, len(members), units, key))
+    return grouped
+
+
+# --- the unit board ----------------------------------------------------------------------------
+
+#: The board's and the map's status of a unit heard from once and not since (:func:`silent`): no answer, drawn
+#: like an offline unit, never as the status it last sent (a silent unit "available" may not be).
+SILENT = "silent"
+
+
+def shown_status(unit: UnitView, now: datetime, silent_after_s: float | None) -> str:
+    """The status the control room shows for ``unit``: :data:`SILENT` when it went quiet, else its own
+    (``unknown`` before its first status)."""
+    if silent(unit, now, silent_after_s):
+        return SILENT
+    return unit.status.value if unit.status is not None else "unknown"
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One line of the unit board."""
+
+    unit_id: str
+    status: str  # :func:`shown_status`
+    incident_id: str
+    #: Where it is heading (the advice's centre while busy) or the centre it reported being at.
+    destination_hpid: str | None
+    destination_name: str | None  # the advice's name for it, when it came from the advice
+    eta_s: float | None  # the advice's ETA, as of ``advised_at``
+    advised_at: datetime | None
+    last_seen_s: float | None  # since anything was heard from it
+
+
+def unit_board(view: CityView, now: datetime, *, silent_after_s: float | None = None) -> list[BoardRow]:
+    """The unit board, by unit id; a silent unit shows as :data:`SILENT`, as the map draws it."""
+    rows = []
+    for unit in sorted(view.units.values(), key=lambda u: u.id):
+        received = view.advice.get(unit.id)
+        advice = received.payload if received is not None else None
+        busy = unit.status not in (schemas.UnitStatus.AVAILABLE, None)
+        hpid: str | None = unit.hpid
+        name: str | None = None
+        eta: float | None = None
+        advised_at: datetime | None = None
+        if busy and isinstance(advice, schemas.Advice):
+            hpid, name, eta = advice.destination.hpid, advice.destination.name, advice.destination.eta_s
+            advised_at = advice.ts
+        seen = (now - unit.last_seen).total_seconds() if unit.last_seen is not None else None
+        status = shown_status(unit, now, silent_after_s)
+        rows.append(BoardRow(unit.id, status, unit.incident_id or "", hpid, name, eta, advised_at, seen))
+    return rows
 
 
 #: Alert kinds, the most urgent first: a patient with no definitive care within reach (the control room

@@ -20,8 +20,31 @@ waits while its request is open (the dispatcher's time-out is the limit), and a 
 accepted takes the patient at its door (a promise, as on the phone).
 
 Parked units report their position every ``parked_every_s``, as a tablet does, so a dashboard
-started later sees them. A diversion people set through the capacity API (a capacity report
-signed ``updated_by``) closes or reopens that simulated ER; beds stay the simulation's own.
+started later sees them.
+
+**One writer per centre** (:class:`Writers`). A centre's report (``ems/hospitals/{hpid}/capacity``,
+retained) has one writer at a time, so the centre page, the control room and the dispatcher, which
+all read the latest retained report, show the same state:
+
+- the city writes the reports of its centres, unsigned (``updated_by`` absent); every report the
+  capacity API publishes after an update through it is signed with the token's label (a charge
+  nurse's form, the control room, an E-Gen import): that is a *person's* report;
+- a person's report *holds* its centre: from the moment the city hears it, the city posts nothing
+  for that centre, neither beds nor status, so the person's report stays the retained one (their
+  status, reason, beds), and sending "normal" after "closed" is the next report everyone reads;
+- the hold lasts :data:`HOLD_S` (``hold_s``, 30 minutes of wall-clock time) from the person's
+  latest report (its ``updated_at``, or when it was heard if that is earlier), or until the
+  advisory or closure it declares expires if that is later; each new person's report renews it.
+  A report already past its hold when heard (an old state the API republishes on start) holds
+  nothing. Clearing the retained report (an empty message on the topic) releases the centre at once;
+- meanwhile the simulated centre lives on (beds fill and empty, teams change) and its door follows
+  the person's report: closed while it diverts as the control room draws it (EMS traffic
+  ``closed`` not past its expiry, or ``er_open`` declared false), open otherwise;
+- when the hold ends the city's ER reopens and the city posts its own report at once: it writes
+  again, with its own beds;
+- if one of the city's reports crossed a person's on the way to the broker (sent just before the
+  city heard theirs, it landed after it), the city puts the person's report back, unchanged but
+  for its message id: the city never leaves its own report over a person's.
 
 Simplifications, on purpose:
 
@@ -47,7 +70,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -81,6 +104,8 @@ NO_CAPABILITY = "no capability"
 ANSWERED_BY = "live city"
 #: Real seconds the last QoS 1 messages get to reach the broker before the client stops.
 FLUSH_S = 5.0
+#: Wall-clock seconds a person's capacity report holds its centre (the city writes nothing for it meanwhile).
+HOLD_S = 30 * 60.0
 
 
 @dataclass(frozen=True)
@@ -121,16 +146,88 @@ class _Counters:
     responses_s: list[float] = field(default_factory=list)
 
 
-class _Inbox:
-    """The latest retained assignment per incident and advice per unit, filled on the
-    client's thread, read by the simulation's thread."""
+@dataclass(frozen=True)
+class Hold:
+    """A person's report holding its centre (:class:`Writers`): the report, and until when (wall clock)."""
 
-    def __init__(self) -> None:
+    report: schemas.Capacity
+    until: datetime
+
+    @property
+    def by(self) -> str:
+        return self.report.updated_by or ""
+
+    def diverting(self, now: datetime) -> bool:
+        """What the control room draws as a diversion: EMS traffic ``closed`` (not past its expiry), or
+        ``er_open`` declared false."""
+        traffic = self.report.ems_traffic
+        closed = traffic.status is schemas.TrafficStatus.CLOSED and (
+            traffic.expires_at is None or traffic.expires_at > now
+        )
+        er_open = self.report.conditions.get(schemas.Condition.ER_OPEN)
+        return closed or (er_open is not None and er_open.available is False)
+
+
+class Writers:
+    """Who writes each centre's report now: the live city, or the person whose report holds it (the rule is
+    in the module docstring). No I/O and no clock of its own: every call is given the wall clock ``now``."""
+
+    def __init__(self, hold_s: float = HOLD_S) -> None:
+        if not hold_s > 0:
+            raise ValueError("hold_s must be positive")
+        self.hold = timedelta(seconds=hold_s)
+        self._holds: dict[str, Hold] = {}
+        self._own: dict[str, str] = {}  # centre -> message id of the city's latest report
+        self._crossed: set[str] = set()  # centres where a report of the city's landed after a person's
+
+    def sent(self, hpid: str, report: schemas.Capacity) -> None:
+        """The city sent ``report`` on ``hpid``'s topic (its own, or a person's it puts back)."""
+        self._own[hpid] = report.msg_id
+
+    def heard(self, hpid: str, report: schemas.Capacity | None, now: datetime) -> None:
+        """A report on ``hpid``'s topic, heard at ``now`` (None: the retained report was cleared, a release).
+        The broker passes a topic's messages on in the order it took them, so the last one heard is the
+        retained one."""
+        if report is None:
+            self._holds.pop(hpid, None)
+            return
+        held = self._holds.get(hpid)
+        if report.updated_by is not None and (held is None or report.updated_at >= held.report.updated_at):
+            until = min(report.updated_at, now) + self.hold
+            traffic = report.ems_traffic
+            if traffic.status is not schemas.TrafficStatus.NORMAL and traffic.expires_at is not None:
+                until = max(until, traffic.expires_at)
+            self._holds[hpid] = Hold(report, until)  # the newest person's report holds the centre
+            self._crossed.discard(hpid)
+        elif held is not None and report.msg_id == self._own.get(hpid):
+            self._crossed.add(hpid)  # a message of the city's landed after the person's: theirs must go back
+        # anything else (an earlier person's state republished, a centre the API never heard from) changes nothing
+
+    def held(self, hpid: str, now: datetime) -> Hold | None:
+        """The hold on ``hpid`` at ``now``; None: the city writes it."""
+        hold = self._holds.get(hpid)
+        if hold is not None and now >= hold.until:
+            del self._holds[hpid]
+            return None
+        return hold
+
+    def crossed(self, now: datetime) -> list[tuple[str, schemas.Capacity]]:
+        """The persons' reports to put back (a report of the city's landed after them), once each."""
+        back = [(hpid, hold.report) for hpid in sorted(self._crossed) if (hold := self.held(hpid, now)) is not None]
+        self._crossed.clear()
+        return back
+
+
+class _Inbox:
+    """The latest retained assignment per incident and advice per unit, and who writes each centre's report,
+    filled on the client's thread, read by the simulation's thread."""
+
+    def __init__(self, hold_s: float = HOLD_S) -> None:
         self._lock = threading.Lock()
         self._assignments: dict[str, schemas.Assignment] = {}
         self._advice: dict[str, schemas.Advice] = {}
-        #: Diversion set by people (through the capacity API, which signs ``updated_by``), per centre.
-        self._diverting: dict[str, bool] = {}
+        #: Who writes each centre's report (the one-writer rule).
+        self._writers = Writers(hold_s)
         #: Each centre's transfer requests waiting for its answer (the retained list the dispatcher keeps).
         self._requests: dict[str, tuple[schemas.TransferRequest, ...]] = {}
 
@@ -144,6 +241,8 @@ class _Inbox:
                         self._advice.pop(topic.key, None)
                     elif topic.kind is topics.Kind.REQUESTS:
                         self._requests.pop(topic.key, None)
+                    elif topic.kind is topics.Kind.CAPACITY:
+                        self._writers.heard(topic.key, None, schemas.utc_now())
                 return
             payload = schemas.decode(topic.kind, message.payload)
         except (topics.TopicError, schemas.PayloadError) as exc:
@@ -161,8 +260,7 @@ class _Inbox:
                 ):
                     self._advice[topic.key] = payload
             elif isinstance(payload, schemas.Capacity):
-                if payload.updated_by is not None:  # the city's own reports are unsigned
-                    self._diverting[topic.key] = payload.ems_traffic.status is schemas.TrafficStatus.CLOSED
+                self._writers.heard(topic.key, payload, schemas.utc_now())
             elif isinstance(payload, schemas.Requests):
                 self._requests[topic.key] = payload.requests
             else:
@@ -172,9 +270,18 @@ class _Inbox:
         with self._lock:
             return self._assignments.get(incident_id)
 
-    def diversions(self) -> dict[str, bool]:
+    def held(self, hpid: str, now: datetime) -> Hold | None:
+        """The person's report holding ``hpid`` (None: the city writes its report)."""
         with self._lock:
-            return dict(self._diverting)
+            return self._writers.held(hpid, now)
+
+    def sent(self, hpid: str, report: schemas.Capacity) -> None:
+        with self._lock:
+            self._writers.sent(hpid, report)
+
+    def crossed(self, now: datetime) -> list[tuple[str, schemas.Capacity]]:
+        with self._lock:
+            return self._writers.crossed(now)
 
     def requests(self) -> list[tuple[str, schemas.TransferRequest]]:
         """Every centre's transfer requests waiting for its answer: (hpid, request), by centre, oldest first."""
@@ -231,9 +338,10 @@ class LiveCity:
         advice_wait_s: float = 60.0,
         run_id: str | None = None,
         answer_requests: bool = True,
+        hold_s: float = HOLD_S,
     ) -> None:
-        if min(speed, position_every_s, vitals_every_s, parked_every_s) <= 0:
-            raise ValueError("speed, position_every_s, vitals_every_s and parked_every_s must be positive")
+        if min(speed, position_every_s, vitals_every_s, parked_every_s, hold_s) <= 0:
+            raise ValueError("speed, position_every_s, vitals_every_s, parked_every_s and hold_s must be positive")
         if client_factory is None and url is None:
             raise ValueError("give the broker's url or a client_factory")
         self.config, self.draws, self.speed = config, draws, speed
@@ -251,7 +359,8 @@ class LiveCity:
         self.city = City(self.env, prepared, config, draws)
         self.world: World = self.city.world
         self._routes = prepared.index if isinstance(prepared.index, TravelTimeIndex) else None
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(hold_s)
+        self._held: set[str] = set()  # centres a person's report holds, as last applied to the simulated city
         if client_factory is None:
             assert url is not None
             self.client = MqttClient(url, f"live-city-{self.run_id}", protocol=protocol)
@@ -295,14 +404,32 @@ class LiveCity:
         self._stop.set()
 
     def _until_stopped(self) -> ProcessGenerator:
-        """Ends when :meth:`stop` is called; meanwhile applies the diversions people set."""
+        """Ends when :meth:`stop` is called; meanwhile applies the persons' reports (the one-writer rule)."""
         while not self._stop.is_set():
-            for hpid, diverting in self._inbox.diversions().items():
-                centre = self.world.centres.get(hpid)
-                if centre is not None and centre.closed != diverting:
-                    centre.closed = diverting
-                    self._post(centre)
+            self._apply_holds(schemas.utc_now())
             yield self.env.timeout(POLL_S)
+
+    def _apply_holds(self, now: datetime) -> None:
+        """At wall-clock ``now``: a held centre's door follows the person's report; a centre whose hold ended
+        reopens and the city posts its report at once; a person's report one of the city's landed after is put
+        back."""
+        for hpid, centre in self.world.centres.items():
+            hold = self._inbox.held(hpid, now)
+            if hold is not None:
+                if hpid not in self._held:
+                    log.info("live city: %s is held by %s's report; the city stops writing it", hpid, hold.by)
+                    self._held.add(hpid)
+                centre.closed = hold.diverting(now)
+            elif hpid in self._held:
+                log.info("live city: the hold on %s ended; the city writes its report again", hpid)
+                self._held.discard(hpid)
+                centre.closed = False
+                self._post(centre, now)
+        for hpid, report in self._inbox.crossed(now):
+            log.info("live city: its report on %s landed after %s's; putting theirs back", hpid, report.updated_by)
+            back = report.model_copy(update={"msg_id": schemas.new_msg_id(), "ts": now})
+            self._inbox.sent(hpid, back)
+            self._send(topics.Kind.CAPACITY, hpid, back)
 
     def _flush(self) -> None:
         deadline = time.monotonic() + FLUSH_S
@@ -365,9 +492,13 @@ class LiveCity:
                 self._position(unit, unit.position(self.env.now))
             yield self.env.timeout(self.parked_every_s)
 
-    def _post(self, centre: CentreState) -> None:
+    def _post(self, centre: CentreState, now: datetime | None = None) -> None:
+        """The centre's report, unless a person's report holds the centre at ``now`` (default: the wall clock)."""
+        if self._inbox.held(centre.hpid, now or schemas.utc_now()) is not None:
+            return
         centre.post_report(self._wall_seconds())
         assert centre.report is not None
+        self._inbox.sent(centre.hpid, centre.report)
         self._send(topics.Kind.CAPACITY, centre.hpid, centre.report)
 
     # --- driving -----------------------------------------------------------------------------

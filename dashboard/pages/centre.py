@@ -13,6 +13,19 @@ Twenty seconds on a tablet: the form is pre-filled with the centre's latest repo
 changed goes to the capacity API (PATCH), and the answer is a green line or plain words. Form
 values live in session state under keys per centre, so a report arriving while the nurse types
 never resets the form: a newer report is offered with a button, not imposed.
+
+The form fails loudly: a count below 0 or above 10,000, more beds free than there are, beds free on an
+overcrowded ER, a closure without a reason, or a count emptied (an empty field is never sent: it would
+wipe the count) are refused before anything is sent, each with Korean words next to its field; a
+refusal by the API (a 422) is put in the same words, field by field, never the API's English; the last
+green line goes. When the report the form shows was not written through the API (the live city's, or
+none: ``updated_by`` absent), sending takes the centre over: everything the form shows goes, so the
+centre's report, which the nurse's alone now writes (the live city's one-writer rule,
+:mod:`simulations.live`), keeps its beds and capabilities.
+
+The centre's state is shown as the control room shows it (:func:`dashboard.map_layers.centre_points`,
+from the same latest retained report): diverting or not, its reason, and who wrote the report. A link
+naming a centre this scenario does not have (``?hpid=A1100010``) says so and opens none.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import io
 import json
 import math
 import struct
+import time
 import wave
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +53,7 @@ from dashboard.common import (
     Text,
     age_text,
     duration_text,
+    eta_minutes,
     eta_text,
     footer,
     live_feed,
@@ -48,8 +63,10 @@ from dashboard.common import (
     settings,
     tr,
 )
-from dashboard.state import KST, beds_age_s, pending_requests
+from dashboard.map_layers import centre_points
+from dashboard.state import KST, CityView, beds_age_s, pending_requests
 from dispatch.pathways import ITEM_WORDS, declared_items
+from dispatch.scenario import Centre
 from telemetry import schemas
 
 TITLE = ("응급의료기관", "Emergency centre")
@@ -72,6 +89,61 @@ FAILED: dict[int | None, tuple[str, str]] = {
 }
 BEDS = ("응급실 가용 병상", "ER beds available")
 TOTAL = ("응급실 전체 병상", "ER beds total")
+#: The most beds of one type a centre may report (the capacity API's limit).
+MAX_BEDS = 10_000
+#: Seconds a form being filled waits for the centre's report on a live feed that has just connected.
+FIRST_REPORT_WAIT_S = 2.0
+REASON: Text = ("사유", "Reason")
+#: The form's fields, by the names its problems are filed under (``_key(name, hpid)``), in the page's words.
+FORM_FIELDS: dict[str, Text] = {
+    "available": BEDS,
+    "total": TOTAL,
+    "overcrowded": ("과밀", "Overcrowded"),
+    "traffic": ("구급차 수용", "Ambulance traffic"),
+    "reason": REASON,
+    **{item.value: words for item, words in ROUTER_WORDS.items()},
+}
+#: Problems that belong to no one field of the form.
+WHOLE_FORM = "form"
+NOT_SENT: Text = ("보내지 않았습니다 — 확인할 항목", "Not sent — please check")
+API_REFUSED: Text = ("용량 API가 거부했습니다 — 확인할 항목", "The capacity API refused it — please check")
+#: pydantic's error types (the capacity API's 422) in the page's words; ``{ge}``, ``{le}``, ``{max_length}`` are
+#: the limits the API names.
+API_WORDS: dict[str, Text] = {
+    "greater_than_equal": ("{ge} 이상이어야 합니다", "must be {ge} or more"),
+    "greater_than": ("{gt}보다 커야 합니다", "must be more than {gt}"),
+    "less_than_equal": ("{le:,} 이하여야 합니다", "must be {le:,} or less"),
+    "less_than": ("{lt:,}보다 작아야 합니다", "must be less than {lt:,}"),
+    "int_type": ("정수를 입력하세요", "must be a whole number"),
+    "int_parsing": ("정수를 입력하세요", "must be a whole number"),
+    "int_from_float": ("정수를 입력하세요", "must be a whole number"),
+    "bool_type": ("예/아니오로 답하세요", "must be yes or no"),
+    "string_too_long": ("{max_length}자 이하로 줄여 주세요", "must be at most {max_length} characters"),
+    "string_too_short": ("비어 있을 수 없습니다", "must not be empty"),
+    "string_pattern_mismatch": ("줄바꿈·제어 문자는 쓸 수 없습니다", "no line breaks or control characters"),
+    "enum": ("허용되지 않는 값입니다", "not one of the allowed values"),
+    "missing": ("빠졌습니다", "is missing"),
+}
+#: The API's own sentences (its business rules, pydantic ``value_error``), by a phrase they contain.
+API_SENTENCES: tuple[tuple[str, str, Text], ...] = (
+    ("needs a reason", "reason", ("수용 제한·불가에는 사유가 필요합니다", "a reason is needed unless normal")),
+    ("greater than total", "available", ("가용 병상이 전체 병상보다 많을 수 없습니다",
+                                         "cannot be more than the beds in total")),
+    ("overcrowded", "available", ("과밀이면 가용 병상은 0이어야 합니다", "must be 0 when overcrowded")),
+    ("must not be blank", "", ("공백만으로는 보낼 수 없습니다", "must not be blank")),
+    ("already past", "", ("이미 지난 시각입니다", "that time has already passed")),
+    ("in the future", "", ("미래의 시각입니다", "that time is in the future")),
+)  # fmt: skip
+INVALID: Text = ("값이 올바르지 않습니다", "not a valid value")
+
+UNKNOWN_CENTRE: Text = ("알 수 없는 응급의료기관입니다: {hpid} — 이 시나리오({scenario})에 없는 기관 코드입니다. "
+                        "아래 목록에서 센터를 고르세요.",
+                        "Unknown centre: {hpid} is not a centre of this scenario ({scenario}). "
+                        "Choose a centre from the list below.")  # fmt: skip
+ER_NOT_OPEN: Text = ("수용 불가 — 응급실 운영 중단 보고", "Closed — the ER reported not operating")
+AS_CONTROL_ROOM: Text = ("관제실 지도와 같은 상태 (마지막 보고 기준)", "As the control room shows it (latest report)")
+BY: Text = ("보고:", "by")
+UNSIGNED: Text = ("자동 보고 (서명 없음)", "automatic report (unsigned)")
 
 # --- transfer requests ---------------------------------------------------------------------------
 
@@ -175,12 +247,23 @@ def _demo_token(hpid: str) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def _latest(hpid: str) -> schemas.Capacity | None:
-    """The latest report: the live feed's, else the API's (with the token), else nothing."""
+def _heard(hpid: str) -> schemas.Capacity | None:
+    """The centre's latest report on the live feed (the retained one), if it has come."""
     live = live_feed() if settings().mqtt_url else None  # (without a broker the fragment says so)
     received = live.snapshot().capacity.get(hpid) if live else None
-    if received is not None and isinstance(received.payload, schemas.Capacity):
-        return received.payload
+    return received.payload if received is not None and isinstance(received.payload, schemas.Capacity) else None
+
+
+def _latest(hpid: str) -> schemas.Capacity | None:
+    """The latest report: the live feed's, else the API's (with the token), else nothing. The process's feed may
+    have connected a moment ago (the first page opened): its report is waited for a little, not taken as none."""
+    report, live = _heard(hpid), live_feed() if settings().mqtt_url else None
+    deadline = time.monotonic() + FIRST_REPORT_WAIT_S
+    while report is None and live is not None and live.connected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        report = _heard(hpid)
+    if report is not None:
+        return report
     token = st.session_state.get(_key("token", hpid))
     return capacity_client.get_hospital(settings().capacity_api_url, hpid, token).report() if token else None
 
@@ -211,6 +294,7 @@ def _fill(hpid: str, report: schemas.Capacity | None) -> None:
     for item in ROUTER_WORDS:
         state[_key(item.value, hpid)] = bool(_capability(report, item))
     state[_key("base", hpid)] = report
+    state.pop(_key("problems", hpid), None)  # said of values no longer in the form
 
 
 def _load(hpid: str) -> None:
@@ -218,68 +302,189 @@ def _load(hpid: str) -> None:
     _fill(hpid, _latest(hpid))
 
 
+#: What the form refuses, by field (a name of :data:`FORM_FIELDS`, or :data:`WHOLE_FORM`), in both languages.
+Problems = dict[str, Text]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one press of 보내기."""
+
+    at: datetime
+    #: The API's answer; None: nothing was sent (nothing changed, or the form refused it).
+    result: capacity_client.Result | None
+    #: Why it was refused, by field: the form's own check, or the API's 422 in the page's words.
+    problems: Problems
+
+
+def taking_over(base: schemas.Capacity | None) -> bool:
+    """The form shows a report not written through the capacity API (the live city's, or none at all): sending
+    then takes the centre over, with everything the form shows."""
+    return base is None or base.updated_by is None
+
+
+def _problems(hpid: str) -> Problems:
+    """What the form refuses to send, checked before anything goes: each count 0-10,000 and not left empty while
+    the centre has one (in the form's report or a newer one: an empty field is never sent, and a report taking the
+    centre over without it would drop it), no more free than in total, none free on an overcrowded ER, a reason with
+    an advisory or a closure."""
+    state = st.session_state
+    er, latest = _er(state[_key("base", hpid)]), _er(_heard(hpid))  # the form's report, and the latest one
+    found: Problems = {}
+    counts: dict[str, int | None] = {name: state[_key(name, hpid)] for name in ("available", "total")}
+    for name, value in counts.items():
+        reported = getattr(latest, name) if getattr(latest, name) is not None else getattr(er, name)
+        if value is None and reported is not None:
+            found[name] = (f"비워 둘 수 없습니다 — 숫자를 입력하세요 (지금 보고된 값 {reported})",
+                           f"cannot be left empty — enter a number (reported now: {reported})")  # fmt: skip
+        elif value is not None and value < 0:
+            found[name] = (f"0 이상이어야 합니다 (입력한 값 {value})", f"must be 0 or more (you entered {value})")
+        elif value is not None and value > MAX_BEDS:
+            found[name] = (f"{MAX_BEDS:,} 이하여야 합니다 (입력한 값 {value:,})",
+                           f"must be {MAX_BEDS:,} or less (you entered {value:,})")  # fmt: skip
+    available, total = counts["available"], counts["total"]
+    if not found and available is not None and total is not None and available > total:
+        found["available"] = (f"가용 병상({available})이 전체 병상({total})보다 많을 수 없습니다",
+                              f"cannot be more than the beds in total ({available} > {total})")  # fmt: skip
+    if state[_key("overcrowded", hpid)] and available and available != er.available and "available" not in found:
+        found["available"] = ("과밀이면 가용 병상은 0입니다 — 과밀을 해제하거나 0을 입력하세요",
+                              "no bed is free when overcrowded — untick overcrowded or enter 0")  # fmt: skip
+    if state[_key("traffic", hpid)] is not schemas.TrafficStatus.NORMAL and not state[_key("reason", hpid)].strip():
+        found["reason"] = ("수용 제한·불가에는 사유가 필요합니다", "a reason is needed unless normal")
+    return found
+
+
 def _changes(hpid: str) -> dict[str, Any]:
-    """The ``StatusUpdate`` body of what differs from the report the form was filled with."""
+    """The ``StatusUpdate`` body: what differs from the report the form was filled with, or everything the form
+    shows when that report was not written through the API (:func:`taking_over`). An empty count is never sent."""
     state = st.session_state
     base: schemas.Capacity | None = state[_key("base", hpid)]
+    whole, er = taking_over(base), _er(base)
     body: dict[str, Any] = {}
-    fields = {f: state[_key(f, hpid)] for f in ("available", "total", "overcrowded")}
-    bed = {f: v for f, v in fields.items() if v != getattr(_er(base), f)}
-    if bed:  # overcrowded is always said, so a new count never clears it unseen; ticked alone, no bed is free
-        body["beds"] = {ER.value: {"available": 0, **bed} if bed.get("overcrowded") else bed}
-        body["beds"][ER.value]["overcrowded"] = fields["overcrowded"]
+    counts = {name: state[_key(name, hpid)] for name in ("available", "total")}
+    overcrowded: bool = state[_key("overcrowded", hpid)]
+    bed = {name: v for name, v in counts.items() if v is not None and (whole or v != getattr(er, name))}
+    if bed or overcrowded != er.overcrowded:  # overcrowded is always said, so a new count never clears it unseen
+        if overcrowded:
+            bed["available"] = 0  # no bed is free on an overcrowded ER (a count typed with it was refused)
+        body["beds"] = {ER.value: {**bed, "overcrowded": overcrowded}}
     traffic = base.ems_traffic if base else schemas.EmsTraffic()
-    status, reason = state[_key("traffic", hpid)], state[_key("reason", hpid)].strip() or None
-    if (status, reason) != (traffic.status, traffic.reason):
+    status: schemas.TrafficStatus = state[_key("traffic", hpid)]
+    reason = None if status is schemas.TrafficStatus.NORMAL else state[_key("reason", hpid)].strip() or None
+    moved = status is not traffic.status or (status is not schemas.TrafficStatus.NORMAL and reason != traffic.reason)
+    if whole or moved:
         body["ems_traffic"] = {"status": status.value, "reason": reason}
     for item in ROUTER_WORDS:
-        if state[_key(item.value, hpid)] != bool(_capability(base, item)):
+        ticked, reported = state[_key(item.value, hpid)], _capability(base, item)
+        if ticked != bool(reported) or (whole and reported is not None):
             part = "conditions" if isinstance(item, schemas.Condition) else "equipment"
-            body.setdefault(part, {})[item.value] = state[_key(item.value, hpid)]
+            body.setdefault(part, {})[item.value] = ticked
     return body
 
 
+def _form_field(path: str) -> str:
+    """The form's field an API error's ``loc`` (``beds.er_general.available``) is about."""
+    parts = path.split(".")
+    if parts[0] == "beds":  # a rule about the bed type as a whole (more free than in total) is about its free beds
+        return parts[2] if len(parts) > 2 and parts[2] in ("total", "overcrowded") else "available"
+    if parts[0] == "ems_traffic":
+        return "reason" if "reason" in parts else "traffic"
+    if parts[0] in ("conditions", "equipment") and len(parts) > 1 and parts[1] in FORM_FIELDS:
+        return parts[1]
+    return WHOLE_FORM
+
+
+def api_problems(result: capacity_client.Result) -> Problems:
+    """A 422 of the capacity API in the page's words, by field of the form: its error types and its own rules'
+    sentences are put in Korean (and English), never shown as the API wrote them."""
+    found: Problems = {}
+    for problem in result.problems:
+        name, words = _form_field(problem.field), INVALID
+        sentence = next((s for s in API_SENTENCES if s[0] in problem.message), None)
+        if problem.kind == "value_error" and sentence is not None:
+            name, words = sentence[1] or name, sentence[2]
+        elif problem.kind in API_WORDS:
+            try:
+                words = (API_WORDS[problem.kind][0].format(**problem.limits),
+                         API_WORDS[problem.kind][1].format(**problem.limits))  # fmt: skip
+            except (KeyError, IndexError, ValueError):
+                words = INVALID
+        found.setdefault(name, words)
+    return found or {WHOLE_FORM: INVALID}
+
+
 def _submit(hpid: str) -> None:
-    """Send what changed; the outcome is shown on the rerun that follows."""
-    body = _changes(hpid)
-    token = st.session_state.get(_key("token", hpid)) or ""
-    result = capacity_client.update_status(settings().capacity_api_url, hpid, token, body) if body else None
-    if result is not None and result.ok:
-        _fill(hpid, result.report())
-    st.session_state[_key("result", hpid)] = (result, datetime.now(KST))
+    """Check the form, then send what changed; the outcome is shown on the rerun that follows."""
+    state = st.session_state
+    problems, result = _problems(hpid), None
+    if not problems:
+        body = _changes(hpid)
+        token = state.get(_key("token", hpid)) or ""
+        result = capacity_client.update_status(settings().capacity_api_url, hpid, token, body) if body else None
+        if result is not None and result.ok:
+            _fill(hpid, result.report())
+        elif result is not None and result.status == 422:
+            problems = api_problems(result)
+    state[_key("problems", hpid)] = problems
+    state[_key("result", hpid)] = Outcome(datetime.now(KST), result, problems)
+
+
+def problems_text(problems: Problems) -> str:
+    """``응급실 가용 병상: 0 이상이어야 합니다 (입력한 값 -5)``, one per field, in the switch's language."""
+    named = ((tr(FORM_FIELDS.get(name, ("입력", "input"))), tr(words)) for name, words in problems.items())
+    return " · ".join(f"{field}: {words}" for field, words in named)
 
 
 def _outcome(hpid: str) -> None:
-    outcome: tuple[capacity_client.Result | None, datetime] | None = st.session_state.pop(_key("result", hpid), None)
+    outcome: Outcome | None = st.session_state.pop(_key("result", hpid), None)
     if outcome is None:
         return
-    result, at = outcome
-    if result is None:
+    result = outcome.result
+    if outcome.problems:
+        st.error(f"{tr(NOT_SENT if result is None else API_REFUSED)}: {problems_text(outcome.problems)}", icon="⚠️")
+    elif result is None:
         st.info(tr(("바뀐 내용이 없어 보내지 않았습니다.", "Nothing changed, so nothing was sent.")))
     elif result.ok:
         beds = _beds(_er(st.session_state[_key("base", hpid)]))
-        st.success(f"{tr(('저장했습니다', 'Saved'))} {at:%H:%M:%S} · {tr(BEDS)} {beds}", icon="✅")
+        st.success(f"{tr(('저장했습니다', 'Saved'))} {outcome.at:%H:%M:%S} · {tr(BEDS)} {beds}", icon="✅")
     else:
         words = FAILED.get(result.status, ("용량 API 오류", "Capacity API error"))
         st.error(f"{tr(words)}{f' ({result.status})' if result.status else ''}: {result.detail}")
 
 
 def _form(hpid: str) -> None:
-    base: schemas.Capacity | None = st.session_state[_key("base", hpid)]
+    state = st.session_state
+    base: schemas.Capacity | None = state[_key("base", hpid)]
+    problems: Problems = state.get(_key("problems", hpid)) or {}
+
+    def said(place: Any, name: str) -> None:
+        """The field's problem, right under it."""
+        if name in problems:
+            place.error(tr(problems[name]), icon="⚠️")
+
     with st.form("centre-update"):
         for column, (text, name) in zip(st.columns(2), ((BEDS, "available"), (TOTAL, "total")), strict=True):
-            column.number_input(tr(text), min_value=0, max_value=10_000, step=1, value=None, key=_key(name, hpid))
+            # No bounds in the widget: the browser would drop -5 or 100000 without a word; the form says why.
+            column.number_input(tr(text), step=1, value=None, placeholder=f"0–{MAX_BEDS:,}", key=_key(name, hpid))
+            said(column, name)
         st.checkbox(tr(("과밀 (가용 병상 없음)", "Overcrowded (no bed free)")), key=_key("overcrowded", hpid))
+        said(st, "overcrowded")
         label, options = tr(("구급차 수용", "Ambulance traffic")), list(TRAFFIC)
         traffic_words = {status: tr(text) for status, text in TRAFFIC.items()}  # the language of this run, kept
         st.radio(label, options, horizontal=True, format_func=traffic_words.__getitem__, key=_key("traffic", hpid))
+        said(st, "traffic")
         label = tr(("사유 (제한·불가 시 필수)", "Reason (required unless normal)"))
         st.text_input(label, max_chars=300, key=_key("reason", hpid))
+        said(st, "reason")
         st.markdown(f"**{tr(('가능한 진료', 'What you can treat now'))}**")
         columns = st.columns(3)
         for i, (item, words) in enumerate(ROUTER_WORDS.items()):
             unknown = tr((" · 미확인", " · unknown")) if _capability(base, item) is None else ""
             columns[i % 3].checkbox(tr(words) + unknown, key=_key(item.value, hpid))
+            said(columns[i % 3], item.value)
+        if taking_over(base):
+            st.caption(tr(("보내면 이 센터의 보고를 직접 맡습니다: 양식에 보이는 내용이 모두 전송됩니다.",
+                           "Sending takes this centre's report over: everything the form shows is sent.")))  # fmt: skip
         st.form_submit_button(tr(("보내기", "Send")), type="primary", on_click=_submit, args=(hpid,), key="send")
 
 
@@ -467,6 +672,28 @@ def _requests(hpid: str) -> None:
             st.caption(f"{sent.unit_id} · {sent_text(sent)}")
 
 
+def status_html(view: CityView, centre: Centre, now: datetime) -> str:
+    """The centre's state as the control room shows it: the same function (:func:`centre_points`) on the same latest
+    report, so the two never disagree; its colour, its words, the reason it gave."""
+    [point] = centre_points(view, (centre,), now)
+    received = view.capacity.get(centre.hpid)
+    report = received.payload if received is not None else None
+    traffic = report.ems_traffic if isinstance(report, schemas.Capacity) else schemas.EmsTraffic()
+    if point.diverting and traffic.status is not schemas.TrafficStatus.CLOSED:
+        words, reason = tr(ER_NOT_OPEN), None  # er_open declared false: the control room draws it diverting too
+    else:
+        words = tr(TRAFFIC[schemas.TrafficStatus.CLOSED if point.diverting else traffic.status])
+        reason = traffic.reason if traffic.status is not schemas.TrafficStatus.NORMAL else None
+    why = f" · {tr(REASON)}: {html.escape(reason)}" if reason else ""
+    colour = "rgb({}, {}, {})".format(*point.colour)
+    state = "diverting" if point.diverting else traffic.status.value
+    return (
+        f'<div class="gt-card" data-testid="centre-status" data-state="{state}" '
+        f'style="border-left: 0.7rem solid {colour}; background: rgba(0,0,0,.04)">'
+        f"<b>{html.escape(words)}</b>{why}<br><small>{tr(AS_CONTROL_ROOM)}</small></div>"
+    )
+
+
 @st.fragment(run_every=REFRESH_S)
 def _live(hpid: str) -> None:
     """The centre's last report and the units on their way, refreshed on their own."""
@@ -481,10 +708,11 @@ def _live(hpid: str) -> None:
     if isinstance(report, schemas.Capacity):
         er = _er(report)
         st.metric(tr(BEDS), tr(("과밀", "overcrowded")) if er.overcrowded else _beds(er))
-        st.caption(
-            f"{tr(('마지막 보고', 'Last report'))} {age_text(beds_age_s(report, now))} · "
-            f"{tr(TRAFFIC[report.ems_traffic.status])}"
-        )
+        centre = next((c for c in scenario().centres if c.hpid == hpid), None)
+        if centre is not None:
+            st.markdown(status_html(view, centre, now), unsafe_allow_html=True)
+        by = report.updated_by or tr(UNSIGNED)
+        st.caption(f"{tr(('마지막 보고', 'Last report'))} {age_text(beds_age_s(report, now))} · {tr(BY)} {by}")
         base = st.session_state.get(_key("base", hpid))
         if base is None or report.updated_at > base.updated_at:
             st.info(tr(("더 새로운 보고가 있습니다.", "A newer report has arrived.")))
@@ -507,7 +735,7 @@ def _live(hpid: str) -> None:
             tr(("중증", "Critical")): tr(CRITICAL) if p.severity and is_critical(p.severity) else "",
             tr(("위중 확률", "p(critical)")): f"{p.severity.p_critical:.0%}" if p.severity else "—",
             tr(("도착까지 (분)", "ETA (min)")): ("≈" if p.eta_mode is schemas.EtaMode.APPROXIMATE else "")
-            + f"{max(0.0, p.eta_s - age) / 60:.0f}",
+            + f"{eta_minutes(p.eta_s, age)}",
         }
         for p in patients
     ]
@@ -519,8 +747,16 @@ def _live(hpid: str) -> None:
 page_header(TITLE)
 centres = {c.hpid: c for c in scenario().centres}
 hpids, asked = list(centres), st.query_params.get("hpid")
-index, label = hpids.index(asked) if asked in centres else 0, tr(("응급의료기관", "Emergency centre"))
-hpid = str(st.selectbox(label, hpids, index=index, format_func=lambda h: f"{centres[h].name} ({h})", key="centre"))
+unknown, said = asked is not None and asked not in centres, st.empty()
+index = hpids.index(asked) if asked in centres else None if unknown else 0  # never another centre in its place
+label, choose = tr(("응급의료기관", "Emergency centre")), tr(("센터를 고르세요", "Choose a centre"))
+chosen = st.selectbox(label, hpids, index=index, format_func=lambda h: f"{centres[h].name} ({h})", key="centre",
+                      placeholder=choose)  # fmt: skip
+if chosen is None:  # a link to a centre this scenario does not have, none chosen yet: no centre, no token
+    said.error(tr(UNKNOWN_CENTRE).format(hpid=asked, scenario=scenario().name), icon="⚠️")
+    footer()
+    st.stop()
+hpid = str(chosen)
 st.query_params["hpid"] = hpid
 demo, label = _demo_token(hpid), tr(("센터 토큰", "Centre token"))
 token = st.text_input(label, demo or "", type="password", key=_key("token", hpid), on_change=_load, args=(hpid,))

@@ -85,6 +85,7 @@ def test_a_good_token_updates_the_beds_and_the_api_then_shows_them(api: RunningA
     assert status["conditions"]["stemi_pci"]["available"] is True and status["updated_by"] == "JNUH charge nurse"
     report = fetched.report()  # the shape the live feed holds, so the page fills its form from either
     assert report is not None and report.beds[ER].available == 6 and report.conditions[STEMI].available is True
+    assert report.updated_by == "JNUH charge nurse"  # signed, as the API publishes it (not the live city's)
     assert report.updated_at.isoformat() == status["updated_at"].replace("Z", "+00:00")
 
 
@@ -116,6 +117,29 @@ def test_a_bad_body_gets_a_422_that_names_the_field(api: RunningApi) -> None:
     assert negative.detail.startswith("beds.er_general.available: ") and "greater than or equal to 0" in negative.detail
     closed = capacity_client.update_status(api.url, JNUH, token, {"ems_traffic": {"status": "closed"}})
     assert closed.status == 422 and closed.detail.startswith("ems_traffic: ") and "needs a reason" in closed.detail
+    assert negative.problems == (
+        capacity_client.Problem(
+            "beds.er_general.available", "greater_than_equal", "Input should be greater than or equal to 0", {"ge": 0}
+        ),
+    )
+    huge = capacity_client.update_status(api.url, JNUH, token, {"beds": {"er_general": {"total": 100_000}}})
+    [too_many] = huge.problems
+    assert (too_many.field, too_many.kind, too_many.limits) == (
+        "beds.er_general.total",
+        "less_than_equal",
+        {"le": 10_000},
+    )
+    assert [(p.field, p.kind) for p in closed.problems] == [("ems_traffic", "value_error")]
+    assert "needs a reason" in closed.problems[0].message and closed.fields == ("ems_traffic",)
+    body = {
+        "beds": {"er_general": {"available": 5, "total": 3}},
+        "ems_traffic": {"status": "closed", "reason": "x\u0007"},
+    }
+    both = capacity_client.update_status(api.url, JNUH, token, body)
+    assert [(p.field, p.kind) for p in both.problems] == [
+        ("beds.er_general", "value_error"),
+        ("ems_traffic.reason", "string_pattern_mismatch"),
+    ]
     empty = capacity_client.update_status(api.url, JNUH, token, {})  # valid by the schema: a no-op
     assert (empty.ok, empty.status) == (True, 200) and api.service.hospital(JNUH).status.updated_at is None
 

@@ -24,7 +24,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import common
 from dashboard.feed import LiveFeed
+from dashboard.map_layers import centre_points
 from dashboard.state import pending_requests
+from dispatch.scenario import Centre
 from goldentime.settings import default_data_dir
 from hospital_capacity.publisher import CapacityPublisher
 from hospital_capacity.schemas import BedUpdate, HospitalCreate, StatusUpdate
@@ -57,6 +59,11 @@ class City:
     def er_beds(self) -> tuple[int | None, int | None]:
         beds = self.service.hospital(JNUH).status.beds[ER]
         return beds.available, beds.total
+
+    def traffic_reason(self) -> str | None:
+        received = self.feed.snapshot().capacity.get(JNUH)
+        report = received.payload if received is not None else None
+        return report.ems_traffic.reason if isinstance(report, schemas.Capacity) else None
 
     def feed_beds(self) -> int | None:
         received = self.feed.snapshot().capacity.get(JNUH)
@@ -235,18 +242,227 @@ def test_a_wrong_token_shows_the_apis_words_and_changes_nothing(city: City) -> N
     assert city.er_beds() == (4, 30)
 
 
-def test_a_closure_without_a_reason_is_refused_in_plain_words(city: City) -> None:
+def test_a_closure_without_a_reason_is_refused_in_korean_next_to_the_reason(city: City) -> None:
     at = open_page()
     at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.CLOSED)
     at.button(key="send").click().run()
+    assert not at.exception and not at.success
     assert list(at.error.values) == [
-        "입력이 거부되었습니다 (422): ems_traffic: Value error, a status of closed needs a reason"
+        "수용 제한·불가에는 사유가 필요합니다",  # under the reason field
+        "보내지 않았습니다 — 확인할 항목: 사유: 수용 제한·불가에는 사유가 필요합니다",
     ]
+    assert len(city.service.history(JNUH, None)) == 1  # nothing was sent
     at.text_input(key=key("reason")).input("CT 고장")
     at.button(key="send").click().run()
     assert not at.error and at.success
     traffic = city.service.hospital(JNUH).status.ems_traffic
     assert (traffic.status, traffic.reason) == (schemas.TrafficStatus.CLOSED, "CT 고장")
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.NORMAL)  # normal after closed: sent, reason dropped
+    at.button(key="send").click().run()
+    assert not at.error and at.success
+    traffic = city.service.hospital(JNUH).status.ems_traffic
+    assert (traffic.status, traffic.reason) == (schemas.TrafficStatus.NORMAL, None)
+    assert city.service.history(JNUH, None)[-1].update.model_dump(exclude_unset=True) == {
+        "ems_traffic": {"status": schemas.TrafficStatus.NORMAL, "reason": None}
+    }
+
+
+def test_counts_out_of_range_are_refused_next_to_the_field_and_the_green_line_goes(city: City) -> None:
+    at = open_page()
+    at.number_input(key=key("available")).set_value(7)
+    at.button(key="send").click().run()
+    assert at.success and city.er_beds() == (7, 30)
+    at.number_input(key=key("available")).set_value(-5)
+    at.button(key="send").click().run()
+    assert not at.exception and not at.success  # the last green line is gone
+    assert list(at.error.values) == [
+        "0 이상이어야 합니다 (입력한 값 -5)",
+        "보내지 않았습니다 — 확인할 항목: 응급실 가용 병상: 0 이상이어야 합니다 (입력한 값 -5)",
+    ]
+    at.number_input(key=key("available")).set_value(7)
+    at.number_input(key=key("total")).set_value(100_000)
+    at.button(key="send").click().run()
+    assert not at.success
+    assert "10,000 이하여야 합니다 (입력한 값 100,000)" in at.error.values
+    at.number_input(key=key("total")).set_value(5)
+    at.button(key="send").click().run()
+    assert "가용 병상(7)이 전체 병상(5)보다 많을 수 없습니다" in at.error.values
+    at.number_input(key=key("total")).set_value(30)
+    at.number_input(key=key("available")).set_value(3)
+    at.checkbox(key=key("overcrowded")).check()
+    at.button(key="send").click().run()
+    assert "과밀이면 가용 병상은 0입니다 — 과밀을 해제하거나 0을 입력하세요" in at.error.values
+    assert city.er_beds() == (7, 30) and len(city.service.history(JNUH, None)) == 2  # none of it was sent
+    at.toggle(key="english").set_value(True).run()  # the words under the field follow the switch
+    assert "no bed is free when overcrowded — untick overcrowded or enter 0" in at.error.values
+    at.checkbox(key=key("overcrowded")).uncheck()
+    at.button(key="send").click().run()
+    assert not at.error and at.success and city.er_beds() == (3, 30)
+
+
+def test_an_emptied_count_is_refused_never_sent_as_unknown(city: City) -> None:
+    at = open_page()
+    at.number_input(key=key("available")).set_value(None)
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.ADVISORY)
+    at.text_input(key=key("reason")).input("소아 전문의 부재")
+    at.button(key="send").click().run()
+    assert not at.success
+    assert "비워 둘 수 없습니다 — 숫자를 입력하세요 (지금 보고된 값 4)" in at.error.values
+    assert city.er_beds() == (4, 30) and len(city.service.history(JNUH, None)) == 1
+
+
+def test_a_count_never_reported_may_stay_empty(city: City) -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["hpid"] = CHOSUN
+    at.run()
+    at.text_input(key=f"centre-token:{CHOSUN}").input(city.service.create_token(CHOSUN, "Chosun nurse")).run()
+    at.checkbox(key=f"centre-ct:{CHOSUN}").check()
+    at.button(key="send").click().run()
+    assert not at.error and at.success
+    status = city.service.hospital(CHOSUN).status
+    assert status.beds == {} and status.equipment[schemas.Equipment.CT].available is True  # no count: none sent
+
+
+def test_the_apis_refusals_are_said_in_korean_field_by_field(city: City) -> None:
+    """What the form cannot check itself (the API's stored total, its text rules) comes back as a 422: said in the
+    page's words under the field, never in the API's English."""
+    at = open_page()
+    city.service.update(JNUH, StatusUpdate(beds={ER: BedUpdate(available=2, total=5)}), caller=CONTROL)  # meanwhile
+    at.number_input(key=key("available")).set_value(7)  # fewer than the 30 the form shows, more than the 5 stored
+    at.button(key="send").click().run()
+    assert not at.exception and not at.success
+    assert list(at.error.values) == [
+        "가용 병상이 전체 병상보다 많을 수 없습니다",
+        "용량 API가 거부했습니다 — 확인할 항목: 응급실 가용 병상: 가용 병상이 전체 병상보다 많을 수 없습니다",
+    ]
+    at.number_input(key=key("available")).set_value(4)
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.CLOSED)
+    at.text_input(key=key("reason")).input("CT\u0007고장")  # a control character
+    at.button(key="send").click().run()
+    assert list(at.error.values) == [
+        "줄바꿈·제어 문자는 쓸 수 없습니다",
+        "용량 API가 거부했습니다 — 확인할 항목: 사유: 줄바꿈·제어 문자는 쓸 수 없습니다",
+    ]
+    assert not any(e.isascii() for e in at.error.values)
+    assert city.er_beds() == (2, 5)
+
+
+def test_a_link_to_an_unknown_centre_says_so_and_opens_none(city: City) -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["hpid"] = "A1100010"  # the README's example: not a centre of this scenario
+    at.run()
+    assert not at.exception
+    [error] = at.error.values
+    assert error.startswith("알 수 없는 응급의료기관입니다: A1100010 — ")
+    assert at.selectbox(key="centre").value is None  # no other centre in its place...
+    assert not at.text_input and not at.number_input and "데모 토큰이 입력되어 있습니다." not in at.caption.values
+    assert at.query_params["hpid"] == "A1100010"  # ...and the link is left as it was
+    at.selectbox(key="centre").set_value(JNUH).run()
+    assert not at.error and at.text_input(key=key("token")).value == city.token
+    assert at.query_params["hpid"] == JNUH
+
+
+def _city_report(city: City, **fields: object) -> schemas.Capacity:
+    """A report of JNUH as the live city posts it (unsigned), put on the bus; the feed has it."""
+    report = schemas.Capacity.new(updated_at=datetime.now(UTC), **fields)
+    assert city.bus.send(topics.Topic(topics.Kind.CAPACITY, JNUH), report).wait(5)
+    assert wait_until(lambda: city.feed.snapshot().capacity[JNUH].payload.msg_id == report.msg_id)
+    return report
+
+
+def test_sending_over_a_report_not_written_through_the_api_takes_the_centre_over(city: City) -> None:
+    """The live city's reports are unsigned: the nurse's first send carries everything the form shows, so her
+    report, the only one now (the city's one-writer rule), still has the beds and capabilities the city had."""
+    now = datetime.now(UTC)
+    _city_report(
+        city,
+        beds={ER: schemas.BedCount(available=3, total=20, updated_at=now)},
+        conditions={
+            schemas.Condition.STEMI_PCI: schemas.Capability(available=True),
+            schemas.Condition.MAJOR_TRAUMA: schemas.Capability(available=False),
+            schemas.Condition.ER_OPEN: schemas.Capability(available=True),
+        },
+    )
+    at = open_page()
+    assert at.number_input(key=key("available")).value == 3
+    assert "보내면 이 센터의 보고를 직접 맡습니다: 양식에 보이는 내용이 모두 전송됩니다." in at.caption.values
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.CLOSED)
+    at.text_input(key=key("reason")).input("CT 고장")
+    at.button(key="send").click().run()
+    assert not at.error and at.success
+    sent = city.service.history(JNUH, None)[-1].update
+    assert sent.beds[ER].model_dump(exclude_unset=True) == {"available": 3, "total": 20, "overcrowded": False}
+    assert sent.ems_traffic is not None
+    assert (sent.ems_traffic.status, sent.ems_traffic.reason) == (schemas.TrafficStatus.CLOSED, "CT 고장")
+    assert sent.conditions == {schemas.Condition.STEMI_PCI: True, schemas.Condition.MAJOR_TRAUMA: False}
+    assert sent.equipment == {}  # unknown and unticked: left unknown
+    assert city.er_beds() == (3, 20)
+    assert "보내면 이 센터의 보고를 직접 맡습니다: 양식에 보이는 내용이 모두 전송됩니다." not in at.caption.values
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.NORMAL)  # now hers: only what changed goes
+    at.button(key="send").click().run()
+    assert set(city.service.history(JNUH, None)[-1].update.model_fields_set) == {"ems_traffic"}
+
+
+def test_a_count_the_form_lacks_but_a_newer_report_has_must_be_filled_in(city: City) -> None:
+    """The form was filled before the centre's first report came (a feed just connected): taking the centre over
+    with an empty count would drop the count the city reported, so it is refused until filled in."""
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["hpid"] = CHOSUN
+    at.run()
+    assert at.number_input(key=f"centre-available:{CHOSUN}").value is None
+    at.text_input(key=f"centre-token:{CHOSUN}").input(city.service.create_token(CHOSUN, "Chosun nurse")).run()
+    report = schemas.Capacity.new(
+        beds={ER: schemas.BedCount(available=3, total=20, updated_at=datetime.now(UTC))}, updated_at=datetime.now(UTC)
+    )
+    assert city.bus.send(topics.Topic(topics.Kind.CAPACITY, CHOSUN), report).wait(5)
+    assert wait_until(lambda: CHOSUN in city.feed.snapshot().capacity)
+    at.radio(key=f"centre-traffic:{CHOSUN}").set_value(schemas.TrafficStatus.CLOSED)
+    at.text_input(key=f"centre-reason:{CHOSUN}").input("정전")
+    at.button(key="send").click().run()
+    assert not at.success
+    assert "비워 둘 수 없습니다 — 숫자를 입력하세요 (지금 보고된 값 3)" in at.error.values
+    assert "비워 둘 수 없습니다 — 숫자를 입력하세요 (지금 보고된 값 20)" in at.error.values
+    assert city.service.history(CHOSUN, None) == []
+    at.button(key=f"centre-reload-button:{CHOSUN}").click().run()  # the page offers the newer report
+    assert at.number_input(key=f"centre-available:{CHOSUN}").value == 3 and not at.error
+    at.radio(key=f"centre-traffic:{CHOSUN}").set_value(schemas.TrafficStatus.CLOSED)
+    at.text_input(key=f"centre-reason:{CHOSUN}").input("정전")
+    at.button(key="send").click().run()
+    assert not at.error and at.success
+    beds = city.service.hospital(CHOSUN).status.beds[ER]
+    assert (beds.available, beds.total) == (3, 20)
+
+
+def _status_card(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if 'data-testid="centre-status"' in m.value)
+
+
+def test_the_centres_state_is_the_one_the_control_room_shows(city: City) -> None:
+    """The page's state is computed as the control room's map computes it, from the latest retained report: a
+    nurse's closure with its reason; and an ER declared not open, which the map draws as a diversion too."""
+    at = open_page()
+    card = _status_card(at)
+    assert 'data-state="normal"' in card and "정상 수용" in card
+    assert any(c.endswith("· 보고: control room") for c in at.caption.values)
+    at.radio(key=key("traffic")).set_value(schemas.TrafficStatus.CLOSED)
+    at.text_input(key=key("reason")).input("CT 고장")
+    at.button(key="send").click().run()
+    assert wait_until(lambda: city.traffic_reason() == "CT 고장")
+    at.run()
+    card = _status_card(at)
+    assert 'data-state="diverting"' in card and "수용 불가 (우회)" in card and "사유: CT 고장" in card
+    [point] = centre_points(city.feed.snapshot(), (_jnuh(),), datetime.now(UTC))
+    assert point.diverting and "rgb({}, {}, {})".format(*point.colour) in card
+    assert any(c.endswith("· 보고: JNUH charge nurse") for c in at.caption.values)
+    _city_report(city, conditions={schemas.Condition.ER_OPEN: schemas.Capability(available=False)})
+    at.run()
+    card = _status_card(at)
+    assert 'data-state="diverting"' in card and "수용 불가 — 응급실 운영 중단 보고" in card
+    assert any(c.endswith("· 보고: 자동 보고 (서명 없음)") for c in at.caption.values)
+
+
+def _jnuh() -> Centre:
+    return next(c for c in load_scenario("gwangju", default_data_dir()).centres if c.hpid == JNUH)
 
 
 def test_the_api_down_is_a_clear_error(city: City, monkeypatch: pytest.MonkeyPatch) -> None:

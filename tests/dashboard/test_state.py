@@ -6,19 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from dashboard.map_layers import SILENT_COLOUR, UNIT_COLOURS, unit_points
 from dashboard.state import (
     ANSWERS_KEPT,
+    SILENT,
     STALE_AFTER_S,
     VITALS_KEPT,
     AlertKind,
     CityView,
     alerts,
     answers_today,
+    group_alerts,
     kpis,
     overdue_requests,
     pending_requests,
     refusals_today,
     today_start,
+    unit_board,
     unit_request,
 )
 from telemetry import schemas, topics
@@ -197,6 +201,97 @@ def test_a_non_definitive_advice_stops_alerting_once_the_unit_is_available() -> 
     assert [(a.kind, a.subject, a.detail) for a in alerts(view, NOW)] == [(AlertKind.NO_DEFINITIVE, "U1", "")]
     _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.AVAILABLE, NOW))
     assert alerts(view, NOW) == []
+
+
+def test_alerts_are_only_the_citys_centres_when_it_names_them() -> None:
+    """A capacity feed carrying the whole country (524 centres in the demo after 30 minutes): only the scenario's
+    centres may raise a stale-data alert, so the city's own alerts are not buried."""
+    view = CityView()
+    old = NOW - timedelta(seconds=STALE_AFTER_S + 60)
+    for hpid in ("A1", "B7", "C9"):
+        _send(view, topics.Kind.CAPACITY, hpid, _capacity(3, 10, old))
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.OFFLINE, NOW - timedelta(minutes=1)))
+    assert {a.subject for a in alerts(view, NOW)} == {"A1", "B7", "C9", "U1"}
+    found = alerts(view, NOW, centres={"A1", "A2"})
+    assert [(a.kind, a.subject) for a in found] == [(AlertKind.OFFLINE, "U1"), (AlertKind.STALE_CENTRE, "A1")]
+
+
+def test_alerts_group_per_kind_and_subject_with_a_count() -> None:
+    view = CityView()
+    for minutes, reason in ((12, "병원이 전화로 수용 불가"), (7, "도로 통제·정체"), (3, "환자 상태 변화")):
+        decline = schemas.Decision.new(advice_version=minutes, decision=schemas.DecisionKind.DECLINE, reason=reason,
+                                       ts=NOW - timedelta(minutes=minutes))  # fmt: skip
+        _send(view, topics.Kind.DECISION, "U1", decline)
+    once = schemas.Decision.new(advice_version=1, decision=schemas.DecisionKind.DECLINE, reason="기타", ts=NOW)
+    _send(view, topics.Kind.DECISION, "U2", once)
+    for unit, minutes, hpid in (("U3", 40, "A2"), ("U4", 55, "A2"), ("U5", 35, "A3")):
+        arrived = _status(schemas.UnitStatus.AT_HOSPITAL, NOW - timedelta(minutes=minutes), hpid=hpid)
+        _send(view, topics.Kind.STATUS, unit, arrived)
+
+    groups = group_alerts(alerts(view, NOW))
+    assert [(g.kind, g.subject, g.count) for g in groups] == [
+        (AlertKind.DECLINED, "U2", 1),
+        (AlertKind.DECLINED, "U1", 3),
+        (AlertKind.LONG_OFFLOAD, "A2", 2),  # one line per centre: its units held at the door
+        (AlertKind.LONG_OFFLOAD, "A3", 1),
+    ]
+    u1 = groups[1]
+    assert u1.detail == "환자 상태 변화" and 2.9 < u1.minutes < 3.1  # the newest decline
+    a2 = groups[2]
+    assert a2.units == ("U3", "U4") and 54.9 < a2.minutes < 55.1  # the longest wait
+    assert len({g.key for g in groups}) == len(groups)
+
+
+def test_an_alerts_key_holds_while_its_condition_does_and_changes_with_it() -> None:
+    """An acknowledgement is kept under the key: the same condition later (older, longer) keeps it; a new decline,
+    a new report that is stale again, a unit silent again change it."""
+    view = CityView()
+    old = NOW - timedelta(seconds=STALE_AFTER_S + 60)
+    _send(view, topics.Kind.CAPACITY, "A1", _capacity(3, 10, old))
+    _send(view, topics.Kind.POSITION, "U9", schemas.Position.new(lat=37.5, lon=127.0), at=NOW - timedelta(minutes=2))
+    decline = schemas.Decision.new(advice_version=1, decision=schemas.DecisionKind.DECLINE, reason="기타", ts=NOW)
+    _send(view, topics.Kind.DECISION, "U1", decline)
+
+    def keys(at: datetime) -> dict[tuple[str, str], str]:
+        return {(g.kind, g.subject): g.key for g in group_alerts(alerts(view, at, silent_after_s=45.0))}
+
+    first = keys(NOW)
+    assert set(first) == {(AlertKind.STALE_CENTRE, "A1"), (AlertKind.SILENT, "U9"), (AlertKind.DECLINED, "U1")}
+    assert keys(NOW + timedelta(minutes=5)) == first  # the same conditions, only older
+
+    _send(view, topics.Kind.CAPACITY, "A1", _capacity(2, 10, old + timedelta(seconds=30)))  # a new report, stale too
+    second = schemas.Decision.new(advice_version=2, decision=schemas.DecisionKind.DECLINE, reason="기타", ts=NOW)
+    _send(view, topics.Kind.DECISION, "U1", second)
+    _send(view, topics.Kind.POSITION, "U9", schemas.Position.new(lat=37.5, lon=127.0), at=NOW - timedelta(minutes=1))
+    now = keys(NOW)
+    assert all(now[k] != first[k] for k in first)
+
+
+def test_the_unit_board_lists_a_silent_unit_as_silent_as_the_map_draws_it() -> None:
+    """A unit whose last status was "available" but that has not been heard for 1.5 keep-alives: the map draws it
+    black, and the board says 무응답 (silent), not 대기."""
+    view = CityView()
+    for unit, heard_s in (("U1", 50), ("U2", 5)):
+        at = NOW - timedelta(seconds=heard_s)
+        _send(view, topics.Kind.STATUS, unit, _status(schemas.UnitStatus.AVAILABLE, at), at=at)
+        _send(view, topics.Kind.POSITION, unit, schemas.Position.new(lat=37.5, lon=127.0), at=at)
+    _send(view, topics.Kind.STATUS, "U3", _status(schemas.UnitStatus.TRANSPORTING, NOW, incident_id="I1"))
+    _send(view, topics.Kind.ADVICE, "U3", _advice(2, hpid="A7"))
+    _send(view, topics.Kind.STATUS, "U4", _status(schemas.UnitStatus.AT_HOSPITAL, NOW, hpid="A2"))
+
+    board = {row.unit_id: row for row in unit_board(view, NOW, silent_after_s=45.0)}
+    assert {u: row.status for u, row in board.items()} == {
+        "U1": SILENT, "U2": "available", "U3": "transporting", "U4": "at_hospital",
+    }  # fmt: skip
+    dots = {p.id: p for p in unit_points(view, NOW, silent_after_s=45.0)}
+    assert dots["U1"].colour == SILENT_COLOUR and dots["U1"].status == SILENT
+    assert dots["U2"].colour == UNIT_COLOURS[schemas.UnitStatus.AVAILABLE]
+    u3 = board["U3"]
+    assert (u3.destination_hpid, u3.destination_name, u3.eta_s, u3.incident_id) == ("A7", "서울대병원", 420.0, "I1")
+    assert u3.advised_at == NOW
+    assert (board["U4"].destination_hpid, board["U4"].eta_s) == ("A2", None)  # where it said it is
+    assert board["U1"].last_seen_s == 50.0
+    assert unit_board(view, NOW)[0].status == "available"  # without a keep-alive to judge by, no guess
 
 
 # --- the acceptance handshake ------------------------------------------------------------------

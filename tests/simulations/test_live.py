@@ -1,6 +1,9 @@
 """Live mode end to end: the toy city on a real-time clock, over a real broker, with the real
 dispatcher: units follow its assignment and advice, decline at a full ER, and go on to the
-centre it advises next. Without a dispatcher the crews fall back on the nearest unit and ER."""
+centre it advises next. Without a dispatcher the crews fall back on the nearest unit and ER.
+
+One writer per centre (:class:`simulations.live.Writers`): the rule itself on a given clock, its wiring into the
+city without a broker, and a nurse's closure, "normal" and release over a real broker."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import dataclasses
 import random
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,7 @@ from dispatch.severity.model import TrainedSeverity
 from loaders.scenarios import prepare
 from simulations.city import CityDraws
 from simulations.config import SimConfig
-from simulations.live import NO_BED, LiveCity, LiveSummary
+from simulations.live import NO_BED, LiveCity, LiveSummary, Writers
 from simulations.patients import SimPatient
 from simulations.world import Call
 from telemetry import schemas, topics
@@ -293,38 +297,229 @@ def test_malformed_and_unexpected_messages_are_ignored(prepared: Prepared) -> No
         handler(Message(topic, payload, 1, False, 1))  # none raises
 
 
-def test_a_diversion_set_through_the_capacity_api_closes_the_centre_and_stop_ends_the_run(
+def _capacity_reports(recorder: Recorder, hpid: str) -> list[schemas.Capacity]:
+    return [p for p in recorder.payloads(topics.Kind.CAPACITY, hpid) if isinstance(p, schemas.Capacity)]
+
+
+def test_a_nurses_report_holds_the_centre_until_it_is_released_and_stop_ends_the_run(
     broker: BrokerUnderTest, prepared: Prepared, recorder: Recorder, seed: int
 ) -> None:
-    """A nurse's diversion (a capacity report signed ``updated_by``) closes the simulated ER,
-    which then reports ``er_open`` false; ``stop()`` from another thread ends the run early."""
+    """One writer per centre over a real broker: a nurse's diversion (a capacity report signed ``updated_by``)
+    closes the simulated ER and the city posts nothing for that centre while it holds (the bug: the city posted its
+    own "normal" report 18 ms later); her "normal" reopens it; clearing the retained report releases the centre, and
+    the city posts its own report at once. ``stop()`` from another thread ends the run early."""
     city = _city(prepared, broker, seed, wait_s=600.0)
     city.draws = dataclasses.replace(city.draws, calls=(dataclasses.replace(city.draws.calls[0], t=1e7),))
-    diversion = schemas.Capacity.new(
-        ems_traffic=schemas.EmsTraffic(status=schemas.TrafficStatus.CLOSED, reason="CT down"),
-        updated_at=schemas.utc_now(),
-        updated_by="centre A0000002",
-    )
+    topic = topics.Topic(topics.Kind.CAPACITY, FAR.hpid)
 
-    def divert_then_stop() -> None:
-        wait_until(lambda: bool(recorder.payloads(topics.Kind.CAPACITY, FAR.hpid)), timeout_s=10)
-        recorder.client.send(topics.Topic(topics.Kind.CAPACITY, FAR.hpid), diversion).wait(5)
+    def nurse(status: schemas.TrafficStatus, reason: str | None) -> schemas.Capacity:
+        return schemas.Capacity.new(
+            beds={schemas.BedType.ER_GENERAL: schemas.BedCount(available=1, total=2)},
+            ems_traffic=schemas.EmsTraffic(status=status, reason=reason),
+            updated_at=schemas.utc_now(),
+            updated_by="centre A0000002",
+        )
+
+    closed, reopened = nurse(schemas.TrafficStatus.CLOSED, "CT down"), nurse(schemas.TrafficStatus.NORMAL, None)
+
+    def nurse_then_release_then_stop() -> None:
+        wait_until(lambda: bool(_capacity_reports(recorder, FAR.hpid)), timeout_s=10)
+        recorder.client.send(topic, closed).wait(5)
         wait_until(lambda: city.world.centres[FAR.hpid].closed, timeout_s=10)
+        # the city keeps posting its other centre meanwhile (its report when the run started, and a later one)
+        recorder.client.send(topic, reopened).wait(5)
+        wait_until(lambda: not city.world.centres[FAR.hpid].closed, timeout_s=10)
+        recorder.client.clear_retained(topics.build(topics.Kind.CAPACITY, FAR.hpid)).wait(5)
+        wait_until(lambda: _capacity_reports(recorder, FAR.hpid)[-1].updated_by is None, timeout_s=10)
         city.stop()
 
-    helper = threading.Thread(target=divert_then_stop)
+    helper = threading.Thread(target=nurse_then_release_then_stop)
     helper.start()
     summary = city.run(minutes=5.0)
     helper.join(15)
 
     assert summary.calls == 0 and summary.simulated_min < 5.0 * SPEED  # ended by stop(), not by the deadline
+    reports = _capacity_reports(recorder, FAR.hpid)
+    ids = [r.msg_id for r in reports]
+    first, second = ids.index(closed.msg_id), ids.index(reopened.msg_id)
+    # between the nurse's first report and the release the retained report was always hers: nothing of the city's
+    assert first < second == first + 1
+    assert all(r.updated_by is None for r in reports[:first])
+    [after] = reports[second + 1 :]  # the release: the city's own report, at once, its ER open
+    assert after.updated_by is None and after.conditions[schemas.Condition.ER_OPEN].available is True
+    assert after.ems_traffic.status is schemas.TrafficStatus.NORMAL
 
-    def closed_reported() -> bool:
-        last = recorder.payloads(topics.Kind.CAPACITY, FAR.hpid)[-1]
-        assert isinstance(last, schemas.Capacity)
-        return last.updated_by is None and last.conditions[schemas.Condition.ER_OPEN].available is False
 
-    assert wait_until(closed_reported, timeout_s=10)  # the city's own report after the diversion
+FAR_AT = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+
+
+def _report(
+    by: str | None,
+    at: datetime = FAR_AT,
+    status: schemas.TrafficStatus = schemas.TrafficStatus.NORMAL,
+    *,
+    expires: datetime | None = None,
+    er_open: bool | None = None,
+) -> schemas.Capacity:
+    reason = None if status is schemas.TrafficStatus.NORMAL else "CT 고장"
+    conditions = {} if er_open is None else {schemas.Condition.ER_OPEN: schemas.Capability(available=er_open)}
+    return schemas.Capacity.new(
+        ems_traffic=schemas.EmsTraffic(status=status, reason=reason, expires_at=expires),
+        conditions=conditions,
+        updated_at=at,
+        updated_by=by,
+    )
+
+
+def test_a_persons_report_holds_its_centre_for_the_hold_time_from_when_it_was_made() -> None:
+    writers, hpid, minute = Writers(hold_s=600.0), FAR.hpid, timedelta(minutes=1)
+    assert writers.held(hpid, FAR_AT) is None
+    writers.heard(hpid, _report(None), FAR_AT)  # the city's own, unsigned: holds nothing
+    assert writers.held(hpid, FAR_AT) is None
+    closure = _report("JNUH charge nurse", status=schemas.TrafficStatus.CLOSED)
+    writers.heard(hpid, closure, FAR_AT + timedelta(seconds=1))
+    hold = writers.held(hpid, FAR_AT + 9 * minute)
+    assert hold is not None and hold.by == "JNUH charge nurse" and hold.report is closure
+    assert hold.until == FAR_AT + 10 * minute and hold.diverting(FAR_AT + 9 * minute)
+    writers.heard(hpid, _report(None, FAR_AT + 2 * minute), FAR_AT + 2 * minute)  # another unsigned one: no change
+    assert writers.held(hpid, FAR_AT + 2 * minute) is hold
+    assert writers.held(hpid, FAR_AT + 10 * minute) is None  # the hold ran out: the city writes it again
+    assert writers.held(hpid, FAR_AT + 9 * minute) is None  # (and stays ended)
+
+
+def test_each_persons_report_renews_the_hold_and_normal_reopens() -> None:
+    writers, hpid, minute = Writers(hold_s=600.0), FAR.hpid, timedelta(minutes=1)
+    writers.heard(hpid, _report("nurse", status=schemas.TrafficStatus.CLOSED), FAR_AT)
+    writers.heard(hpid, _report("nurse", FAR_AT + 5 * minute), FAR_AT + 5 * minute)  # "normal" after "closed"
+    hold = writers.held(hpid, FAR_AT + 12 * minute)
+    assert hold is not None and hold.until == FAR_AT + 15 * minute and not hold.diverting(FAR_AT + 12 * minute)
+    # an earlier state heard later (the API republishes what it holds) does not undo the newer one
+    writers.heard(hpid, _report("control room", FAR_AT + 4 * minute, schemas.TrafficStatus.CLOSED), FAR_AT + 6 * minute)
+    again = writers.held(hpid, FAR_AT + 12 * minute)
+    assert again is not None and again.by == "nurse" and not again.diverting(FAR_AT + 12 * minute)
+
+
+def test_a_closure_holds_until_its_expiry_when_that_is_later_and_diverts_until_then() -> None:
+    writers, hpid, hour = Writers(hold_s=600.0), FAR.hpid, timedelta(hours=1)
+    closure = _report("nurse", status=schemas.TrafficStatus.CLOSED, expires=FAR_AT + 2 * hour)
+    writers.heard(hpid, closure, FAR_AT)
+    hold = writers.held(hpid, FAR_AT + hour)
+    assert hold is not None and hold.until == FAR_AT + 2 * hour and hold.diverting(FAR_AT + hour)
+    assert writers.held(hpid, FAR_AT + 2 * hour) is None
+    short = _report("nurse", FAR_AT, schemas.TrafficStatus.CLOSED, expires=FAR_AT + timedelta(minutes=5))
+    writers.heard(hpid, short, FAR_AT)
+    hold = writers.held(hpid, FAR_AT + timedelta(minutes=6))  # the hold outlasts the closure...
+    assert hold is not None and not hold.diverting(FAR_AT + timedelta(minutes=6))  # ...which has expired: open
+
+
+def test_er_open_declared_false_diverts_as_the_control_room_draws_it() -> None:
+    writers, hpid = Writers(hold_s=600.0), FAR.hpid
+    writers.heard(hpid, _report("E-Gen", er_open=False), FAR_AT)
+    hold = writers.held(hpid, FAR_AT)
+    assert hold is not None and hold.diverting(FAR_AT)
+    writers.heard(hpid, _report("E-Gen", FAR_AT + timedelta(seconds=1), er_open=True), FAR_AT)
+    hold = writers.held(hpid, FAR_AT)
+    assert hold is not None and not hold.diverting(FAR_AT)
+
+
+def test_an_old_or_future_stamped_report_holds_from_when_it_was_heard_at_the_latest() -> None:
+    writers, hpid, hour = Writers(hold_s=600.0), FAR.hpid, timedelta(hours=1)
+    writers.heard(hpid, _report("nurse", FAR_AT - hour), FAR_AT)  # yesterday's state the API republished on start
+    assert writers.held(hpid, FAR_AT) is None
+    writers.heard(hpid, _report("nurse", FAR_AT + hour), FAR_AT)  # a clock ahead: counted from when it came
+    hold = writers.held(hpid, FAR_AT)
+    assert hold is not None and hold.until == FAR_AT + timedelta(minutes=10)
+
+
+def test_clearing_the_retained_report_releases_the_centre() -> None:
+    writers, hpid = Writers(hold_s=600.0), FAR.hpid
+    writers.heard(hpid, _report("nurse", status=schemas.TrafficStatus.CLOSED), FAR_AT)
+    writers.heard(NEAR.hpid, _report("nurse"), FAR_AT)
+    writers.heard(hpid, None, FAR_AT)
+    assert writers.held(hpid, FAR_AT) is None and writers.held(NEAR.hpid, FAR_AT) is not None
+
+
+def test_a_report_of_the_citys_that_landed_after_a_persons_is_to_be_put_back_once() -> None:
+    writers, hpid = Writers(hold_s=600.0), FAR.hpid
+    before, crossing = _report(None), _report(None)
+    writers.sent(hpid, before)
+    writers.heard(hpid, before, FAR_AT)  # landed before the nurse's: nothing to repair
+    nurse = _report("nurse", status=schemas.TrafficStatus.CLOSED)
+    writers.sent(hpid, crossing)  # sent just before the city heard hers...
+    writers.heard(hpid, nurse, FAR_AT)
+    assert writers.crossed(FAR_AT) == []
+    writers.heard(hpid, crossing, FAR_AT)  # ...it landed after it: the retained report is the city's
+    assert writers.crossed(FAR_AT) == [(hpid, nurse)]
+    assert writers.crossed(FAR_AT) == []  # once
+    put_back = nurse.model_copy(update={"msg_id": schemas.new_msg_id()})
+    writers.sent(hpid, put_back)
+    writers.heard(hpid, put_back, FAR_AT)  # its echo holds as hers did; nothing more to repair
+    assert writers.crossed(FAR_AT) == [] and writers.held(hpid, FAR_AT) is not None
+    newer = _report("nurse", FAR_AT + timedelta(seconds=30))
+    writers.heard(hpid, newer, FAR_AT + timedelta(seconds=30))
+    writers.heard(hpid, put_back, FAR_AT + timedelta(seconds=30))  # had the put-back landed after her newer one
+    assert writers.crossed(FAR_AT + timedelta(seconds=30)) == [(hpid, newer)]
+    writers.heard(hpid, crossing, FAR_AT)
+    assert writers.crossed(FAR_AT + timedelta(minutes=11)) == []  # the hold is over: nothing to put back
+
+
+def test_the_hold_must_be_positive(prepared: Prepared) -> None:
+    with pytest.raises(ValueError, match="hold_s"):
+        Writers(hold_s=0.0)
+    with pytest.raises(ValueError, match="hold_s"):
+        LiveCity(prepared, CONFIG, _draws(1), url="mqtt://127.0.0.1:1", hold_s=-1.0)
+
+
+class Sent:
+    """What a city would have sent, instead of the broker."""
+
+    def __init__(self, city: LiveCity) -> None:
+        self.capacity: list[tuple[str, schemas.Capacity]] = []
+        city._send = self.send  # type: ignore[method-assign]
+
+    def send(self, kind: topics.Kind, key: str, payload: schemas.Payload) -> None:
+        if isinstance(payload, schemas.Capacity):
+            self.capacity.append((key, payload))
+
+
+def _hear(city: LiveCity, hpid: str, report: schemas.Capacity | None) -> None:
+    handler = city.client.on_message
+    assert handler is not None
+    raw = b"" if report is None else schemas.encode(report)
+    handler(Message(topics.build(topics.Kind.CAPACITY, hpid), raw, 1, False, 1))
+
+
+def test_the_city_stops_writing_a_held_centre_follows_its_door_and_writes_again_when_the_hold_ends(
+    prepared: Prepared,
+) -> None:
+    """The rule wired into the city (no broker): while a nurse's report holds FAR the city's reports of FAR are not
+    sent (NEAR's are), its door follows her closure, her report is put back when one of the city's crossed it, and
+    when the hold ends FAR reopens and the city sends its report at once."""
+    city = LiveCity(prepared, CONFIG, _draws(1), url="mqtt://127.0.0.1:1", speed=SPEED, hold_s=600.0)
+    sent = Sent(city)
+    far, near = city.world.centres[FAR.hpid], city.world.centres[NEAR.hpid]
+    now = schemas.utc_now()
+    city._post(far)
+    [(_, crossing)] = sent.capacity
+    closure = _report("centre A0000002", now, schemas.TrafficStatus.CLOSED)
+    _hear(city, FAR.hpid, closure)
+    city._apply_holds(now)
+    assert far.closed and not near.closed
+    city._post(far)
+    city._post(near)
+    assert [k for k, _ in sent.capacity] == [FAR.hpid, NEAR.hpid]  # FAR's second report was not sent
+    _hear(city, FAR.hpid, crossing)  # the report sent before hers landed after it
+    city._apply_holds(now)
+    put_back = sent.capacity[-1][1]
+    assert sent.capacity[-1][0] == FAR.hpid and put_back.msg_id not in (closure.msg_id, crossing.msg_id)
+    assert put_back.model_dump(exclude={"msg_id", "ts"}) == closure.model_dump(exclude={"msg_id", "ts"})
+    _hear(city, FAR.hpid, put_back)
+    city._apply_holds(now + timedelta(minutes=9))
+    assert far.closed and len(sent.capacity) == 3
+    city._apply_holds(now + timedelta(minutes=10))  # the hold ends: reopened, and the city's report at once
+    assert not far.closed
+    key, own = sent.capacity[-1]
+    assert key == FAR.hpid and own.updated_by is None and own.conditions[schemas.Condition.ER_OPEN].available
 
 
 def test_a_drive_ends_even_when_its_remainder_is_below_the_clocks_precision(prepared: Prepared, seed: int) -> None:
