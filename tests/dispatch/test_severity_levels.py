@@ -3,30 +3,11 @@ its own, and the crew's Pre-KTAS raises urgency and is never lowered by the mode
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
 from dispatch.severity.model import TrainedSeverity, combine, crew_grade
-from dispatch.severity.training import train
-from goldentime.settings import default_data_dir
-from loaders.severity import KTAS_FILE, read_ktas
 from telemetry.schemas import Avpu, Decider, Vitals
-
-#: Worse vital signs may lower p_critical by at most this much (a multinomial model's P(KTAS 1-2) is not monotone
-#: by construction: a step can move probability between levels 1 and 2 and 3).
-MONOTONE_TOLERANCE = 0.02
-
-
-@pytest.fixture(scope="module")
-def rows() -> list[Presentation]:
-    return [from_ktas_row(r) for r in read_ktas(default_data_dir() / KTAS_FILE)]
-
-
-@pytest.fixture(scope="module")
-def trained(rows: list[Presentation]) -> TrainedSeverity:
-    return train(rows, ktas_labels(read_ktas(default_data_dir() / KTAS_FILE)))
 
 
 def vitals(**fields: object) -> Vitals:
@@ -56,28 +37,28 @@ def test_the_crew_grade_is_the_most_urgent_of_pre_ktas_and_flags() -> None:
     assert crew_grade(None, ("cardiac_arrest",)) == 1
 
 
-def test_a_crew_pre_ktas_2_makes_a_minor_looking_patient_critical(trained: TrainedSeverity) -> None:
-    plain = trained.assess(vitals())
+def test_a_crew_pre_ktas_2_makes_a_minor_looking_patient_critical(severity: TrainedSeverity) -> None:
+    plain = severity.assess(vitals())
     assert plain.ktas >= 3 and not plain.critical and plain.decided_by is Decider.MODEL
-    graded = trained.assess(vitals(pre_ktas=2))
+    graded = severity.assess(vitals(pre_ktas=2))
     assert graded.ktas == 2 and graded.critical and graded.crew_ktas == 2
     assert graded.decided_by is Decider.CREW
     assert graded.reasons[0] == "crew: Pre-KTAS 2"
     assert (graded.p_critical, graded.p_emergency) == (plain.p_critical, plain.p_emergency)
 
 
-def test_a_less_urgent_crew_grade_does_not_lower_the_model(trained: TrainedSeverity) -> None:
+def test_a_less_urgent_crew_grade_does_not_lower_the_model(severity: TrainedSeverity) -> None:
     sick = {"hr_bpm": 134, "sbp_mmhg": 72, "dbp_mmhg": 40, "rr_per_min": 32, "spo2_pct": 84, "avpu": Avpu.PAIN,
             "age_years": 78, "chief_complaint": "의식 저하"}  # fmt: skip
-    model = trained.assess(vitals(**sick))
-    graded = trained.assess(vitals(**sick, pre_ktas=5))
+    model = severity.assess(vitals(**sick))
+    graded = severity.assess(vitals(**sick, pre_ktas=5))
     assert model.critical and graded.critical
     assert graded.ktas == model.ktas and graded.decided_by is Decider.MODEL and graded.crew_ktas == 5
 
 
-def test_the_likeliest_level_and_the_critical_call_can_differ_and_both_are_shown(trained: TrainedSeverity) -> None:
+def test_the_likeliest_level_and_the_critical_call_can_differ_and_both_are_shown(severity: TrainedSeverity) -> None:
     """The point of R-LEVEL: a patient can be likeliest KTAS 3 yet called critical (recall first): the level is not
     forced to 2, and an unremarkable patient is not shown KTAS 2."""
-    found = [trained.assess(vitals(hr_bpm=hr, chief_complaint=c)) for hr in (70, 100, 130) for c in ("흉통", "복통")]
+    found = [severity.assess(vitals(hr_bpm=hr, chief_complaint=c)) for hr in (70, 100, 130) for c in ("흉통", "복통")]
     assert any(s.critical and s.ktas >= 3 for s in found)
     assert all(s.ktas in (1, 2, 3, 4, 5) for s in found)

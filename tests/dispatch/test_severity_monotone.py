@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.severity.critical import BADNESS, badness
-from dispatch.severity.features import Presentation, from_ktas_row, ktas_labels
+from dispatch.severity.features import Presentation, from_ktas_row
 from dispatch.severity.model import TrainedSeverity
-from dispatch.severity.training import train
 from goldentime.settings import default_data_dir
 from loaders.severity import KTAS_FILE, read_ktas
 
@@ -24,11 +23,6 @@ MONOTONE_TOLERANCE = 1e-9
 @pytest.fixture(scope="module")
 def rows() -> list[Presentation]:
     return [from_ktas_row(r) for r in read_ktas(default_data_dir() / KTAS_FILE)]
-
-
-@pytest.fixture(scope="module")
-def trained(rows: list[Presentation]) -> TrainedSeverity:
-    return train(rows, ktas_labels(read_ktas(default_data_dir() / KTAS_FILE)))
 
 
 # --- monotone where medicine is ---------------------------------------------------------------------------------
@@ -57,7 +51,7 @@ def _worse(p: Presentation, sign: str, amount: float) -> Presentation | None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), sign=_WORSE, amount=st.floats(1.0, 20.0))
 def test_worse_vital_signs_never_lower_p_critical(
-    trained: TrainedSeverity, rows: list[Presentation], data: st.DataObject, sign: str, amount: float
+    severity: TrainedSeverity, rows: list[Presentation], data: st.DataObject, sign: str, amount: float
 ) -> None:
     """Over the data's own patients: SpO2 lower, systolic pressure lower (from 120 down), consciousness lower, a
     fast breathing rate faster, a tachycardia faster: p_critical falls by at most MONOTONE_TOLERANCE."""
@@ -65,7 +59,7 @@ def test_worse_vital_signs_never_lower_p_critical(
     worse = _worse(base, sign, amount)
     if worse is None:
         return
-    _, p, _ = trained.probabilities([base, worse])
+    _, p, _ = severity.probabilities([base, worse])
     assert p[1] >= p[0] - MONOTONE_TOLERANCE, f"{sign} worse by {amount:g}: p_critical {p[0]:.3f} -> {p[1]:.3f}"
 
 
@@ -75,11 +69,11 @@ def test_the_data_has_patients_for_every_worsening(rows: list[Presentation]) -> 
         assert sum(_worse(p, sign, 5.0) is not None for p in rows) >= 20, sign
 
 
-def test_the_critical_model_weighs_every_badness_input_non_negatively(trained: TrainedSeverity) -> None:
+def test_the_critical_model_weighs_every_badness_input_non_negatively(severity: TrainedSeverity) -> None:
     """Why the property holds: each badness input rises with how bad a sign is, and none lowers the logit."""
-    coef = trained.critical_model.coef_[: len(BADNESS)]
+    coef = severity.critical_model.coef_[: len(BADNESS)]
     assert (coef >= 0).all() and (coef > 0).sum() >= 5, dict(zip(BADNESS, coef.round(3), strict=True))
-    assert trained.critical_calibration.a > 0  # and calibration keeps the order
+    assert severity.critical_calibration.a > 0  # and calibration keeps the order
 
 
 def test_worse_signs_raise_every_badness_input_or_leave_it() -> None:
