@@ -33,6 +33,9 @@ browser:
 	@fc-list :lang=ko 2>/dev/null | grep -q . || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get install -y -qq fonts-nanum >/dev/null; } || \
 		echo "note: screenshots need a Korean font: sudo apt-get install -y fonts-nanum"
+	@fc-list 2>/dev/null | grep -qi "color emoji" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq fonts-noto-color-emoji >/dev/null; } || \
+		echo "note: screenshots need an emoji font for the buttons' icons: sudo apt-get install -y fonts-noto-color-emoji"
 
 # Pictures of every dashboard page for the README, taken by the browser tests.
 screenshots: $(STAMP) browser

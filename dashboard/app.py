@@ -10,11 +10,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.common import english
+from dashboard.common import english, restore_language
 
 HERE = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="GoldenTime", page_icon="🚑", layout="wide")
+restore_language()  # before the page names, which are in the language of the switch
 ko = not english()
 pages = [
     st.Page(HERE / "control_room.py", title="관제실" if ko else "Control room", icon="🗺️", default=True),  # at /

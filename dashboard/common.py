@@ -44,6 +44,15 @@ REFUSAL_REASONS: dict[RefusalReason, Text] = {
     RefusalReason.NO_EQUIPMENT: ("장비 없음", "No equipment"),
     RefusalReason.OTHER: ("기타", "Other"),
 }
+#: Why a crew declines the advice (the tablet's choices; the decision carries the words of the tablet's language, and
+#: the control room shows either in its own).
+DECLINE_REASONS: list[Text] = [
+    ("병원이 전화로 수용 불가", "Centre refused by phone"),
+    ("환자 상태 변화", "Patient's condition changed"),
+    ("도로 통제·정체", "Road closed or jammed"),
+    ("환자·보호자 요청", "Patient or family request"),
+    ("기타", "Other"),
+]
 #: The severity's recall-first "critical" call (``Severity.critical``), apart from its likeliest KTAS level.
 CRITICAL: Text = ("⚠ 중증 의심", "⚠ Suspected critical")
 #: Who set the urgency the router used (``Severity.decided_by``).
@@ -81,8 +90,45 @@ _STYLE = """
 """
 
 
+#: The query parameter that carries the language switch (``?lang=en``), so a reload or a shared link keeps it.
+LANG_PARAM = "lang"
+
+
+#: A portrait tablet (narrower than a landscape one) opens a page with the sidebar folded, once per page load: its
+#: 800 px are the page's; the switch and the page list stay one tap away (the ">" at the top left).
+_PORTRAIT_SCRIPT = """
+<script>
+(() => {
+  if (window.gtPortraitFolded) return;
+  window.gtPortraitFolded = true;
+  if (!(window.innerWidth < 1000 && window.innerHeight > window.innerWidth)) return;
+  const fold = (tries) => {
+    const sidebar = document.querySelector('[data-testid="stSidebar"]');
+    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+    if (sidebar && sidebar.getAttribute('data-collapsed') === 'false' && button) { button.click(); return; }
+    if (tries > 0) setTimeout(() => fold(tries - 1), 100);
+  };
+  fold(30);
+})();
+</script>
+"""
+
+
 def english() -> bool:
     return bool(st.session_state.get("english", False))
+
+
+def restore_language() -> None:
+    """A new session (a reload, a bookmark) starts in the language its URL names; Korean when it names none."""
+    if "english" not in st.session_state:
+        st.session_state["english"] = st.query_params.get(LANG_PARAM) == "en"
+
+
+def _language_to_url() -> None:
+    if english():
+        st.query_params[LANG_PARAM] = "en"
+    elif LANG_PARAM in st.query_params:
+        del st.query_params[LANG_PARAM]
 
 
 def tr(text: Text) -> str:
@@ -140,7 +186,10 @@ def live_feed() -> LiveFeed | None:
 def page_header(title: Text) -> None:
     """The page title, the language switch and the tablet-sized style."""
     st.markdown(_STYLE, unsafe_allow_html=True)
+    restore_language()
     st.sidebar.toggle("English", key="english")
+    _language_to_url()
+    st.html(_PORTRAIT_SCRIPT, unsafe_allow_javascript=True)
     st.title(tr(title))
 
 
@@ -175,6 +224,12 @@ def eta_minutes(eta_s: float, elapsed_s: float = 0.0) -> int:
     return math.ceil(max(0.0, eta_s - max(0.0, elapsed_s)) / 60.0)
 
 
-def eta_text(seconds: float) -> str:
-    """Minutes rounded up, as the router words its reasons: an ETA is never promised early."""
-    return f"{math.ceil(seconds / 60)} min"
+def minutes_words(minutes: int) -> str:
+    """``9분`` / ``9 min``."""
+    return f"{minutes} min" if english() else f"{minutes}분"
+
+
+def eta_text(eta_s: float, elapsed_s: float = 0.0) -> str:
+    """``9분`` / ``9 min``: the minutes still to go of an ETA (:func:`eta_minutes`: rounded up, as the router words
+    its reasons), the one way every page writes them."""
+    return minutes_words(eta_minutes(eta_s, elapsed_s))

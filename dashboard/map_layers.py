@@ -112,7 +112,9 @@ def centre_points(
             elif available is not None:
                 free = available - heading
             er_open = capacity.conditions.get(schemas.Condition.ER_OPEN)
-            closed = capacity.ems_traffic.status is schemas.TrafficStatus.CLOSED
+            traffic = capacity.ems_traffic
+            expired = traffic.expires_at is not None and traffic.expires_at <= now  # as the router reads it
+            closed = traffic.status is schemas.TrafficStatus.CLOSED and not expired
             diverting = closed or (er_open is not None and er_open.available is False)
             reason = capacity.ems_traffic.reason if closed else None
             age_s = beds_age_s(capacity, now)

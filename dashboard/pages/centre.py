@@ -580,7 +580,7 @@ def request_html(request: schemas.TransferRequest, now: datetime, listed_age_s: 
     pathway = pathway_name(r.pathway)
     if pathway:
         head.append(tr(pathway))
-    eta = f"{tr(('도착까지', 'Arrives in'))} {eta_text(max(0.0, r.eta_s - listed_age_s))}"
+    eta = f"{tr(('도착까지', 'Arrives in'))} {eta_text(r.eta_s, listed_age_s)}"
     lines = [f"<h3>{html.escape(' · '.join(head))}</h3>", f'<div class="gt-big">{eta} · {html.escape(r.unit_id)}</div>',
              f"<div>{html.escape(_vitals_text(r.vitals))}</div>"]  # fmt: skip
     if r.chief_complaint:

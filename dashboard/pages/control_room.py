@@ -28,6 +28,7 @@ from pydeck.bindings.json_tools import default_serialize
 
 from dashboard import base_map, map_layers
 from dashboard.common import (
+    DECLINE_REASONS,
     NOT_CONNECTED,
     REFRESH_S,
     REFUSAL_REASONS,
@@ -35,7 +36,7 @@ from dashboard.common import (
     age_text,
     duration_text,
     english,
-    eta_minutes,
+    eta_text,
     footer,
     live_feed,
     page_header,
@@ -100,10 +101,12 @@ ALERTS_MANY: dict[str, Text] = {
 ALERTS_SHOWN = 4
 #: The session's acknowledged alerts (their :attr:`AlertGroup.key`).
 ACKNOWLEDGED = "cr-acknowledged"
-#: Reasons the demo city's crews give in English (``simulations.live``), in Korean first.
+#: Decline reasons the control room knows, whatever language they came in: the tablet's (Korean or English, as its
+#: switch was) and those the demo city's crews give in English (``simulations.live``).
 KNOWN_REASONS: dict[str, Text] = {
     "refused at the door: no bed": ("병원 도착 후 수용 거부: 병상 없음", "refused at the door: no bed"),
     "no capability": ("치료 불가 (전문의·장비 없음)", "no capability"),
+    **{words: reason for reason in DECLINE_REASONS for words in reason},
 }
 #: Where an overdue request stands.
 OVERDUE_STATES: dict[schemas.RequestState, Text] = {
@@ -243,7 +246,7 @@ def _eta(row: BoardRow, now: datetime) -> str:
     if row.eta_s is None:
         return ""
     elapsed = (now - row.advised_at).total_seconds() if row.advised_at is not None else 0.0
-    return tr(("{m}분", "{m} min")).format(m=eta_minutes(row.eta_s, elapsed))
+    return eta_text(row.eta_s, elapsed)
 
 
 def _unit_tip(u: map_layers.UnitPoint, row: BoardRow | None, now: datetime) -> str:

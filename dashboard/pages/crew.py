@@ -94,13 +94,14 @@ from dashboard.assessment import (
 from dashboard.common import (
     CRITICAL,
     DECIDED_BY,
+    DECLINE_REASONS,
     REFRESH_S,
     REFUSAL_REASONS,
     Text,
     age_text,
     duration_text,
     english,
-    eta_minutes,
+    eta_text,
     footer,
     live_feed,
     page_header,
@@ -114,13 +115,6 @@ from telemetry import schemas, topics
 from telemetry.client import Delivery, TelemetryError
 
 TITLE: Text = ("구급대 태블릿", "Crew tablet")
-DECLINE_REASONS: list[Text] = [
-    ("병원이 전화로 수용 불가", "Centre refused by phone"),
-    ("환자 상태 변화", "Patient's condition changed"),
-    ("도로 통제·정체", "Road closed or jammed"),
-    ("환자·보호자 요청", "Patient or family request"),
-    ("기타", "Other"),
-]
 #: Over the card when no centre within reach gives the pathway's definitive care (``Advice.definitive``).
 NO_DEFINITIVE: Text = (
     "⚠ 도달 가능한 범위에 최종 치료 가능 기관 없음 — 안정화를 위해 이송합니다",
@@ -585,11 +579,6 @@ def request_html(request: schemas.UnitRequest, now: datetime) -> str:
     return f'<div class="gt-state" data-testid="request-state" data-state="{state.value}">{"".join(lines)}</div>'
 
 
-def minutes_text(eta_s: float, elapsed_s: float) -> str:
-    """``9 min``: the minutes still to go (:func:`dashboard.common.eta_minutes`, as the centre page counts them)."""
-    return f"{eta_minutes(eta_s, elapsed_s)} min"
-
-
 def beds_html(beds: int | None) -> str:
     return (
         f'<span class="gt-beds" data-testid="beds" data-beds="{"" if beds is None else beds}">'
@@ -633,7 +622,7 @@ def card_html(
         f"<h2>{html.escape(d.name)}</h2>"
         f'<div class="gt-big">{tr(("도착 예정", "ETA"))} '
         f'<span data-testid="eta" data-left-s="{max(0.0, d.eta_s - max(0.0, elapsed_s)):.0f}">'
-        f"{minutes_text(d.eta_s, elapsed_s)}</span>{mode} · "
+        f"{eta_text(d.eta_s, elapsed_s)}</span>{mode} · "
         f"{beds_html(d.beds_on_arrival)}</div>"
         f"<div>{html.escape(reason_text(d))}</div>"
         f"{request_html(request, now) if request is not None else ''}"
@@ -649,7 +638,7 @@ def alternatives_html(advice: schemas.Advice, now: datetime) -> str:
     elapsed_s = (now - advice.ts).total_seconds()
     rows = "".join(
         f'<div class="gt-alt" data-hpid="{html.escape(o.hpid)}"><div><b>{html.escape(o.name)}</b> · '
-        f"{tr(('도착 예정', 'ETA'))} {minutes_text(o.eta_s, elapsed_s)} · {beds_html(o.beds_on_arrival)}</div>"
+        f"{tr(('도착 예정', 'ETA'))} {eta_text(o.eta_s, elapsed_s)} · {beds_html(o.beds_on_arrival)}</div>"
         f'<div class="gt-why">{html.escape(reason_text(o))}</div></div>'
         for o in advice.alternatives
     )
@@ -671,7 +660,7 @@ def severity_html(severity: schemas.Severity) -> str:
             f'<div class="gt-big" style="font-size:1.2rem" data-testid="decided-by">'
             f"{tr(DECIDED_BY_LABEL)}: {html.escape(tr(DECIDED_BY[s.decided_by]))}</div>"
         )
-    lines.append(f"<div style='opacity:.85'>p(critical) {s.p_critical:.0%}</div>")
+    lines.append(f"<div style='opacity:.85'>{tr(('위중 확률', 'p(critical)'))} {s.p_critical:.0%}</div>")
     decided = s.decided_by.value if s.decided_by is not None else ""
     return (
         f'<div class="gt-card gt-severity" data-testid="severity" data-ktas="{s.ktas}" '

@@ -626,7 +626,7 @@ def test_waiting_requests_are_at_the_top_with_the_patient_and_the_time_to_answer
     assert at.subheader[0].value == "이송 요청 — 응답해 주세요"  # the first section of the page
     stemi = request_card(at, "R-stemi")
     assert "🔴 KTAS 2 · ⚠ 중증 의심 · 급성심근경색(STEMI)" in stemi
-    assert "도착까지 9 min · U-31" in stemi
+    assert "도착까지 9분 · U-31" in stemi
     assert "67세 · 남 · 맥박 118 · 수축기 혈압 88 · SpO₂ 91%" in stemi
     assert "주 증상: 흉통" in stemi and "구급대 메모: 식은땀, 30분 전 시작" in stemi
     assert "대기 1분 " in stemi and "응답 기한까지 2분 " in stemi and "gt-new" in stemi

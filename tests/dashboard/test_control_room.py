@@ -553,3 +553,38 @@ def test_the_scenarios_roads_are_read_once_from_its_graph(tmp_path: Any) -> None
         assert base_map.scenario_roads(missing, tmp_path) is None
     finally:
         st.cache_resource.clear()
+
+
+def test_an_expired_closure_is_no_longer_drawn_as_a_diversion(bus: Bus) -> None:
+    """The map reads a closure as the router does: past its ``expires_at`` the centre takes patients again."""
+    now = schemas.utc_now()
+    centre = CENTRES[2]
+    beds = {schemas.BedType.ER_GENERAL: schemas.BedCount(available=5, total=20)}
+    over = schemas.EmsTraffic(status=schemas.TrafficStatus.CLOSED, reason="CT", expires_at=now - timedelta(minutes=1))
+    bus.send(topics.Kind.CAPACITY, centre.hpid, schemas.Capacity.new(beds=beds, ems_traffic=over, updated_at=now))
+    assert wait_until(lambda: centre.hpid in bus.feed.snapshot().capacity)
+    [point] = map_layers.centre_points(bus.feed.snapshot(), (centre,), now)
+    assert not point.diverting and point.colour == GREEN and point.reason is None
+    still = over.model_copy(update={"expires_at": now + timedelta(minutes=30)})
+    bus.send(topics.Kind.CAPACITY, centre.hpid, schemas.Capacity.new(beds=beds, ems_traffic=still, updated_at=now))
+
+    def extended() -> bool:
+        payload = bus.feed.snapshot().capacity[centre.hpid].payload
+        return isinstance(payload, schemas.Capacity) and payload.ems_traffic == still
+
+    assert wait_until(extended)
+    [point] = map_layers.centre_points(bus.feed.snapshot(), (centre,), now)
+    assert point.diverting and point.colour == PURPLE and point.reason == "CT"
+
+
+def test_a_decline_from_a_tablet_in_english_reads_korean_in_the_control_room(bus: Bus) -> None:
+    unit = unique("U")
+    bus.send(topics.Kind.STATUS, unit, schemas.Status.new(status=schemas.UnitStatus.TRANSPORTING))
+    decline = schemas.Decision.new(
+        advice_version=3, decision=schemas.DecisionKind.DECLINE, reason="Road closed or jammed"
+    )
+    bus.send(topics.Kind.DECISION, unit, decline)
+    assert wait_until(lambda: any(d.unit_id == unit for d in bus.feed.snapshot().decisions))
+    at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    lines = [e.value for e in at.error if unit in e.value]
+    assert lines and "도로 통제·정체" in lines[0] and "Road closed" not in lines[0]

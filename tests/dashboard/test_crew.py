@@ -146,7 +146,13 @@ def test_the_card_shows_destination_eta_beds_and_reason_and_accept_goes_sending_
     try:
         at = _open(unit)
         text = _page_text(at)
-        assert "서울대학교병원" in text and "9 min" in text and "PCI 가능 · 도착 시 병상 3" in text and "KTAS 2" in text
+        assert (
+            "서울대학교병원" in text
+            and "9분" in text
+            and not re.search(r"\d min\b", text)
+            and "PCI 가능 · 도착 시 병상 3" in text
+            and "KTAS 2" in text
+        )
         assert 'data-beds="3">도착 시 병상 3개</span>' in _card(at)  # the count with its unit
         assert "PCI team on duty" not in text  # Korean by default
         assert "no-definitive" not in text  # definitive care: no banner
@@ -494,7 +500,7 @@ def test_the_crew_card_and_the_centre_page_say_the_same_minutes(bus: Bus) -> Non
     centre.query_params["hpid"] = hpid
     centre.run()
     assert not centre.exception, centre.exception
-    card_minutes = int(re.search(r'data-testid="eta"[^>]*>(\d+) min', _card(crew)).group(1))  # type: ignore[union-attr]
+    card_minutes = int(re.search(r'data-testid="eta"[^>]*>(\d+)분', _card(crew)).group(1))  # type: ignore[union-attr]
     table = next(d.value for d in centre.dataframe if any("구급차" in str(c) for c in d.value.columns))
     row = table[table["구급차"] == unit].iloc[0]
     centre_minutes = int(str(row["도착까지 (분)"]).lstrip("≈"))
@@ -636,8 +642,8 @@ def test_the_severity_headline_is_the_likeliest_level_with_the_critical_call_and
     card = _severity_card(at)
     assert '<span class="gt-big">KTAS 3</span>' in card and "background:#f9a825" in card  # the level's colour
     assert 'data-testid="critical">⚠ 중증 의심</span>' in card  # recall first: critical though 3 is likeliest
-    assert "판단: 구급대 판단 (Pre-KTAS·표시)" in card and "p(critical) 35%" in card
-    assert card.index("KTAS 3") < card.index("p(critical)")  # the level is the headline
+    assert "판단: 구급대 판단 (Pre-KTAS·표시)" in card and "위중 확률 35%" in card
+    assert card.index("KTAS 3") < card.index("위중 확률")  # the level is the headline
     at.sidebar.toggle(key="english").set_value(True).run()
     card = _severity_card(at)
     assert "⚠ Suspected critical" in card and "Set by: the crew (Pre-KTAS or a flag)" in card
@@ -652,7 +658,7 @@ def test_a_model_decision_that_is_not_critical_has_no_marker(bus: Bus) -> None:
 
 def test_an_older_dispatchers_severity_reads_ktas_1_2_as_critical(bus: Bus) -> None:
     card = _severity_card(_open(_advised(bus)))  # Severity(ktas=2, p_critical=0.71): no critical, no decided_by
-    assert "⚠ 중증 의심" in card and 'data-testid="decided-by"' not in card and "p(critical) 71%" in card
+    assert "⚠ 중증 의심" in card and 'data-testid="decided-by"' not in card and "위중 확률 71%" in card
 
 
 # --- the crew's assessment -----------------------------------------------------------------------------------------

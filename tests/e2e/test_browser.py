@@ -77,7 +77,7 @@ def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: De
         page.goto(f"{demo.dashboard}/crew?unit={unit}")
         card = page.locator('[data-testid="destination-card"]')
         card.wait_for(timeout=60_000)  # the dispatcher's advice, on the tablet
-        assert "min" in card.inner_text()
+        assert "분" in card.inner_text() and " min" not in card.inner_text()  # Korean minutes (issue 25)
         version = int(card.inner_text().rsplit("v", 1)[1].split()[0])
         screenshot(page, "crew_tablet")
         page.get_by_role("button", name="✅ 수락").click()

@@ -82,8 +82,9 @@ def test_the_map_draws_the_streets_with_no_internet(
         assert board["y"] + 100 < height and board["x"] >= chart["x"] + chart["width"]
     elif viewport == "tablet":  # side by side still, the board's first rows on the first screen
         assert board["x"] >= chart["x"] + chart["width"] and board["y"] + 100 < height
-    else:  # portrait: the map as wide as the page's column, the alerts and the board under it
-        assert board["y"] >= chart["y"] + chart["height"] and chart["width"] >= 0.5 * width
+    else:  # portrait: the sidebar folded, the map as wide as the page, the alerts and the board under it
+        assert board["y"] >= chart["y"] + chart["height"] and chart["width"] >= 0.85 * width
+        assert page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing wider than the screen
     page.wait_for_timeout(2500)  # one refresh, so the picture shows the page as it stays
     screenshot(page, f"control_room_{viewport}")
@@ -135,3 +136,21 @@ def test_a_dispatcher_acknowledges_an_alert_until_it_changes(demo: Demo, open_pa
     finally:
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
         tablet.stop()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_the_english_switch_survives_a_reload_and_korean_is_the_default(
+    demo: Demo, open_page: Callable[[str], Page], viewport: str
+) -> None:
+    page, _ = _open(open_page, demo, viewport)
+    if page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true":
+        page.locator('[data-testid="stExpandSidebarButton"]').click()  # portrait: the switch is in the folded sidebar
+    page.locator('[data-testid="stSidebar"]').get_by_text("English").click()
+    page.get_by_text("Control room").first.wait_for(timeout=30_000)
+    assert wait_until(lambda: "lang=en" in page.url, timeout_s=10)
+    page.reload()
+    page.get_by_text("Control room").first.wait_for(timeout=60_000)  # still English after a reload
+    page.locator(BOARD).wait_for(timeout=60_000)
+    assert page.get_by_text("Alerts", exact=True).count() + page.get_by_text("Alerts (", exact=False).count() > 0
+    page.goto(demo.dashboard)  # a link without the parameter: Korean
+    page.get_by_text("관제실").first.wait_for(timeout=60_000)
