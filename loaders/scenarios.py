@@ -1,8 +1,9 @@
 """Reading scenarios: the TOML in ``dispatch/scenarios/``, the centre and station CSVs of the data
 directory, and the road graph with its caches, into :mod:`dispatch.scenario`'s dataclasses.
 
-:func:`load_scenario` reads a scenario with its centres and stations; :func:`prepare` turns it
-into an ETA index: exact on the road graph when the graph is there (built or read from the cache,
+:func:`load_scenario` reads a scenario with its centres and stations (``national:gwangju``: one
+region of a scenario, :meth:`dispatch.scenario.Scenario.region`); :func:`prepare` turns it into an
+ETA index: exact on the road graph when the graph is there (built or read from the cache,
 :mod:`loaders.graphs`), explicitly approximate when it is not.
 """
 
@@ -13,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from dispatch.scenario import (
+    LARGE_SCENARIOS,
     SCENARIOS,
     Prepared,
     Scenario,
@@ -26,12 +28,22 @@ from dispatch.scenario import (
 )
 from loaders.graphs import load_index, load_network, network_cache_key, resolve_graph
 
+#: Between a scenario's name and one of its regions: ``national:gwangju``.
+REGION_SEPARATOR = ":"
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``national:gwangju`` -> (``national``, ``gwangju``); ``gwangju`` -> (``gwangju``, None)."""
+    base, _, region = name.partition(REGION_SEPARATOR)
+    return base, (region or None) if REGION_SEPARATOR in name else None
+
 
 def scenario_file(name: str) -> Path:
-    """The TOML of the shipped scenario ``name``."""
-    path = Path(str(resources.files("dispatch") / "scenarios" / f"{name}.toml"))
-    if not path.is_file():
-        raise ScenarioError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    """The TOML of the shipped scenario ``name`` (of the whole scenario for ``national:gwangju``)."""
+    base, _ = split_name(name)
+    path = Path(str(resources.files("dispatch") / "scenarios" / f"{base}.toml"))
+    if not base or "/" in base or "\\" in base or not path.is_file():
+        raise ScenarioError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS + LARGE_SCENARIOS)}")
     return path
 
 
@@ -39,8 +51,11 @@ def read_csv(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
     """The rows of a CSV file of the data directory, as dicts."""
     if not path.is_file():
         raise ScenarioError(f"{path} does not exist (run `goldentime data check`)")
-    with path.open(encoding=encoding, newline="") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            return list(csv.DictReader(handle))
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ScenarioError(f"{path} cannot be read as {encoding}: {exc}") from None
 
 
 def has_road_graph(scenario: Scenario) -> bool:
@@ -49,7 +64,9 @@ def has_road_graph(scenario: Scenario) -> bool:
 
 
 def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Scenario:
-    """Read scenario ``name`` (or the TOML at ``path``) with its centres and stations."""
+    """Read scenario ``name`` (or the TOML at ``path``) with its centres and stations; for
+    ``name:region`` (``national:gwangju``), that region's part of it."""
+    base, region = split_name(name)
     source = path or scenario_file(name)
     try:
         text = source.read_text(encoding="utf-8")
@@ -57,15 +74,16 @@ def load_scenario(name: str, data_dir: Path, *, path: Path | None = None) -> Sce
         raise ScenarioError(f"{source}: {exc}") from None
     spec = parse_spec(text, str(source))
     files = files_of(spec, str(source))
-    return build_scenario(
-        name,
+    scenario = build_scenario(
+        base,
         spec,
         source=str(source),
         data_dir=data_dir,
         road_graph=resolve_graph(data_dir / files.road_graph),
-        centre_rows=read_csv(data_dir / files.centres),
-        station_rows=read_csv(data_dir / files.stations),
+        centre_rows=read_csv(data_dir / files.centres, files.centres_encoding),
+        station_rows=read_csv(data_dir / files.stations, files.stations_encoding),
     )
+    return scenario if region is None else scenario.region(region)
 
 
 def prepare(scenario: Scenario, *, cache_dir: Path | None) -> Prepared:

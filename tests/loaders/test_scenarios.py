@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 
 from dispatch.roads import ApproximateIndex, RoadNetwork, haversine_m
-from dispatch.scenario import SCENARIOS, Scenario, ScenarioError, approximate_index, off_graph, on_graph
+from dispatch.scenario import (
+    LARGE_SCENARIOS,
+    SCENARIOS,
+    Scenario,
+    ScenarioError,
+    Station,
+    approximate_index,
+    off_graph,
+    on_graph,
+)
 from goldentime.settings import default_data_dir
 from loaders.graphs import load_network
-from loaders.scenarios import default_scenario, has_road_graph, load_scenario, prepare, scenario_file
+from loaders.scenarios import default_scenario, has_road_graph, load_scenario, prepare, scenario_file, split_name
 
 DATA_DIR = default_data_dir()
 SEVERANCE = "연세대학교의과대학세브란스병원"
@@ -56,6 +65,11 @@ def test_seoul_central_loads(seoul: Scenario) -> None:
     assert all(1 <= c.level <= 4 for c in seoul.centres)
     with pytest.raises(KeyError, match="not a centre"):
         seoul.centre("A0000000")
+    # one region, from the data: E-Gen's address for the centres, the 119 list's for the stations
+    assert seoul.regions == ("seoul",)
+    assert {c.region for c in seoul.centres} == {s.region for s in seoul.stations} == {"seoul"}
+    assert all(c.also_serves == () for c in seoul.centres) and seoul.left_out == ()
+    assert seoul.region("seoul").centres == seoul.centres and seoul.region("seoul").name == "seoul-central:seoul"
 
 
 def test_gwangju_loads(gwangju: Scenario) -> None:
@@ -68,16 +82,34 @@ def test_gwangju_loads(gwangju: Scenario) -> None:
     assert {s.ambulances for s in gwangju.stations} == {1, 2}
     assert not has_road_graph(gwangju)
     assert gwangju.speeds.trust_maxspeed is True
+    # one region: E-Gen's merged 전남광주통합특별시 is split by district, the stations' addresses say 광주광역시
+    assert gwangju.regions == ("gwangju",)
+    assert {c.region for c in gwangju.centres} == {s.region for s in gwangju.stations} == {"gwangju"}
+    assert all(c.also_serves == () for c in gwangju.centres)
     # every place is in Gwangju
     for lat, lon in [(c.lat, c.lon) for c in gwangju.centres] + [(s.lat, s.lon) for s in gwangju.stations]:
         assert 34.9 < lat < 35.4 and 126.6 < lon < 127.1
 
 
 def test_scenario_files_ship_with_the_package() -> None:
-    for name in SCENARIOS:
+    for name in SCENARIOS + LARGE_SCENARIOS:
         assert scenario_file(name).is_file()
-    with pytest.raises(ScenarioError, match="unknown scenario 'atlantis'"):
-        load_scenario("atlantis", DATA_DIR)
+    assert scenario_file("national:gwangju") == scenario_file("national")
+    assert "national" not in SCENARIOS  # never a default, nor on the what-if page
+    for bad in ("atlantis", "atlantis:seoul", ":seoul", "../dispatch/scenarios/gwangju"):
+        with pytest.raises(ScenarioError, match=f"unknown scenario '{bad}'; known: gwangju, seoul-central, national"):
+            load_scenario(bad, DATA_DIR)
+
+
+def test_a_region_of_a_scenario_loads_by_name() -> None:
+    assert split_name("national:gwangju") == ("national", "gwangju")
+    assert split_name("gwangju") == ("gwangju", None) and split_name("national:") == ("national", None)
+    part = load_scenario("gwangju:gwangju", DATA_DIR)
+    assert part.name == "gwangju:gwangju" and len(part.centres) == 24 and part.fleet_size == 38
+    with pytest.raises(ScenarioError, match="gwangju has no region 'seoul'"):
+        load_scenario("gwangju:seoul", DATA_DIR)
+    with pytest.raises(ScenarioError, match="unknown region 'atlantis'"):
+        load_scenario("gwangju:atlantis", DATA_DIR)
 
 
 def test_default_scenario_is_seoul_central() -> None:
@@ -126,6 +158,15 @@ def test_on_graph_removes_exactly_the_off_graph_places(seoul: Scenario, network:
     for name in ("name", "title", "data_dir", "road_graph", "speeds", "max_snap_m", "access_kmh", "notes"):
         assert getattr(usable, name) == getattr(seoul, name), name
     assert seoul.centres and len(seoul.centres) == 6  # the original is untouched
+
+
+def test_on_graph_judges_each_place_by_its_position(seoul: Scenario, network: RoadNetwork) -> None:
+    """Station names repeat nationwide (nine 중앙119안전센터): one off the graph must not take its namesake."""
+    inside = next(s for s in seoul.stations if s.name == "종로119안전센터")
+    outside = next(s for s in seoul.stations if s.name == "홍은119안전센터")
+    twins = Scenario(**{**seoul.__dict__, "stations": (inside, Station(inside.name, outside.lat, outside.lon))})
+    assert [o.name for o in off_graph(twins, network) if o.kind == "station"] == [inside.name]
+    assert on_graph(twins, network).stations == (inside,)
 
 
 def test_a_larger_snap_limit_keeps_more(seoul: Scenario, network: RoadNetwork) -> None:
