@@ -15,7 +15,7 @@ import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -57,23 +57,31 @@ KBSMC = schemas.Option(hpid="A1100017", name="강북삼성병원", eta_s=360, be
                        reason="도착 시 병상 없음", reason_en="no bed on arrival")  # fmt: skip
 
 
-class Decisions:
-    """What the dispatcher would receive on ``ems/units/{unit}/decision``."""
+P = TypeVar("P", bound=schemas.Payload)
 
-    def __init__(self, broker: BrokerUnderTest, unit: str) -> None:
-        self.received: list[schemas.Decision] = []
+
+class Heard(Generic[P]):
+    """What the dispatcher would receive on one of a unit's topics (``ems/units/{unit}/decision``, ``.../vitals``)."""
+
+    def __init__(self, broker: BrokerUnderTest, unit: str, kind: topics.Kind, payload: type[P]) -> None:
+        self.kind, self.payload = kind, payload
+        self.received: list[P] = []
         self._lock = threading.Lock()
         self.client = MqttClient(broker.url, unique("dispatcher"), on_message=self._on, protocol=broker.protocol)
-        self.client.subscribe(topics.build(topics.Kind.DECISION, unit), qos=1)
+        self.client.subscribe(topics.build(kind, unit), qos=1)
         self.client.start()
 
     def _on(self, message: Message) -> None:
-        if topics.parse(message.topic).kind is not topics.Kind.DECISION:
+        if topics.parse(message.topic).kind is not self.kind:
             return  # amqtt 0.12 also hands a new subscriber the unit's other retained messages
-        decision = schemas.decode(topics.Kind.DECISION, message.payload)
-        assert isinstance(decision, schemas.Decision)
+        payload = schemas.decode(self.kind, message.payload)
+        assert isinstance(payload, self.payload)
         with self._lock:
-            self.received.append(decision)
+            self.received.append(payload)
+
+
+def decisions_heard(broker: BrokerUnderTest, unit: str) -> Heard[schemas.Decision]:
+    return Heard(broker, unit, topics.Kind.DECISION, schemas.Decision)
 
 
 def _advice(
@@ -142,7 +150,7 @@ def test_the_card_shows_destination_eta_beds_and_reason_and_accept_goes_sending_
     bus: Bus, broker: BrokerUnderTest
 ) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         text = _page_text(at)
@@ -197,7 +205,7 @@ def test_decline_needs_a_chosen_reason_a_confirmation_and_goes_after_the_undo_wi
     bus: Bus, broker: BrokerUnderTest
 ) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         at.sidebar.toggle(key="english").set_value(True).run()
@@ -232,7 +240,7 @@ def test_decline_needs_a_chosen_reason_a_confirmation_and_goes_after_the_undo_wi
 
 def test_an_undone_decline_is_never_sent(bus: Bus, broker: BrokerUnderTest) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         _decline(at, unit, 0)
@@ -251,7 +259,7 @@ def test_an_undone_decline_is_never_sent(bus: Bus, broker: BrokerUnderTest) -> N
 
 def test_a_decline_whose_advice_changes_in_its_undo_window_is_not_sent(bus: Bus, broker: BrokerUnderTest) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         _decline(at, unit, 0)
@@ -271,7 +279,7 @@ def test_a_decline_whose_advice_changes_in_its_undo_window_is_not_sent(bus: Bus,
 
 def test_a_cancelled_decline_sends_nothing_and_the_panel_closes(bus: Bus, broker: BrokerUnderTest) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         _decline(at, unit, 1)
@@ -293,7 +301,7 @@ def test_a_press_that_arrives_after_the_advice_changed_is_not_sent(bus: Bus, bro
     """A press made on the advice on screen that reaches the dashboard after the dispatcher changed the destination
     (as a press made while the tablet was cut off does): not sent, and the crew is told why."""
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)  # the crew sees 서울대학교병원, v4
         _readvise(bus, unit, _advice(5, KBSMC))
@@ -312,7 +320,7 @@ def test_a_press_on_an_older_version_of_the_same_destination_goes_with_the_versi
     bus: Bus, broker: BrokerUnderTest
 ) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)  # v4
         _readvise(bus, unit, _advice(5, SNUH.model_copy(update={"eta_s": 480})))  # the ETA moved: same centre
@@ -325,7 +333,7 @@ def test_a_press_on_an_older_version_of_the_same_destination_goes_with_the_versi
 
 def test_a_decision_the_dispatcher_refuses_says_so(bus: Bus, broker: BrokerUnderTest) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         at.button(key=f"decide-accept-{unit}").click().run()
@@ -402,7 +410,7 @@ def test_an_accept_pressed_while_the_dashboard_is_cut_off_says_so_and_goes_when_
     bus: Bus, broker: BrokerUnderTest
 ) -> None:
     unit = _advised(bus)
-    decisions = Decisions(broker, unit)
+    decisions = decisions_heard(broker, unit)
     try:
         at = _open(unit)
         bus.feed.client.stop()
@@ -664,25 +672,6 @@ def test_an_older_dispatchers_severity_reads_ktas_1_2_as_critical(bus: Bus) -> N
 # --- the crew's assessment -----------------------------------------------------------------------------------------
 
 
-class VitalsSent:
-    """What the dispatcher would receive on ``ems/units/{unit}/vitals``."""
-
-    def __init__(self, broker: BrokerUnderTest, unit: str) -> None:
-        self.received: list[schemas.Vitals] = []
-        self._lock = threading.Lock()
-        self.client = MqttClient(broker.url, unique("dispatcher"), on_message=self._on, protocol=broker.protocol)
-        self.client.subscribe(topics.build(topics.Kind.VITALS, unit), qos=1)
-        self.client.start()
-
-    def _on(self, message: Message) -> None:
-        if topics.parse(message.topic).kind is not topics.Kind.VITALS:
-            return  # amqtt 0.12 also hands a new subscriber the unit's other retained messages
-        vitals = schemas.decode(topics.Kind.VITALS, message.payload)
-        assert isinstance(vitals, schemas.Vitals)
-        with self._lock:
-            self.received.append(vitals)
-
-
 def _standing(at: AppTest) -> str:
     return next(m.value for m in at.markdown if 'data-testid="assessment-standing"' in m.value)
 
@@ -699,7 +688,7 @@ def test_the_crew_picks_a_complaint_grades_pre_ktas_and_the_patients_vitals_carr
     bus: Bus, broker: BrokerUnderTest
 ) -> None:
     unit = _advised(bus)
-    sent = VitalsSent(broker, unit)
+    sent = Heard(broker, unit, topics.Kind.VITALS, schemas.Vitals)
     try:
         at = _open(unit)
         standing = _standing(at)
@@ -756,7 +745,7 @@ def test_nothing_entered_is_not_sent(bus: Bus) -> None:
 
 def test_a_new_patient_clears_the_form_before_anything_is_sent_for_them(bus: Bus, broker: BrokerUnderTest) -> None:
     unit = _advised(bus)
-    sent = VitalsSent(broker, unit)
+    sent = Heard(broker, unit, topics.Kind.VITALS, schemas.Vitals)
     try:
         at = _open(unit)  # the form is shown for P-crew
         monitor = schemas.Vitals.new(patient_id="P-next", hr_bpm=80)

@@ -11,14 +11,20 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
+from telemetry import schemas, topics
 from telemetry.broker import EmbeddedBroker, free_port
+from telemetry.bus import Message
+from telemetry.client import MqttClient
+from tests.helpers import unique
 
 VIEWPORTS: dict[str, ViewportSize] = {
     "wall": {"width": 1920, "height": 1080},
@@ -112,3 +118,33 @@ def open_page(browser: Browser) -> Iterator[Callable[[str], Page]]:
     yield opened
     for page in pages:
         page.close()
+
+
+P = TypeVar("P", bound=schemas.Payload)
+
+
+class UnitWatch:
+    """What is said on some of one unit's topics (its advice, its vitals, its decisions ...), as the dispatcher or the
+    unit would hear it: ``watch.of(schemas.Advice)`` lists what came, oldest first."""
+
+    def __init__(self, url: str, unit: str, *kinds: topics.Kind) -> None:
+        self._lock = threading.Lock()
+        self._heard: defaultdict[type[schemas.Payload], list[schemas.Payload]] = defaultdict(list)
+        self.client = MqttClient(url, unique("e2e-watch"), on_message=self._on)
+        for kind in kinds:
+            self.client.subscribe(topics.build(kind, unit), qos=1)
+        self.client.start()
+
+    def _on(self, message: Message) -> None:
+        if not message.payload:
+            return  # a retained topic cleared
+        payload = schemas.decode(topics.parse(message.topic).kind, message.payload)
+        with self._lock:
+            self._heard[type(payload)].append(payload)
+
+    def of(self, kind: type[P]) -> list[P]:
+        with self._lock:
+            return [p for p in self._heard[kind] if isinstance(p, kind)]
+
+    def stop(self) -> None:
+        self.client.stop()

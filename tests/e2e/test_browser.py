@@ -25,8 +25,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.map_layers import UNIT_COLOURS
 from telemetry import schemas, topics
-from telemetry.client import Message, MqttClient
-from tests.e2e.conftest import CITY_HALL, Demo, screenshot
+from telemetry.client import MqttClient
+from tests.e2e.conftest import CITY_HALL, Demo, UnitWatch, screenshot
 from tests.helpers import unique, wait_until
 
 
@@ -48,24 +48,10 @@ def test_the_control_room_shows_the_citys_units_on_the_map(demo: Demo, page: Pag
     screenshot(page, "control_room")
 
 
-class Decisions:
-    def __init__(self, url: str, unit: str) -> None:
-        self.received: list[schemas.Decision] = []
-        self.client = MqttClient(url, unique("e2e-dispatch-watch"), on_message=self._on)
-        self.client.subscribe(topics.build(topics.Kind.DECISION, unit), qos=1)
-        self.client.start()
-
-    def _on(self, message: Message) -> None:
-        if topics.parse(message.topic).kind is topics.Kind.DECISION:
-            decision = schemas.decode(topics.Kind.DECISION, message.payload)
-            assert isinstance(decision, schemas.Decision)
-            self.received.append(decision)
-
-
 def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: Demo, page: Page) -> None:
     unit = unique("E2E")
     tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
-    decisions = Decisions(demo.mqtt_url, unit)
+    decisions = UnitWatch(demo.mqtt_url, unit, topics.Kind.DECISION)
     try:
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
         tablet.send(topics.Topic(topics.Kind.POSITION, unit), schemas.Position.new(lat=CITY_HALL[0], lon=CITY_HALL[1]))
@@ -81,35 +67,14 @@ def test_a_crew_sees_the_advice_presses_accept_and_dispatch_receives_it(demo: De
         version = int(card.inner_text().rsplit("v", 1)[1].split()[0])
         screenshot(page, "crew_tablet")
         page.get_by_role("button", name="✅ 수락").click()
-        assert wait_until(lambda: bool(decisions.received), timeout_s=30)
-        decision = decisions.received[0]
+        assert wait_until(lambda: bool(decisions.of(schemas.Decision)), timeout_s=30)
+        decision = decisions.of(schemas.Decision)[0]
         assert decision.decision is schemas.DecisionKind.ACCEPT and decision.advice_version == version
         page.get_by_text("수락을 보냈습니다.").wait_for(timeout=30_000)
     finally:
-        decisions.client.stop()
+        decisions.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
         tablet.stop()
-
-
-class VitalsHeard:
-    """What the dispatcher hears on one unit's vitals topic, and the advice it then sends the unit."""
-
-    def __init__(self, url: str, unit: str) -> None:
-        self.vitals: list[schemas.Vitals] = []
-        self.advice: list[schemas.Advice] = []
-        self.client = MqttClient(url, unique("e2e-vitals-watch"), on_message=self._on)
-        for kind in (topics.Kind.VITALS, topics.Kind.ADVICE):
-            self.client.subscribe(topics.build(kind, unit), qos=1)
-        self.client.start()
-
-    def _on(self, message: Message) -> None:
-        if not message.payload:
-            return
-        payload = schemas.decode(topics.parse(message.topic).kind, message.payload)
-        if isinstance(payload, schemas.Vitals):
-            self.vitals.append(payload)
-        elif isinstance(payload, schemas.Advice):
-            self.advice.append(payload)
 
 
 def _search_and_pick(page: Page, key: str, typed: str, option: str) -> None:
@@ -134,7 +99,7 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
     patient's vitals, and the crew's grade, more urgent than the model's, sets the patient's urgency."""
     unit, patient = unique("E2E"), unique("P")
     tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
-    heard = VitalsHeard(demo.mqtt_url, unit)
+    heard = UnitWatch(demo.mqtt_url, unit, topics.Kind.VITALS, topics.Kind.ADVICE)
     try:
         # The tablet first, as a crew opens it before the monitor is on: no patient yet, and it says so (the
         # dashboard knows a patient only from vitals it heard; vitals are not retained).
@@ -147,8 +112,8 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
         tablet.send(topics.Topic(topics.Kind.VITALS, unit), monitor).wait(5)
 
         page.get_by_test_id("destination-card").wait_for(timeout=60_000)  # advised on the monitor's vitals
-        assert wait_until(lambda: bool(heard.advice), timeout_s=30)
-        first = heard.advice[-1].severity
+        assert wait_until(lambda: bool(heard.of(schemas.Advice)), timeout_s=30)
+        first = heard.of(schemas.Advice)[-1].severity
         assert first is not None and first.ktas >= 3, first  # the model alone: not that urgent
         page.get_by_test_id("assessment-standing").get_by_text(patient).wait_for(timeout=30_000)
         page.get_by_test_id("request-state").wait_for(timeout=60_000)  # the card has grown to its usual size
@@ -158,7 +123,7 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
         page.get_by_role("button", name="📤 보내기").click()
 
         def assessed() -> list[schemas.Vitals]:
-            return [v for v in heard.vitals if v.msg_id != monitor.msg_id]
+            return [v for v in heard.of(schemas.Vitals) if v.msg_id != monitor.msg_id]
 
         assert wait_until(lambda: bool(assessed()), timeout_s=30)
         [sent] = assessed()
@@ -168,16 +133,16 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
 
         # The dispatcher takes the crew's grade: the advice's severity is the crew's, and the tablet says so.
         def crew_decided() -> bool:
-            severity = heard.advice[-1].severity if heard.advice else None
+            severity = heard.of(schemas.Advice)[-1].severity if heard.of(schemas.Advice) else None
             return severity is not None and severity.decided_by is schemas.Decider.CREW and severity.ktas == 2
 
-        assert wait_until(crew_decided, timeout_s=30), [a.severity for a in heard.advice]
+        assert wait_until(crew_decided, timeout_s=30), [a.severity for a in heard.of(schemas.Advice)]
         decided = page.get_by_test_id("decided-by")
         decided.get_by_text("구급대 판단", exact=False).wait_for(timeout=30_000)
         assert page.get_by_test_id("severity").get_attribute("data-ktas") == "2"
         screenshot(page, "crew_tablet_assessed")
     finally:
-        heard.client.stop()
+        heard.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
         tablet.stop()
 
@@ -196,28 +161,8 @@ def test_the_centre_and_what_if_pages_open(demo: Demo, page: Page) -> None:
     screenshot(page, "what_if")
 
 
-class Watch:
-    """What the dispatcher tells one unit: its advice and where its transfer request stands."""
-
-    def __init__(self, url: str, unit: str) -> None:
-        self.advice: list[schemas.Advice] = []
-        self.states: list[schemas.UnitRequest] = []
-        self.client = MqttClient(url, unique("e2e-unit-watch"), on_message=self._on)
-        for kind in (topics.Kind.ADVICE, topics.Kind.REQUEST_STATE):
-            self.client.subscribe(topics.build(kind, unit), qos=1)
-        self.client.start()
-
-    def _on(self, message: Message) -> None:
-        if not message.payload:
-            return
-        payload = schemas.decode(topics.parse(message.topic).kind, message.payload)
-        if isinstance(payload, schemas.Advice):
-            self.advice.append(payload)
-        elif isinstance(payload, schemas.UnitRequest):
-            self.states.append(payload)
-
-    def state(self, hpid: str, state: schemas.RequestState) -> bool:
-        return any(s.hpid == hpid and s.state is state for s in self.states)
+def _request_is(watch: UnitWatch, hpid: str, state: schemas.RequestState) -> bool:
+    return any(s.hpid == hpid and s.state is state for s in watch.of(schemas.UnitRequest))
 
 
 def _answer_button(page: Page, name: str, request_id: str, timeout_ms: float = 60_000) -> None:
@@ -226,14 +171,17 @@ def _answer_button(page: Page, name: str, request_id: str, timeout_ms: float = 6
 
 
 def _answer_waiting(
-    page: Page, demo: Demo, watch: Watch, buttons: tuple[str, ...], answered: schemas.RequestState, shows: str = ""
+    page: Page, demo: Demo, watch: UnitWatch, buttons: tuple[str, ...], answered: schemas.RequestState, shows: str = ""
 ) -> schemas.UnitRequest:
     """Answer, on its centre's page, the request the crew waits on now, pressing ``buttons``: the request answered.
     The live city keeps reporting, so the advice, and the request with it, may move before the nurse answers."""
     waiting = (schemas.RequestState.SENT, schemas.RequestState.SEEN)
     for _ in range(4):
-        assert wait_until(lambda: bool(watch.states) and watch.states[-1].state in waiting, timeout_s=60)
-        request = watch.states[-1]
+        assert wait_until(
+            lambda: bool(watch.of(schemas.UnitRequest)) and watch.of(schemas.UnitRequest)[-1].state in waiting,
+            timeout_s=60,
+        )
+        request = watch.of(schemas.UnitRequest)[-1]
         page.goto(f"{demo.dashboard}/centre?hpid={request.hpid}")
         card = page.get_by_test_id(f"request-{request.request_id}")
         try:
@@ -244,9 +192,9 @@ def _answer_waiting(
                 _answer_button(page, name, request.request_id, timeout_ms=15_000)
         except PlaywrightTimeout:
             continue
-        if wait_until(functools.partial(watch.state, request.hpid, answered), timeout_s=30):
+        if wait_until(functools.partial(_request_is, watch, request.hpid, answered), timeout_s=30):
             return request
-    raise AssertionError(f"no request of the crew was {answered.value}: {watch.states}")
+    raise AssertionError(f"no request of the crew was {answered.value}: {watch.of(schemas.UnitRequest)}")
 
 
 def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo, page: Page) -> None:
@@ -255,7 +203,7 @@ def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo,
     (one tap), and the crew's tablet says to leave."""
     unit = unique("E2E")
     tablet = MqttClient(demo.mqtt_url, unique("tablet")).start()
-    watch = Watch(demo.mqtt_url, unit)
+    watch = UnitWatch(demo.mqtt_url, unit, topics.Kind.ADVICE, topics.Kind.REQUEST_STATE)
     try:
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.ON_SCENE))
         tablet.send(topics.Topic(topics.Kind.POSITION, unit), schemas.Position.new(lat=CITY_HALL[0], lon=CITY_HALL[1]))
@@ -278,6 +226,6 @@ def test_a_centre_declines_then_another_accepts_and_the_crew_sees_it(demo: Demo,
         page.get_by_test_id("request-go").get_by_text("출발하세요").wait_for(timeout=10_000)
         screenshot(page, "crew_tablet_accepted")
     finally:
-        watch.client.stop()
+        watch.stop()
         tablet.send(topics.Topic(topics.Kind.STATUS, unit), schemas.Status.new(status=schemas.UnitStatus.AVAILABLE))
         tablet.stop()
