@@ -162,9 +162,13 @@ class CapacityStore:
                 )
 
     def republish_all(self) -> None:
-        """Mark every centre as not on the bus yet (on start: retained state may be gone)."""
+        """Mark every centre that has been reported as not on the bus yet (on start: retained state may be gone).
+        A centre never reported is left off: an empty report would say nothing a missing one does not, and, retained,
+        it would replace what another writer (the live city, an E-Gen import) had said of the centre."""
         with self.engine.begin() as connection:
-            connection.execute(hospitals.update().values(published_version=hospitals.c.version - 1))
+            connection.execute(
+                hospitals.update().where(hospitals.c.version > 0).values(published_version=hospitals.c.version - 1)
+            )
 
     # --- tokens --------------------------------------------------------------------------
 
