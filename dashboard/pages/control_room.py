@@ -9,8 +9,9 @@ centres that would cover each other are drawn apart, and every point's tooltip s
 
 Alerts are only the city's own (its scenario's centres), one line per kind and subject with a count, the first
 :data:`ALERTS_SHOWN` shown and the rest behind "더 보기"; a dispatcher acknowledges one, and it stays
-acknowledged (for this browser session) until its condition changes. The layout puts the map and, beside it,
-the alerts and the unit board on a 1920×1080 wall's first screen; a portrait tablet gets them one under the other.
+acknowledged on every screen of this dashboard (while it runs) until its condition changes. The layout puts the
+map and, beside it, the alerts and the unit board on a 1920×1080 wall's first screen; a portrait tablet gets them one
+under the other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -99,8 +101,6 @@ ALERTS_MANY: dict[str, Text] = {
 }  # fmt: skip
 #: Alerts shown before "더 보기" (the rest behind it).
 ALERTS_SHOWN = 4
-#: The session's acknowledged alerts (their :attr:`AlertGroup.key`).
-ACKNOWLEDGED = "cr-acknowledged"
 #: Decline reasons the control room knows, whatever language they came in: the tablet's (Korean or English, as its
 #: switch was) and those the demo city's crews give in English (``simulations.live``).
 KNOWN_REASONS: dict[str, Text] = {
@@ -435,8 +435,31 @@ def alert_text(group: AlertGroup) -> str:
     return text
 
 
+class Acknowledgements:
+    """The alerts acknowledged on this dashboard (their :attr:`AlertGroup.key`), shared by every screen of it: one
+    dispatcher's 확인 shows on the wall and on the other desks too. Kept while the dashboard runs; an acknowledgement
+    of a condition that is over is forgotten."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys.add(key)
+
+    def split(self, groups: list[AlertGroup]) -> tuple[list[AlertGroup], list[AlertGroup]]:
+        with self._lock:
+            return split_alerts(groups, self._keys)
+
+
+@st.cache_resource
+def acknowledgements() -> Acknowledgements:
+    return Acknowledgements()
+
+
 def _acknowledge(key: str) -> None:
-    st.session_state.setdefault(ACKNOWLEDGED, set()).add(key)
+    acknowledgements().add(key)
 
 
 def _alert_line(group: AlertGroup) -> None:
@@ -463,8 +486,7 @@ def split_alerts(groups: list[AlertGroup], acknowledged: set[str]) -> tuple[list
 def _alerts_panel(view: CityView, now: datetime) -> None:
     found = alerts(view, now, clock_speed=settings().clock_speed, silent_after_s=_silent_after_s(), centres=_hpids())
     groups = group_alerts(found)
-    acknowledged: set[str] = st.session_state.setdefault(ACKNOWLEDGED, set())
-    waiting, seen = split_alerts(groups, acknowledged)
+    waiting, seen = acknowledgements().split(groups)
     with st.container(key="cr-alerts"):
         st.subheader(tr(("알림", "Alerts")) + (f" ({len(waiting)})" if waiting else ""))
         if not groups:

@@ -397,6 +397,10 @@ def test_alerts_are_the_citys_grouped_the_first_few_then_more_and_acknowledged_u
         f"{declining} 안내 거절 4회 — 최근: 병원 도착 후 수용 거부: 병상 없음 (0분 전)"
     ]
     assert "확인한 알림 (1)" in [e.label for e in at.expander]
+    # Another screen of the same dashboard (the wall, another desk: a session of its own) sees the same.
+    other = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    assert "확인한 알림 (1)" in [e.label for e in other.expander]
+    assert not [t for t in other.error.values if t.startswith(first_offline)]
 
     at.sidebar.toggle(key="english").set_value(True).run()
     assert [t for t in at.error.values if t.startswith(declining)] == [
