@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutation format clean browser screenshots
+.PHONY: demo test lint bench mutation format clean browser cluster screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GoldenTime needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser cluster
 	$(BIN)/python -m pytest
 
 # The browser tests drive Debian's Chromium (Playwright cannot download one here) and need a Korean
@@ -36,6 +36,12 @@ browser:
 	@fc-list 2>/dev/null | grep -qi "color emoji" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get install -y -qq fonts-noto-color-emoji >/dev/null; } || \
 		echo "note: screenshots need an emoji font for the buttons' icons: sudo apt-get install -y fonts-noto-color-emoji"
+
+# The multi-node bus tests (tests/cluster) start a 3-node NATS cluster from Debian's nats-server.
+cluster:
+	@test -x /usr/sbin/nats-server || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq nats-server >/dev/null; } || \
+		echo "note: the cluster tests need Debian's nats-server: sudo apt-get install -y nats-server"
 
 # Pictures of every dashboard page for the README, taken by the browser tests.
 screenshots: $(STAMP) browser
