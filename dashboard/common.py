@@ -94,21 +94,32 @@ _STYLE = """
 LANG_PARAM = "lang"
 
 
-#: A portrait tablet (narrower than a landscape one) opens a page with the sidebar folded, once per page load: its
-#: 800 px are the page's; the switch and the page list stay one tap away (the ">" at the top left).
-_PORTRAIT_SCRIPT = """
+#: Run once per page load. (1) A portrait tablet (narrower than a landscape one) opens a page with the sidebar folded:
+#: its 800 px are the page's; the switch and the page list stay one tap away (the ">" at the top left). (2) Streamlit
+#: answers the first request a fresh server gets for a page other than the first (a tablet's bookmarked /crew?unit=…
+#: after a restart) with the right page under its own English "Page not found" dialog, which makes the page inert
+#: (streamlit/streamlit#9992, a known bug): the dialog is closed.
+_LOAD_SCRIPT = """
 <script>
 (() => {
-  if (window.gtPortraitFolded) return;
-  window.gtPortraitFolded = true;
-  if (!(window.innerWidth < 1000 && window.innerHeight > window.innerWidth)) return;
-  const fold = (tries) => {
-    const sidebar = document.querySelector('[data-testid="stSidebar"]');
-    const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
-    if (sidebar && sidebar.getAttribute('data-collapsed') === 'false' && button) { button.click(); return; }
-    if (tries > 0) setTimeout(() => fold(tries - 1), 100);
+  if (window.gtPageLoaded) return;
+  window.gtPageLoaded = true;
+  const portrait = window.innerWidth < 1000 && window.innerHeight > window.innerWidth;
+  let folded = !portrait;
+  const settle = (tries) => {
+    if (!folded) {
+      const sidebar = document.querySelector('[data-testid="stSidebar"]');
+      const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (sidebar && sidebar.getAttribute('data-collapsed') === 'false' && button) { button.click(); folded = true; }
+    }
+    for (const dialog of document.querySelectorAll('[role="dialog"]')) {
+      if (!dialog.textContent.includes('Page not found')) continue;
+      const close = dialog.querySelector('button[aria-label="Close"]');
+      if (close) close.click();
+    }
+    if (tries > 0) setTimeout(() => settle(tries - 1), 100);
   };
-  fold(30);
+  settle(50);
 })();
 </script>
 """
@@ -189,7 +200,7 @@ def page_header(title: Text) -> None:
     restore_language()
     st.sidebar.toggle("English", key="english")
     _language_to_url()
-    st.html(_PORTRAIT_SCRIPT, unsafe_allow_javascript=True)
+    st.html(_LOAD_SCRIPT, unsafe_allow_javascript=True)
     st.title(tr(title))
 
 

@@ -10,8 +10,8 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +21,10 @@ from simulations.errors import SimulationError
 if TYPE_CHECKING:  # the simulator loads lazily: `goldentime --help` stays quick
     from dispatch.scenario import Prepared
     from simulations.config import SimConfig
+    from simulations.kpis import Interval
     from simulations.patients import SimPatient
     from simulations.policies import Policy
+    from simulations.records import RunResult
     from simulations.trace import CallLog
 
 #: ``progress(done, total, label)``: ``done`` of ``total`` runs finished, ``label`` says which runs next.
@@ -56,13 +58,24 @@ DEFAULT_DAYS = 7.0
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a what-if wrote, and the command line that writes it again."""
+    """What a what-if wrote, the command line that writes it again, and what the report's plots are drawn from
+    (so the dashboard draws its own charts from the very numbers of the report)."""
 
     report: Path
     kpis: Path
     runs: int
     elapsed_s: float  # simulation and report, scenario preparation excluded
     command: str
+    #: The policies in the report's order.
+    policies: tuple[str, ...] = ()
+    #: (policy, metric) -> mean over seeds, 95 % interval: the report's KPI table (``simulations.kpis.summarise``).
+    summary: Mapping[tuple[str, str], Interval] = field(default_factory=dict)
+    #: policy -> call -> on scene of every call, minutes, all seeds pooled (the report's response-time CDF).
+    response_min: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    #: policy -> call -> definitive care of every KTAS 1-2 patient, minutes, all seeds pooled (the report's CDF).
+    definitive_ktas12_min: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    #: hpid -> name of the centres the runs simulated (their peak occupancy is ``peak_occupancy_pct_<hpid>``).
+    centres: Mapping[str, str] = field(default_factory=dict)
 
 
 def _policies(value: str) -> list[str]:
@@ -197,7 +210,37 @@ def run_what_if(settings: Settings, what: WhatIf, progress: Progress | None = No
     command = command_line(what, name)
     notes = _notes(prepared, config, log=log, days=days, patients=patients)
     report = write_report(what.out, results, title=_title(prepared, what, log), command=command, notes=notes)
-    return Outcome(report, what.out / "kpis.csv", total, time.perf_counter() - started, command)
+    elapsed_s = time.perf_counter() - started
+    return _outcome(report, what.out / "kpis.csv", total, elapsed_s, command, results)
+
+
+def _outcome(
+    report: Path, kpis: Path, runs: int, elapsed_s: float, command: str, results: Sequence[RunResult]
+) -> Outcome:
+    """The outcome of ``results``, with the numbers the report's plots are drawn from."""
+    from simulations.kpis import definitive_minutes, policies_of, response_minutes, summarise
+
+    policies = tuple(policies_of(results))
+
+    def pooled(minutes: Callable[[RunResult], Sequence[float]]) -> dict[str, tuple[float, ...]]:
+        return {p: tuple(float(v) for r in results if r.policy == p for v in minutes(r)) for p in policies}
+
+    centres: dict[str, str] = {}
+    for result in results:
+        for centre in result.centres:
+            centres.setdefault(centre.hpid, centre.name)
+    return Outcome(
+        report,
+        kpis,
+        runs,
+        elapsed_s,
+        command,
+        policies=policies,
+        summary=summarise(results),
+        response_min=pooled(lambda r: response_minutes(r.calls).tolist()),
+        definitive_ktas12_min=pooled(lambda r: definitive_minutes(r.calls, (1, 2)).tolist()),
+        centres=centres,
+    )
 
 
 def _call_log(what: WhatIf, prepared: Prepared) -> CallLog | None:

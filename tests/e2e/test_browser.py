@@ -147,18 +147,14 @@ def test_the_crew_picks_the_complaint_grades_pre_ktas_and_dispatch_receives_them
         tablet.stop()
 
 
-def test_the_centre_and_what_if_pages_open(demo: Demo, page: Page) -> None:
+def test_the_centre_page_opens(demo: Demo, page: Page) -> None:
+    """(The what-if page has a browser test of its own: tests/e2e/test_what_if.py.)"""
     page.goto(f"{demo.dashboard}/centre")
     page.get_by_text("응급의료기관").first.wait_for(timeout=60_000)
     page.get_by_text("데모 토큰").first.wait_for(timeout=30_000)  # the demo's token is filled in
     page.get_by_role("button", name="보내기").wait_for(timeout=30_000)
     page.wait_for_timeout(3000)  # let the live part (inbound patients) draw before the picture
     screenshot(page, "emergency_centre")
-    page.goto(f"{demo.dashboard}/what-if")
-    page.get_by_role("button", name="▶ 실행").first.click(timeout=60_000)
-    page.get_by_text("정책별 지표").wait_for(timeout=180_000)
-    page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
-    screenshot(page, "what_if")
 
 
 def _request_is(watch: UnitWatch, hpid: str, state: schemas.RequestState) -> bool:
