@@ -30,6 +30,14 @@ from dispatch.commands import (
     RequestEntry,
     TellRequest,
 )
+from dispatch.decision_state import (
+    EPOCH_SPAN,
+    EngineState,
+    PatientState,
+    RegionState,
+    StateChanges,
+    TrendState,
+)
 from dispatch.events import (
     AdviceSeen,
     AnswerReceived,
@@ -53,7 +61,7 @@ from dispatch.handshake import (
     refused_view,
     request_id,
 )
-from dispatch.nowcast import BedNowcast
+from dispatch.nowcast import BedNowcast, _Trend
 from dispatch.pathways import Pathway, needs_of
 from dispatch.roads import EtaMode, SnapError
 from dispatch.router import (
@@ -166,7 +174,9 @@ class DispatchEngine:
     """The state of units, patients, centres and incidents, and the decisions on them.
 
     ``share_group``: the engine is one worker of a group sharing the work (it never takes over a patient
-    from advice it did not issue)."""
+    from advice it did not issue). ``epoch``: the leadership epoch of the region's dispatcher (its lease, see
+    ``telemetry.leader``); advice versions of epoch ``e`` start above ``(e - 1) * EPOCH_SPAN``, so the advice of a
+    deposed leader is recognisably older than its successor's."""
 
     def __init__(
         self,
@@ -175,8 +185,12 @@ class DispatchEngine:
         *,
         config: RouterConfig | None = None,
         share_group: str | None = None,
+        epoch: int = 1,
     ) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise ValueError(f"epoch must be a positive integer, got {epoch!r}")
         self.prepared = prepared
+        self.epoch = epoch
         self.severity = severity
         self.config = config or RouterConfig()
         self.share_group = share_group
@@ -206,13 +220,17 @@ class DispatchEngine:
         self._out: list[Command] = []
         self._scored: dict[int, Severity] = {}
         self._replan = self._reassign = False
+        self._changed: set[str] = set()  # units whose patient's decision state may have changed (see changes())
+        self._restored: set[str] = set()  # units whose patient came back from a snapshot (restore())
+        self._resume = False  # restored: the next batch decides again for the restored patients
 
     # --- the one entry point ---------------------------------------------------------------------
 
     def apply(self, events: Sequence[Event], now: datetime) -> list[Command]:
         """Apply a batch of events, then decide once for every patient the batch concerns; the commands
         that follow, in the order they are to be carried out."""
-        self._out, self._replan, self._reassign = [], False, False
+        self._out, self._replan, self._reassign = [], self._resume, self._resume
+        self._resume = False
         events = self._keep_crew_grade(events)
         # Every vitals of the batch through the model at once: one row costs about what fifty do.
         raw = [e.vitals for e in events if type(e) is VitalsReported and e.severity is None]
@@ -241,6 +259,8 @@ class DispatchEngine:
                     pass
             if unit is not None:
                 self._track(unit)
+                if type(event) is not PositionReported:
+                    self._changed.add(unit.unit_id)
         for event in events:
             # Kept, not refused: these vitals decide the patient's advice when the unit's first position comes.
             if type(event) is VitalsReported and self.units[event.unit_id].lat is None:
@@ -395,7 +415,7 @@ class DispatchEngine:
         """Would advice seen now for this unit have the engine take its patient over (a restart, working
         alone)? The shell reads the patient's stored vitals only then."""
         unit = self.units.get(unit_id)
-        return not self.share_group and (unit is None or unit.advice_version == 0)
+        return not self.share_group and (unit is None or unit.advice_version == 0 or unit_id in self._restored)
 
     def _refusal(self, unit: UnitState, version: int) -> Text | None:
         """Why a crew's decision cannot be applied, or None. It applies to the newest advice, and to an
@@ -510,6 +530,7 @@ class DispatchEngine:
             self._advise(self.units[choice.unit_id], choice, now)
         for unit in routed:
             self._track(unit)  # new destinations and fresh ETAs
+        self._changed.update(u.unit_id for u in routed)
 
     def _holders(self) -> dict[Resource, Holders]:
         """Who holds each ER bed (team None) and pathway team of each centre: (urgency, unit) of the
@@ -537,7 +558,7 @@ class DispatchEngine:
             unit.advised_road_s = _finite(unit.advised_eta_s - (destination.eta_s - road))
             return
         unit.destination, unit.definitive, unit.bed = destination.hpid, choice.definitive, bed
-        unit.advice_version += 1
+        unit.advice_version = max(unit.advice_version, (self.epoch - 1) * EPOCH_SPAN) + 1
         _remember(unit, unit.advice_version, destination.hpid)
         unit.advised_eta_s, unit.advised_road_s = destination.eta_s, _finite(road)
         assert unit.patient_id is not None
@@ -644,7 +665,9 @@ class DispatchEngine:
         deadline = self.requests.next_deadline()
         if deadline is None or deadline > now:
             return
-        self._settled(self.requests.expire(now))
+        expired = self.requests.expire(now)
+        self._changed.update(r.unit_id for r in expired)
+        self._settled(expired)
 
     def _end_request(self, unit_id: str) -> None:
         requests = self.requests.forget(unit_id)
@@ -765,11 +788,127 @@ class DispatchEngine:
         """Pre-notification lists changed but not sent yet (waiting for their turn): a tick sends them."""
         return bool(self._inbound_dirty)
 
+    @property
+    def resuming(self) -> bool:
+        """Restored patients wait to be decided again (:meth:`restore` with ``advise_again``): any batch, a tick
+        included, decides them."""
+        return self._resume
+
     def due(self, now: datetime) -> bool:
         """A tick has work now: pre-notification lists waiting for their turn, or a transfer request past its
         answer time."""
         deadline = self.requests.next_deadline()
         return self.pending_inbound or (deadline is not None and deadline <= now)
+
+    # --- decision state across a failover (dispatch.decision_state) ------------------------------------
+
+    def snapshot(self) -> EngineState:
+        """Every patient's decision state and the region's, as frozen values (:meth:`restore` takes them back)."""
+        patients = tuple(self._patient_state(u) for u in sorted(self.units.values(), key=lambda u: u.unit_id))
+        return EngineState(self.epoch, tuple(p for p in patients if p is not None), self._region_state())
+
+    def changes(self) -> StateChanges:
+        """The decision state of the patients that may have changed since the last call (or since :meth:`restore`),
+        the units whose patient is gone, and the region's state: what a store writes after each batch."""
+        states, gone = [], []
+        for unit_id in sorted(self._changed):
+            unit = self.units.get(unit_id)
+            state = None if unit is None else self._patient_state(unit)
+            if state is None:
+                gone.append(unit_id)
+            else:
+                states.append(state)
+        self._changed.clear()
+        return StateChanges(tuple(states), tuple(gone), self._region_state())
+
+    def restore(self, state: EngineState, *, advise_again: bool = False) -> None:
+        """Take back a :meth:`snapshot` (or the states a store kept of :meth:`changes`), into an engine that has
+        decided nothing yet. Units, patients, requests, waiting incidents and what declines and bed reports said
+        come back as they were; what the bus retains (capacity, statuses, advice) comes again from the bus.
+
+        ``advise_again``: the next batch decides again for every restored patient and publishes their advice with
+        a version of this engine's epoch, even where nothing changed (a new leader's first batch: its
+        predecessor may have died between storing a decision and publishing it, or a deposed leader may have
+        overwritten the retained advice), and sends the centres' lists again."""
+        for saved in state.patients:
+            unit = self._unit(saved.unit_id)
+            unit.lat, unit.lon, unit.status = saved.lat, saved.lon, saved.status
+            unit.patient_id, unit.advice_version, unit.owned = saved.patient_id, saved.advice_version, saved.owned
+            unit.severity, unit.vitals, unit.vitals_ts = saved.severity, saved.vitals, saved.vitals_ts
+            unit.needs, unit.critical, unit.unstable = saved.needs, saved.critical, saved.unstable
+            unit.declined, unit.destination, unit.definitive = set(saved.declined), saved.destination, saved.definitive
+            unit.bed, unit.team, unit.holds_bed = saved.bed, saved.team, saved.holds_bed
+            unit.versions = dict(saved.versions)
+            unit.advised_eta_s, unit.advised_road_s, unit.eta_mode = (
+                saved.advised_eta_s,
+                saved.advised_road_s,
+                saved.eta_mode,
+            )
+            if unit.lat is not None and unit.has_patient:
+                unit.etas = self._etas(unit)
+                unit.eta_mode = saved.eta_mode  # as advised (the fresh ETAs say their own mode next time)
+            for book, request in ((self.requests.by_unit, saved.request), (self.requests.second, saved.second)):
+                if request is not None:
+                    book[saved.unit_id] = request
+            self._track(unit)
+            self._restored.add(saved.unit_id)
+            if advise_again and unit.owned:
+                unit.advised_eta_s = None  # told again: the same destination gets a version of this epoch
+                self._dirty.add(saved.unit_id)
+                self._changed.add(saved.unit_id)
+                self._resume = True
+        region = state.region
+        for incident in region.incidents:
+            self.incidents[incident.id] = incident
+        for hpid, refusal in region.refusals:
+            self.requests.refusals.setdefault(hpid, []).append(refusal)
+        for trend in region.trends:
+            self.nowcast._trends[trend.hpid] = _Trend(
+                trend.available, trend.at, trend.delivered, trend.hours, trend.taken
+            )
+        if advise_again:
+            self._requests_dirty.update(r.hpid for r in self.requests._all() if r.open)
+            self._resume = self._resume or bool(region.incidents)  # their units recommended again
+
+    def _patient_state(self, unit: UnitState) -> PatientState | None:
+        if unit.patient_id is None:
+            return None
+        return PatientState(
+            unit_id=unit.unit_id,
+            patient_id=unit.patient_id,
+            advice_version=unit.advice_version,
+            owned=unit.owned,
+            severity=unit.severity,
+            vitals=unit.vitals,
+            vitals_ts=unit.vitals_ts,
+            needs=unit.needs,
+            critical=unit.critical,
+            unstable=unit.unstable,
+            declined=frozenset(unit.declined),
+            destination=unit.destination,
+            definitive=unit.definitive,
+            bed=unit.bed,
+            team=unit.team,
+            holds_bed=unit.holds_bed,
+            versions=tuple(sorted(unit.versions.items())),
+            advised_eta_s=unit.advised_eta_s,
+            advised_road_s=unit.advised_road_s,
+            eta_mode=unit.eta_mode,
+            request=self.requests.by_unit.get(unit.unit_id),
+            second=self.requests.second.get(unit.unit_id),
+            status=unit.status,
+            lat=unit.lat,
+            lon=unit.lon,
+        )
+
+    def _region_state(self) -> RegionState:
+        waiting = tuple(i for i in sorted(self.incidents.values(), key=lambda i: i.id) if i.id not in self.assigned)
+        refusals = tuple((hpid, r) for hpid in sorted(self.requests.refusals) for r in self.requests.refusals[hpid])
+        trends = tuple(
+            TrendState(hpid, t.available, t.at, t.delivered, t.hours, t.taken)
+            for hpid, t in sorted(self.nowcast._trends.items())
+        )
+        return RegionState(waiting, refusals, trends)
 
 
 def _remember(unit: UnitState, version: int, hpid: str) -> None:

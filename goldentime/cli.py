@@ -21,8 +21,8 @@ from goldentime.services import (
     scenario_name,
     serve,
     start_capacity_publisher,
-    start_dispatcher,
     start_recorder,
+    start_region_dispatcher,
     wait_for_stop,
 )
 from goldentime.settings import Settings
@@ -289,21 +289,58 @@ def cmd_capacity_api(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+#: Why ``goldentime dispatcher --share-group`` is refused (issue 26).
+SHARE_GROUP_GONE = (
+    "--share-group is no longer offered for the dispatcher: workers sharing a region's decisions sent two patients "
+    "to the same last bed and recommended the same ambulance twice (issue 26). Run one dispatcher per region with "
+    "--region NAME, and a second one with the same --region as its hot standby (docs/scaling.md)"
+)
+
+
 def cmd_dispatcher(settings: Settings, args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from dispatch.scenario import ScenarioError
+    from telemetry.leader import LeaseError, check_region
+
+    if args.share_group is not None or args.worker is not None:
+        print(f"goldentime: error: {SHARE_GROUP_GONE}", file=sys.stderr)
+        return 2
+    try:
+        region = None if args.region is None else check_region(args.region)
+    except LeaseError as exc:
+        print(f"goldentime: error: --region: {exc}", file=sys.stderr)
+        return 2
     with broker_url(settings) as url:
-        client_id = f"goldentime-dispatcher-{args.worker}" if args.share_group else "goldentime-dispatcher"
-        dispatcher = start_dispatcher(settings, url, client_id=client_id, share_group=args.share_group)
-
-        def report() -> None:
-            s = dispatcher.stats
-            print(f"dispatcher: {s.messages} messages, {s.plans} plans, {s.advice} advice, {s.rejected} rejected, "
-                  f"last plan {s.last_plan_ms:.1f} ms", flush=True)  # fmt: skip
-
         try:
-            wait_for_stop(report, seconds=args.seconds)
+            service = start_region_dispatcher(settings, url, region=region, ttl_s=args.lease_ttl)
+        except ScenarioError as exc:
+            print(f"goldentime: error: --region: {exc}", file=sys.stderr)
+            return 2
+        except (LeaseError, sa.exc.SQLAlchemyError) as exc:
+            where = sa.make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+            why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            print(f"goldentime: error: the region's lease cannot be held in {where}: {why}", file=sys.stderr)
+            return 1
+        try:
+            wait_for_stop(lambda: print(service.line(), flush=True), seconds=args.seconds,
+                          until=lambda: service.failure is not None)  # fmt: skip
         finally:
-            dispatcher.stop()
+            service.stop()
+        if service.failure is not None:
+            raise service.failure  # a broker that cannot be reached: one line (main)
     return 0
+
+
+def _lease_ttl(value: str) -> float:
+    """``--lease-ttl``: at least twice the renewal (1 s), at most an hour."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 2 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{value!r} must be from 2 to 3600 s (the lease is renewed every second)")
+    return seconds
 
 
 def cmd_hospitals_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -631,14 +668,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "dispatcher",
-        help="the dispatcher worker: advice for every patient, units for incidents",
+        help="a region's dispatcher: advice for every patient, units for incidents (a second one stands by)",
         description="Subscribe to units, capacity and incidents; publish retained advice to ems/units/{unit}/advice, "
         "pre-notification to ems/hospitals/{hpid}/inbound and unit recommendations to "
         "ems/incidents/{id}/assignment. Scenario: GOLDENTIME_SCENARIO (default: the first complete one). Without "
-        "GOLDENTIME_MQTT_URL it starts an embedded broker.",
+        "GOLDENTIME_MQTT_URL it starts an embedded broker. One dispatcher per region decides: it holds the region's "
+        "lease in the database (GOLDENTIME_DATABASE_URL: a PostgreSQL advisory lock and lease row; SQLite by "
+        "default) and connects as dispatcher-REGION with a persistent session. Another started with the same "
+        "--region is its hot standby: it takes over when the leader stops, dies, or does not renew its lease for "
+        "--lease-ttl seconds, with the decision state the leader stored (docs/scaling.md).",
     )
-    p.add_argument("--share-group", help="share the work with other workers of this MQTT shared-subscription group")
-    p.add_argument("--worker", default="1", help="this worker's name within the group (default 1)")
+    p.add_argument(
+        "--region",
+        help="the region it decides for, and the name of its lease (default: the scenario's name); with a scenario of "
+        "several regions (national), one of them (gwangju): the dispatcher then decides for that region's part",
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=_lease_ttl,
+        default=None,
+        metavar="S",
+        help="seconds a leader that stopped renewing (frozen, cut off) keeps the lease before a standby takes it "
+        "(default 5; renewed every second)",
+    )
+    p.add_argument("--share-group", help=argparse.SUPPRESS)  # refused with a message (SHARE_GROUP_GONE)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     seconds_option(p)
     p.set_defaults(func=cmd_dispatcher)
 

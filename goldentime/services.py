@@ -1,11 +1,17 @@
 """The long-running services as the commands start them (``goldentime broker``, ``recorder``,
 ``dispatcher``, ``capacity-api``, ``demo``): where they connect, how they are built from the
-settings, and how a command waits for Ctrl-C."""
+settings, and how a command waits for Ctrl-C.
+
+``goldentime dispatcher`` runs a :class:`RegionDispatcher`: one active dispatcher per region, holding the
+region's lease (:mod:`telemetry.leader`), and any number of hot standbys that take over from it; the
+decision state lives in the database (:mod:`telemetry.decision_store`), so the next leader decides on from
+where its predecessor stopped (issue 26, ``docs/scaling.md``)."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import signal
 import threading
 import time
@@ -17,13 +23,19 @@ from goldentime.settings import Settings
 if TYPE_CHECKING:  # the services' own modules load when a command starts one, not on import
     from starlette.types import ASGIApp
 
+    from dispatch.decision_state import EngineState, PatientState, RegionState, StateChanges
     from dispatch.scenario import Prepared
     from dispatch.service import Dispatcher
+    from dispatch.severity.model import Scorer
     from hospital_capacity.publisher import CapacityPublisher
     from hospital_capacity.service import CapacityService
     from telemetry import schemas
     from telemetry.client import MqttClient
+    from telemetry.decision_store import DecisionStore
+    from telemetry.leader import Lease
     from telemetry.recorder import Recorder
+
+log = logging.getLogger(__name__)
 
 
 def wait_for_stop(
@@ -169,12 +181,12 @@ def serve(app: ASGIApp, host: str, port: int, *, seconds: float | None = None) -
         server.stop()
 
 
-def stored_vitals(settings: Settings) -> Callable[[str], schemas.Vitals | None]:
+def stored_vitals(settings: Settings, *, upgrade: bool = True) -> Callable[[str], schemas.Vitals | None]:
     """The recorder's store as the dispatcher's memory: the newest vitals of a unit."""
     from telemetry import schemas
     from telemetry.store import TelemetryStore
 
-    store = TelemetryStore.open(settings.resolved_database_url())
+    store = TelemetryStore.open(settings.resolved_database_url(), upgrade=upgrade)
 
     def last_vitals(unit_id: str) -> schemas.Vitals | None:
         payload = store.latest("vitals", unit_id)
@@ -230,3 +242,256 @@ def start_dispatcher(
     print(f"dispatcher: scenario {name}, {len(prepared.scenario.centres)} centres, {mode}, on {client.describe()}",
           flush=True)  # fmt: skip
     return dispatcher
+
+
+# --- one active dispatcher per region, and its hot standbys ----------------------------------------------------
+
+
+def region_client_id(region: str) -> str:
+    """The MQTT client id of a region's leader: the same for every process of the region, so the one that takes
+    over resumes its predecessor's persistent session and the QoS 1 messages queued in it (the broker
+    disconnects an earlier holder of the id)."""
+    return f"dispatcher-{region}"
+
+
+class StatePersister:
+    """What each batch changed of the decision state, written to the store under the lease's epoch (the
+    dispatcher's ``persist``). Patients whose state did not change since it was last written are not written
+    again; a store that holds a newer epoch means the lease has moved on: the lease is given up at once."""
+
+    def __init__(self, store: DecisionStore, lease: Lease, restored: EngineState | None = None) -> None:
+        self.store, self.lease = store, lease
+        self._saved: dict[str, PatientState] = {} if restored is None else {p.unit_id: p for p in restored.patients}
+        self._region: RegionState | None = None if restored is None else restored.region
+
+    def __call__(self, changes: StateChanges) -> None:
+        from dispatch.decision_state import encode_patient, encode_region
+        from telemetry.decision_store import PatientRow, StaleEpoch
+
+        epoch = self.lease.check()
+        saved = self._saved
+        upsert = [p for p in changes.patients if saved.get(p.unit_id) != p]
+        gone = [u for u in changes.gone if u in saved]
+        region = None if changes.region == self._region else changes.region
+        if not upsert and not gone and region is None:
+            return
+        rows = [PatientRow(p.unit_id, p.patient_id, p.advice_version, p.owned, encode_patient(p)) for p in upsert]
+        try:
+            self.store.save(epoch, upsert=rows, gone=gone, region=None if region is None else encode_region(region))
+        except StaleEpoch as exc:
+            self.lease.lose(str(exc))
+            raise
+        for state in upsert:
+            saved[state.unit_id] = state
+        for unit_id in gone:
+            del saved[unit_id]
+        if region is not None:
+            self._region = region
+
+
+def load_decisions(store: DecisionStore, epoch: int) -> EngineState:
+    """The region's decision state as stored. A document that cannot be read is logged and left out (that
+    patient is rebuilt from their retained advice and stored vitals, as after a restart without a store)."""
+    from pydantic import ValidationError
+
+    from dispatch.decision_state import EngineState, RegionState, decode_patient, decode_region
+
+    stored = store.load()
+    patients = []
+    for unit_id, document in sorted(stored.patients.items()):
+        try:
+            patients.append(decode_patient(document))
+        except ValidationError as exc:
+            log.error("stored decision state of unit %s cannot be read (%d errors); rebuilt from the bus instead",
+                      unit_id, exc.error_count())  # fmt: skip
+    region = RegionState()
+    if stored.region is not None:
+        try:
+            region = decode_region(stored.region)
+        except ValidationError as exc:
+            log.error("stored state of region %s cannot be read (%d errors); left out", store.region,
+                      exc.error_count())  # fmt: skip
+    return EngineState(epoch, tuple(patients), region)
+
+
+class RegionDispatcher:
+    """``goldentime dispatcher --region NAME``: a hot standby until it holds the region's lease, then the region's
+    one active dispatcher (MQTT client ``dispatcher-{region}``, persistent session, the stored decision state
+    restored), and a standby again if it loses the lease. The scenario and the severity model are loaded before
+    it waits, so taking over costs the connection and the state's read.
+
+    Each line it prints starts ``dispatcher:``; the one that says it leads also says when (``at`` seconds since
+    1970), for the fault tests to time a take-over."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        region: str,
+        prepared: Prepared,
+        severity: Scorer,
+        *,
+        ttl_s: float | None = None,
+        renew_s: float | None = None,
+        poll_s: float | None = None,
+        say: Callable[[str], None] = lambda line: print(line, flush=True),
+    ) -> None:
+        from telemetry import leader
+        from telemetry.decision_store import DecisionStore
+
+        self.settings, self.url, self.region = settings, url, leader.check_region(region)
+        self.prepared, self.severity, self.say = prepared, severity, say
+        self.poll_s = leader.POLL_EVERY_S if poll_s is None else poll_s
+        self.lease = leader.Lease(settings.resolved_database_url(), region,
+                                  ttl_s=leader.LEASE_TTL_S if ttl_s is None else ttl_s,
+                                  renew_s=leader.RENEW_EVERY_S if renew_s is None else renew_s)  # fmt: skip
+        self.store = DecisionStore(self.lease.engine, region)
+        self.last_vitals = stored_vitals(settings, upgrade=False)
+        self.client_id = region_client_id(region)
+        self.dispatcher: Dispatcher | None = None
+        self.epoch: int | None = None
+        self.terms = 0  # times this process took the lease
+        #: Why the service cannot go on (a broker that cannot be reached when it took the lease); None: running.
+        self.failure: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.dispatcher is not None
+
+    def start(self) -> RegionDispatcher:
+        self._thread = threading.Thread(target=self._supervise, name=f"region-{self.region}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop (a leader gives its lease up: a standby takes over on its next poll)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+        self.lease.close()
+
+    def line(self) -> str:
+        """The console's periodic line."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return f"dispatcher: standby for region {self.region}; {self._holder()}"
+        s = dispatcher.stats
+        return (f"dispatcher: region {self.region} leader (epoch {self.epoch}): {s.messages} messages, {s.plans} "
+                f"plans, {s.advice} advice, {s.rejected} rejected, {s.stored} batches stored, last plan "
+                f"{s.last_plan_ms:.1f} ms")  # fmt: skip
+
+    def _holder(self) -> str:
+        try:
+            row = self.lease.current()
+        except Exception as exc:  # a line on the console, never a reason to stop
+            return f"the lease cannot be read ({type(exc).__name__})"
+        if row is None:
+            return "no leader yet"
+        if row.expires_at <= 0:
+            return f"the lease was given up (epoch {row.epoch})"
+        return f"the lease is held by {row.holder} (epoch {row.epoch})"
+
+    def _supervise(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._try_lease():
+                    self.say(f"dispatcher: standby for region {self.region}: {self._holder()}; taking over when it is "
+                             f"given up, its holder dies, or it is not renewed for {self.lease.ttl_s:g} s")  # fmt: skip
+                    if not self.lease.acquire(self._stop, poll_s=self.poll_s):
+                        return
+                if not self._lead():
+                    return
+                while not self._stop.is_set() and self.lease.valid() and not self._deposed():
+                    self._stop.wait(0.1)
+                if self._stop.is_set():
+                    return
+                self._stand_down()
+        finally:
+            self._stand_down(stopping=True)
+
+    def _try_lease(self) -> bool:
+        import sqlalchemy as sa
+
+        try:
+            return self.lease.try_acquire()
+        except sa.exc.SQLAlchemyError:
+            return False  # acquire() says why, and tries again
+
+    def _deposed(self) -> bool:
+        return self.dispatcher is not None and self.dispatcher.deposed
+
+    def _lead(self) -> bool:
+        """Lead the region with the lease just taken; False when the service must end (see :attr:`failure`)."""
+        from dispatch.service import Dispatcher
+        from telemetry.client import ConnectError
+
+        took = time.monotonic()
+        epoch = self.epoch = self.lease.check()
+        self.lease.start_renewing()
+        self.terms += 1
+        try:
+            restored = load_decisions(self.store, epoch)
+        except Exception as exc:
+            log.exception("the decision state of region %s cannot be read", self.region)
+            self.failure = exc
+            return False
+        client = dispatcher_client(self.settings, self.url, self.client_id)
+        dispatcher = Dispatcher(client, self.prepared, self.severity, last_vitals=self.last_vitals, epoch=epoch,
+                                restore=restored, persist=StatePersister(self.store, self.lease, restored),
+                                fence=self.lease.valid)  # fmt: skip
+        try:
+            dispatcher.start()
+        except ConnectError as exc:
+            dispatcher.stop()
+            self.failure = exc
+            return False
+        self.dispatcher = dispatcher
+        scenario = self.prepared.scenario
+        mode = "exact road ETAs" if self.prepared.exact else "APPROXIMATE ETAs (no road graph)"
+        self.say(f"dispatcher: scenario {scenario.name}, {len(scenario.centres)} centres, {mode}, on "
+                 f"{client.describe()} as {self.client_id}")  # fmt: skip
+        self.say(f"dispatcher: region {self.region} leader (epoch {epoch}, at {time.time():.3f}): "
+                 f"{len(restored.patients)} patients' decision state restored, "
+                 f"{(time.monotonic() - took) * 1000:.0f} ms from the lease to deciding")  # fmt: skip
+        return True
+
+    def _stand_down(self, *, stopping: bool = False) -> None:
+        """Stop deciding: no more publishing or acknowledging; the lease is given up (or already lost)."""
+        dispatcher, self.dispatcher = self.dispatcher, None
+        lost = not self.lease.valid()
+        if dispatcher is not None:
+            dispatcher.stop()
+        self.lease.release()
+        if dispatcher is not None and lost and not stopping:
+            self.say(f"dispatcher: region {self.region}: lost the lease (epoch {self.epoch}); nothing more published "
+                     "or acknowledged; standing by")  # fmt: skip
+
+
+def start_region_dispatcher(
+    settings: Settings,
+    url: str,
+    *,
+    region: str | None = None,
+    prepared: Prepared | None = None,
+    ttl_s: float | None = None,
+) -> RegionDispatcher:
+    """Prepare the scenario (unless given) and the severity model, then start the region's dispatcher: it leads
+    when it gets the lease, else stands by. ``region`` defaults to the scenario's name; for a scenario of several
+    regions (``national``) it must be one of them (``gwangju``), and the dispatcher decides for that region's part
+    (its stations, its centres and the border centres serving it: ``national:gwangju``); raises
+    :class:`dispatch.scenario.ScenarioError` for a region the scenario does not have."""
+    from loaders.scenarios import load_scenario, prepare
+    from loaders.severity import load_or_train
+
+    if prepared is None:
+        scenario = load_scenario(scenario_name(settings, None), settings.data_dir)
+        if region is not None and ":" not in scenario.name and len(scenario.regions) > 1:
+            scenario = scenario.region(region)
+        prepared = prepare(scenario, cache_dir=settings.cache_dir)
+    severity = load_or_train(settings.data_dir, settings.model_dir)
+    service = RegionDispatcher(settings, url, region or prepared.scenario.name, prepared, severity, ttl_s=ttl_s)
+    freeze_heap()
+    return service.start()
