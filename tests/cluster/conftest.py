@@ -5,7 +5,8 @@ options a cluster needs for retained messages and persistent sessions to outlive
 (``deploy/nats/README.md`` says why each one is there).
 
 A node can be killed (SIGKILL: no goodbye, nothing flushed), stopped (SIGTERM) and started again on the
-same ports and store."""
+same ports and store. :meth:`NatsCluster.urls` gives every node's URL, a client's own node first, for a client that
+fails over between them by itself."""
 
 from __future__ import annotations
 
@@ -248,6 +249,16 @@ class NatsCluster:
 
     def others(self, node: Node) -> list[Node]:
         return [n for n in self.nodes if n is not node]
+
+    def urls(self, *first: Node) -> str:
+        """Every node's MQTT URL, separated by commas as ``GOLDENTIME_MQTT_URL`` takes them, ``first`` first (in
+        that order) and the others after: what a client is given in a deployment, its own node first. The client
+        fails over along this order by itself."""
+        return ",".join(n.url for n in [*first, *(n for n in self.nodes if n not in first)])
+
+    def node_at(self, port: int) -> Node:
+        """The node whose MQTT listener is on ``port`` (where a client is connected: ``client.address.port``)."""
+        return next(n for n in self.nodes if n.mqtt_port == port)
 
     def streams(self) -> dict[str, dict[str, Any]]:
         """The MQTT streams and their consumers as a live node sees them (for diagnostics and asserts):

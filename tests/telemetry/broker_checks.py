@@ -9,6 +9,7 @@ once the second is in, the first would be too.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from goldentime.mqtt_users import userinfo
 from telemetry import topics
 from telemetry.access import Account, Role
-from telemetry.client import Message, MqttClient
+from telemetry.client import ConnectError, Message, MqttClient
 from tests.helpers import wait_until
 
 U1, U2 = Account(Role.UNIT, "U1"), Account(Role.UNIT, "U2")
@@ -73,13 +74,14 @@ class Bench:
         subscribe: tuple[str, ...] = (),
         client_id: str | None = None,
         will: tuple[str, bytes] | None = None,
+        start_timeout_s: float = 10,
     ) -> MqttClient:
         client_id = client_id or f"t-{uuid.uuid4().hex[:10]}"
         client = MqttClient(self.url(account.username), client_id, on_message=inbox, protocol="3.1.1", will=will)
         for topic_filter in subscribe:
             client.subscribe(topic_filter)
         self._stack.callback(client.stop)
-        return client.start(10)
+        return client.start(start_timeout_s)
 
     def close(self) -> None:
         self._stack.close()
@@ -228,9 +230,12 @@ def unit_reads_only_its_own_refusals(b: Bench) -> None:
     ``ems/rejected/#``, gets exactly its own (the operators' report, and U1's, would reach U2 first).
     That a unit cannot write there is part of :func:`every_publish_follows_the_rules`."""
     inboxes = {unit: Inbox() for unit in (U1, U2)}
-    wide = (topics.subscription(topics.Kind.UNIT_REJECTED), "ems/rejected/#")
     for unit, inbox in inboxes.items():
-        b.client(unit, inbox=inbox, subscribe=wide)
+        b.client(unit, inbox=inbox, subscribe=(topics.subscription(topics.Kind.UNIT_REJECTED),))
+        # The operators' refusals: the embedded broker refuses the subscription (the client tries again in the
+        # background and its start says so), Mosquitto grants it and delivers nothing; either way nothing arrives.
+        with contextlib.suppress(ConnectError):
+            b.client(unit, inbox=inbox, subscribe=("ems/rejected/#",), start_timeout_s=3)
     dispatcher = b.client(Account(Role.DISPATCHER))
     own = {unit: topics.build(topics.Kind.UNIT_REJECTED, unit.id or "") for unit in inboxes}
     sent = [dispatcher.publish("ems/rejected/dispatcher", b"for operators", qos=1)]
