@@ -294,7 +294,11 @@ def _time_labels(page: Page) -> list[str]:
 
 
 def _centre_minutes(centre: Page, unit: str) -> int | None:
-    """The minutes to arrival the centre page's inbound list gives the unit (its accessible table)."""
+    """The minutes to arrival the centre page's inbound list gives the unit (its accessible table, drawn once on
+    screen: below the fold on a portrait tablet)."""
+    grids = centre.locator('[data-testid="stDataFrame"]')
+    if grids.count():
+        grids.last.scroll_into_view_if_needed()
     for row in centre.locator('[data-testid="stDataFrame"] table tr').all():
         cells = [c.strip() for c in row.locator("td, th").all_inner_texts()]
         if unit in cells:
