@@ -289,8 +289,8 @@ class NatsCluster:
 def nats_server() -> Path:
     """Debian's nats-server."""
     if not NATS_SERVER.exists():
-        pytest.skip(f"{NATS_SERVER} is absent: the cluster tests need Debian's nats-server "
-                    "(apt-get install -y nats-server)")  # fmt: skip
+        pytest.fail(f"{NATS_SERVER} is absent: the cluster tests need Debian's nats-server "
+                    "(make test installs it: apt-get install -y nats-server)")  # fmt: skip
     return NATS_SERVER
 
 
