@@ -41,6 +41,8 @@ from dispatch.decision_state import (
 from dispatch.events import (
     AdviceSeen,
     AnswerReceived,
+    BedLost,
+    BedsHeld,
     CapacityReported,
     DecisionMade,
     Event,
@@ -48,6 +50,7 @@ from dispatch.events import (
     PositionReported,
     StatusChanged,
     Tick,
+    UnitLeft,
     VitalsReported,
 )
 from dispatch.explain import Text, say
@@ -202,9 +205,8 @@ class DispatchEngine:
         self.requests = RequestBook()  # the acceptance handshake (dispatch.handshake)
         self._requests_dirty: set[str] = set()  # centres whose list of requests changed in this batch
         self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
-        #: centre -> {unit heading there: (what its entry depends on, the entry, when its ETA was worked out)}
-        self._now: datetime | None = None  # the batch being applied (None outside one: a restore)
-        self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry, datetime | None]]] = {
+        #: centre -> {unit heading there: (what its entry depends on, the entry)}
+        self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
             c.hpid: {} for c in prepared.scenario.centres
         }
         self._inbound_sent: dict[str, datetime] = {}  # centre -> when its list was last sent
@@ -224,6 +226,10 @@ class DispatchEngine:
         self._changed: set[str] = set()  # units whose patient's decision state may have changed (see changes())
         self._restored: set[str] = set()  # units whose patient came back from a snapshot (restore())
         self._resume = False  # restored: the next batch decides again for the restored patients
+        #: ER beds of border centres held by other regions' patients (BedsHeld: the bed ledger, via the shell)
+        self._elsewhere: dict[str, int] = {}
+        #: centres whose last bed the ledger just refused, read as full for this batch only (BedsHeld.full)
+        self._ledger_full: frozenset[str] = frozenset()
 
     # --- the one entry point ---------------------------------------------------------------------
 
@@ -232,7 +238,6 @@ class DispatchEngine:
         that follow, in the order they are to be carried out."""
         self._out, self._replan, self._reassign = [], self._resume, self._resume
         self._resume = False
-        self._now = now  # when this batch's ETAs are worked out (the inbound entries keep it)
         events = self._keep_crew_grade(events)
         # Every vitals of the batch through the model at once: one row costs about what fifty do.
         raw = [e.vitals for e in events if type(e) is VitalsReported and e.severity is None]
@@ -257,6 +262,13 @@ class DispatchEngine:
                     self._incident(event)
                 case AnswerReceived():
                     unit = self._answer(event, now)
+                case UnitLeft():
+                    self._left(event)
+                case BedsHeld():
+                    self._elsewhere = {hpid: n for hpid, n in event.held if n > 0}
+                    self._ledger_full = event.full
+                case BedLost():
+                    unit = self._bed_lost(event)
                 case Tick():
                     pass
             if unit is not None:
@@ -275,6 +287,7 @@ class DispatchEngine:
         if self._reassign or self._replan:
             self._assign_incidents()
         self._scored = {}
+        self._ledger_full = frozenset()
         out, self._out = self._out, []
         return out
 
@@ -413,6 +426,37 @@ class DispatchEngine:
         self.incidents[event.incident.id] = event.incident
         self._reassign = True
 
+    def _left(self, event: UnitLeft) -> None:
+        """A free unit now another region's: forgotten (a unit with a patient is never handed over mid-transport,
+        so one that still has a patient here stays)."""
+        unit = self.units.get(event.unit_id)
+        if unit is None or unit.has_patient:
+            return
+        self._end_request(unit.unit_id)
+        self._track(unit)  # off any inbound list
+        del self.units[unit.unit_id]
+        self._dirty.discard(unit.unit_id)
+        self._restored.discard(unit.unit_id)
+        self._changed.add(unit.unit_id)  # a stored patient state of it (if any) is gone
+        self._reassign = True
+
+    def _bed_lost(self, event: BedLost) -> UnitState | None:
+        """The ledger refused the bed of ``hpid`` to the unit's patient: their request there is withdrawn and
+        they are decided again, free of that destination (the advice naming it was not published), and
+        advised whatever the plan (:class:`dispatch.events.BedLost`)."""
+        unit = self.units.get(event.unit_id)
+        if unit is None or not unit.has_patient:
+            return unit
+        request = self.requests.current(unit.unit_id)
+        if request is not None and request.hpid == event.hpid:
+            self._settled(self.requests.withdraw(unit.unit_id))
+        if unit.destination == event.hpid:
+            unit.destination = None
+        unit.advised_eta_s = unit.advised_road_s = None
+        self._dirty.add(unit.unit_id)
+        self._replan = True
+        return unit
+
     def rebuilds(self, unit_id: str) -> bool:
         """Would advice seen now for this unit have the engine take its patient over (a restart, working
         alone)? The shell reads the patient's stored vitals only then."""
@@ -486,6 +530,10 @@ class DispatchEngine:
         candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
         holders = self._holders()
         beds = {hpid: len(held) for (hpid, team), held in holders.items() if team is None}
+        for held_at, n in self._elsewhere.items():  # other regions' patients, counted like ours (the bed ledger)
+            beds[held_at] = beds.get(held_at, 0) + n
+        for held_at in self._ledger_full:  # the ledger has no bed left there beyond those our patients hold
+            beds[held_at] = max(beds.get(held_at, 0), self._reported_free(held_at))
         teams = {(hpid, team): len(held) for (hpid, team), held in holders.items() if team is not None}
         if not everyone:
             full = full_resources(views, beds, teams, config=self.config)
@@ -533,6 +581,14 @@ class DispatchEngine:
         for unit in routed:
             self._track(unit)  # new destinations and fresh ETAs
         self._changed.update(u.unit_id for u in routed)
+
+    def _reported_free(self, hpid: str) -> int:
+        """The free ER beds of the centre's last report (0 when overcrowded or not reported)."""
+        capacity = self.capacity.get(hpid)
+        er = None if capacity is None else capacity.beds.get(BedType.ER_GENERAL)
+        if er is None or er.overcrowded or er.available is None:
+            return 0
+        return er.available
 
     def _holders(self) -> dict[Resource, Holders]:
         """Who holds each ER bed (team None) and pathway team of each centre: (urgency, unit) of the
@@ -749,7 +805,7 @@ class DispatchEngine:
             entry = InboundEntry(
                 unit.unit_id, unit.patient_id, max(unit.advice_version, 1), unit.severity, eta, unit.eta_mode
             )
-            self._heading[new][unit.unit_id] = (key, entry, self._now)
+            self._heading[new][unit.unit_id] = (key, entry)
             self._tracked[unit.unit_id] = new
             self._inbound_dirty.add(new)
 
@@ -764,13 +820,7 @@ class DispatchEngine:
         self._inbound_dirty -= due
         for hpid in sorted(due):
             sent[hpid] = now
-            # An entry's ETA as of now: a list goes out again when another unit changes it, and the centre counts
-            # the minutes left from the list's time (the crew card from its advice's: both must say the same).
-            aged = (
-                replace(p, eta_s=max(0.0, p.eta_s - (now - (at or now)).total_seconds()))
-                for _, p, at in self._heading[hpid].values()
-            )
-            held = sorted(aged, key=lambda p: (p.eta_s, p.unit_id))
+            held = sorted((p for _, p in self._heading[hpid].values()), key=lambda p: (p.eta_s, p.unit_id))
             self._out.append(NotifyInbound(hpid, tuple(held[:INBOUND_MAX])))
 
     def _free_units(self) -> list[Unit]:

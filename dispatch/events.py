@@ -103,6 +103,35 @@ class AnswerReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitLeft:
+    """A free unit crossed into another region (:mod:`dispatch.partition`): that region's dispatcher decides for
+    it from now on, and this engine forgets it (it is no longer free for this region's incidents)."""
+
+    unit_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BedsHeld:
+    """ER beds of border centres held by other regions' patients (the bed ledger, read by the shell before a
+    plan): counted like inbound patients of this region's own. ``full``: centres where the ledger has just
+    refused a bed, read as having no bed left beyond those this region's patients already hold, for the plan of
+    this batch only (the ledger's report may be newer than the engine's)."""
+
+    held: tuple[tuple[str, int], ...] = ()
+    full: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class BedLost:
+    """The bed ledger refused (or expired) the bed the unit's patient was to have at ``hpid``: the patient is
+    decided again at once, and advised even if the plan is the same (the advice promising that bed was not
+    published). The centre is not declined: the crew said nothing against it."""
+
+    unit_id: str
+    hpid: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed with nothing new: pre-notification lists that waited for their turn go out, and
     transfer requests past their answer time are given up on."""
@@ -117,5 +146,8 @@ Event = (
     | CapacityReported
     | IncidentReported
     | AnswerReceived
+    | UnitLeft
+    | BedsHeld
+    | BedLost
     | Tick
 )

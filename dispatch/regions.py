@@ -197,3 +197,54 @@ def counts(items: Iterable[str]) -> Mapping[str, int]:
     for code in items:
         tally[region(code).code] += 1
     return tally
+
+
+class Locator:
+    """Which region a place is in: the region of the nearest 119 safety centre (station). Stations stand for
+    where a region's calls are answered, as in the border rule; the nearest one by great-circle distance names
+    the region (a KD-tree on the unit sphere, where the chord orders places as the great circle does).
+
+    Used for what carries no region of its own: a unit the scenario's fleet does not know (a real tablet) and
+    an incident (:mod:`dispatch.partition`)."""
+
+    def __init__(self, stations: Sequence[Place]) -> None:
+        from scipy.spatial import cKDTree
+
+        placed = [s for s in stations if s.region]
+        if not placed:
+            raise RegionError("a region locator needs at least one station with a region")
+        self._regions = np.array([region(s.region).code for s in placed])
+        self._tree = cKDTree(_unit_sphere(np.array([s.lat for s in placed]), np.array([s.lon for s in placed])))
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The regions it can name (:data:`REGIONS` order)."""
+        return ordered(self._regions.tolist())
+
+    def region_at(self, lat: float, lon: float) -> str:
+        """The region of the station nearest to (``lat``, ``lon``)."""
+        return self.regions_at([lat], [lon])[0]
+
+    def regions_at(self, lats: Sequence[float], lons: Sequence[float]) -> list[str]:
+        """:meth:`region_at` of many places at once."""
+        if len(lats) != len(lons):
+            raise RegionError(f"{len(lats)} latitudes but {len(lons)} longitudes")
+        if not len(lats):
+            return []
+        _, nearest = self._tree.query(_unit_sphere(np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)))
+        return [str(code) for code in self._regions[nearest]]
+
+
+def region_at(lat: float, lon: float, stations: Sequence[Place]) -> str:
+    """The region a place is in: that of the 119 station nearest to it (great-circle distance; ties to the
+    first listed). For many places, build a :class:`Locator` once."""
+    stations = [s for s in stations if s.region]
+    if not stations:
+        raise RegionError("no station with a region to tell a region by")
+    km = haversine_m(lat, lon, np.array([s.lat for s in stations]), np.array([s.lon for s in stations]))
+    return region(stations[int(np.argmin(km))].region).code
+
+
+def _unit_sphere(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lam = np.radians(lat), np.radians(lon)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))

@@ -404,14 +404,33 @@ class ApproximateIndex:
     speed_kmh: float = 35.0
     mode: EtaMode = "approximate"
 
-    @property
+    @cached_property
     def target_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.targets)
+
+    @cached_property
+    def _arrays(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The targets' latitudes and longitudes in radians and the cosines of their latitudes: built once, not on
+        every query (a national index has 529 targets and is asked for every unit)."""
+        lats = np.radians(np.array([t.lat for t in self.targets], dtype=np.float64))
+        lons = np.radians(np.array([t.lon for t in self.targets], dtype=np.float64))
+        for array_ in (lats, lons):
+            array_.setflags(write=False)
+        cosines = np.cos(lats)
+        cosines.setflags(write=False)
+        return lats, lons, cosines
+
+    def warm_up(self) -> ApproximateIndex:
+        """Build the cached arrays now, so the first real query does not pay for them."""
+        _ = self.target_ids, self._arrays
+        return self
 
     def etas(self, lat: float, lon: float) -> Etas:
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise SnapError(f"point ({lat}, {lon}) is not a WGS84 coordinate")
-        lats = np.array([t.lat for t in self.targets])
-        lons = np.array([t.lon for t in self.targets])
-        meters = haversine_m(lat, lon, lats, lons) * self.detour_factor
+        # haversine_m with the targets' side computed once (the same operations, so the same figures)
+        lats, lons, cosines = self._arrays
+        p1 = math.radians(lat)
+        a = np.sin((lats - p1) / 2) ** 2 + math.cos(p1) * cosines * np.sin((lons - math.radians(lon)) / 2) ** 2
+        meters = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1))) * self.detour_factor
         return Etas(self.target_ids, meters / (self.speed_kmh / 3.6), meters, self.mode)

@@ -135,7 +135,7 @@ def publications(command: Command) -> list[Publication]:
                 return []  # a report is never reported again
             report = schemas.Rejected.of(origin.topic, origin.payload, command.reason[KO], command.reason[EN])
             out = [_send(topics.Kind.REJECTED, SOURCE, report)]
-            unit = command.unit_id or _sender(origin.topic)
+            unit = command.unit_id or sender(origin.topic)
             if unit is not None:  # the unit's own message: it is told too, on the topic its account may read
                 out.append(_send(topics.Kind.UNIT_REJECTED, unit, report))
             return out
@@ -254,7 +254,7 @@ def _unit_request(command: TellRequest) -> schemas.UnitRequest:
     )
 
 
-def _sender(topic: str) -> str | None:
+def sender(topic: str) -> str | None:
     """The unit that published on ``topic`` (one of its own topics), or None."""
     try:
         parsed = topics.parse(topic)

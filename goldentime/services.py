@@ -5,7 +5,10 @@ settings, and how a command waits for Ctrl-C.
 ``goldentime dispatcher`` runs a :class:`RegionDispatcher`: one active dispatcher per region, holding the
 region's lease (:mod:`telemetry.leader`), and any number of hot standbys that take over from it; the
 decision state lives in the database (:mod:`telemetry.decision_store`), so the next leader decides on from
-where its predecessor stopped (issue 26, ``docs/scaling.md``)."""
+where its predecessor stopped (issue 26, ``docs/scaling.md``). As one region of a scenario of several (``national``)
+it decides only for its region's units, incidents and centres (:mod:`dispatch.partition`), and reserves the beds it
+promises at border centres in the bed ledger (:mod:`telemetry.bed_ledger`, :class:`dispatch.service.BorderBeds`), so
+two regions never promise the same last bed."""
 
 from __future__ import annotations
 
@@ -24,12 +27,14 @@ if TYPE_CHECKING:  # the services' own modules load when a command starts one, n
     from starlette.types import ASGIApp
 
     from dispatch.decision_state import EngineState, PatientState, RegionState, StateChanges
+    from dispatch.partition import RegionMap
     from dispatch.scenario import Prepared
     from dispatch.service import Dispatcher
     from dispatch.severity.model import Scorer
     from hospital_capacity.publisher import CapacityPublisher
     from hospital_capacity.service import CapacityService
     from telemetry import schemas
+    from telemetry.bed_ledger import BedLedger
     from telemetry.client import MqttClient
     from telemetry.decision_store import DecisionStore
     from telemetry.leader import Lease
@@ -335,8 +340,11 @@ class RegionDispatcher:
         renew_s: float | None = None,
         poll_s: float | None = None,
         say: Callable[[str], None] = lambda line: print(line, flush=True),
+        regions: RegionMap | None = None,
+        ledger: BedLedger | None = None,
     ) -> None:
         from telemetry import leader
+        from telemetry.bed_ledger import BedLedger
         from telemetry.decision_store import DecisionStore
 
         self.settings, self.url, self.region = settings, url, leader.check_region(region)
@@ -347,6 +355,14 @@ class RegionDispatcher:
                                   renew_s=leader.RENEW_EVERY_S if renew_s is None else renew_s)  # fmt: skip
         self.store = DecisionStore(self.lease.engine, region)
         self.last_vitals = stored_vitals(settings, upgrade=False)
+        #: Which units, incidents and centres are this region's (a scenario of several regions); None: all of them.
+        self.regions = regions
+        #: The border centres of the region's part: those serving a neighbour too, and the neighbours' serving it.
+        self.border = border_centres(prepared, None if regions is None else regions.region)
+        #: Where their beds are reserved (None: no border centre).
+        self.ledger: BedLedger | None = None
+        if self.border:
+            self.ledger = ledger or BedLedger(settings.resolved_database_url())
         self.client_id = region_client_id(region)
         self.dispatcher: Dispatcher | None = None
         self.epoch: int | None = None
@@ -372,6 +388,8 @@ class RegionDispatcher:
             self._thread.join(30)
             self._thread = None
         self.lease.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
     def line(self) -> str:
         """The console's periodic line."""
@@ -379,9 +397,19 @@ class RegionDispatcher:
         if dispatcher is None:
             return f"dispatcher: standby for region {self.region}; {self._holder()}"
         s = dispatcher.stats
-        return (f"dispatcher: region {self.region} leader (epoch {self.epoch}): {s.messages} messages, {s.plans} "
+        line = (f"dispatcher: region {self.region} leader (epoch {self.epoch}): {s.messages} messages, {s.plans} "
                 f"plans, {s.advice} advice, {s.rejected} rejected, {s.stored} batches stored, last plan "
                 f"{s.last_plan_ms:.1f} ms")  # fmt: skip
+        if dispatcher.partition is not None:
+            line += f"; {s.foreign} messages left to other regions"
+        beds = dispatcher.beds
+        if beds is not None:
+            b = beds.stats
+            line += (f"; border beds: {len(beds.held)} held, {b.reserved} reserved, {b.refused} refused "
+                     f"(re-planned), {b.released} released")  # fmt: skip
+            if beds.alert is not None:
+                line += f"; ALERT {beds.alert[0]} / {beds.alert[1]}"
+        return line
 
     def _holder(self) -> str:
         try:
@@ -425,7 +453,7 @@ class RegionDispatcher:
 
     def _lead(self) -> bool:
         """Lead the region with the lease just taken; False when the service must end (see :attr:`failure`)."""
-        from dispatch.service import Dispatcher
+        from dispatch.service import BorderBeds, Dispatcher
         from telemetry.client import ConnectError
 
         took = time.monotonic()
@@ -439,9 +467,13 @@ class RegionDispatcher:
             self.failure = exc
             return False
         client = dispatcher_client(self.settings, self.url, self.client_id)
+        beds = None
+        if self.ledger is not None:
+            beds = BorderBeds(self.ledger, region=self.region, border=self.border,
+                              refresh_s=self.ledger.ttl.total_seconds() / 5, on_stale=self.lease.lose)  # fmt: skip
         dispatcher = Dispatcher(client, self.prepared, self.severity, last_vitals=self.last_vitals, epoch=epoch,
                                 restore=restored, persist=StatePersister(self.store, self.lease, restored),
-                                fence=self.lease.valid)  # fmt: skip
+                                fence=self.lease.valid, regions=self.regions, beds=beds)  # fmt: skip
         try:
             dispatcher.start()
         except ConnectError as exc:
@@ -470,6 +502,15 @@ class RegionDispatcher:
                      "or acknowledged; standing by")  # fmt: skip
 
 
+def border_centres(prepared: Prepared, region: str | None) -> frozenset[str]:
+    """The border centres of a region's part (:class:`dispatch.scenario.Scenario.region`): its own centres that also
+    serve a neighbour, and the neighbours' centres serving it (``region`` None: a scenario of one region, whose
+    centres serve no neighbour)."""
+    return frozenset(
+        c.hpid for c in prepared.scenario.centres if c.also_serves or (region is not None and c.region != region)
+    )
+
+
 def start_region_dispatcher(
     settings: Settings,
     url: str,
@@ -483,15 +524,22 @@ def start_region_dispatcher(
     regions (``national``) it must be one of them (``gwangju``), and the dispatcher decides for that region's part
     (its stations, its centres and the border centres serving it: ``national:gwangju``); raises
     :class:`dispatch.scenario.ScenarioError` for a region the scenario does not have."""
+    from dispatch.partition import RegionMap
     from loaders.scenarios import load_scenario, prepare
     from loaders.severity import load_or_train
 
+    regions = None
     if prepared is None:
         scenario = load_scenario(scenario_name(settings, None), settings.data_dir)
         if region is not None and ":" not in scenario.name and len(scenario.regions) > 1:
+            regions = RegionMap.of(scenario, region)  # every region's stations: whose is a unit, an incident
             scenario = scenario.region(region)
+        elif ":" in scenario.name:  # one region of a scenario named whole (national:gwangju): the same map
+            whole, code = scenario.name.split(":", 1)
+            regions = RegionMap.of(load_scenario(whole, settings.data_dir), code)
         prepared = prepare(scenario, cache_dir=settings.cache_dir)
     severity = load_or_train(settings.data_dir, settings.model_dir)
-    service = RegionDispatcher(settings, url, region or prepared.scenario.name, prepared, severity, ttl_s=ttl_s)
+    service = RegionDispatcher(settings, url, region or prepared.scenario.name, prepared, severity, ttl_s=ttl_s,
+                               regions=regions)  # fmt: skip
     freeze_heap()
     return service.start()
