@@ -205,8 +205,9 @@ class DispatchEngine:
         self.requests = RequestBook()  # the acceptance handshake (dispatch.handshake)
         self._requests_dirty: set[str] = set()  # centres whose list of requests changed in this batch
         self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
-        #: centre -> {unit heading there: (what its entry depends on, the entry)}
-        self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry]]] = {
+        #: centre -> {unit heading there: (what its entry depends on, the entry, when its ETA was worked out)}
+        self._now: datetime | None = None  # the batch being applied (None outside one: a restore)
+        self._heading: dict[str, dict[str, tuple[tuple[object, ...], InboundEntry, datetime | None]]] = {
             c.hpid: {} for c in prepared.scenario.centres
         }
         self._inbound_sent: dict[str, datetime] = {}  # centre -> when its list was last sent
@@ -238,6 +239,7 @@ class DispatchEngine:
         that follow, in the order they are to be carried out."""
         self._out, self._replan, self._reassign = [], self._resume, self._resume
         self._resume = False
+        self._now = now  # when this batch's ETAs are worked out (the inbound entries keep it)
         events = self._keep_crew_grade(events)
         # Every vitals of the batch through the model at once: one row costs about what fifty do.
         raw = [e.vitals for e in events if type(e) is VitalsReported and e.severity is None]
@@ -805,7 +807,7 @@ class DispatchEngine:
             entry = InboundEntry(
                 unit.unit_id, unit.patient_id, max(unit.advice_version, 1), unit.severity, eta, unit.eta_mode
             )
-            self._heading[new][unit.unit_id] = (key, entry)
+            self._heading[new][unit.unit_id] = (key, entry, self._now)
             self._tracked[unit.unit_id] = new
             self._inbound_dirty.add(new)
 
@@ -820,7 +822,13 @@ class DispatchEngine:
         self._inbound_dirty -= due
         for hpid in sorted(due):
             sent[hpid] = now
-            held = sorted((p for _, p in self._heading[hpid].values()), key=lambda p: (p.eta_s, p.unit_id))
+            # An entry's ETA as of now: a list goes out again when another unit changes it, and the centre counts
+            # the minutes left from the list's time (the crew card from its advice's: both must say the same).
+            aged = (
+                replace(p, eta_s=max(0.0, p.eta_s - (now - (at or now)).total_seconds()))
+                for _, p, at in self._heading[hpid].values()
+            )
+            held = sorted(aged, key=lambda p: (p.eta_s, p.unit_id))
             self._out.append(NotifyInbound(hpid, tuple(held[:INBOUND_MAX])))
 
     def _free_units(self) -> list[Unit]:
