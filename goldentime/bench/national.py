@@ -37,7 +37,7 @@ import numpy as np
 import dispatch.engine
 from dispatch.engine import DispatchEngine
 from dispatch.events import CapacityReported, Event, PositionReported, StatusChanged, VitalsReported
-from dispatch.pathways import Pathway
+from dispatch.pathways import FLAG_FLOORS, PATHWAYS, Pathway
 from dispatch.replan import affected, case_of
 from dispatch.roads import ApproximateIndex, TravelTimeIndex
 from dispatch.router import PatientCase, RouterConfig, centre_view, plan
@@ -53,8 +53,9 @@ GOAL_MS = 50.0
 GOAL = f"p99 < {GOAL_MS:g} ms with {max(ABOARD)} patients aboard"
 REGIONAL_GOAL = f"{GOAL}, one dispatcher per region"
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # a fixed clock: the engine reads none
-#: Crew flags, one patient in three (the dispatch benchmark's mix): arrest, stroke, STEMI, trauma, burns.
-FLAGS = ("cardiac_arrest", "fast_positive", "stemi", "major_trauma", "burns")
+#: Crew flags, one patient in three: those of arrest, stroke, STEMI, trauma and burns (named by their pathways).
+FLAGGED = (Pathway.CARDIAC_ARREST, Pathway.STROKE, Pathway.STEMI, Pathway.MAJOR_TRAUMA, Pathway.BURNS)
+FLAGS = tuple(flag for pathway in FLAGGED for flag in PATHWAYS[pathway].flags)
 FLAG_SHARE = 1 / 3
 CONDITIONS = (schemas.Condition.STROKE_THROMBECTOMY, schemas.Condition.STEMI_PCI, schemas.Condition.MAJOR_BURNS)
 JITTER_DEG = 0.015  # a patient is picked up a kilometre or two from the station
@@ -116,9 +117,10 @@ def fleet(scenario: Scenario, patients: int, rng: random.Random) -> Aboard:
             continue
         by_region[station.region] = by_region.get(station.region, 0) + 1
         lat, lon = station.lat + rng.gauss(0, JITTER_DEG), station.lon + rng.gauss(0, JITTER_DEG)
-        flags = schemas.CrewFlags(**{rng.choice(FLAGS): True}) if rng.random() < FLAG_SHARE else schemas.CrewFlags()
-        flagged = flags != schemas.CrewFlags()  # a crew flag's floor: arrest 1, the others 2
-        ktas = 1 if flags.cardiac_arrest else rng.randint(1, 2) if flagged else rng.randint(1, 5)
+        flag = rng.choice(FLAGS) if rng.random() < FLAG_SHARE else None
+        flags = schemas.CrewFlags(**{flag: True}) if flag is not None else schemas.CrewFlags()
+        floor = FLAG_FLOORS.get(flag, 5) if flag is not None else 5  # the most urgent KTAS the flag allows
+        ktas = rng.randint(1, floor)
         p_critical = rng.uniform(0.5, 1.0) if ktas <= 2 else rng.uniform(0.0, 0.3)
         severity = Severity(ktas, p_critical, 0.5, (), ktas <= 2, crew_ktas=ktas if ktas <= 2 else None)
         vitals = schemas.Vitals.new(
