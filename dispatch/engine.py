@@ -66,6 +66,7 @@ from dispatch.handshake import (
 )
 from dispatch.nowcast import BedNowcast, _Trend
 from dispatch.pathways import Pathway, needs_of
+from dispatch.replan import affected
 from dispatch.roads import EtaMode, SnapError
 from dispatch.router import (
     CentreView,
@@ -202,6 +203,7 @@ class DispatchEngine:
         self.incidents: dict[str, Incident] = {}
         self.assigned: dict[str, str] = {}  # incident -> the unit that took it
         self.plans = 0  # joint plans made
+        self.routed = 0  # patients the last plan decided for (the others kept their destination)
         self.requests = RequestBook()  # the acceptance handshake (dispatch.handshake)
         self._requests_dirty: set[str] = set()  # centres whose list of requests changed in this batch
         self.nowcast = BedNowcast(self.config.arrivals_per_hour)  # beds others take, per centre
@@ -214,7 +216,7 @@ class DispatchEngine:
         self._tracked: dict[str, str] = {}  # unit -> the centre whose inbound list holds it
         self._inbound_dirty: set[str] = set()  # centres whose inbound list may have changed
         self._dirty: set[str] = set()  # units whose patient needs a decision at the next plan
-        self._everyone = False  # capacity changed: re-plan every patient
+        self._news: set[str] = set()  # centres with news (a report, a decline's reason): re-plan whom it concerns
         self._approximate = approximate_index(prepared.scenario)
         self._response = response_times(prepared)
         scenario = prepared.scenario  # R-COVER's gaps: approximate times are enough to count units nearby
@@ -283,7 +285,7 @@ class DispatchEngine:
                 self._out.append(NoticeToUnit(event.unit_id, event.origin, say("held_no_position")))
         self._expire(now)
         if self._replan:
-            self._decide(now, everyone=self._everyone)
+            self._decide(now)
         self._inbound(now)  # new destinations, and live ETAs of the units on their way
         self._send_requests()
         if self._reassign or self._replan:
@@ -422,7 +424,8 @@ class DispatchEngine:
         counted = er is not None and not er.overcrowded
         at = (er.updated_at if er is not None else None) or event.capacity.updated_at
         self.nowcast.report(event.hpid, er.available if counted and er is not None else None, at)
-        self._everyone = self._replan = True  # a centre changed: every patient may be better off elsewhere
+        self._news.add(event.hpid)  # a centre changed: the patients it concerns may be better off elsewhere
+        self._replan = True
 
     def _incident(self, event: IncidentReported) -> None:
         self.incidents[event.incident.id] = event.incident
@@ -523,13 +526,13 @@ class DispatchEngine:
         unit.eta_mode = etas.mode
         return dict(zip(etas.target_ids, etas.seconds.tolist(), strict=True))
 
-    def _decide(self, now: datetime, *, everyone: bool) -> None:
-        """Decide destinations jointly: for every patient (``everyone``, e.g. after a capacity
-        change) or for those whose situation changed; the others keep their destination and
-        count against its beds."""
+    def _decide(self, now: datetime) -> None:
+        """Decide destinations jointly for the patients whose situation changed, those news about a centre
+        concerns (R-NEWS, :func:`dispatch.replan.affected`) and those who may have to give way to them; the
+        others keep their destination and count against its beds."""
         per_hour = self.nowcast.per_hour
         views = [self._view(c, now, per_hour(c.hpid, c.level)) for c in self.prepared.scenario.centres]
-        candidates = list(self.units.values()) if everyone else [self.units[u] for u in self._dirty if u in self.units]
+        candidates = [self.units[u] for u in self._dirty if u in self.units]
         holders = self._holders()
         beds = {hpid: len(held) for (hpid, team), held in holders.items() if team is None}
         for held_at, n in self._elsewhere.items():  # other regions' patients, counted like ours (the bed ledger)
@@ -537,15 +540,17 @@ class DispatchEngine:
         for held_at in self._ledger_full:  # the ledger has no bed left there beyond those our patients hold
             beds[held_at] = max(beds.get(held_at, 0), self._reported_free(held_at))
         teams = {(hpid, team): len(held) for (hpid, team), held in holders.items() if team is not None}
-        if not everyone:
-            full = full_resources(views, beds, teams, config=self.config)
-            wanting = [(u.urgency, u.needs) for u in candidates if u.has_patient]
-            giving = giving_way(wanting, {key: holders.get(key, []) for key in full})
-            candidates += [self.units[unit_id] for unit_id in sorted(giving)]
-        active = [u for u in candidates if u.owned and u.has_patient and u.lat is not None and u.status not in _CLOSED]
-        routed = list({u.unit_id: u for u in active}.values())
+        if self._news:
+            aboard = [u for u in self.units.values() if self._routable(u)]
+            concerned = affected(self._news, aboard, views, inbound=beds, teams=teams, config=self.config)
+            candidates += [self.units[unit_id] for unit_id in sorted(concerned)]
+        full = full_resources(views, beds, teams, config=self.config)
+        wanting = [(u.urgency, u.needs) for u in candidates if u.has_patient]
+        giving = giving_way(wanting, {key: holders.get(key, []) for key in full})
+        candidates += [self.units[unit_id] for unit_id in sorted(giving)]
+        routed = list({u.unit_id: u for u in candidates if self._routable(u)}.values())
         self._dirty.clear()
-        self._everyone = False
+        self._news.clear()
         # beds and pathway teams already taken by patients not being decided now
         for unit in routed:
             hpid = self._tracked.get(unit.unit_id)
@@ -578,11 +583,17 @@ class DispatchEngine:
             )
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
         self.plans += 1
+        self.routed = len(cases)
         for choice in choices:
             self._advise(self.units[choice.unit_id], choice, now)
         for unit in routed:
             self._track(unit)  # new destinations and fresh ETAs
         self._changed.update(u.unit_id for u in routed)
+
+    @staticmethod
+    def _routable(unit: UnitState) -> bool:
+        """A patient this engine decides for: its own, aboard, located, not yet handed over."""
+        return unit.owned and unit.has_patient and unit.lat is not None and unit.status not in _CLOSED
 
     def _reported_free(self, hpid: str) -> int:
         """The free ER beds of the centre's last report (0 when overcrowded or not reported)."""
@@ -718,7 +729,7 @@ class DispatchEngine:
         self._replan = True  # accepted: the patient goes there, held (R-PROMISE)
         if request.state is RequestState.DECLINED:
             unit.declined.add(request.hpid)
-            self._everyone = True  # what the decline says about the centre is news for everyone
+            self._news.add(request.hpid)  # what the decline says about the centre is news for everyone
         return unit
 
     def _expire(self, now: datetime) -> None:

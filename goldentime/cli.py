@@ -445,7 +445,7 @@ def _fhir_argument(check: Any) -> Any:
     return convert
 
 
-BENCHMARKS = ("roads", "severity", "dispatch", "capacity", "recorder", "simulation", "throughput", "memory")
+BENCHMARKS = ("roads", "severity", "dispatch", "national", "capacity", "recorder", "simulation", "throughput", "memory")
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -482,6 +482,7 @@ def _run_benchmark(name: str, settings: Settings, args: argparse.Namespace) -> l
         "roads": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir},
         "severity": {"data_dir": settings.data_dir},
         "dispatch": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir, "mqtt_urls": args.mqtt_url or []},
+        "national": {"data_dir": settings.data_dir, "cache_dir": settings.cache_dir},
         "capacity": {"mqtt_urls": args.mqtt_url or []},
         "recorder": {"settings": settings, "mqtt_urls": args.mqtt_url or [], "database_urls": args.database_url or []},
         "simulation": {"settings": settings},

@@ -9,7 +9,7 @@ seeded synthetic state (0-10 free ER beds, one in twenty overcrowded; thrombecto
 unknown). Then one centre at a time sends a new report, and the time is taken:
 
 - **engine**: :meth:`dispatch.engine.DispatchEngine.apply` of that one report — what the dispatcher does with it
-  (the patients it re-plans: every one, or those :func:`dispatch.replan.affected` names once the engine calls it);
+  (the patients it re-plans: those :func:`dispatch.replan.affected` names, and those who may give way to them);
   with the router pruning (the default) and, over fewer reports, without;
 - **router**: :func:`dispatch.router.plan` of every patient (pruned, and not), and :func:`dispatch.replan.affected`
   followed by :func:`dispatch.router.plan` of the patients it names, the others' beds held.
@@ -34,13 +34,12 @@ from typing import Any
 
 import numpy as np
 
-import dispatch.engine
 from dispatch.engine import DispatchEngine
 from dispatch.events import CapacityReported, Event, PositionReported, StatusChanged, VitalsReported
 from dispatch.pathways import FLAG_FLOORS, PATHWAYS, Pathway
 from dispatch.replan import affected, case_of
 from dispatch.roads import ApproximateIndex, TravelTimeIndex
-from dispatch.router import PatientCase, RouterConfig, centre_view, plan
+from dispatch.router import RouterConfig, centre_view, plan
 from dispatch.scenario import Prepared, Scenario, ScenarioError, approximate_index
 from dispatch.severity.model import Severity
 from goldentime.bench import report
@@ -155,23 +154,6 @@ class Timed:
         return float(np.percentile(values, p)) if values else float("nan")
 
 
-@contextmanager
-def counting_routed(into: list[int]) -> Iterator[None]:
-    """Count the patients each of the engine's plans routes (the engine's own ``plan``, wrapped for the run)."""
-    engine_module = vars(dispatch.engine)
-    real = engine_module["plan"]
-
-    def counted(cases: Sequence[PatientCase], *args: Any, **kwargs: Any) -> Any:
-        into.append(len(cases))
-        return real(cases, *args, **kwargs)
-
-    engine_module["plan"] = counted
-    try:
-        yield
-    finally:
-        engine_module["plan"] = real
-
-
 def engine_run(
     prepared: Prepared, aboard: Aboard, reports: int, config: RouterConfig, seed: int
 ) -> tuple[Timed, float, DispatchEngine]:
@@ -187,12 +169,12 @@ def engine_run(
     gc.collect()
     gc.freeze()  # as the dispatcher does once started (goldentime.services.freeze_heap)
     try:
-        with counting_routed(timed.routed):
-            for n in range(reports):
-                at = NOW + timedelta(seconds=2 + n)
-                event = CapacityReported(rng.choice(centres).hpid, capacity(rng, at))
-                with timed.take():
-                    engine.apply([event], at)
+        for n in range(reports):
+            at = NOW + timedelta(seconds=2 + n)
+            event = CapacityReported(rng.choice(centres).hpid, capacity(rng, at))
+            with timed.take():
+                engine.apply([event], at)
+            timed.routed.append(engine.routed)
     finally:
         gc.unfreeze()
     return timed, first_ms, engine
@@ -545,16 +527,3 @@ def main(*, quick: bool, output: Path, data_dir: Path, cache_dir: Path, scenario
     if graph is not None:
         found.append(report.Figure(f"road_index_tables_mb.{graph.scenario}", graph.tables_bytes / 1e6, "MB"))
     return found
-
-
-if __name__ == "__main__":  # until `goldentime bench` lists it: python -m goldentime.bench.national [--quick]
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("GOLDENTIME_DATA_DIR", "../shared/data")))
-    parser.add_argument("--cache-dir", type=Path, default=Path("var/cache"))
-    args = parser.parse_args()
-    for figure in main(quick=args.quick, output=args.output, data_dir=args.data_dir, cache_dir=args.cache_dir):
-        print(f"  {figure.line()}")
