@@ -66,14 +66,13 @@ from dispatch.handshake import (
 )
 from dispatch.nowcast import BedNowcast, _Trend
 from dispatch.pathways import Pathway, needs_of
-from dispatch.replan import affected
+from dispatch.replan import affected, case_of
 from dispatch.roads import EtaMode, SnapError
 from dispatch.router import (
     CentreView,
     Choice,
     Mode,
     Option,
-    PatientCase,
     RouterConfig,
     centre_view,
     full_resources,
@@ -563,24 +562,10 @@ class DispatchEngine:
         for unit in routed:
             unit.etas = self._etas(unit)
             assert unit.lat is not None and unit.lon is not None
-            assert unit.severity is not None
-            promised = self._promised(unit)
-            cases.append(
-                PatientCase(
-                    unit_id=unit.unit_id,
-                    ktas=unit.severity.ktas,
-                    needs=unit.needs,
-                    eta_s=unit.etas,
-                    current=promised or unit.destination,
-                    declined=frozenset(unit.declined),
-                    critical=unit.critical,
-                    p_critical=unit.severity.p_critical,
-                    crew_ktas=unit.severity.crew_ktas,
-                    unstable=unit.unstable,
-                    cover_gap=cover_gap(unit.lat, unit.lon, free, self._cover),
-                    confirmed=promised is not None,
-                )
-            )
+            gap = cover_gap(unit.lat, unit.lon, free, self._cover)
+            case = case_of(unit, cover_gap=gap, promised=self._promised(unit))
+            assert case is not None  # routable: it has a severity
+            cases.append(case)
         choices = plan(cases, views, inbound_elsewhere=beds, teams_elsewhere=teams, config=self.config)
         self.plans += 1
         self.routed = len(cases)

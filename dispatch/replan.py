@@ -70,9 +70,10 @@ class Aboard(Protocol):
     def holds_bed(self) -> bool: ...
 
 
-def case_of(unit: Aboard, *, cover_gap: float = 1.0) -> PatientCase | None:
-    """The router's case of a unit with a patient (None: no patient assessed), ``current`` its destination.
-    ``cover_gap`` 1, its most: the engine works it out only for the patients it routes (an upper bound here)."""
+def case_of(unit: Aboard, *, cover_gap: float = 1.0, promised: str | None = None) -> PatientCase | None:
+    """The router's case of a unit with a patient (None: no patient assessed), ``current`` its destination, or
+    ``promised``: the centre that accepted the patient (R-PROMISE). ``cover_gap`` 1, its most: the engine works it
+    out only for the patients it routes (an upper bound here)."""
     severity = unit.severity
     if severity is None:
         return None
@@ -81,13 +82,14 @@ def case_of(unit: Aboard, *, cover_gap: float = 1.0) -> PatientCase | None:
         ktas=severity.ktas,
         needs=unit.needs,
         eta_s=unit.etas,
-        current=unit.destination,
+        current=promised or unit.destination,
         declined=frozenset(unit.declined),
         critical=unit.critical,
         p_critical=severity.p_critical,
         crew_ktas=severity.crew_ktas,
         unstable=unit.unstable,
         cover_gap=cover_gap,
+        confirmed=promised is not None,
     )
 
 
