@@ -49,16 +49,19 @@ language. The clinical table is :mod:`dispatch.pathways`; every rule below is in
 - **R-STABLE** A patient keeps the destination already advised unless it left the candidates or
   another is better by ``switch_margin_s`` (weighted) or more.
 
-Pruning (``RouterConfig.prune``, on by default) builds a patient's arcs only for the centres that can matter,
-and changes no choice. Its route (mode, pathway, best tier within the bound) is decided as without pruning; its
-candidates are then examined nearest first (:class:`_Walk`): the current destination, the three cheapest (the
-crew sees three) and, for the joint flow, as far as a candidate with a place left. The flow is solved on the arcs
-examined; its potentials (shortest distances in the residual graph) give each patient the cost below which an arc
-not examined could lower the total (:meth:`_Flow.reach`). No arc costs less than the weighted drive, so a patient
-whose next candidate is farther than that is done; the others are examined that far and the flow solved again.
-Ties between assignments of equal cost are broken by the problem, not by the solver (:class:`_Flow`), so the
-plan is the same with or without the arcs no optimal assignment uses. Checked against the plan that examines every
-centre in ``tests/dispatch/test_router_pruning.py``.
+- **R-PRUNE** Pruning (``RouterConfig.prune``, on by default) builds a patient's arcs only for the centres that
+  can matter, and changes no choice. Its route (mode, pathway, best tier within the bound) is decided as without
+  pruning; its candidates are then examined nearest first (:class:`_Walk`): the current destination, the three
+  cheapest (the crew sees three) and, for the joint flow, as far as a candidate with a place left. The flow is
+  solved on the arcs examined; its potentials (shortest distances in the residual graph) give each patient the
+  cost below which an arc not examined could lower the total (:meth:`_Flow.reach`). No arc costs less than the
+  weighted drive, so a patient whose next candidate is farther than that is done; the others are examined that
+  far and the flow solved again. Checked against the plan that examines every centre in
+  ``tests/dispatch/test_router_pruning.py``.
+- **R-TIE** Ties between assignments of equal cost (whole weighted seconds) are broken by the problem, not by the
+  solver (:class:`_Flow`): the least sum of (patient's rank by unit id) × (centre's rank by hpid; beyond its beds or
+  team, after every centre) wins, so the plan is the same with or without the arcs no optimal assignment uses,
+  and whatever the input order. Equal sums, and a flow too large to scale within 64 bits, are left to the solver.
 """
 
 from __future__ import annotations

@@ -54,3 +54,15 @@ def test_every_test_the_document_names_exists() -> None:
         source = (ROOT / "tests" / "dispatch" / file).read_text(encoding="utf-8")
         if test:
             assert f"def {test}(" in source, f"{file}::{test}"
+
+
+def test_every_rule_the_decision_core_names_is_documented() -> None:
+    """An R-code named anywhere in dispatch/ has a row, not only those of the router's and the handshake's
+    docstrings: R-NEWS is the rule of dispatch/replan.py (its docstring states it without the code)."""
+    named: set[str] = set()
+    for path in sorted((ROOT / "dispatch").rglob("*.py")):
+        named |= set(re.findall(r"\bR-[A-Z]+\b", path.read_text(encoding="utf-8")))
+    rows = _rows(r"R-[A-Z]+")
+    assert {"R-PRUNE", "R-TIE", "R-NEWS"} <= set(rows)
+    assert "dispatch/replan.py" in rows["R-NEWS"][1]
+    assert named <= set(rows), named - set(rows)
