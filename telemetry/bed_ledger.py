@@ -72,12 +72,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from telemetry.errors import TelemetryError
 from telemetry.schemas import utc_now
-from telemetry.store import make_engine, migrate
+from telemetry.store import (
+    bed_ledger_centres,
+    bed_ledger_regions,
+    bed_ledger_reservations,
+    dialect_insert,
+    make_engine,
+    migrate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,38 +105,9 @@ _CHUNK = 500
 #: database would otherwise both create the tables).
 _MIGRATION_LOCK = 0x6E4C_ED6E_B7F1
 
-ledger_metadata = sa.MetaData()
-
-#: The newest capacity report per centre: what the reservations count against.
-centres = sa.Table(
-    "bed_ledger_centres",
-    ledger_metadata,
-    sa.Column("hpid", sa.String(16), primary_key=True),
-    sa.Column("free_beds", sa.Integer(), nullable=False),
-    sa.Column("report_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-#: One bed per (region, patient): held at ``hpid`` until released, expired or counted by a report.
-reservations = sa.Table(
-    "bed_ledger_reservations",
-    ledger_metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("patient_id", sa.String(64), primary_key=True),
-    sa.Column("hpid", sa.String(16), nullable=False),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-    sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Index("ix_bed_ledger_reservations_hpid", "hpid"),
-)
-
-#: The highest leader epoch seen per region (the fencing token).
-regions = sa.Table(
-    "bed_ledger_regions",
-    ledger_metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-)
+#: The ledger's tables (declared with the rest of the telemetry schema, :data:`telemetry.store.metadata`): the
+#: newest capacity report per centre, one bed per (region, patient), the highest leader epoch seen per region.
+centres, reservations, regions = bed_ledger_centres, bed_ledger_reservations, bed_ledger_regions
 
 
 class BedLedgerError(TelemetryError):
@@ -212,7 +189,6 @@ class BedLedger:
             self.engine: Engine = engine
         else:
             self.engine = engine.execution_options(isolation_level="READ COMMITTED")
-        self._insert = sqlite.insert if self._sqlite else postgresql.insert
         if upgrade:
             try:
                 self._migrate()
@@ -276,7 +252,7 @@ class BedLedger:
             if taken >= free:
                 return False
             row = {"hpid": hpid, "epoch": epoch, "reserved_at": now, "expires_at": now + self.ttl, "arrived_at": None}
-            insert = self._insert(reservations).values(region=region, patient_id=patient_id, **row)
+            insert = dialect_insert(self.engine, reservations).values(region=region, patient_id=patient_id, **row)
             keys = [reservations.c.region, reservations.c.patient_id]
             connection.execute(insert.on_conflict_do_update(index_elements=keys, set_=row))  # a move, or new
             return True
@@ -448,7 +424,7 @@ class BedLedger:
     def _fence(self, connection: Connection, region: str, epoch: int) -> None:
         """Record ``epoch`` as the region's newest, or raise if a newer one was seen (row-locked, so a
         deposed leader's write and its successor's are ordered)."""
-        insert = self._insert(regions).values(region=region, epoch=epoch)
+        insert = dialect_insert(self.engine, regions).values(region=region, epoch=epoch)
         statement = insert.on_conflict_do_update(
             index_elements=[regions.c.region],
             set_={"epoch": insert.excluded.epoch},
@@ -461,7 +437,7 @@ class BedLedger:
     def _rebase(self, connection: Connection, hpid: str, free_beds: int, report_at: datetime) -> tuple[int, datetime]:
         """Store the report if it is newer; returns the centre's base (free beds, report time). The
         statement updates the row even when the stored report is newer, so it locks it in PostgreSQL."""
-        insert = self._insert(centres).values(hpid=hpid, free_beds=free_beds, report_at=report_at)
+        insert = dialect_insert(self.engine, centres).values(hpid=hpid, free_beds=free_beds, report_at=report_at)
         newer = insert.excluded.report_at > centres.c.report_at
         statement = insert.on_conflict_do_update(
             index_elements=[centres.c.hpid],

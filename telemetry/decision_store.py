@@ -20,43 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from telemetry.errors import TelemetryError
 from telemetry.leader import check_region, ensure_schema
-from telemetry.store import make_engine
+from telemetry.store import dialect_insert, dispatch_leases, dispatch_patients, dispatch_regions, make_engine
 
-metadata = sa.MetaData()
-
-leases = sa.Table(
-    "dispatch_leases",
-    metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-)
-
-patients = sa.Table(
-    "dispatch_patients",
-    metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("unit_id", sa.String(64), primary_key=True),
-    sa.Column("patient_id", sa.String(64), nullable=False),
-    sa.Column("advice_version", sa.BigInteger(), nullable=False),
-    sa.Column("owned", sa.Boolean(), nullable=False),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("state", sa.JSON(), nullable=False),
-)
-
-regions = sa.Table(
-    "dispatch_regions",
-    metadata,
-    sa.Column("region", sa.String(64), primary_key=True),
-    sa.Column("epoch", sa.BigInteger(), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("state", sa.JSON(), nullable=False),
-)
+#: The tables of the decision state and the lease that fences their writes (declared with the rest of the
+#: telemetry schema, :data:`telemetry.store.metadata`).
+leases, patients, regions = dispatch_leases, dispatch_patients, dispatch_regions
 
 
 class DecisionStoreError(TelemetryError):
@@ -92,9 +64,8 @@ class DecisionStore:
 
     def __init__(self, engine: Engine, region: str) -> None:
         self.engine, self.region = engine, check_region(region)
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._upsert_patient = dialect.insert(patients)
-        self._upsert_region = dialect.insert(regions)
+        self._upsert_patient = dialect_insert(engine, patients)
+        self._upsert_region = dialect_insert(engine, regions)
 
     @classmethod
     def open(cls, url: str, region: str, *, upgrade: bool = True) -> DecisionStore:

@@ -1,7 +1,11 @@
-"""The SQL side of the recorder: tables, migrations and batched, idempotent writes.
+"""The telemetry database: its tables, engines and migrations, and the recorder's batched, idempotent writes.
 
 SQLite by default, PostgreSQL by URL. The schema is created and upgraded by Alembic
-(``telemetry/migrations``); :func:`migrate` runs it to the newest revision.
+(``telemetry/migrations``); :func:`migrate` runs it to the newest revision. :data:`metadata` declares every
+table of that chain, once: the recorder's (0001, 0002), the dispatcher's leases and decision state (0003,
+:mod:`telemetry.leader`, :mod:`telemetry.decision_store`) and the bed ledger's (0004,
+:mod:`telemetry.bed_ledger`). It is Alembic's target metadata, so a table written here and not by a
+migration (or the other way round) shows as a difference.
 """
 
 from __future__ import annotations
@@ -47,6 +51,81 @@ rejected = sa.Table(
     sa.Column("payload_excerpt", sa.Text(), nullable=False),
     sa.Column("payload_bytes", sa.Integer(), nullable=False),
     sa.Index("ix_telemetry_rejected_received_at", "received_at"),
+)
+
+# --- the dispatcher's leadership and decision state (0003) ---------------------------------------------------
+
+#: A region's lease (:mod:`telemetry.leader`, which writes it in SQL of its own); the epoch fences the writes of
+#: the decision store.
+dispatch_leases = sa.Table(
+    "dispatch_leases",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    # seconds since 1970 (the lease's clock: the database server's, or this host's)
+    sa.Column("expires_at", sa.Float(precision=53), nullable=False),
+    sa.Column("acquired_at", sa.Float(precision=53), nullable=False),
+    sa.Column("renewed_at", sa.Float(precision=53), nullable=False),
+    # PostgreSQL: the server process of the holder's session, which holds the advisory lock
+    sa.Column("backend_pid", sa.Integer(), nullable=True),
+)
+
+#: One decision-state document per patient of a region (:mod:`telemetry.decision_store`).
+dispatch_patients = sa.Table(
+    "dispatch_patients",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("unit_id", sa.String(64), primary_key=True),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("advice_version", sa.BigInteger(), nullable=False),
+    sa.Column("owned", sa.Boolean(), nullable=False),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.JSON(), nullable=False),
+)
+
+#: One decision-state document per region (:mod:`telemetry.decision_store`).
+dispatch_regions = sa.Table(
+    "dispatch_regions",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.JSON(), nullable=False),
+)
+
+# --- the bed ledger of border centres (0004, :mod:`telemetry.bed_ledger`) ------------------------------------
+
+#: The newest capacity report per centre: what the reservations count against.
+bed_ledger_centres = sa.Table(
+    "bed_ledger_centres",
+    metadata,
+    sa.Column("hpid", sa.String(16), primary_key=True),
+    sa.Column("free_beds", sa.Integer(), nullable=False),
+    sa.Column("report_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: One bed per (region, patient): held at ``hpid`` until released, expired or counted by a report.
+bed_ledger_reservations = sa.Table(
+    "bed_ledger_reservations",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("patient_id", sa.String(64), primary_key=True),
+    sa.Column("hpid", sa.String(16), nullable=False),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_bed_ledger_reservations_hpid", "hpid"),
+)
+
+#: The highest leader epoch the ledger has seen per region (its fencing token).
+bed_ledger_regions = sa.Table(
+    "bed_ledger_regions",
+    metadata,
+    sa.Column("region", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
 )
 
 
@@ -109,9 +188,12 @@ def migrate(engine: Engine, migrations: Path = Path(__file__).parent / "migratio
         command.upgrade(config, "head")
 
 
-def _insert(engine: Engine, table: sa.Table) -> Any:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def dialect_insert(engine: Engine, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the engine's dialect (PostgreSQL's, else SQLite's), which can say
+    ``ON CONFLICT``."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class TelemetryStore:
@@ -119,7 +201,9 @@ class TelemetryStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert_messages = _insert(engine, messages).on_conflict_do_nothing(index_elements=["topic", "msg_id"])
+        self._insert_messages = dialect_insert(engine, messages).on_conflict_do_nothing(
+            index_elements=["topic", "msg_id"]
+        )
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> TelemetryStore:

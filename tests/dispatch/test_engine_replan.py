@@ -11,7 +11,7 @@ import pytest
 
 from dispatch.commands import Advise
 from dispatch.engine import DispatchEngine
-from dispatch.events import CapacityReported, Origin, PositionReported, StatusChanged, VitalsReported
+from dispatch.events import CapacityReported, Event, Origin, PositionReported, StatusChanged, VitalsReported
 from dispatch.scenario import Centre, Prepared, Scenario, Station, approximate_index
 from dispatch.severity.model import TrainedSeverity
 from telemetry.schemas import UnitStatus
@@ -32,7 +32,7 @@ def engine(severity: TrainedSeverity) -> DispatchEngine:
     scenario = Scenario("line", "일직선 (a line)", Path(), Path("none.graphml"), centres, stations)
     engine = DispatchEngine(Prepared(scenario, approximate_index(scenario), None, ()), severity)
     engine.apply([CapacityReported(hpid, capacity(NOW, beds=10)) for hpid in LONS], NOW)
-    events = []
+    events: list[Event] = []
     for k, unit in enumerate(UNITS):
         vitals = critical_vitals() if k % 2 else minor_vitals()
         events += [
@@ -66,6 +66,6 @@ def test_a_report_from_where_patients_are_heading_re_plans_them_and_moves_them_w
     engine.apply([CapacityReported(NEAR, capacity(NOW, beds=10))], NOW + timedelta(seconds=2))
     assert engine.routed >= len(there) and heading(engine) == before  # re-planned, nothing changed: they stay
     commands = engine.apply([CapacityReported(NEAR, capacity(NOW, overcrowded=True))], NOW + timedelta(seconds=3))
-    moved = {c.unit_id: c.destination for c in commands if isinstance(c, Advise)}
+    moved = {c.unit_id: c.destination.hpid for c in commands if isinstance(c, Advise)}
     assert set(there) <= set(moved) and NEAR not in moved.values()
     assert engine.routed >= len(there)
