@@ -18,7 +18,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from goldentime.settings import Settings
@@ -91,11 +91,13 @@ def mqtt_protocol(settings: Settings) -> str | None:
     return None if settings.mqtt_url else "3.1.1"
 
 
-def shown(url: str) -> str:
-    """A broker URL as printed: without the account and password it may carry."""
-    from telemetry.client import BrokerAddress
+def shown(url: str | Sequence[str]) -> str:
+    """Broker URLs as printed: each node (one URL, several separated by commas as ``GOLDENTIME_MQTT_URL`` takes them,
+    or a list) without the account and password it may carry, separated by commas. Raises
+    :class:`telemetry.client.BrokerUrlError` (its message without the password) for URLs that cannot be used."""
+    from telemetry.client import parse_broker_urls
 
-    return str(BrokerAddress.parse(url))
+    return ",".join(str(node) for node in parse_broker_urls(url))
 
 
 def start_recorder(settings: Settings, url: str) -> Recorder:
@@ -452,7 +454,11 @@ class RegionDispatcher:
         return self.dispatcher is not None and self.dispatcher.deposed
 
     def _lead(self) -> bool:
-        """Lead the region with the lease just taken; False when the service must end (see :attr:`failure`)."""
+        """Lead the region with the lease just taken; False when the service must end (see :attr:`failure`). A
+        database that went away since the lease was taken (the decision state cannot be read) loses the lease: the
+        process stands by again, as it does when a renewal fails."""
+        import sqlalchemy as sa
+
         from dispatch.service import BorderBeds, Dispatcher
         from telemetry.client import ConnectError
 
@@ -462,6 +468,12 @@ class RegionDispatcher:
         self.terms += 1
         try:
             restored = load_decisions(self.store, epoch)
+        except sa.exc.OperationalError as exc:
+            why = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.lease.lose(f"the decision state cannot be read (epoch {epoch}): {why}")
+            self.say(f"dispatcher: region {self.region}: the decision state cannot be read ({why}); not leading "
+                     f"(epoch {epoch}), standing by")  # fmt: skip
+            return True
         except Exception as exc:
             log.exception("the decision state of region %s cannot be read", self.region)
             self.failure = exc
