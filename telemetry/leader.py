@@ -171,7 +171,7 @@ class Lease:
         #: The database as this holder uses it (the decision store writes through it too): in PostgreSQL, its
         #: sessions carry the holder's name, so that a standby can end them all if the holder freezes.
         if sa.make_url(normalise_url(url)).get_backend_name() == "postgresql":
-            own = {"application_name": application_name(self.holder)}
+            own = {**dead_network_args(ttl_s), "application_name": application_name(self.holder)}
             self.engine = sa.create_engine(normalise_url(url), pool_pre_ping=True, connect_args=own)
         else:
             self.engine = make_engine(url)
@@ -323,27 +323,32 @@ def _why(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def dead_network_args(ttl_s: float) -> dict[str, int]:
+    """libpq settings that turn a dead network (a cut cable, a host powered off: no reset, packets dropped) into
+    an error within the lease's time-out, not the minutes of the TCP defaults: for the lease's own session and
+    for the decision state written through :attr:`Lease.engine` (a write hung past the lease would otherwise
+    outlive it)."""
+    return {
+        "connect_timeout": max(2, int(ttl_s)),
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(ttl_s / 2)),
+        "keepalives_interval": 1,
+        "keepalives_count": 2,
+        "tcp_user_timeout": int(ttl_s * 1000),
+    }
+
+
 # --- PostgreSQL: an advisory lock on a connection held open, and the row ---------------------------------------
 
 
 class _Postgres:
     def __init__(self, url: str, region: str, holder: str, ttl_s: float) -> None:
         self.region, self.key, self.lock_timeout_ms = region, lock_key(region), int(ttl_s * 1000 / 2)
-        # A connection of its own (never from a pool): the lock lives as long as this session. libpq's keepalives
-        # and TCP user time-out turn a dead network into an error within the lease's time-out, not minutes.
-        timeout_ms = int(ttl_s * 1000)
+        # A connection of its own (never from a pool): the lock lives as long as this session.
         self._engine = sa.create_engine(
             normalise_url(url),
             poolclass=NullPool,
-            connect_args={
-                "connect_timeout": max(2, int(ttl_s)),
-                "keepalives": 1,
-                "keepalives_idle": max(1, int(ttl_s / 2)),
-                "keepalives_interval": 1,
-                "keepalives_count": 2,
-                "tcp_user_timeout": timeout_ms,
-                "application_name": application_name(holder),
-            },
+            connect_args={**dead_network_args(ttl_s), "application_name": application_name(holder)},
         )
         self._connection: Connection | None = None
 

@@ -245,6 +245,26 @@ def test_a_leader_cut_off_from_postgresql_stands_down_and_a_standby_takes_over(
             standby.close()
 
 
+def test_the_decision_state_s_connections_give_up_on_a_dead_network_within_the_lease(
+    postgresql_url: str, region: str
+) -> None:
+    """The engine the decision state is written through (``Lease.engine``) carries the lease session's libpq TCP
+    settings, so a write on a network that died silently errors within about the lease's time-out instead of
+    outliving it (the TCP defaults wait many minutes). A loopback proxy cannot drop packets (its kernel acknowledges
+    them), so the settings are read back from the connection rather than a dead network staged."""
+    lease = Lease(postgresql_url, region, ttl_s=4.0, renew_s=1.0)
+    try:
+        with lease.engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            parameters = raw.info.get_parameters()
+        expected = {"connect_timeout": "4", "keepalives": "1", "keepalives_idle": "2", "keepalives_interval": "1",
+                    "keepalives_count": "2", "tcp_user_timeout": "4000"}  # fmt: skip
+        assert {k: parameters.get(k) for k in expected} == expected
+    finally:
+        lease.close()
+
+
 def test_a_region_name_and_timings_are_checked(database_url: str) -> None:
     for bad in ("", "a b", "-x", "x" * 65, "지역"):
         with pytest.raises(LeaseError, match="region"):
