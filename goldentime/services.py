@@ -461,6 +461,7 @@ class RegionDispatcher:
 
         from dispatch.service import BorderBeds, Dispatcher
         from telemetry.client import ConnectError
+        from telemetry.errors import in_one_line
 
         took = time.monotonic()
         epoch = self.epoch = self.lease.check()
@@ -469,7 +470,7 @@ class RegionDispatcher:
         try:
             restored = load_decisions(self.store, epoch)
         except sa.exc.OperationalError as exc:
-            why = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            why = in_one_line(exc)
             self.lease.lose(f"the decision state cannot be read (epoch {epoch}): {why}")
             self.say(f"dispatcher: region {self.region}: the decision state cannot be read ({why}); not leading "
                      f"(epoch {epoch}), standing by")  # fmt: skip

@@ -74,7 +74,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from telemetry.errors import TelemetryError
+from telemetry.errors import TelemetryError, in_one_line
 from telemetry.schemas import utc_now
 from telemetry.store import (
     bed_ledger_centres,
@@ -101,9 +101,6 @@ _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 _SQLITE_BEGIN = "goldentime_sqlite_begin"
 #: Patient ids per refresh statement.
 _CHUNK = 500
-#: The key of the PostgreSQL advisory lock held while migrating (two dispatchers starting on a fresh
-#: database would otherwise both create the tables).
-_MIGRATION_LOCK = 0x6E4C_ED6E_B7F1
 
 #: The ledger's tables (declared with the rest of the telemetry schema, :data:`telemetry.store.metadata`): the
 #: newest capacity report per centre, one bed per (region, patient), the highest leader epoch seen per region.
@@ -191,10 +188,10 @@ class BedLedger:
             self.engine = engine.execution_options(isolation_level="READ COMMITTED")
         if upgrade:
             try:
-                self._migrate()
+                migrate(self.engine)
             except sa.exc.SQLAlchemyError as exc:
                 engine.dispose()
-                raise LedgerUnavailable(f"bed ledger at {self._where}: {_one_line(exc)}") from exc
+                raise LedgerUnavailable(f"bed ledger at {self._where}: {in_one_line(exc)}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -454,18 +451,6 @@ class BedLedger:
         gone = (reservations.c.expires_at <= now) | (reservations.c.arrived_at < report_at)
         connection.execute(reservations.delete().where(reservations.c.hpid == hpid, gone))
 
-    def _migrate(self) -> None:
-        if self._sqlite:
-            migrate(self.engine)
-            return
-        with self.engine.connect() as lock:
-            lock.execute(sa.select(sa.func.pg_advisory_lock(_MIGRATION_LOCK)))
-            try:
-                migrate(self.engine)
-            finally:
-                lock.execute(sa.select(sa.func.pg_advisory_unlock(_MIGRATION_LOCK)))
-                lock.commit()
-
     def _transaction(self, work: Callable[[Connection], T], *, write: bool) -> T:
         """Run ``work`` in one transaction (IMMEDIATE for SQLite writes), retrying deadlocks and
         serialisation failures; database errors become :class:`LedgerUnavailable`."""
@@ -480,12 +465,12 @@ class BedLedger:
                         return work(connection)
             except sa.exc.DBAPIError as exc:
                 if getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES and attempt < _ATTEMPTS:
-                    log.info("bed ledger: %s, attempt %d of %d", _one_line(exc), attempt, _ATTEMPTS)
+                    log.info("bed ledger: %s, attempt %d of %d", in_one_line(exc), attempt, _ATTEMPTS)
                     time.sleep(random.uniform(0.001, 0.005) * attempt)
                     continue
-                raise LedgerUnavailable(f"bed ledger at {self._where}: {_one_line(exc)}") from exc
+                raise LedgerUnavailable(f"bed ledger at {self._where}: {in_one_line(exc)}") from exc
             except sa.exc.SQLAlchemyError as exc:
-                raise LedgerUnavailable(f"bed ledger at {self._where}: {_one_line(exc)}") from exc
+                raise LedgerUnavailable(f"bed ledger at {self._where}: {in_one_line(exc)}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -528,11 +513,6 @@ def _utc(name: str, value: object) -> datetime:
 def _from_db(value: datetime) -> datetime:
     """SQLite returns naive datetimes for timezone-aware columns: they were stored in UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 __all__ = [

@@ -18,3 +18,10 @@ class GoldenTimeError(Exception):
 class TelemetryError(GoldenTimeError):
     """Base of every error the ``telemetry`` package raises: the bus, payloads, topics, access,
     the embedded broker, the recorder's store and spool, FHIR export."""
+
+
+def in_one_line(exc: BaseException) -> str:
+    """An error as one line: a database driver's message (``exc.orig`` under SQLAlchemy's wrapper) may run over
+    several; the first says what went wrong."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

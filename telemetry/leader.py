@@ -53,7 +53,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from telemetry.errors import TelemetryError
+from telemetry.errors import TelemetryError, in_one_line
 from telemetry.store import make_engine, migrate, normalise_url
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,9 @@ class LeaseRow:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create or upgrade the telemetry schema (which holds the leases and the decision state). Two processes
-    starting at once on a new database both try: the one that loses the race finds the schema made and tries
-    again."""
+    """Create or upgrade the telemetry schema (which holds the leases and the decision state). Processes starting
+    at once on a new database take turns on PostgreSQL (:data:`telemetry.store.MIGRATION_LOCK`); on SQLite the one
+    that loses the race (a locked database) tries again and finds the schema made."""
     for attempt in range(3):
         try:
             migrate(engine)
@@ -220,7 +220,9 @@ class Lease:
                 self._failing = False
             except sa.exc.SQLAlchemyError as exc:
                 if not self._failing:
-                    log.warning("lease of region %s: the database fails (%s); trying again", self.region, _why(exc))
+                    log.warning(
+                        "lease of region %s: the database fails (%s); trying again", self.region, in_one_line(exc)
+                    )
                 self._failing = True
                 with self._lock:
                     self._backend.reset()
@@ -237,7 +239,7 @@ class Lease:
             try:
                 renewed = self._backend.renew(self.holder, epoch, self.ttl_s)
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("lease of region %s (epoch %d) not renewed: %s", self.region, epoch, _why(exc))
+                log.warning("lease of region %s (epoch %d) not renewed: %s", self.region, epoch, in_one_line(exc))
                 self._backend.reset()
                 renewed = False
             if renewed and not self._lost and self.epoch == epoch:
@@ -296,7 +298,7 @@ class Lease:
                     self._backend.give_up(self.holder, epoch)
             except sa.exc.SQLAlchemyError as exc:
                 log.warning(
-                    "lease of region %s not given up cleanly (%s): it expires by itself", self.region, _why(exc)
+                    "lease of region %s not given up cleanly (%s): it expires by itself", self.region, in_one_line(exc)
                 )
             finally:
                 self._backend.reset()
@@ -315,12 +317,6 @@ class Lease:
         with self.engine.connect() as connection:
             row = connection.execute(query, {"r": self.region}).one_or_none()
         return None if row is None else LeaseRow(*row)
-
-
-def _why(exc: BaseException) -> str:
-    """An error in one line (a driver's message may run over several)."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def dead_network_args(ttl_s: float) -> dict[str, int]:

@@ -175,6 +175,11 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+#: The PostgreSQL advisory lock :func:`migrate` holds for its transaction: the recorder, the capacity API, a region's
+#: dispatchers and the bed ledger may all start at once on a new database, and would otherwise all create the tables.
+MIGRATION_LOCK = 0x6E4C_ED6E_B7F1
+
+
 def migrate(engine: Engine, migrations: Path = Path(__file__).parent / "migrations") -> None:
     """Create or upgrade a schema to the newest Alembic revision of ``migrations`` (by default
     the recorder's; the capacity store passes its own)."""
@@ -184,6 +189,8 @@ def migrate(engine: Engine, migrations: Path = Path(__file__).parent / "migratio
     config = Config()
     config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # processes starting together on a new database take turns
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

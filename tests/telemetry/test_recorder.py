@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from telemetry import schemas, topics
 from telemetry.client import Message, MqttClient
 from telemetry.recorder import Recorder, run_recorder
-from telemetry.store import RejectedMessage, StoredMessage, TelemetryStore, messages, rejected
+from telemetry.store import RejectedMessage, StoredMessage, TelemetryStore, make_engine, messages, migrate, rejected
 from tests.conftest import BrokerUnderTest
 from tests.helpers import unique, wait_until
 from tests.telemetry.test_schemas import dumps, valid
@@ -370,3 +370,34 @@ def test_every_kind_of_the_contract_is_stored_and_read_back(sqlite_url: str) -> 
         stored = store.latest(kind.value, "K1")
         assert stored is not None and schemas.decode(kind, json.dumps(stored).encode()) == payload, kind
     assert sorted(client.acked) == list(range(1, len(topics.Kind) + 1))
+
+
+def test_processes_starting_together_on_a_new_postgresql_database_take_turns_creating_the_schema(
+    postgresql_url: str,
+) -> None:
+    """The recorder, the capacity API, a region's two dispatchers and the bed ledger may all start at once on a
+    new database: each migrates, and the advisory lock of ``migrate`` has them take turns (without it they create
+    the same tables at once and all but one fail)."""
+    engines = [make_engine(postgresql_url) for _ in range(4)]
+    start, failed = threading.Barrier(len(engines)), []
+
+    def run(engine: sa.Engine) -> None:
+        start.wait()
+        try:
+            migrate(engine)
+        except sa.exc.DBAPIError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert failed == []
+        assert {"telemetry_messages", "dispatch_leases", "bed_ledger_centres"} <= set(
+            sa.inspect(engines[0]).get_table_names()
+        )
+    finally:
+        for engine in engines:
+            engine.dispose()
