@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from telemetry import schemas, topics
@@ -297,12 +298,15 @@ def _centre_minutes(centre: Page, unit: str) -> int | None:
     """The minutes to arrival the centre page's inbound list gives the unit (its accessible table, drawn once on
     screen: below the fold on a portrait tablet)."""
     grids = centre.locator('[data-testid="stDataFrame"]')
-    if grids.count():
-        grids.last.scroll_into_view_if_needed()
-    for row in centre.locator('[data-testid="stDataFrame"] table tr').all():
-        cells = [c.strip() for c in row.locator("td, th").all_inner_texts()]
-        if unit in cells:
-            return int(cells[-1].lstrip("≈"))
+    try:
+        if grids.count():
+            grids.last.scroll_into_view_if_needed(timeout=5_000)
+        for row in centre.locator('[data-testid="stDataFrame"] table tr').all():
+            cells = [c.strip() for c in row.locator("td, th").all_inner_texts()]
+            if unit in cells:
+                return int(cells[-1].lstrip("≈"))
+    except PlaywrightError:  # the page redrew the table under the reading (every 2 s): read again
+        return None
     return None
 
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.what_if_charts import (
     DISTRIBUTIONS,
@@ -34,6 +34,7 @@ from dashboard.what_if_charts import (
 )
 from goldentime.simulate import ALL_POLICIES
 from tests.e2e.conftest import VIEWPORTS, Demo, screenshot
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -73,15 +74,18 @@ def _keep_only(page: Page, kept: tuple[str, ...]) -> None:
     """Take every other policy out of the multiselect, one chip at a time (each change reruns the page; a click
     during a rerun can be lost, so a chip still there is clicked again)."""
     box = page.locator('[class*="st-key-what_if_policies"]')
+    running = page.locator('[data-testid="stStatusWidget"]')
     for policy in (p for p in ALL_POLICIES if p not in kept):
         chip = box.locator(f'[data-tag][aria-label^="{policy} —"]')
         for _ in range(10):
+            # the page idle first: a rerun still in flight can put back a chip removed meanwhile
+            wait_until(lambda: running.count() == 0, timeout_s=30, every_s=0.2)
             if chip.count() == 0:
                 break
             try:
                 box.get_by_role("button", name=re.compile(f"^Remove {re.escape(policy)} —")).click(timeout=5_000)
                 chip.first.wait_for(state="detached", timeout=5_000)
-            except PlaywrightTimeout:
+            except PlaywrightError:  # a time-out, or the chip redrawn under the click
                 continue
         assert chip.count() == 0, f"{policy} is still chosen"
 
