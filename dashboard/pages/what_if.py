@@ -61,16 +61,21 @@ def _centres(name: str, data_dir: Path) -> tuple[Scenario, dict[str, str]]:
     return scenario, {c.hpid: c.name for c in scenario.centres if c.hpid not in excluded}
 
 
+#: The URL parameter naming the policies to compare first (comma-separated), so a link opens the same question.
+POLICIES_PARAM = "policies"
+
+
 def _question(name: str, centres: dict[str, str]) -> WhatIf | None:
     """The controls; None (with the reason on screen) when they do not make a question."""
     left, right = st.columns(2)
     days = left.slider(tr(("시뮬레이션 기간 (일)", "Simulated days")), 1, 7, 1, key="what_if_days")
     seeds = left.slider(tr(("시드 수 (반복 횟수)", "Seeds (repeats)")), 1, 5, 1, key="what_if_seeds")
     surge = left.slider(tr(("출동 요청 배수", "Call surge (× usual rate)")), 1.0, 3.0, 1.0, 0.1, key="what_if_surge")
+    asked = [p for p in st.query_params.get(POLICIES_PARAM, "").split(",") if p in ALL_POLICIES]
     policies = right.multiselect(
         tr(("비교할 정책", "Policies to compare")),
         ALL_POLICIES,
-        default=ALL_POLICIES,
+        default=asked or ALL_POLICIES,  # a planner's link may name the policies: ?policies=egen-greedy,goldentime
         format_func=lambda p: f"{p} — {tr(POLICIES[p])}",
         key="what_if_policies",
     )

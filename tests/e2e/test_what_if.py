@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from dashboard.what_if_charts import (
@@ -32,7 +31,6 @@ from dashboard.what_if_charts import (
     OCCUPANCY_TITLE,
     POLICY_NAMES,
 )
-from goldentime.simulate import ALL_POLICIES
 from tests.e2e.conftest import VIEWPORTS, Demo, screenshot
 from tests.helpers import wait_until
 
@@ -70,24 +68,10 @@ TITLE_ROLES = ("role-title-text", "role-axis-title", "role-legend-title")
 LABEL_ROLES = ("role-axis-label", "role-legend-label", "role-mark")
 
 
-def _keep_only(page: Page, kept: tuple[str, ...]) -> None:
-    """Take every other policy out of the multiselect, one chip at a time (each change reruns the page; a click
-    during a rerun can be lost, so a chip still there is clicked again)."""
-    box = page.locator('[class*="st-key-what_if_policies"]')
-    running = page.locator('[data-testid="stStatusWidget"]')
-    for policy in (p for p in ALL_POLICIES if p not in kept):
-        chip = box.locator(f'[data-tag][aria-label^="{policy} —"]')
-        for _ in range(10):
-            # the page idle first: a rerun still in flight can put back a chip removed meanwhile
-            wait_until(lambda: running.count() == 0, timeout_s=30, every_s=0.2)
-            if chip.count() == 0:
-                break
-            try:
-                box.get_by_role("button", name=re.compile(f"^Remove {re.escape(policy)} —")).click(timeout=5_000)
-                chip.first.wait_for(state="detached", timeout=5_000)
-            except PlaywrightError:  # a time-out, or the chip redrawn under the click
-                continue
-        assert chip.count() == 0, f"{policy} is still chosen"
+def _chosen(page: Page) -> list[str]:
+    """The policies the multiselect holds (its chips), in order."""
+    chips = page.locator('[class*="st-key-what_if_policies"] [data-tag]').all()
+    return [(chip.get_attribute("aria-label") or "").split(" —")[0] for chip in chips]
 
 
 def _charts(page: Page) -> list[dict[str, Any]]:
@@ -112,10 +96,10 @@ def test_a_small_what_if_draws_korean_charts_with_readable_text(
     demo: Demo, open_page: Callable[[str], Page], viewport: str
 ) -> None:
     page = open_page(viewport)
-    page.goto(f"{demo.dashboard}/what-if")
+    page.goto(f"{demo.dashboard}/what-if?policies={','.join(KEPT)}")  # a planner's link naming the policies
     run = page.get_by_role("button", name="▶ 실행")
     run.wait_for(timeout=60_000)
-    _keep_only(page, KEPT)
+    assert wait_until(lambda: _chosen(page) == list(KEPT), timeout_s=30, every_s=0.5), _chosen(page)
     run.click()
     drawn = page.locator('[data-testid="stVegaLiteChart"] svg.marks')
     failed = page.locator('[data-testid="stAlertContentError"]')
