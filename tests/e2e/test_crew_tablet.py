@@ -325,26 +325,34 @@ def test_beds_in_words_clock_times_on_the_chart_and_the_same_minutes_as_the_cent
     assert all(CLOCK.match(label) for label in labels), labels  # 14:03:12, never ".500"
     assert len(set(labels)) == len(labels), labels  # whole seconds apart: no clock time twice
 
-    hpid = card.get_attribute("data-hpid")
     centre = open_page(viewport)
-    centre.goto(f"{demo.dashboard}/centre?hpid={hpid}")
-
+    shown: list[str | None] = [None]  # the centre the centre page shows
     reported = [time.monotonic()]
+    readings: list[tuple[str | None, int, int, int | None]] = []
 
     def agree() -> bool:
         """One reading of both pages, away from a minute's edge (both redraw every 2 s): the same minutes. The
-        ambulance stands still, so on a slow machine its ETA can run out first: it then reports again (fresh advice)."""
+        ambulance stands still, so on a slow machine its ETA can run out first: it then reports again (fresh advice).
+        The demo city's own traffic may send it elsewhere meanwhile: the centre page follows the card's centre."""
         left = int(card.get_by_test_id("eta").get_attribute("data-left-s") or "0")
         if left < 10 and time.monotonic() - reported[0] > 20:
             ambulance.report()
             reported[0] = time.monotonic()
+        hpid = card.get_attribute("data-hpid")
+        if hpid != shown[0]:
+            centre.goto(f"{demo.dashboard}/centre?hpid={hpid}")
+            shown[0] = hpid
+            return False
         crew = int(card.get_by_test_id("eta").inner_text().removesuffix("분"))
         minutes = _centre_minutes(centre, ambulance.id)
+        readings.append((hpid, left, crew, minutes))
         if minutes is None or not 10 <= left % 60 <= 50:  # both pages redraw every 2 s, later on a loaded machine
+            return False
+        if card.get_attribute("data-hpid") != hpid:  # sent elsewhere during the reading
             return False
         assert minutes == crew, (minutes, crew, left)
         return True
 
-    assert wait_until(agree, timeout_s=90, every_s=1)
+    assert wait_until(agree, timeout_s=90, every_s=1), readings[-10:]
     _shot(page, f"crew_tablet_beds_chart_{viewport}")
     _shot(centre, f"centre_same_minutes_{viewport}")
