@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from dispatch.beds import full_resources
+from dispatch.centre_view import CentreView, centre_view
 from dispatch.commands import (
     Advise,
     AssignUnit,
@@ -68,17 +70,7 @@ from dispatch.nowcast import BedNowcast, _Trend
 from dispatch.pathways import Pathway, needs_of
 from dispatch.replan import affected, case_of
 from dispatch.roads import EtaMode, SnapError
-from dispatch.router import (
-    CentreView,
-    Choice,
-    Mode,
-    Option,
-    RouterConfig,
-    centre_view,
-    full_resources,
-    plan,
-    urgency,
-)
+from dispatch.router import Choice, Mode, Option, RouterConfig, plan, urgency
 from dispatch.scenario import Centre, Prepared, approximate_index
 from dispatch.severity.model import Scorer, Severity
 from dispatch.units import ApproximateResponseTimes, Incident, Unit, assign_units, cover_gap, response_times

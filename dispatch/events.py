@@ -3,7 +3,7 @@ one per kind of event, built from MQTT payloads by :mod:`dispatch.wire` (live) o
 
 The clinical vocabulary is the core's own: a vitals event carries the ``ems.vitals/1`` payload the
 severity model reads (:meth:`TrainedSeverity.assess_many`), a capacity event the report the router's
-:func:`dispatch.router.centre_view` reads, an incident :class:`dispatch.units.Incident`.
+:func:`dispatch.centre_view.centre_view` reads, an incident :class:`dispatch.units.Incident`.
 """
 
 from __future__ import annotations

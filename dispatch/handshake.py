@@ -26,10 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from dispatch.centre_view import CentreView, Datum
 from dispatch.errors import DispatchError
 from dispatch.explain import Text
 from dispatch.pathways import PATHWAYS, Designation, Pathway
-from dispatch.router import CentreView, Datum
 from telemetry.schemas import AnswerKind, RefusalReason, RequestState
 
 #: R-ANSWER: seconds a centre has to answer, by the pathway that decided the advice.

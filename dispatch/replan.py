@@ -29,8 +29,9 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol
 
+from dispatch.centre_view import CentreView
 from dispatch.pathways import Pathway
-from dispatch.router import CentreView, PatientCase, RouterConfig, horizons
+from dispatch.router import PatientCase, RouterConfig, horizons
 
 
 class Graded(Protocol):

@@ -46,61 +46,63 @@ class Mutant:
     what: str
 
 
-R, P, E = "dispatch/router.py", "dispatch/pathways.py", "dispatch/explain.py"
+#: dispatch/router.py's parts: the configuration and urgency, a centre's data, beds, candidates
+T, V, B, C = "dispatch/router_types.py", "dispatch/centre_view.py", "dispatch/beds.py", "dispatch/candidates.py"
+P, E = "dispatch/pathways.py", "dispatch/explain.py"
 
 HAND: tuple[Mutant, ...] = (
     # the mutations the old router's tests let through
-    Mutant(R, "unknown_penalty_s: float = 1200.0", "unknown_penalty_s: float = 0.0", "R-TIER unknown capability free"),
-    Mutant(R, "for c in board.open_or_only(reachable, eta)", "for c in reachable", "R-ARREST ignores a closed centre"),
+    Mutant(T, "unknown_penalty_s: float = 1200.0", "unknown_penalty_s: float = 0.0", "R-TIER unknown capability free"),
+    Mutant(C, "for c in board.open_or_only(reachable, eta)", "for c in reachable", "R-ARREST ignores a closed centre"),
     Mutant(
-        R, "unknown_beds_penalty_s: float = 300.0", "unknown_beds_penalty_s: float = 0.0", "R-BEDS unknown beds free"
+        T, "unknown_beds_penalty_s: float = 300.0", "unknown_beds_penalty_s: float = 0.0", "R-BEDS unknown beds free"
     ),
     Mutant(
-        R,
+        B,
         "beds, confidence = config.unknown_bed_slots, 0.0",
         "beds, confidence = config.unknown_bed_slots, 1.0",
         "R-BEDS unknown beds read as a fresh count",
     ),
-    Mutant(R, "{1: 4.0, 2: 3.0, 3: 1.5, 4: 0.5}", "{1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}", "R-BEDS no walk-ins"),
-    Mutant(R, "config.arrivals_per_hour.get(centre.level, 1.0) * eta_s", "0.0 * eta_s", "R-BEDS walk-ins ignored"),
-    Mutant(R, "traffic.expires_at is not None and traffic.expires_at <= now:", "False:", "R-CLOSED expiry ignored"),
+    Mutant(T, "{1: 4.0, 2: 3.0, 3: 1.5, 4: 0.5}", "{1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}", "R-BEDS no walk-ins"),
+    Mutant(B, "= config.arrivals_per_hour.get(centre.level, 1.0)", "= 0.0", "R-BEDS walk-ins ignored"),
+    Mutant(V, "traffic.expires_at is not None and traffic.expires_at <= now:", "False:", "R-CLOSED expiry ignored"),
     # RouterConfig's defaults
-    Mutant(R, "beds_half_life_s: float = 1800.0", "beds_half_life_s: float = 3600.0", "R-DATUM beds half-life x2"),
+    Mutant(T, "beds_half_life_s: float = 1800.0", "beds_half_life_s: float = 3600.0", "R-DATUM beds half-life x2"),
     Mutant(
-        R,
+        T,
         "declaration_half_life_s: float = 3 * 3600.0",
         "declaration_half_life_s: float = 6 * 3600.0",
         "R-DATUM declaration half-life x2",
     ),
-    Mutant(R, "stale_after_half_lives: float = 2.0", "stale_after_half_lives: float = 4.0", "R-DATUM stale later"),
+    Mutant(T, "stale_after_half_lives: float = 2.0", "stale_after_half_lives: float = 4.0", "R-DATUM stale later"),
     Mutant(
-        R,
+        T,
         "diversion_stale_after_s: float = 6 * 3600.0",
         "diversion_stale_after_s: float = 12 * 3600.0",
         "R-CLOSED closure ages later",
     ),
-    Mutant(R, "closed_margin_s: float = 600.0", "closed_margin_s: float = 0.0", "R-CLOSED no margin"),
-    Mutant(R, "switch_margin_s: float = 120.0", "switch_margin_s: float = 0.0", "R-STABLE no switch margin"),
-    Mutant(R, "full_penalty_s: float = 10_800.0", "full_penalty_s: float = 600.0", "R-PRIORITY full ER cheap"),
-    Mutant(R, "tier_penalty_s: float = 1800.0", "tier_penalty_s: float = 0.0", "R-TIER lower tier free"),
-    Mutant(R, "unknown_bed_slots: int = 1", "unknown_bed_slots: int = 2", "R-BEDS two unknown beds"),
-    Mutant(R, "advisory_penalty_s: float = 300.0", "advisory_penalty_s: float = 0.0", "R-CLOSED advisory free"),
-    Mutant(R, "level_penalty_s: float = 1800.0", "level_penalty_s: float = 0.0", "R-CRIT no level penalty"),
+    Mutant(T, "closed_margin_s: float = 600.0", "closed_margin_s: float = 0.0", "R-CLOSED no margin"),
+    Mutant(T, "switch_margin_s: float = 120.0", "switch_margin_s: float = 0.0", "R-STABLE no switch margin"),
+    Mutant(T, "full_penalty_s: float = 10_800.0", "full_penalty_s: float = 600.0", "R-PRIORITY full ER cheap"),
+    Mutant(T, "tier_penalty_s: float = 1800.0", "tier_penalty_s: float = 0.0", "R-TIER lower tier free"),
+    Mutant(T, "unknown_bed_slots: int = 1", "unknown_bed_slots: int = 2", "R-BEDS two unknown beds"),
+    Mutant(T, "advisory_penalty_s: float = 300.0", "advisory_penalty_s: float = 0.0", "R-CLOSED advisory free"),
+    Mutant(T, "level_penalty_s: float = 1800.0", "level_penalty_s: float = 0.0", "R-CRIT no level penalty"),
     Mutant(
-        R,
+        T,
         "offload_stale_after_s: float = 3600.0",
         "offload_stale_after_s: float = 7200.0",
         "R-DATUM old offload told later",
     ),
     # urgency
     Mutant(
-        R,
+        T,
         "{1: 5.0, 2: 4.0, 3: 3.0, 4: 2.0, 5: 1.0}",
         "{1: 3.0, 2: 3.0, 3: 3.0, 4: 3.0, 5: 3.0}",
         "R-PRIORITY KTAS ignored",
     ),
     Mutant(
-        R,
+        T,
         "{1: 5.0, 2: 4.0, 3: 3.0, 4: 2.0, 5: 1.0}",
         "{1: 4.0, 2: 4.0, 3: 3.0, 4: 2.0, 5: 1.0}",
         "R-PRIORITY KTAS 1 = KTAS 2",

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.centre_view import CentreView, centre_view
 from dispatch.pathways import PATHWAYS, Pathway
-from dispatch.router import CentreView, PatientCase, centre_view, plan
+from dispatch.router import PatientCase, plan
 from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher, DispatcherStats
 from dispatch.severity.model import TrainedSeverity

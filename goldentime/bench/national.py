@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from dispatch.centre_view import centre_view
 from dispatch.engine import DispatchEngine
 from dispatch.events import CapacityReported, Event, PositionReported, StatusChanged, VitalsReported
 from dispatch.pathways import FLAG_FLOORS, PATHWAYS, Pathway
 from dispatch.replan import affected, case_of
 from dispatch.roads import ApproximateIndex, TravelTimeIndex
-from dispatch.router import RouterConfig, centre_view, plan
+from dispatch.router import RouterConfig, plan
 from dispatch.scenario import Prepared, Scenario, ScenarioError, approximate_index
 from dispatch.severity.model import Severity
 from goldentime.bench import report

@@ -1,7 +1,8 @@
 """The bus and the dispatcher worker for the end-to-end tests of this package (test_service*.py): each runs
 on the in-memory bus (no broker: the worker alone), on the embedded broker, and on the real broker when one
 is configured. A test that needs a socket (a vendor's client, the recorder) is marked
-:data:`tests.dispatch.bus.sockets_only`."""
+:data:`tests.dispatch.bus.sockets_only`. And the decision engine alone, for the engine's tests (test_engine*.py;
+their shared events and places are in tests.dispatch.engine_setup)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dispatch.engine import DispatchEngine
 from dispatch.scenario import Prepared
 from dispatch.service import Dispatcher
 from dispatch.severity.model import TrainedSeverity
@@ -49,3 +51,9 @@ def dispatcher(
     d = Dispatcher(connect(broker, unique("dispatcher")), prepared, severity).start()
     yield d
     d.stop()
+
+
+@pytest.fixture
+def engine(prepared: Prepared, severity: TrainedSeverity) -> DispatchEngine:
+    """A decision engine on the test scenario, epoch 1, working alone (no share group)."""
+    return DispatchEngine(prepared, severity)

@@ -7,8 +7,7 @@ given way to the sickest, pre-notification lists at their pace, incidents, a res
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from datetime import timedelta
 
 import pytest
 
@@ -17,7 +16,6 @@ from dispatch.engine import ETA_REPUBLISH_S, INBOUND_INTERVAL_S, DispatchEngine
 from dispatch.events import (
     AdviceSeen,
     CapacityReported,
-    DecisionMade,
     Event,
     IncidentReported,
     Origin,
@@ -35,28 +33,23 @@ from telemetry.schemas import Condition, UnitStatus
 from tests.dispatch.bus import (
     GWANGHWAMUN,
     JONGNO_3GA,
-    Where,
     capacity,
     critical_vitals,
     minor_vitals,
     stable_vitals,
 )
-
-C = TypeVar("C", bound=Command)
-NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-#: Driving here from JONGNO_3GA moves the road ETA to the centre a stroke patient is advised by more than two
-#: minutes; NEARBY by less than one (test_service_refusals.py checks both on the real roads too).
-EAST: Where = (37.57267, 127.00967)
-NEARBY: Where = (37.57072, 126.99461)
-
-
-@pytest.fixture
-def engine(prepared: Prepared, severity: TrainedSeverity) -> DispatchEngine:
-    return DispatchEngine(prepared, severity)
-
-
-def of(kind: type[C], commands: Sequence[Command]) -> list[C]:
-    return [c for c in commands if isinstance(c, kind)]
+from tests.dispatch.engine_setup import (
+    EAST,
+    NEARBY,
+    NOW,
+    advice,
+    by_distance_from,
+    decision,
+    of,
+    stemi,
+    stroke,
+    transport,
+)
 
 
 def refusal(commands: Sequence[Command]) -> Refuse:
@@ -64,28 +57,6 @@ def refusal(commands: Sequence[Command]) -> Refuse:
     (found,) = commands
     assert isinstance(found, Refuse), found
     return found
-
-
-def advice(commands: Sequence[Command], unit: str) -> Advise:
-    (found,) = [c for c in of(Advise, commands) if c.unit_id == unit]
-    return found
-
-
-def transport(unit: str, where: Where, vitals: schemas.Vitals) -> list[Event]:
-    """A unit taking its patient to hospital: status, position, then the vitals that ask for advice."""
-    return [
-        StatusChanged(unit, UnitStatus.TRANSPORTING),
-        PositionReported(unit, *where),
-        VitalsReported(unit, vitals, origin=Origin(f"ems/units/{unit}/vitals", schemas.encode(vitals))),
-    ]
-
-
-def stroke() -> schemas.Vitals:
-    return stable_vitals("right-sided weakness, slurred speech", fast_positive=True)
-
-
-def decision(unit: str, version: int, *, accept: bool = False) -> DecisionMade:
-    return DecisionMade(unit, version, accept, origin=Origin(f"ems/units/{unit}/decision", b"{}"))
 
 
 def test_vitals_and_a_position_give_advice_and_pre_notification(engine: DispatchEngine) -> None:
@@ -97,12 +68,6 @@ def test_vitals_and_a_position_give_advice_and_pre_notification(engine: Dispatch
     assert inbound.hpid == first.destination.hpid
     assert [(p.unit_id, p.advice_version, p.severity) for p in inbound.patients] == [("u1", 1, first.severity)]
     assert engine.units["u1"].owned and engine.plans == 1
-
-
-def by_distance_from(engine: DispatchEngine, where: Where) -> list[str]:
-    found = engine.prepared.index.etas(*where)
-    eta = dict(zip(found.target_ids, found.seconds.tolist(), strict=True))
-    return sorted(eta, key=lambda h: (eta[h], h))
 
 
 def test_a_decline_moves_the_patient_and_a_decision_on_the_old_advice_is_refused(engine: DispatchEngine) -> None:
@@ -189,7 +154,7 @@ def test_a_stemi_patient_goes_to_a_centre_declaring_pci(engine: DispatchEngine) 
         CapacityReported(h, capacity(NOW, conditions={Condition.STEMI_PCI: h == pci})) for h in [nearest, *others]
     ]
     engine.apply(reports, NOW)
-    out = engine.apply(transport("u1", JONGNO_3GA, stable_vitals("crushing chest pain", stemi=True)), NOW)
+    out = engine.apply(transport("u1", JONGNO_3GA, stemi()), NOW)
     advised = advice(out, "u1")
     assert advised.destination.hpid == pci and advised.pathway is Pathway.STEMI and advised.definitive
     assert "PCI 가능" in advised.destination.reason and "PCI available" in advised.destination.reason_en

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from dispatch.commands import Advise, ClearRequest, PublishRequests, Refuse, TellRequest
 from dispatch.engine import REQUESTS_MAX, DispatchEngine, UnitState
 from dispatch.events import AnswerReceived, CapacityReported, Origin, StatusChanged, Tick
@@ -18,12 +16,7 @@ from dispatch.wire import publications
 from telemetry import schemas, topics
 from telemetry.schemas import AnswerKind, Condition, RefusalReason, RequestState, UnitStatus
 from tests.dispatch.bus import JONGNO_3GA, capacity, minor_vitals
-from tests.dispatch.test_engine import NOW, advice, by_distance_from, decision, of, stroke, transport
-
-
-@pytest.fixture
-def engine(prepared: Prepared, severity: TrainedSeverity) -> DispatchEngine:
-    return DispatchEngine(prepared, severity)
+from tests.dispatch.engine_setup import NOW, advice, by_distance_from, decision, of, stroke, transport
 
 
 def told(commands: list, unit: str = "u1") -> TellRequest:  # type: ignore[type-arg]

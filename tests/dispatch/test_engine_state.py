@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,21 +28,17 @@ from dispatch.engine import DispatchEngine
 from dispatch.events import (
     AnswerReceived,
     CapacityReported,
-    DecisionMade,
     Event,
     IncidentReported,
-    Origin,
     PositionReported,
     StatusChanged,
     Tick,
-    VitalsReported,
 )
 from dispatch.handshake import Request
 from dispatch.pathways import Pathway
 from dispatch.scenario import Prepared
 from dispatch.severity.model import TrainedSeverity
 from dispatch.units import Incident
-from telemetry import schemas
 from telemetry.schemas import AnswerKind, Condition, RefusalReason, UnitStatus
 from tests.dispatch.bus import (
     CITY_HALL,
@@ -53,33 +49,12 @@ from tests.dispatch.bus import (
     capacity,
     critical_vitals,
     minor_vitals,
-    stable_vitals,
 )
+from tests.dispatch.engine_setup import EAST, NOW, decision, stemi, stroke, transport
 
-NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-PLACES = [JONGNO_3GA, GWANGHWAMUN, DONGDAEMUN, CITY_HALL, DONGNIMMUN, (37.57267, 127.00967)]
+PLACES = [JONGNO_3GA, GWANGHWAMUN, DONGDAEMUN, CITY_HALL, DONGNIMMUN, EAST]
 UNITS = ["u0", "u1", "u2", "u3"]
-
-
-def stroke() -> schemas.Vitals:
-    return stable_vitals("right-sided weakness, slurred speech", fast_positive=True)
-
-
-def stemi() -> schemas.Vitals:
-    return stable_vitals("crushing chest pain", stemi=True)
-
-
 PATIENTS = [stroke, stemi, critical_vitals, minor_vitals]
-
-
-def transport(unit: str, where: tuple[float, float], vitals: schemas.Vitals) -> list[Event]:
-    origin = Origin(f"ems/units/{unit}/vitals", schemas.encode(vitals))
-    return [StatusChanged(unit, UnitStatus.TRANSPORTING), PositionReported(unit, *where),
-            VitalsReported(unit, vitals, origin=origin)]  # fmt: skip
-
-
-def decline(unit: str, version: int) -> DecisionMade:
-    return DecisionMade(unit, version, False, origin=Origin(f"ems/units/{unit}/decision", b"{}"))
 
 
 def decisions(commands: Sequence[Command]) -> list[tuple[object, ...]]:
@@ -168,8 +143,7 @@ class Shift:
         if state is None or not state.has_patient or state.destination is None:
             return []
         if what in ("decline", "accept"):
-            origin = Origin(f"ems/units/{unit}/decision", b"{}")
-            return [DecisionMade(unit, state.advice_version, what == "accept", origin=origin)]
+            return [decision(unit, state.advice_version, accept=what == "accept")]
         request = engine.requests.current(unit)
         if what == "answer" and request is not None and request.open:
             kind = [AnswerKind.ACCEPT, AnswerKind.DECLINE, AnswerKind.SEEN][choice % 3]
@@ -243,7 +217,7 @@ def test_advice_versions_carry_the_epoch_and_a_new_leader_advises_every_restored
     assert again.advice_version == 2 * EPOCH_SPAN + 1 and epoch_of(again.advice_version) == 3
     assert again.destination.hpid == advice.destination.hpid and again.patient_id == advice.patient_id
     # the crew still looks at version 1 (same centre): their decline applies
-    out = second.apply([decline("u1", 1)], NOW + timedelta(seconds=5))
+    out = second.apply([decision("u1", 1)], NOW + timedelta(seconds=5))
     (moved,) = [c for c in out if isinstance(c, Advise)]
     assert not [c for c in out if isinstance(c, Refuse)]
     assert moved.advice_version == 2 * EPOCH_SPAN + 2 and moved.destination.hpid != advice.destination.hpid
@@ -262,10 +236,7 @@ def test_epoch_of_a_version() -> None:
 # --- changes: what a store writes after each batch --------------------------------------------------------------
 
 
-def test_changes_name_the_patients_a_batch_touched_and_the_trips_that_ended(
-    prepared: Prepared, severity: TrainedSeverity
-) -> None:
-    engine = DispatchEngine(prepared, severity)
+def test_changes_name_the_patients_a_batch_touched_and_the_trips_that_ended(engine: DispatchEngine) -> None:
     engine.apply([*transport("u1", JONGNO_3GA, stroke()), *transport("u2", CITY_HALL, minor_vitals())], NOW)
     changed = engine.changes()
     assert {p.unit_id for p in changed.patients} == {"u1", "u2"} and changed.gone == ()
@@ -286,7 +257,7 @@ def test_a_decline_handled_after_a_take_over_keeps_the_needs_and_earlier_decline
 ) -> None:
     leader = DispatchEngine(prepared, severity)
     (first,) = [c for c in leader.apply(transport("u1", JONGNO_3GA, stroke()), NOW) if isinstance(c, Advise)]
-    (second,) = [c for c in leader.apply([decline("u1", first.advice_version)], NOW + timedelta(seconds=5))
+    (second,) = [c for c in leader.apply([decision("u1", first.advice_version)], NOW + timedelta(seconds=5))
                  if isinstance(c, Advise)]  # fmt: skip
     stored = [json.dumps(encode_patient(p)) for p in leader.changes().patients]
 
@@ -294,7 +265,7 @@ def test_a_decline_handled_after_a_take_over_keeps_the_needs_and_earlier_decline
     successor.restore(EngineState(1, tuple(decode_patient(json.loads(s)) for s in stored), leader.snapshot().region),
                       advise_again=True)  # fmt: skip
     successor.apply([Tick()], NOW + timedelta(seconds=6))
-    out = successor.apply([decline("u1", second.advice_version)], NOW + timedelta(seconds=10))
+    out = successor.apply([decision("u1", second.advice_version)], NOW + timedelta(seconds=10))
     (third,) = [c for c in out if isinstance(c, Advise)]
     assert third.pathway is Pathway.STROKE  # the stroke flag was not lost
     assert third.destination.hpid not in {first.destination.hpid, second.destination.hpid}
@@ -303,14 +274,11 @@ def test_a_decline_handled_after_a_take_over_keeps_the_needs_and_earlier_decline
 
     # without the stored state (the failure of issue 26): the same decline reaches an engine that knows nothing
     blank = DispatchEngine(prepared, severity, epoch=2)
-    refused = blank.apply([decline("u1", second.advice_version)], NOW + timedelta(seconds=10))
+    refused = blank.apply([decision("u1", second.advice_version)], NOW + timedelta(seconds=10))
     assert [c for c in refused if isinstance(c, Refuse)] and not [c for c in refused if isinstance(c, Advise)]
 
 
-def test_the_state_survives_its_json_form_with_requests_and_refusals(
-    prepared: Prepared, severity: TrainedSeverity
-) -> None:
-    engine = DispatchEngine(prepared, severity)
+def test_the_state_survives_its_json_form_with_requests_and_refusals(engine: DispatchEngine) -> None:
     engine.apply([*transport("u1", JONGNO_3GA, stemi()), IncidentReported(Incident("INC-9", *DONGDAEMUN, 2))], NOW)
     request = engine.requests.current("u1")
     assert request is not None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dispatch.centre_view import Datum, State
 from dispatch.handshake import (
     ANSWER_WITHIN_S,
     REFUSAL_HOLD_S,
@@ -19,7 +20,7 @@ from dispatch.handshake import (
     request_id,
 )
 from dispatch.pathways import PATHWAYS, Designation, Pathway
-from dispatch.router import Datum, RouterConfig, State
+from dispatch.router import RouterConfig
 from telemetry.schemas import AnswerKind, Condition, RefusalReason, RequestState
 from tests.dispatch.test_router import view
 

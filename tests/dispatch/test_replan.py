@@ -21,10 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dispatch.centre_view import CentreView
 from dispatch.engine import UnitState
 from dispatch.pathways import Pathway
 from dispatch.replan import Aboard, affected, case_of
-from dispatch.router import CentreView, PatientCase, RouterConfig, plan
+from dispatch.router import PatientCase, RouterConfig, plan
 from dispatch.severity.model import Severity
 from telemetry.schemas import Condition, Equipment
 from tests.dispatch.test_router import patient, view

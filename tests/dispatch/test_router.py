@@ -11,17 +11,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch.beds import effective_beds
+from dispatch.centre_view import CentreView, centre_view
 from dispatch.pathways import Pathway
-from dispatch.router import (
-    CentreView,
-    Choice,
-    Mode,
-    PatientCase,
-    RouterConfig,
-    centre_view,
-    effective_beds,
-    plan,
-)
+from dispatch.router import Choice, Mode, PatientCase, RouterConfig, plan
 from dispatch.scenario import Centre
 from telemetry.schemas import BedCount, Capability, Capacity, EmsTraffic, TrafficStatus
 

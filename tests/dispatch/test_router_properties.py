@@ -47,17 +47,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch.centre_view import CentreView, Datum, State
 from dispatch.pathways import HARD_CRITICAL_P, PATHWAYS, Pathway, PathwaySpec, declared_items
-from dispatch.router import (
-    CentreView,
-    Choice,
-    Datum,
-    Mode,
-    PatientCase,
-    RouterConfig,
-    State,
-    plan,
-)
+from dispatch.router import Choice, Mode, PatientCase, RouterConfig, plan
 from telemetry.schemas import Condition, Equipment, TrafficStatus
 from tests.dispatch.test_router import NO_WALK_INS, NOW, one, patient, view
 

@@ -12,8 +12,10 @@ import math
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from dispatch.beds import full_resources
+from dispatch.centre_view import CentreView, centre_view
 from dispatch.pathways import PATHWAYS, Pathway, declared_items, pathways_of
-from dispatch.router import CentreView, Mode, centre_view, full_resources, plan
+from dispatch.router import Mode, plan
 from dispatch.scenario import Centre
 from telemetry.schemas import BedCount, Capability, Capacity, Condition, Equipment, TrafficStatus
 from tests.dispatch.test_router import NO_WALK_INS, NOW, destination, one, patient, view

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, Route
 
 from dashboard.base_map import ROAD_COLOUR
@@ -120,12 +121,31 @@ def test_a_dispatcher_acknowledges_an_alert_until_it_changes(demo: Demo, open_pa
         assert wait_until(listed, timeout_s=60, every_s=1)
         row = _alert_row(page, unit)
         assert "연결 끊김" in row.inner_text()
-        row.get_by_role("button", name="확인").click()
-        assert wait_until(lambda: _alert_row(page, unit).count() == 0, timeout_s=30, every_s=0.5)
+
+        def acknowledged() -> bool:
+            """Pressed, and gone; pressed again if a refresh redrew the row under the click (it is idempotent)."""
+            row = _alert_row(page, unit)
+            if row.count() == 0:
+                return True
+            try:
+                row.get_by_role("button", name="확인").click(timeout=5_000)
+            except PlaywrightError:  # redrawn under the click
+                return False
+            return wait_until(lambda: _alert_row(page, unit).count() == 0, timeout_s=5, every_s=0.5)
+
+        assert wait_until(acknowledged, timeout_s=30, every_s=0.5)
         seen = page.locator('.st-key-cr-alerts [data-testid="stExpander"]', has_text="확인한 알림")
         seen.first.wait_for(timeout=30_000)
-        seen.first.locator("summary").click()
-        seen.first.get_by_text(unit).wait_for(timeout=30_000)
+
+        def among_seen() -> bool:
+            """The expander opened and the unit in it; opened again if a refresh redrew it closed."""
+            if seen.first.get_by_text(unit).is_visible():
+                return True
+            if seen.first.locator("details").get_attribute("open") is None:
+                seen.first.locator("summary").click()
+            return False
+
+        assert wait_until(among_seen, timeout_s=30, every_s=1)
         page.wait_for_timeout(4500)  # two refreshes: still acknowledged
         assert _alert_row(page, unit).count() == 0
 

@@ -5,9 +5,10 @@ takes the lease, the vitals kept in the persistent session ``dispatcher-{region}
 is advised.
 
 A leader and a hot standby (real ``goldentime dispatcher --region`` processes, a private Mosquitto, the helpers of
-``test_failover``), each reaching PostgreSQL through a TCP proxy of its own (:class:`CuttableProxy`), so that a test
-can take the database away from every process at once (an outage: the server, or the network in front of it, is
-gone) or from the leader alone (a partition: the standby still reaches the database). Three faults in a row:
+tests/reliability/fleet.py that ``test_failover`` uses too), each reaching PostgreSQL through a TCP proxy of its own
+(:class:`CuttableProxy`), so that a test can take the database away from every process at once (an outage: the
+server, or the network in front of it, is gone) or from the leader alone (a partition: the standby still reaches the
+database). Three faults in a row:
 
 - ``short``: an outage shorter than the lease time-out;
 - ``long``: an outage longer than the lease time-out;
@@ -36,16 +37,23 @@ import sqlalchemy as sa
 from dispatch.decision_state import epoch_of
 from telemetry import schemas
 from tests.helpers import unique, wait_until
-from tests.reliability import test_failover as failover
+from tests.reliability.fleet import (
+    STREAM_UNITS,
+    TTL_S,
+    Broker,
+    Dispatcher,
+    Fleet,
+    Region,
+    Seen,
+    Stream,
+    advised_in,
+    first_advice_of,
+    new_region,
+)
 from tests.reliability.proxy import CuttableProxy
 
 pytestmark = pytest.mark.integration
 
-# test_failover's fixtures, for this module too: its private Mosquitto (`broker`), the var directory with the
-# severity model and road index (`var_dir`), and the regions stopped after each test (`region_of`)
-broker, var_dir, region_of = failover.broker, failover.var_dir, failover.region_of
-
-TTL_S = failover.TTL_S
 #: A patient is advised within this of their vitals, or of the database's return when it was away meanwhile.
 LIMIT_S = TTL_S + 5
 
@@ -100,7 +108,7 @@ def deadline(sent_at: float, faults: list[Fault]) -> float:
     return due
 
 
-def epochs_go_back(advice: list[failover.Seen]) -> list[failover.Seen]:
+def epochs_go_back(advice: list[Seen]) -> list[Seen]:
     """Advice received after advice of a newer epoch (overall, in the order received)."""
     newest, back = 0, []
     for seen in advice:
@@ -111,36 +119,36 @@ def epochs_go_back(advice: list[failover.Seen]) -> list[failover.Seen]:
     return back
 
 
-def last_advice_before(fleet: failover.Fleet, epoch: int) -> float:
+def last_advice_before(fleet: Fleet, epoch: int) -> float:
     """When the last advice of an epoch older than ``epoch`` was received (0: none)."""
     with fleet.lock:
         return max((s.at for s in fleet.advice if epoch_of(s.version) < epoch), default=0.0)
 
 
-def not_advised(fleet: failover.Fleet, before: float) -> int:
+def not_advised(fleet: Fleet, before: float) -> int:
     """Patients sent before ``before`` without advice yet."""
     advised = fleet.advised()
     with fleet.lock:
         return sum(1 for p, t in fleet.sent.items() if t <= before and p not in advised)
 
 
-def unadvised_by(when: float, sent: dict[str, float], advised: dict[str, failover.Seen], before: float) -> int:
+def unadvised_by(when: float, sent: dict[str, float], advised: dict[str, Seen], before: float) -> int:
     """Patients sent before ``before`` who had no advice at ``when``."""
     return sum(1 for p, t in sent.items() if t <= before and (p not in advised or advised[p].at > when))
 
 
-def stood_down_at(process: failover.Dispatcher, epoch: int) -> float:
+def stood_down_at(process: Dispatcher, epoch: int) -> float:
     """When ``process`` logged that it lost the lease of ``epoch`` (its log's local time; 0: it did not)."""
     found = re.search(rf"^(\S+ \S+) WARNING telemetry\.leader: \S+ lost the lease of region \S+: .*\(epoch {epoch}\)",
                       process.text(), re.MULTILINE)  # fmt: skip
     return 0.0 if found is None else datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def figure(fault: Fault, sent: dict[str, float], advised: dict[str, failover.Seen]) -> str:
+def figure(fault: Fault, sent: dict[str, float], advised: dict[str, Seen]) -> str:
     """What was measured of ``fault``, in one line."""
     since = "the database came back" if fault.everyone else "the cut"
     during = sum(1 for t in sent.values() if fault.cut_at <= t <= fault.restored_at)
-    line = (f"{fault.describe()}, {failover.STREAM_UNITS} units streaming: leader {fault.leader} (epoch {fault.epoch}) "
+    line = (f"{fault.describe()}, {STREAM_UNITS} units streaming: leader {fault.leader} (epoch {fault.epoch}) "
             f"advised last {fault.last_old_at - fault.cut_at:+.2f} s from the cut and stood down "
             f"{fault.stood_down_at - fault.cut_at:+.2f} s from it; {fault.successor} took the lease "
             f"(epoch {fault.new_epoch}) and advised {fault.took_at - fault.back_at:.2f} / "
@@ -152,7 +160,7 @@ def figure(fault: Fault, sent: dict[str, float], advised: dict[str, failover.See
     return line + f"; {late} of those sent until then without advice {LIMIT_S:g} s after {since}"
 
 
-def run_fault(fault: Fault, region: failover.Region, proxies: dict[str, CuttableProxy], fleet: failover.Fleet) -> None:
+def run_fault(fault: Fault, region: Region, proxies: dict[str, CuttableProxy], fleet: Fleet) -> None:
     leader = region.leader()
     fault.leader, fault.epoch = leader.name, region.epoch()
     assert leader.epoch() == fault.epoch
@@ -167,11 +175,11 @@ def run_fault(fault: Fault, region: failover.Region, proxies: dict[str, Cuttable
     fault.waiting = not_advised(fleet, fault.restored_at)
     for proxy in cut:
         proxy.restore()
-    assert wait_until(partial(failover.advised_in, fleet, fault.epoch + 1), timeout_s=TTL_S + 30, every_s=0.05), \
+    assert wait_until(partial(advised_in, fleet, fault.epoch + 1), timeout_s=TTL_S + 30, every_s=0.05), \
         region.logs()  # fmt: skip
     successor = region.leader()
     fault.successor, (fault.new_epoch, fault.took_at) = successor.name, successor.led()[-1]
-    first = failover.first_advice_of(fleet, fault.epoch + 1)
+    first = first_advice_of(fleet, fault.epoch + 1)
     assert first is not None
     fault.first_at = first
     time.sleep(LIMIT_S)  # the units go on streaming, decided by the successor
@@ -182,13 +190,13 @@ def run_fault(fault: Fault, region: failover.Region, proxies: dict[str, Cuttable
 
 
 def test_the_database_going_away_under_the_region_stops_advice_until_it_is_back_and_loses_no_patient(
-    postgresql_url: str, broker: failover.Broker, var_dir: Path, region_of: list[failover.Region], tmp_path: Path
+    postgresql_url: str, region_broker: Broker, var_dir: Path, region_of: list[Region], tmp_path: Path
 ) -> None:
     url = sa.make_url(postgresql_url)
     proxies = {name: CuttableProxy((url.host or "127.0.0.1", url.port or 5432)) for name in ("a", "b")}
-    region = failover.new_region(region_of, broker, postgresql_url, var_dir, tmp_path)
-    fleet = failover.Fleet(broker, [unique("U") for _ in range(failover.STREAM_UNITS)])
-    stream: failover.Stream | None = None
+    region = new_region(region_of, region_broker, postgresql_url, var_dir, tmp_path)
+    fleet = Fleet(region_broker, [unique("U") for _ in range(STREAM_UNITS)])
+    stream: Stream | None = None
     run = faults()
     try:
         for name, proxy in proxies.items():  # "a" leads, "b" stands by; each through its own proxy
@@ -197,7 +205,7 @@ def test_the_database_going_away_under_the_region_stops_advice_until_it_is_back_
             )
             region.start(name)
         fleet.on_duty(schemas.UnitStatus.TRANSPORTING)
-        stream = failover.Stream(fleet)
+        stream = Stream(fleet)
         assert wait_until(lambda: len(fleet.advised()) >= 20, timeout_s=30), "no advice before the faults"
         for fault in run:
             run_fault(fault, region, proxies, fleet)

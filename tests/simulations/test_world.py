@@ -8,8 +8,9 @@ import itertools
 
 import pytest
 
+from dispatch.centre_view import centre_view
 from dispatch.pathways import FLAG_PATHWAYS, PATHWAYS, Pathway
-from dispatch.router import PatientCase, centre_view, plan
+from dispatch.router import PatientCase, plan
 from dispatch.scenario import Centre
 from simulations.config import SimConfig
 from simulations.patients import SimPatient
