@@ -13,6 +13,7 @@ import uuid
 import streamlit as st
 
 from dashboard.feed import LiveFeed
+from dispatch import regions
 from dispatch.pathways import PATHWAYS, Pathway
 from dispatch.scenario import Scenario
 from goldentime.services import mqtt_protocol
@@ -155,6 +156,16 @@ def pathway_name(value: str | None) -> Text | None:
         return PATHWAYS[Pathway(value)].name
     except ValueError:
         return (value, value)
+
+
+def region_name(region: str) -> Text:
+    """A dispatcher's region in words (``gwangju`` or ``national:gwangju`` → 광주광역시 / Gwangju); a name that is not
+    a 시도 (a city scenario's, such as ``seoul-central``) as it is."""
+    try:
+        known = regions.region(region.rsplit(":", 1)[-1])
+    except regions.RegionError:
+        return (region, region)
+    return (known.name, known.name_en)
 
 
 @st.cache_resource

@@ -96,6 +96,20 @@ class AnswerSeen:
     received_at: datetime
 
 
+#: A leading dispatcher whose status is older than this many of its heartbeats has stopped answering.
+STALE_HEARTBEATS = 3
+
+
+@dataclass(frozen=True)
+class DispatcherSeen:
+    """A region's dispatcher as its status (``ems/dispatchers/{region}/status``) last described it."""
+
+    status: schemas.DispatcherStatus
+    received_at: datetime
+    #: When its ledger was first reported unreachable, while it still is (in this leader's term); None: reachable.
+    ledger_down_since: datetime | None = None
+
+
 @dataclass
 class CityView:
     """The latest state of everything on the bus. Not thread-safe: the feed holds a lock."""
@@ -121,6 +135,8 @@ class CityView:
     #: The centres' answers, one per (HPID, request, kind of answer): a repeated message or a second tap
     #: counts once. Oldest first, at most :data:`ANSWERS_KEPT`.
     answers: dict[tuple[str, str, str], AnswerSeen] = field(default_factory=dict)
+    #: Each region's dispatcher (``ems.dispatcher_status/1``), by the id in its topic.
+    dispatchers: dict[str, DispatcherSeen] = field(default_factory=dict)
     rejected: int = 0
     ignored: int = 0
     messages: int = 0
@@ -177,6 +193,8 @@ class CityView:
                 self.unit_requests[key] = Received(payload, now)
         elif isinstance(payload, schemas.Answer):
             self._answer(key, payload, now)
+        elif isinstance(payload, schemas.DispatcherStatus):
+            self._dispatcher(key, payload, now)
 
     def _unit(self, key: str) -> UnitView:
         return self.units.get(key) or UnitView(key)
@@ -190,6 +208,21 @@ class CityView:
             self.requests.pop(parsed.key, None)
         elif parsed.kind is topics.Kind.REQUEST_STATE:
             self.unit_requests.pop(parsed.key, None)
+        elif parsed.kind is topics.Kind.DISPATCHER_STATUS:
+            self.dispatchers.pop(parsed.key, None)
+
+    def _dispatcher(self, key: str, payload: schemas.DispatcherStatus, now: datetime) -> None:
+        held = self.dispatchers.get(key)
+        if held is not None and held.status.epoch > payload.epoch and held.status.since >= payload.since:
+            return  # an earlier leader's word (its Last Will) arriving after its successor's
+        unreachable = payload.state is schemas.DispatcherState.LEADING and (
+            payload.ledger is schemas.LedgerState.UNREACHABLE
+        )
+        down_since = None
+        if unreachable:
+            same_term = held is not None and held.status.epoch == payload.epoch
+            down_since = (held.ledger_down_since if same_term and held is not None else None) or payload.ts
+        self.dispatchers[key] = DispatcherSeen(payload, now, down_since)
 
     def _answer(self, hpid: str, answer: schemas.Answer, now: datetime) -> None:
         key = (hpid, answer.request_id, answer.answer.value)
@@ -245,6 +278,7 @@ class CityView:
             requests=dict(self.requests),
             unit_requests=dict(self.unit_requests),
             answers=dict(self.answers),
+            dispatchers=dict(self.dispatchers),
             rejected=self.rejected,
             ignored=self.ignored,
             messages=self.messages,
@@ -320,12 +354,18 @@ class AlertKind:
     LONG_OFFLOAD = "long_offload"
     OFFLINE = "offline"
     SILENT = "silent"
+    #: A region's dispatcher stopped (or died: its Last Will): no advice goes out until a standby takes over.
+    DISPATCHER_OFFLINE = "dispatcher_offline"
+    #: A region's dispatcher leads but its heartbeat is older than :data:`STALE_HEARTBEATS` beats.
+    DISPATCHER_STALE = "dispatcher_stale"
+    #: A region's border-bed ledger cannot be reached: it may promise a bed another region promised.
+    LEDGER_DOWN = "ledger_down"
 
 
 @dataclass(frozen=True)
 class Alert:
     kind: str
-    subject: str  # a unit id or an HPID
+    subject: str  # a unit id, an HPID, or a dispatcher's region
     #: how long (data age, offload time, time offline, time since the decline or the advice)
     minutes: float
     detail: str = ""  # the decline's reason, the centre of an offload, the pathway of a non-definitive advice
@@ -357,7 +397,7 @@ def alerts(
     """What needs a dispatcher's eye, the most urgent kinds first. With ``centres`` (the HPIDs of the city's
     scenario), only those centres' reports can raise an alert: a capacity feed carrying the whole country would
     otherwise bury the city's own alerts under hundreds of stale reports from elsewhere."""
-    found: list[Alert] = []
+    found = dispatcher_alerts(view, now)
     for key, unit in sorted(view.units.items()):
         if silent(unit, now, silent_after_s):
             assert unit.last_seen is not None
@@ -397,6 +437,32 @@ def alerts(
             reported = beds_reported_at(received.payload).isoformat()
             found.append(Alert(AlertKind.STALE_CENTRE, hpid, stale_s / 60.0, condition=reported))
     return sorted(found, key=lambda a: ALERT_ORDER.index(a.kind))
+
+
+def dispatcher_alerts(view: CityView, now: datetime) -> list[Alert]:
+    """The regions' dispatchers: stopped or gone (urgent), silent for more than :data:`STALE_HEARTBEATS` heartbeats
+    (urgent), or leading without their border-bed ledger (a warning, with the ledger's error as the detail). The
+    subject is the region; the condition the leader's term (and when it went silent, or lost the ledger)."""
+    found: list[Alert] = []
+    for _, seen in sorted(view.dispatchers.items()):
+        status = seen.status
+        term = f"{status.epoch}@{status.since.isoformat()}"
+        if status.state is schemas.DispatcherState.OFFLINE:
+            # A Last Will is written when the leader connects: it went offline when the broker sent it.
+            minutes = max(0.0, (now - seen.received_at).total_seconds()) / 60.0
+            found.append(Alert(AlertKind.DISPATCHER_OFFLINE, status.region, minutes, condition=term))
+            continue
+        silent_s = (now - status.ts).total_seconds()
+        if silent_s > STALE_HEARTBEATS * status.heartbeat_s:
+            condition = f"{term}>{status.ts.isoformat()}"
+            found.append(Alert(AlertKind.DISPATCHER_STALE, status.region, silent_s / 60.0, condition=condition))
+            continue
+        if status.ledger is schemas.LedgerState.UNREACHABLE:
+            since = seen.ledger_down_since or status.ts
+            minutes = max(0.0, (now - since).total_seconds()) / 60.0
+            condition = f"{term}>{since.isoformat()}"
+            found.append(Alert(AlertKind.LEDGER_DOWN, status.region, minutes, status.detail or "", condition=condition))
+    return found
 
 
 @dataclass(frozen=True)
@@ -488,13 +554,17 @@ def unit_board(view: CityView, now: datetime, *, silent_after_s: float | None = 
     return rows
 
 
-#: Alert kinds, the most urgent first: a patient with no definitive care within reach (the control room
-#: arranges what comes after stabilisation), then units out of contact, then declined advice.
+#: Alert kinds, the most urgent first: a region's dispatcher down or silent (no advice for any of its crews), a
+#: patient with no definitive care within reach (the control room arranges what comes after stabilisation), then
+#: units out of contact, then declined advice, then a region deciding without its border-bed ledger.
 ALERT_ORDER = (
+    AlertKind.DISPATCHER_OFFLINE,
+    AlertKind.DISPATCHER_STALE,
     AlertKind.NO_DEFINITIVE,
     AlertKind.OFFLINE,
     AlertKind.SILENT,
     AlertKind.DECLINED,
+    AlertKind.LEDGER_DOWN,
     AlertKind.LONG_OFFLOAD,
     AlertKind.STALE_CENTRE,
 )

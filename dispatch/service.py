@@ -187,6 +187,9 @@ class BorderBeds:
         self.held: dict[str, tuple[str, str]] = {}
         #: The alert raised while the ledger cannot be reached (Korean, English); None: none.
         self.alert: Text | None = None
+        #: Why the ledger could not be reached, in one technical line, while :attr:`alert` stands (the region's
+        #: dispatcher status carries it: ``ems/dispatchers/{region}/status``); None: reachable.
+        self.unreachable: str | None = None
         self.engine: DispatchEngine | None = None
         self.epoch = 0
         self._unreserved: dict[str, tuple[str, str]] = {}  # promised beds not reserved yet (ledger down, expired)
@@ -295,13 +298,14 @@ class BorderBeds:
             if self.alert is None:
                 log.warning("dispatcher: %s / %s", LEDGER_DOWN[0].format(why=why), LEDGER_DOWN[1].format(why=why))
             self.alert = (LEDGER_DOWN[0].format(why=why), LEDGER_DOWN[1].format(why=why))
+            self.unreachable = why
             return None
         except BedLedgerError as exc:  # an input the ledger cannot store (an over-long patient id): not reserved
             log.error("dispatcher: the bed ledger refused a call: %s", exc)
             return None
         if self.alert is not None:
             log.warning("dispatcher: %s / %s", *LEDGER_BACK)
-            self.alert = None
+            self.alert = self.unreachable = None
         return result
 
     def _held_elsewhere(self) -> tuple[tuple[str, int], ...]:

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from goldentime.settings import Settings
@@ -202,14 +203,17 @@ def stored_vitals(settings: Settings, *, upgrade: bool = True) -> Callable[[str]
     return last_vitals
 
 
-def dispatcher_client(settings: Settings, url: str, client_id: str) -> MqttClient:
+def dispatcher_client(
+    settings: Settings, url: str, client_id: str, *, will: tuple[str, bytes] | None = None
+) -> MqttClient:
     """The dispatcher's connection: a persistent session (the broker keeps its subscriptions and queues its
     QoS 1 messages while it is down, for an hour) and manual acknowledgement (a vitals message is acknowledged
-    once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them."""
+    once its batch is decided and advised): a worker killed mid-batch loses no patient, the next one gets them.
+    ``will``: the Last Will (topic, payload; retained, QoS 1) the broker publishes when the connection dies."""
     from telemetry.client import MqttClient
 
     return MqttClient(url, client_id, protocol=mqtt_protocol(settings), clean_session=False,
-                      manual_ack=True, session_expiry_s=3600)  # fmt: skip
+                      manual_ack=True, session_expiry_s=3600, will=will)  # fmt: skip
 
 
 def freeze_heap() -> None:
@@ -252,6 +256,33 @@ def start_dispatcher(
 
 
 # --- one active dispatcher per region, and its hot standbys ----------------------------------------------------
+
+
+#: How often a region's leader publishes its status again (``ems/dispatchers/{region}/status``, retained): the
+#: control room reads a ``leading`` status older than three of these as a dispatcher that stopped answering.
+STATUS_EVERY_S = 15.0
+#: How long a leader that stops waits for its last status (``offline``) to reach the broker.
+STATUS_GOODBYE_S = 2.0
+
+
+def dispatcher_status(
+    region: str,
+    state: schemas.DispatcherState,
+    *,
+    epoch: int,
+    since: datetime,
+    ledger: schemas.LedgerState,
+    detail: str | None = None,
+    heartbeat_s: float = STATUS_EVERY_S,
+) -> tuple[str, bytes]:
+    """A region's dispatcher status (topic, payload) as its leader publishes it, or as its Last Will. ``detail`` is
+    cut to one line of at most 300 characters."""
+    from telemetry import schemas, topics
+
+    note = " ".join(detail.split())[:300] if detail else None
+    payload = schemas.DispatcherStatus.new(region=region, state=state, epoch=epoch, since=since, ledger=ledger,
+                                           heartbeat_s=heartbeat_s, detail=note or None)  # fmt: skip
+    return topics.build(topics.Kind.DISPATCHER_STATUS, topics.dispatcher_id(region)), schemas.encode(payload)
 
 
 def region_client_id(region: str) -> str:
@@ -344,8 +375,9 @@ class RegionDispatcher:
         say: Callable[[str], None] = lambda line: print(line, flush=True),
         regions: RegionMap | None = None,
         ledger: BedLedger | None = None,
+        status_every_s: float | None = None,
     ) -> None:
-        from telemetry import leader
+        from telemetry import leader, topics
         from telemetry.bed_ledger import BedLedger
         from telemetry.decision_store import DecisionStore
 
@@ -366,7 +398,14 @@ class RegionDispatcher:
         if self.border:
             self.ledger = ledger or BedLedger(settings.resolved_database_url())
         self.client_id = region_client_id(region)
+        self.status_every_s = STATUS_EVERY_S if status_every_s is None else status_every_s
+        topics.dispatcher_id(region)  # a region that cannot name a status topic is refused before it waits
         self.dispatcher: Dispatcher | None = None
+        #: When this process last took the lease (``since`` of its status), and the ledger state it last published.
+        self.since: datetime | None = None
+        self._published: tuple[schemas.LedgerState, str | None] | None = None
+        self._next_status = 0.0
+        self._published_on: int | None = None  # the connection the status was last published on
         self.epoch: int | None = None
         self.terms = 0  # times this process took the lease
         #: Why the service cannot go on (a broker that cannot be reached when it took the lease); None: running.
@@ -435,6 +474,7 @@ class RegionDispatcher:
                 if not self._lead():
                     return
                 while not self._stop.is_set() and self.lease.valid() and not self._deposed():
+                    self._report()
                     self._stop.wait(0.1)
                 if self._stop.is_set():
                     return
@@ -460,6 +500,7 @@ class RegionDispatcher:
         import sqlalchemy as sa
 
         from dispatch.service import BorderBeds, Dispatcher
+        from telemetry import schemas
         from telemetry.client import ConnectError
         from telemetry.errors import in_one_line
 
@@ -479,7 +520,9 @@ class RegionDispatcher:
             log.exception("the decision state of region %s cannot be read", self.region)
             self.failure = exc
             return False
-        client = dispatcher_client(self.settings, self.url, self.client_id)
+        self.since, self._published = datetime.now(UTC), None
+        will = self._status(schemas.DispatcherState.OFFLINE, detail="connection lost (Last Will)")
+        client = dispatcher_client(self.settings, self.url, self.client_id, will=will)
         beds = None
         if self.ledger is not None:
             beds = BorderBeds(self.ledger, region=self.region, border=self.border,
@@ -501,18 +544,79 @@ class RegionDispatcher:
         self.say(f"dispatcher: region {self.region} leader (epoch {epoch}, at {time.time():.3f}): "
                  f"{len(restored.patients)} patients' decision state restored, "
                  f"{(time.monotonic() - took) * 1000:.0f} ms from the lease to deciding")  # fmt: skip
+        self._report()  # leading, with this epoch: the control room sees the new leader at once
         return True
+
+    def _ledger(self) -> tuple[schemas.LedgerState, str | None]:
+        """The border-bed ledger as the leader last found it, and why it could not be reached."""
+        from telemetry import schemas
+
+        dispatcher = self.dispatcher
+        beds = None if dispatcher is None else dispatcher.beds
+        if beds is None:
+            return schemas.LedgerState.NONE, None
+        why = beds.unreachable
+        return (schemas.LedgerState.OK, None) if why is None else (schemas.LedgerState.UNREACHABLE, why)
+
+    def _status(self, state: schemas.DispatcherState, *, detail: str | None = None) -> tuple[str, bytes]:
+        from telemetry import schemas
+
+        assert self.epoch is not None and self.since is not None
+        ledger = self._ledger()[0] if state is schemas.DispatcherState.LEADING else (
+            schemas.LedgerState.OK if self.ledger is not None else schemas.LedgerState.NONE)  # fmt: skip
+        return dispatcher_status(self.region, state, epoch=self.epoch, since=self.since, ledger=ledger,
+                                 detail=detail, heartbeat_s=self.status_every_s)  # fmt: skip
+
+    def _report(self) -> None:
+        """Publish the leader's status (retained) when its ledger's state changed, or its heartbeat is due."""
+        from telemetry import schemas
+
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        ledger = self._ledger()
+        now = time.monotonic()
+        connection = dispatcher.client.connection
+        if connection is None:
+            return  # published once the connection is back
+        # A new connection: the broker published the Last Will ("offline") when the last one died; say "leading"
+        # again at once rather than at the next beat.
+        if ledger == self._published and now < self._next_status and connection == self._published_on:
+            return
+        topic, payload = self._status(schemas.DispatcherState.LEADING, detail=ledger[1])
+        try:
+            dispatcher.client.publish(topic, payload, qos=1, retain=True)
+        except Exception as exc:  # a status is never a reason to stop leading; the next beat tries again
+            log.warning("dispatcher: status of region %s not published: %s", self.region, exc)
+            return
+        self._published, self._published_on = ledger, connection
+        self._next_status = now + self.status_every_s
 
     def _stand_down(self, *, stopping: bool = False) -> None:
         """Stop deciding: no more publishing or acknowledging; the lease is given up (or already lost)."""
         dispatcher, self.dispatcher = self.dispatcher, None
         lost = not self.lease.valid()
         if dispatcher is not None:
+            if not lost:  # still the leader: nobody else can have said anything since
+                self._goodbye(dispatcher, "stopped" if stopping else "standing down")
             dispatcher.stop()
         self.lease.release()
         if dispatcher is not None and lost and not stopping:
             self.say(f"dispatcher: region {self.region}: lost the lease (epoch {self.epoch}); nothing more published "
                      "or acknowledged; standing by")  # fmt: skip
+
+    def _goodbye(self, dispatcher: Dispatcher, why: str) -> None:
+        """A leader that stops while it still holds the lease says so (retained ``offline``: a clean disconnect does
+        not send its Last Will). One that lost the lease says nothing: a successor may lead already (its ``leading``
+        must stand), and the client would reconnect with the successor's client id to say it; the control room
+        then sees the successor's status, or this one's heartbeat go stale."""
+        from telemetry import schemas
+
+        topic, payload = self._status(schemas.DispatcherState.OFFLINE, detail=why)
+        try:
+            dispatcher.client.publish(topic, payload, qos=1, retain=True).wait(STATUS_GOODBYE_S)
+        except Exception as exc:
+            log.warning("dispatcher: offline status of region %s not published: %s", self.region, exc)
 
 
 def border_centres(prepared: Prepared, region: str | None) -> frozenset[str]:

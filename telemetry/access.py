@@ -98,6 +98,7 @@ RULES: dict[Role, Grants] = {
             *_any(Kind.ADVICE, Kind.INBOUND, Kind.ASSIGNMENT, Kind.REQUESTS, Kind.REQUEST_STATE),
             topics.build(Kind.REJECTED, "dispatcher"),
             *_any(Kind.UNIT_REJECTED),  # each unit's copy of the refusals of its own messages
+            *_any(Kind.DISPATCHER_STATUS),  # the region's leader: leading, its ledger, heartbeat; Last Will offline
         ),
         read=_any(
             Kind.POSITION,

@@ -655,6 +655,13 @@ class MqttClient:
         return self._connected.is_set()
 
     @property
+    def connection(self) -> int | None:
+        """The number of the current connection, while the broker has accepted it (None: not connected); a new
+        number after every reconnect, so a publisher can tell that what it retained may have been overwritten by
+        its own Last Will meanwhile."""
+        return self._client.connection if self._session_up else None
+
+    @property
     def address(self) -> BrokerAddress:
         """The broker node in use, or the one being tried (one of :attr:`addresses`)."""
         return self.addresses[self._client.node_at]

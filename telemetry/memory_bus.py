@@ -145,6 +145,11 @@ class MemoryBus:
     def connected(self) -> bool:
         return self._started
 
+    @property
+    def connection(self) -> int | None:
+        """One connection for as long as it is started (an in-process bus never drops it)."""
+        return 1 if self._started else None
+
     def describe(self) -> str:
         return f"memory bus ({self.client_id})"
 

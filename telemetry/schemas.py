@@ -557,6 +557,50 @@ class UnitRequest(Payload):
     answered_at: UtcDatetime | None = None
 
 
+# --- the dispatchers ------------------------------------------------------------------------
+
+
+class DispatcherState(StrEnum):
+    #: The region's active dispatcher, holding its lease: advice goes out.
+    LEADING = "leading"
+    #: Stopped, or gone (its Last Will): no advice goes out until a standby takes the lease over.
+    OFFLINE = "offline"
+
+
+class LedgerState(StrEnum):
+    """The border-bed ledger as the leader last found it."""
+
+    OK = "ok"
+    #: The last call failed: the region advises on its own plan and may promise a bed another region promised.
+    UNREACHABLE = "unreachable"
+    #: The region has no border centre, so no ledger.
+    NONE = "none"
+
+
+#: A region's name as ``goldentime dispatcher --region`` takes it (telemetry.leader.REGION_PATTERN).
+RegionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class DispatcherStatus(Payload):
+    """``ems/dispatchers/{region}/status`` (retained): whether the region's dispatcher leads, published by the leader
+    when it takes the lease, when its ledger's state changes and every ``heartbeat_s``; its Last Will (and a clean
+    stop) says ``offline``. Codes only: the screens put them in words."""
+
+    schema_id: Literal["ems.dispatcher_status/1"] = Field(default="ems.dispatcher_status/1", alias="schema")
+    region: RegionName
+    state: DispatcherState
+    #: The lease's epoch: a standby that takes over leads with a higher one.
+    epoch: int = Field(ge=1)
+    #: When this leader took the lease.
+    since: UtcDatetime
+    ledger: LedgerState
+    #: How often a leader sends this again: a ``leading`` status older than three of these is a dispatcher that
+    #: stopped answering (frozen, cut off) without its Last Will being sent yet.
+    heartbeat_s: float = Field(ge=1, le=3600)
+    #: A short technical note: the ledger's error while it is unreachable, why the dispatcher went offline.
+    detail: ShortText | None = None
+
+
 MODELS: dict[Kind, type[Payload]] = {
     Kind.POSITION: Position,
     Kind.VITALS: Vitals,
@@ -572,6 +616,7 @@ MODELS: dict[Kind, type[Payload]] = {
     Kind.REQUESTS: Requests,
     Kind.ANSWER: Answer,
     Kind.REQUEST_STATE: UnitRequest,
+    Kind.DISPATCHER_STATUS: DispatcherStatus,
 }
 
 

@@ -47,6 +47,10 @@ class Kind(StrEnum):
     ANSWER = "answer"
     #: Where the unit's own request stands: sent, seen, accepted, declined, no answer, withdrawn.
     REQUEST_STATE = "request_state"
+    #: A region's dispatcher: leading or offline (its Last Will), its border-bed ledger reachable or not, and a
+    #: heartbeat; ``{id}`` is the region (:func:`dispatcher_id`). Payload ``ems.dispatcher_status/1``. The value is
+    #: short because the recorder keeps a message's kind in a 16-character column.
+    DISPATCHER_STATUS = "dispatcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ CONTRACT: dict[Kind, Route] = {
     Kind.REQUESTS: Route("ems/hospitals/{id}/requests", qos=1, retained=True),
     Kind.ANSWER: Route("ems/hospitals/{id}/answer", qos=1, retained=False),
     Kind.REQUEST_STATE: Route("ems/units/{id}/request", qos=1, retained=True),
+    Kind.DISPATCHER_STATUS: Route("ems/dispatchers/{id}/status", qos=1, retained=True),
 }
 
 
@@ -135,10 +140,20 @@ def parse(topic: str) -> Topic:
         kind = Kind.ASSIGNMENT
     elif section == "rejected" and not rest:
         kind = Kind.REJECTED
+    elif section == "dispatchers" and rest == ["status"]:
+        kind = Kind.DISPATCHER_STATUS
     if kind is None:
         raise TopicError(f"topic {topic!r} is not part of the MQTT contract")
     check_id(key, what=f"{kind.value} id in topic {topic!r}")
     return Topic(kind, key)
+
+
+def dispatcher_id(region: str) -> str:
+    """The id of a region's dispatcher in its status topic: the region (``goldentime dispatcher --region``, by
+    default the scenario's name), a ``:`` in it (``national:gwangju``, a region named by its scenario) written ``.``
+    since an id has none. The status payload carries the region as it is named. Raises :class:`TopicError` for a
+    name that cannot make an id."""
+    return check_id(region.replace(":", "."), what="region")
 
 
 def subscription(kind: Kind) -> str:

@@ -43,6 +43,7 @@ from dashboard.common import (
     live_feed,
     page_header,
     pathway_name,
+    region_name,
     scenario,
     settings,
     tr,
@@ -91,6 +92,16 @@ ALERTS: dict[str, Text] = {
                              "{subject} long offload {minutes:.0f} min ({detail})"),
     AlertKind.STALE_CENTRE: ("{subject} 병상 정보 {minutes:.0f}분 경과",
                              "{subject} bed data {minutes:.0f} min old"),
+    AlertKind.DISPATCHER_OFFLINE: ("{subject} 디스패처 중단 — 안내가 나가지 않습니다 (대기 디스패처가 넘겨받을 때까지)",
+                                   "{subject} dispatcher down — no advice goes out (until a standby takes over)"),
+    AlertKind.DISPATCHER_STALE: ("{subject} 디스패처 응답 없음 — 안내가 나가지 않습니다 (대기 디스패처가 넘겨받을 "
+                                 "때까지, {minutes:.1f}분째 신호 없음)",
+                                 "{subject} dispatcher not responding — no advice goes out (until a standby takes "
+                                 "over; nothing for {minutes:.1f} min)"),
+    AlertKind.LEDGER_DOWN: ("{subject} 경계 응급센터 병상 장부 연결 안 됨 — 다른 지역과 같은 병상을 약속할 수 "
+                            "있습니다 ({minutes:.0f}분)",
+                            "{subject} border-bed ledger unreachable — may promise the same bed as another region "
+                            "({minutes:.0f} min)"),
 }  # fmt: skip
 #: The same, for a group of more than one.
 ALERTS_MANY: dict[str, Text] = {
@@ -114,7 +125,15 @@ OVERDUE_STATES: dict[schemas.RequestState, Text] = {
     schemas.RequestState.SEEN: ("응답 대기 (확인함)", "waiting (seen)"),
     schemas.RequestState.NO_ANSWER: ("응답 없음 — 안내대로 출발", "no answer — went as advised"),
 }
-URGENT = {AlertKind.NO_DEFINITIVE, AlertKind.OFFLINE, AlertKind.SILENT, AlertKind.DECLINED}
+DISPATCHER_KINDS = {AlertKind.DISPATCHER_OFFLINE, AlertKind.DISPATCHER_STALE, AlertKind.LEDGER_DOWN}
+URGENT = {
+    AlertKind.DISPATCHER_OFFLINE,
+    AlertKind.DISPATCHER_STALE,
+    AlertKind.NO_DEFINITIVE,
+    AlertKind.OFFLINE,
+    AlertKind.SILENT,
+    AlertKind.DECLINED,
+}
 #: The map's legend: (colour, words) per kind of point, in the map's own colours.
 UNIT_LEGEND: list[tuple[map_layers.Rgb, Text]] = [
     (map_layers.UNIT_COLOURS[schemas.UnitStatus.AVAILABLE], ("대기", "available")),
@@ -428,6 +447,8 @@ def alert_text(group: AlertGroup) -> str:
             detail = tr(("병원 미상", "centre unknown"))
     elif group.kind == AlertKind.STALE_CENTRE:
         subject = _centre_name(group.subject)
+    elif group.kind in DISPATCHER_KINDS:
+        subject = tr(region_name(group.subject))
     template = ALERTS_MANY.get(group.kind, ALERTS[group.kind]) if group.count > 1 else ALERTS[group.kind]
     text = tr(template).format(subject=subject, minutes=group.minutes, detail=detail, count=group.count)
     if group.count > 1 and group.kind not in ALERTS_MANY:

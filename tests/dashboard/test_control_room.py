@@ -592,3 +592,42 @@ def test_a_decline_from_a_tablet_in_english_reads_korean_in_the_control_room(bus
     at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
     lines = [e.value for e in at.error if unit in e.value]
     assert lines and "도로 통제·정체" in lines[0] and "Road closed" not in lines[0]
+
+
+def test_a_dispatcher_down_silent_or_without_its_ledger_is_alerted_in_korean_and_english(bus: Bus) -> None:
+    """Each region's dispatcher status (ems/dispatchers/{region}/status): down (its Last Will) and silent are
+    urgent and before every other kind, an unreachable border-bed ledger a warning. (Their acknowledgement keys are
+    tested in tests/dashboard/test_state.py.)"""
+    down, silent_region, no_ledger = unique("down"), unique("silent"), unique("ledger")
+    now = schemas.utc_now()
+
+    def status(region: str, state: schemas.DispatcherState, at: Any, **fields: Any) -> schemas.DispatcherStatus:
+        return schemas.DispatcherStatus.new(region=region, state=state, epoch=2, since=now - timedelta(hours=1),
+                                            heartbeat_s=15.0, ts=at, **fields)  # fmt: skip
+
+    leading, offline = schemas.DispatcherState.LEADING, schemas.DispatcherState.OFFLINE
+    bus.send(topics.Kind.DISPATCHER_STATUS, down, status(down, offline, now, ledger=schemas.LedgerState.OK))
+    quiet = status(silent_region, leading, now - timedelta(minutes=2), ledger=schemas.LedgerState.NONE)
+    bus.send(topics.Kind.DISPATCHER_STATUS, silent_region, quiet)
+    unreachable = status(no_ledger, leading, now, ledger=schemas.LedgerState.UNREACHABLE, detail="connection refused")
+    bus.send(topics.Kind.DISPATCHER_STATUS, no_ledger, unreachable)
+    assert wait_until(lambda: {down, silent_region, no_ledger} <= set(bus.feed.snapshot().dispatchers))
+    at = AppTest.from_file(str(PAGES / "control_room.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert f"{down} 디스패처 중단 — 안내가 나가지 않습니다 (대기 디스패처가 넘겨받을 때까지)" in at.error.values
+    stale = next(t for t in at.error.values if t.startswith(silent_region))
+    assert stale.startswith(f"{silent_region} 디스패처 응답 없음 — 안내가 나가지 않습니다") and "2.0분째" in stale
+    assert f"{no_ledger} 경계 응급센터 병상 장부 연결 안 됨 — 다른 지역과 같은 병상을 약속할 수 있습니다 (0분)" in (
+        at.warning.values
+    )
+    assert not any(no_ledger in t for t in at.error.values)  # a warning, not urgent
+    first = at.error.values[:2]
+    assert first[0].startswith(down) and first[1].startswith(silent_region)  # before every other kind
+
+    at.sidebar.toggle(key="english").set_value(True).run()
+    assert f"{down} dispatcher down — no advice goes out (until a standby takes over)" in at.error.values
+    assert any(t.startswith(f"{silent_region} dispatcher not responding — no advice goes out") for t in at.error.values)
+    assert (
+        f"{no_ledger} border-bed ledger unreachable — may promise the same bed as another region (0 min)"
+        in at.warning.values
+    )

@@ -421,3 +421,112 @@ def test_overdue_requests_from_the_centres_lists_and_the_units_states() -> None:
     assert (found[1].over_s, found[1].waited_s) == (180, 300)
     assert found[2].name is None and found[2].over_s == 60  # known only from the centre's list
     assert overdue_requests(view, NOW) == []
+
+
+# --- the regions' dispatchers (ems/dispatchers/{region}/status) ------------------------------------------------
+
+
+def _dispatcher(
+    state: schemas.DispatcherState,
+    at: datetime,
+    *,
+    epoch: int = 3,
+    since: datetime = NOW - timedelta(hours=1),
+    ledger: schemas.LedgerState = schemas.LedgerState.OK,
+    detail: str | None = None,
+) -> schemas.DispatcherStatus:
+    return schemas.DispatcherStatus.new(region="national:gwangju", state=state, epoch=epoch, since=since,
+                                        ledger=ledger, heartbeat_s=15.0, detail=detail, ts=at)  # fmt: skip
+
+
+LEADING, OFFLINE = schemas.DispatcherState.LEADING, schemas.DispatcherState.OFFLINE
+DOWN = schemas.LedgerState.UNREACHABLE
+KEY = topics.dispatcher_id("national:gwangju")
+
+
+def _dispatcher_alerts(view: CityView, at: datetime) -> list[tuple[str, str, float, str]]:
+    return [(a.kind, a.subject, round(a.minutes, 2), a.detail) for a in alerts(view, at)]
+
+
+def test_a_leading_dispatcher_with_its_ledger_raises_nothing_and_a_cleared_status_goes() -> None:
+    view = CityView()
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, NOW))
+    assert view.dispatchers[KEY].status.region == "national:gwangju"
+    assert alerts(view, NOW + timedelta(seconds=45)) == []  # three heartbeats, not more
+    assert view.snapshot().dispatchers == view.dispatchers
+    view.apply(topics.build(topics.Kind.DISPATCHER_STATUS, KEY), b"", NOW)
+    assert view.dispatchers == {}
+
+
+def test_a_dispatcher_offline_is_urgent_first_from_when_its_last_will_came() -> None:
+    """A Last Will is written when the leader connects: its ``ts`` is old; the time offline counts from arrival."""
+    view = CityView()
+    _send(view, topics.Kind.STATUS, "U1", _status(schemas.UnitStatus.OFFLINE, NOW))
+    will = _dispatcher(OFFLINE, NOW - timedelta(hours=1), detail="connection lost (Last Will)")
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, will, at=NOW)
+    found = alerts(view, NOW + timedelta(minutes=2))
+    assert [(a.kind, a.subject) for a in found][:2] == [
+        (AlertKind.DISPATCHER_OFFLINE, "national:gwangju"),
+        (AlertKind.OFFLINE, "U1"),
+    ]
+    assert found[0].minutes == 2.0
+
+
+def test_a_dispatcher_silent_for_more_than_three_heartbeats_is_stale_until_it_beats_again() -> None:
+    view = CityView()
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, NOW))
+    assert _dispatcher_alerts(view, NOW + timedelta(seconds=46)) == [
+        (AlertKind.DISPATCHER_STALE, "national:gwangju", 0.77, "")
+    ]
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, NOW + timedelta(seconds=40)))
+    assert alerts(view, NOW + timedelta(seconds=46)) == []
+
+
+def test_an_unreachable_ledger_is_a_warning_counted_from_when_it_went_and_gone_when_it_is_back() -> None:
+    view = CityView()
+    why = "bed ledger at postgresql://db/gt: connection refused"
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, NOW, ledger=DOWN, detail=why))
+    later = NOW + timedelta(minutes=3)
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, later, ledger=DOWN, detail=why), at=later)
+    found = alerts(view, later)
+    assert [(a.kind, a.subject, a.minutes, a.detail) for a in found] == [
+        (AlertKind.LEDGER_DOWN, "national:gwangju", 3.0, why)
+    ]
+    first_key = group_alerts(found)[0].key
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, later), at=later)  # back
+    assert alerts(view, later) == []
+    again = later + timedelta(minutes=1)
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, again, ledger=DOWN, detail=why), at=again)
+    found = alerts(view, again)
+    assert [a.kind for a in found] == [AlertKind.LEDGER_DOWN] and found[0].minutes == 0.0
+    assert group_alerts(found)[0].key != first_key  # a new condition: an acknowledgement of the first does not hold
+
+
+def test_a_dispatcher_alert_holds_its_key_while_the_same_leader_stays_down_and_a_new_leader_clears_it() -> None:
+    view = CityView()
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(OFFLINE, NOW, epoch=3))
+
+    def keys(at: datetime) -> list[str]:
+        return [g.key for g in group_alerts(alerts(view, at))]
+
+    first = keys(NOW)
+    assert len(first) == 1 and keys(NOW + timedelta(minutes=10)) == first
+    taken = NOW + timedelta(seconds=6)
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(LEADING, taken, epoch=4, since=taken), at=taken)
+    assert keys(taken) == []
+    # the predecessor's Last Will arriving late (an older term) does not undo the new leader
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(OFFLINE, NOW - timedelta(hours=1), epoch=3), at=taken)
+    assert view.dispatchers[KEY].status.epoch == 4 and keys(taken) == []
+    # the new leader going down is a new condition
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(OFFLINE, taken, epoch=4, since=taken), at=taken)
+    assert len(keys(taken)) == 1 and keys(taken) != first
+
+
+def test_an_offline_dispatcher_is_not_also_stale_and_a_stale_one_does_not_report_its_old_ledger() -> None:
+    view = CityView()
+    _send(view, topics.Kind.DISPATCHER_STATUS, KEY, _dispatcher(OFFLINE, NOW))
+    assert [a.kind for a in alerts(view, NOW + timedelta(hours=1))] == [AlertKind.DISPATCHER_OFFLINE]
+    _send(view, topics.Kind.DISPATCHER_STATUS, "other", _dispatcher(LEADING, NOW, epoch=9, ledger=DOWN, detail="x"))
+    kinds = {(a.kind, a.subject) for a in alerts(view, NOW + timedelta(minutes=1))}
+    assert (AlertKind.DISPATCHER_STALE, "national:gwangju") in kinds
+    assert (AlertKind.LEDGER_DOWN, "national:gwangju") not in kinds

@@ -100,6 +100,8 @@ LIMITS: dict[str, Limit] = {
     "offload_minutes": Limit(0, 1440, integer=False),
     "priority": Limit(1, 5, integer=True),
     "payload_bytes": Limit(0, math.inf, integer=True),
+    "epoch": Limit(1, math.inf, integer=True),  # a region's lease epoch (ems.dispatcher_status/1)
+    "heartbeat_s": Limit(1, 3600, integer=False),
 }
 #: Counters: a positive integer of any size is a valid count (Python, JSON and SQL JSON columns hold it).
 UNBOUNDED = frozenset(name for name, limit in LIMITS.items() if math.isinf(limit.high))
@@ -263,6 +265,11 @@ def _valid_model(kind: Kind, ts: datetime, msg_id: str) -> schemas.Payload:
             ts=ts,
             msg_id=msg_id,
         )
+    if kind is Kind.DISPATCHER_STATUS:
+        return schemas.DispatcherStatus(region="national:gwangju", state=schemas.DispatcherState.LEADING, epoch=4,
+                                        since=ts - timedelta(hours=1), ledger=schemas.LedgerState.UNREACHABLE,
+                                        heartbeat_s=15.0, detail="bed ledger: connection refused", ts=ts,
+                                        msg_id=msg_id)  # fmt: skip
     assert kind in (Kind.REJECTED, Kind.UNIT_REJECTED)  # one report, on the operators' or the unit's topic
     return schemas.Rejected(
         topic="ems/units/U-1/vitals",

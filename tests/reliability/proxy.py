@@ -61,6 +61,7 @@ class CuttableProxy:
             except OSError:
                 client.close()
                 continue
+            server.settimeout(None)  # the time-out was for connecting: an idle connection stays open
             with self._lock:
                 self._open.update((client, server))
             for a, b in ((client, server), (server, client)):

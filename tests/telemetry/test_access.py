@@ -161,6 +161,27 @@ def test_the_dispatcher_may_do_what_dispatch_service_does() -> None:
     assert not any(dispatcher.may_publish(topics.build(k, "U1")) for k in (Kind.VITALS, Kind.STATUS, Kind.CAPACITY))
 
 
+def test_only_the_dispatcher_writes_a_regions_dispatcher_status_and_every_operator_reads_it() -> None:
+    """``ems/dispatchers/{region}/status`` (and the leader's Last Will there): the dispatcher account writes it for
+    any region (every region's leader logs in as ``dispatcher``); the control room, the recorder and the admin read
+    it; units, centres and the other services can neither write nor read it."""
+    status = topics.build(Kind.DISPATCHER_STATUS, "seoul-central")
+    assert status == "ems/dispatchers/seoul-central/status"
+    dispatcher = Account(Role.DISPATCHER)
+    assert dispatcher.may_publish(status) and dispatcher.may_publish("ems/dispatchers/gwangju/status")
+    assert not dispatcher.may_read(status)  # it has no use for another leader's status
+    writers = {role for role in Role if role not in (Role.UNIT, Role.CENTRE) and Account(role).may_publish(status)}
+    assert writers == {Role.DISPATCHER, Role.ADMIN}
+    readers = {role for role in Role if role not in (Role.UNIT, Role.CENTRE) and Account(role).may_read(status)}
+    assert readers == {Role.DASHBOARD, Role.CREW_TABLET, Role.RECORDER, Role.ADMIN}
+    for own in (Account(Role.UNIT, "seoul-central"), Account(Role.CENTRE, "seoul-central")):
+        assert not own.may_publish(status) and not own.may_read(status)
+    dispatcher_block = render_acl().split("user dispatcher\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "topic write ems/dispatchers/+/status" in dispatcher_block
+    blocks = [block.splitlines() for block in render_acl().split("\n\n")]
+    assert [b[1] for b in blocks if any(" ems/dispatchers/" in line for line in b)] == ["user dispatcher"]
+
+
 def test_the_recorder_reads_everything_and_publishes_only_its_refusals() -> None:
     recorder = Account(Role.RECORDER)
     assert recorder.may_subscribe(topics.ALL)

@@ -31,6 +31,8 @@ from telemetry.schemas import (
     CrewFlags,
     Decision,
     DecisionKind,
+    DispatcherState,
+    DispatcherStatus,
     EmsTraffic,
     Equipment,
     EtaMode,
@@ -38,6 +40,7 @@ from telemetry.schemas import (
     InboundPatient,
     Incident,
     KeyVitals,
+    LedgerState,
     Option,
     Payload,
     PayloadError,
@@ -304,6 +307,19 @@ unit_requests = st.builds(
     **common,
 )
 
+regions = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", fullmatch=True)
+dispatcher_statuses = st.builds(
+    DispatcherStatus,
+    region=regions,
+    state=st.sampled_from(DispatcherState),
+    epoch=versions,
+    since=aware_times,
+    ledger=st.sampled_from(LedgerState),
+    heartbeat_s=st.floats(min_value=1, max_value=3600),
+    detail=opt(short_texts),
+    **common,
+)
+
 PAYLOADS: dict[Kind, st.SearchStrategy[Payload]] = {
     Kind.POSITION: positions,
     Kind.VITALS: vitals(),
@@ -319,6 +335,7 @@ PAYLOADS: dict[Kind, st.SearchStrategy[Payload]] = {
     Kind.REQUESTS: requests,
     Kind.ANSWER: answers(),
     Kind.REQUEST_STATE: unit_requests,
+    Kind.DISPATCHER_STATUS: dispatcher_statuses,
 }
 
 #: JSON values of any shape (json.dumps writes NaN / Infinity for non-finite floats).
@@ -359,6 +376,14 @@ BASE: dict[Kind, dict[str, Any]] = {
         "message": "수용 요청 보냄",
         "sent_at": TS,
         "answer_by": TS,
+    },
+    Kind.DISPATCHER_STATUS: {
+        "region": "seoul-central",
+        "state": "leading",
+        "epoch": 1,
+        "since": TS,
+        "ledger": "none",
+        "heartbeat_s": 15.0,
     },
 }
 REQUIRED: list[tuple[Kind, str]] = [(k, f) for k in Kind for f in ("ts", "msg_id", *BASE[k])]
@@ -428,7 +453,12 @@ def test_schema_id_names_the_kind(kind: Kind) -> None:
     # Two kinds whose schema is named otherwise: the unit's refusals are the same report as the
     # operators' (ems.rejected/1), and a unit's request state is named by its topic's last level
     # (ems/units/{unit}/request -> ems.request/1); no two models share a schema, request or requests.
-    named = {Kind.UNIT_REJECTED: Kind.REJECTED.value, Kind.REQUEST_STATE: "request"}.get(kind, kind.value)
+    # A dispatcher's status is named in full (its kind's value is short: the recorder's kind column holds 16).
+    named = {
+        Kind.UNIT_REJECTED: Kind.REJECTED.value,
+        Kind.REQUEST_STATE: "request",
+        Kind.DISPATCHER_STATUS: "dispatcher_status",
+    }.get(kind, kind.value)
     assert model.model_fields["schema_id"].default == f"ems.{named}/1" == schema_of(kind)
     assert model.model_fields["schema_id"].alias == "schema"
 
@@ -1426,3 +1456,70 @@ def test_nested_timestamp_with_second_offset_round_trips() -> None:
     lmt = timezone(timedelta(hours=8, minutes=27, seconds=52))  # Asia/Seoul before 1908
     payload = Capacity.new(updated_at=datetime(2024, 5, 1, 12, tzinfo=lmt))
     assert decode(Kind.CAPACITY, encode(payload)) == payload
+
+
+# --- a region's dispatcher: ems/dispatchers/{region}/status ---------------------------------
+
+
+def test_a_dispatcher_status_round_trips_with_codes_only() -> None:
+    """Codes in the payload (leading / offline, ok / unreachable / none): the screens put them in words."""
+    status = DispatcherStatus.new(
+        region="national:gwangju",
+        state=DispatcherState.LEADING,
+        epoch=7,
+        since=datetime(2026, 12, 6, 18, 30, tzinfo=timezone(timedelta(hours=9))),
+        ledger=LedgerState.UNREACHABLE,
+        heartbeat_s=15.0,
+        detail="bed ledger at postgresql://db/gt: connection refused",
+    )
+    raw = encode(status)
+    obj = json.loads(raw)
+    assert obj["schema"] == "ems.dispatcher_status/1" == schema_of(Kind.DISPATCHER_STATUS)
+    assert (obj["state"], obj["ledger"], obj["epoch"], obj["region"]) == (
+        "leading",
+        "unreachable",
+        7,
+        "national:gwangju",
+    )
+    assert obj["since"] == "2026-12-06T09:30:00Z"
+    assert decode(Kind.DISPATCHER_STATUS, raw) == status
+    offline = decode(Kind.DISPATCHER_STATUS, dumps(valid(Kind.DISPATCHER_STATUS, state="offline")))
+    assert isinstance(offline, DispatcherStatus) and offline.state is DispatcherState.OFFLINE and offline.detail is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "standby"),
+        ("state", "LEADING"),
+        ("state", None),
+        ("ledger", "down"),
+        ("ledger", None),
+        ("epoch", 0),
+        ("epoch", -1),
+        ("epoch", 1.5),
+        ("epoch", "3"),
+        ("since", "2026-12-06T09:30:00"),
+        ("since", None),
+        ("region", ""),
+        ("region", "seoul central"),
+        ("region", "서울"),
+        ("region", "a" * 65),
+        ("region", ":gwangju"),
+        ("heartbeat_s", 0),
+        ("heartbeat_s", 0.5),
+        ("heartbeat_s", -15),
+        ("heartbeat_s", 3601),
+        ("detail", ""),
+        ("detail", "x" * 301),
+    ],
+)
+def test_a_dispatcher_status_out_of_its_codes_or_ranges_is_refused(field: str, value: object) -> None:
+    assert field in refused(Kind.DISPATCHER_STATUS, dumps(valid(Kind.DISPATCHER_STATUS, **{field: value})))
+
+
+def test_a_dispatcher_status_says_nothing_else() -> None:
+    assert "words" in refused(Kind.DISPATCHER_STATUS, dumps(valid(Kind.DISPATCHER_STATUS, words="디스패처 중단")))
+    obj = valid(Kind.DISPATCHER_STATUS)
+    del obj["ledger"]
+    assert "ledger" in refused(Kind.DISPATCHER_STATUS, dumps(obj))

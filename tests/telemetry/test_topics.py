@@ -20,6 +20,7 @@ from telemetry.topics import (
     TopicError,
     build,
     check_id,
+    dispatcher_id,
     parse,
     subscription,
 )
@@ -42,6 +43,7 @@ DESIGN_TABLE: dict[Kind, tuple[str, int, bool]] = {
     Kind.REQUESTS: ("ems/hospitals/X1/requests", 1, True),
     Kind.ANSWER: ("ems/hospitals/X1/answer", 1, False),
     Kind.REQUEST_STATE: ("ems/units/X1/request", 1, True),
+    Kind.DISPATCHER_STATUS: ("ems/dispatchers/X1/status", 1, True),
 }
 
 ALL_KINDS = list(Kind)
@@ -92,6 +94,7 @@ def test_route_matches_design_table(kind: Kind) -> None:
         (Kind.REQUESTS, 1, True),
         (Kind.ANSWER, 1, False),
         (Kind.REQUEST_STATE, 1, True),
+        (Kind.DISPATCHER_STATUS, 1, True),
     ],
 )
 def test_parsed_topic_carries_qos_and_retained(kind: Kind, qos: int, retained: bool) -> None:
@@ -115,6 +118,7 @@ def test_retained_kinds() -> None:
         Kind.ASSIGNMENT,
         Kind.REQUESTS,
         Kind.REQUEST_STATE,
+        Kind.DISPATCHER_STATUS,
     }
 
 
@@ -134,6 +138,7 @@ def test_kind_values() -> None:
         "requests",
         "answer",
         "request_state",
+        "dispatcher",
     ]
     assert ROOT == "ems"
 
@@ -203,6 +208,31 @@ def test_a_centres_requests_and_answers_and_a_units_request_state_do_not_cross()
         "ems/units/U1/request/R1",
         "ems/incidents/I1/request",
         "ems/rejected/S1/answer",
+    ):
+        with pytest.raises(TopicError):
+            parse(text)
+
+
+def test_a_dispatchers_status_sits_under_its_region_and_nowhere_else() -> None:
+    """``ems/dispatchers/{region}/status``: the one topic of the ``dispatchers`` section; a region named with a
+    ``:`` (a region named by its scenario, ``national:gwangju``) is written with ``.`` in it."""
+    assert parse("ems/dispatchers/seoul-central/status") == Topic(Kind.DISPATCHER_STATUS, "seoul-central")
+    assert build(Kind.DISPATCHER_STATUS, "gwangju") == "ems/dispatchers/gwangju/status"
+    assert dispatcher_id("gwangju") == "gwangju"
+    assert dispatcher_id("national:gwangju") == "national.gwangju"
+    assert build(Kind.DISPATCHER_STATUS, dispatcher_id("national:gwangju")) == "ems/dispatchers/national.gwangju/status"
+    for bad in ("", ":gwangju", "a" * 65, "서울"):
+        with pytest.raises(TopicError):
+            dispatcher_id(bad)
+    for text in (
+        "ems/dispatchers/R1",
+        "ems/dispatchers/R1/",
+        "ems/dispatchers/R1/status/x",
+        "ems/dispatchers/R1/dispatcher",
+        "ems/dispatcher/R1/status",
+        "ems/units/R1/dispatcher",
+        "ems/hospitals/R1/status",
+        "ems/dispatchers/national:gwangju/status",
     ):
         with pytest.raises(TopicError):
             parse(text)
@@ -436,6 +466,8 @@ _PIECES = st.one_of(
             "incidents",
             "rejected",
             "assignment",
+            "dispatchers",
+            "status",
             "",
             "+",
             "#",
